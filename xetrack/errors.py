@@ -1,0 +1,26 @@
+"""Exceptions xetrack raises. Each names what was expected and what was given."""
+
+from __future__ import annotations
+
+
+class XetrackError(Exception):
+    """Base class of every error xetrack raises on purpose."""
+
+
+class TableNotFoundError(XetrackError, ValueError):
+    """A table was asked for that the database does not have."""
+
+
+class ColumnNotFoundError(XetrackError, KeyError):
+    """A column was asked for that the table does not have."""
+
+    def __str__(self) -> str:  # KeyError would repr() the message
+        return str(self.args[0]) if self.args else ""
+
+
+class DatabaseError(XetrackError, ValueError):
+    """The file is not a SQLite database, or it is damaged."""
+
+
+class ColumnLimitError(XetrackError, ValueError):
+    """A write would pass SQLite's limit on the number of columns in a table."""

@@ -1,0 +1,163 @@
+"""Turning query results into DataFrames, and the pandas/polars backend switch.
+
+Declared column types decide the dtype, so a mostly-empty INTEGER column is a
+nullable ``Int64`` (exact up to 2**63-1), not float64, and BOOLEAN reads back as
+``boolean``. A column holding values of more than one type stays ``object`` with
+each value as stored.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+_BACKENDS = ("pandas", "polars", "auto")
+_backend = "pandas"
+
+
+def set_backend(name: str) -> None:
+    """Choose the DataFrame type xetrack returns: 'pandas' (default), 'polars', or 'auto'.
+
+    'auto' uses polars when it is installed and pandas otherwise.
+
+    >>> import xetrack
+    >>> xetrack.set_backend("pandas")
+    """
+    global _backend
+    if name not in _BACKENDS:
+        raise ValueError(f"Unknown backend {name!r}: choose one of {', '.join(_BACKENDS)}")
+    if name == "polars":
+        _require_polars()
+    _backend = name
+
+
+def get_backend() -> str:
+    """The backend frames are returned in: 'pandas' or 'polars' ('auto' resolved)."""
+    if _backend == "auto":
+        try:
+            import polars  # noqa: F401
+        except ImportError:
+            return "pandas"
+        return "polars"
+    return _backend
+
+
+def _require_polars() -> Any:
+    try:
+        import polars
+    except ImportError:
+        raise ImportError(
+            "The polars backend needs polars: pip install 'xetrack[polars]'"
+        ) from None
+    return polars
+
+
+def to_backend(frame: pd.DataFrame) -> Any:
+    """Hand a pandas frame to the user in the chosen backend."""
+    if get_backend() == "polars":
+        return _require_polars().from_pandas(frame)
+    return frame
+
+
+def to_backend_series(series: pd.Series) -> Any:
+    if get_backend() == "polars":
+        return _require_polars().from_pandas(series)
+    return series
+
+
+def _integer(column: np.ndarray) -> Any:
+    mask = column == None  # noqa: E711 - elementwise on an object array
+    filled = column.copy()
+    filled[mask] = 0
+    try:
+        values = filled.astype(np.int64)
+    except (TypeError, ValueError, OverflowError):
+        return column  # text or out-of-range values: keep every value as stored
+    if not (values == filled).all():  # a REAL such as 1.5 in an INTEGER column
+        return column
+    return pd.arrays.IntegerArray(values, mask)
+
+
+def _real(column: np.ndarray) -> Any:
+    try:
+        return pd.array(column, dtype="float64")
+    except (TypeError, ValueError):
+        return column
+
+
+def _boolean(column: np.ndarray) -> Any:
+    mask = column == None  # noqa: E711
+    filled = column.copy()
+    filled[mask] = 0
+    try:
+        values = filled.astype(np.int64)
+    except (TypeError, ValueError, OverflowError):
+        return column
+    if not np.isin(values, (0, 1)).all():
+        return column
+    return pd.arrays.BooleanArray(values.astype(bool), mask)
+
+
+def _text(column: np.ndarray) -> Any:
+    return pd.Series(column).infer_objects().array
+
+
+_CONVERTERS = {"INTEGER": _integer, "REAL": _real, "BOOLEAN": _boolean}
+
+
+def frame_from_rows(
+    names: Sequence[str], decltypes: Sequence[str], rows: list[tuple[Any, ...]]
+) -> pd.DataFrame:
+    """Build a pandas frame from ``cursor.fetchall()`` rows using the declared types."""
+    if not rows:
+        return empty_frame(names, decltypes)
+    table = np.array(rows, dtype=object)
+    if table.ndim != 2:  # numpy spread a value that is itself a sequence; be explicit
+        table = np.empty((len(rows), len(names)), dtype=object)
+        for i, row in enumerate(rows):
+            table[i, :] = row
+    del rows
+    data = {}
+    for j, (name, decl) in enumerate(zip(names, decltypes)):
+        convert = _CONVERTERS.get(decl, _text)
+        data[name] = convert(table[:, j])
+    return pd.DataFrame(data, copy=False)
+
+
+def empty_frame(names: Sequence[str], decltypes: Sequence[str]) -> pd.DataFrame:
+    dtypes = {"INTEGER": "Int64", "REAL": "float64", "BOOLEAN": "boolean"}
+    return pd.DataFrame(
+        {n: pd.Series([], dtype=dtypes.get(d, object)) for n, d in zip(names, decltypes)}
+    )
+
+
+def normalize_duckdb_frame(frame: pd.DataFrame, decltypes: dict[str, str]) -> pd.DataFrame:
+    """Give a DuckDB ``.df()`` the same dtypes the sqlite engine produces."""
+    for name in frame.columns:
+        decl = decltypes.get(name)
+        series = frame[name]
+        if decl == "INTEGER" and series.dtype != "Int64":
+            frame[name] = series.astype("Int64")
+        elif decl == "BOOLEAN" and series.dtype != "boolean":
+            frame[name] = series.astype("boolean")
+        elif decl not in _CONVERTERS and series.dtype == object:
+            frame[name] = series.infer_objects()
+    return frame
+
+
+def row_dict(
+    names: Iterable[str], decltypes: Iterable[str], values: Iterable[Any], drop_null: bool = True
+) -> dict[str, Any]:
+    """One stored row as a dict; BOOLEAN columns as bool, NULLs dropped by default."""
+    out = {}
+    for name, decl, value in zip(names, decltypes, values):
+        if value is None:
+            if not drop_null:
+                out[name] = None
+            continue
+        if decl == "BOOLEAN" and type(value) is int and value in (0, 1):
+            value = bool(value)
+        out[name] = value
+    return out

@@ -1,0 +1,105 @@
+"""The read side: a Reader is a whole table, every run in it."""
+
+from __future__ import annotations
+
+import os
+from typing import Any, Hashable
+
+from .frames import to_backend
+from .schema import TRACK_ID, coerce, column_name, validate_table_name
+from .store import IN_MEMORY, SKIP_INSERT, open_engine
+from .view import TableView, check_count
+
+
+class Reader(TableView):
+    """Every run of one table, as DataFrames. Never creates a database.
+
+    >>> df = Reader("database.db").to_df()  # doctest: +SKIP
+
+    Args:
+        db: path of an existing SQLite file.
+        engine: ``'sqlite'`` or ``'duckdb'``.
+        table: the experiment table.
+    """
+
+    def __init__(self, db: str | os.PathLike[str], engine: str = "sqlite", table: str = "default") -> None:
+        path = os.fspath(db) if isinstance(db, os.PathLike) else db
+        if path in (IN_MEMORY, SKIP_INSERT):
+            raise ValueError(f"A Reader needs a database file; {path!r} stores nothing to read")
+        self.table_name = validate_table_name(table)
+        self.db = path
+        self.engine = engine
+        self._engine = open_engine(path, engine, create=False)
+
+    @classmethod
+    def read_db(
+        cls,
+        db: str | os.PathLike[str],
+        engine: str = "sqlite",
+        table: str = "default",
+        track_id: str | None = None,
+        head: int | None = None,
+        tail: int | None = None,
+    ) -> Any:
+        """Open, read and close in one call: ``Reader.read_db('exp.db', head=100)``."""
+        reader = cls(db, engine=engine, table=table)
+        try:
+            return reader.to_df(track_id=track_id, head=head, tail=tail)
+        finally:
+            reader.close()
+
+    @property
+    def conn(self) -> Any:
+        """The engine's connection: ``sqlite3.Connection``, or DuckDB with the file as ``db``."""
+        return self._engine.conn
+
+    def to_df(self, track_id: str | None = None, head: int | None = None, tail: int | None = None) -> Any:
+        """Rows oldest first: all of them, one run's, the first ``head`` or the last ``tail``."""
+        check_count("head", head)
+        check_count("tail", tail)
+        if head is not None and tail is not None:
+            raise ValueError("Pass head or tail, not both")
+        where = None if track_id is None else {TRACK_ID: track_id}
+        return to_backend(self._engine.read(self.table_name, where, head=head, tail=tail))
+
+    def latest(self) -> dict[str, Any] | None:
+        """The table's last row as a dict (empty columns left out), or None."""
+        return self._engine.last_row(self.table_name)
+
+    def __getitem__(self, key: str) -> Any:
+        """``reader['col']``: that column over every run."""
+        if not isinstance(key, str):
+            raise TypeError(f"Use reader['column'], not {key!r}")
+        return self._column(key)
+
+    def set_value(self, key: Hashable, value: Any, track_id: str | None = None) -> int:
+        """Set ``key`` on every row, or on one run's rows; returns the number changed."""
+        where = None if track_id is None else {TRACK_ID: track_id}
+        return self._engine.update(self.table_name, {column_name(key): coerce(value, key)}, where)
+
+    def set_where(
+        self, key: Hashable, value: Any, where_key: Hashable, where_value: Any, track_id: str | None = None
+    ) -> int:
+        """Set ``key`` on the rows whose ``where_key`` equals ``where_value``."""
+        where = {self._resolve_column(where_key): coerce(where_value, where_key)}
+        if track_id is not None:
+            where[TRACK_ID] = track_id
+        return self._engine.update(self.table_name, {column_name(key): coerce(value, key)}, where)
+
+    def delete_run(self, track_id: str) -> int:
+        """Delete every row of one run; returns how many were deleted."""
+        if not isinstance(track_id, str):
+            raise TypeError(f"track_id must be a str, got {track_id!r}")
+        return self._engine.delete(self.table_name, {TRACK_ID: track_id})
+
+    def __repr__(self) -> str:
+        return f"Reader(db={self.db!r}, table={self.table_name!r})\n" + self._preview_text()
+
+    def close(self) -> None:
+        self._engine.close()
+
+    def __enter__(self) -> "Reader":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()

@@ -1,0 +1,38 @@
+"""Where rows live: one small :class:`Engine` interface, one module per engine."""
+
+from __future__ import annotations
+
+import os
+
+from .base import Engine
+from .null import NullEngine
+from .sqlite import SQLiteEngine
+
+IN_MEMORY = ":memory:"
+SKIP_INSERT = "SKIP_INSERT"
+ENGINES = ("sqlite", "duckdb")
+
+
+def open_engine(db: str | os.PathLike[str], engine: str = "sqlite", *, create: bool = True) -> Engine:
+    """Open ``db`` with the named engine. ``create=False`` refuses to create a missing file."""
+    if engine not in ENGINES:
+        raise ValueError(f"Unknown engine {engine!r}: choose 'sqlite' or 'duckdb'")
+    if not isinstance(db, (str, os.PathLike)):
+        raise TypeError(f"db must be a path, Tracker.IN_MEMORY or Tracker.SKIP_INSERT, got {db!r}")
+    path = os.fspath(db)
+    if path == SKIP_INSERT:
+        return NullEngine()
+    if path == IN_MEMORY:
+        path_or_none = None
+    else:
+        if os.path.isdir(path):
+            raise IsADirectoryError(f"{path!r} is a directory, not a database file")
+        path_or_none = path
+    if engine == "duckdb":
+        from .duckdb import DuckDBEngine
+
+        return DuckDBEngine(path_or_none, create=create)
+    return SQLiteEngine(path_or_none, create=create)
+
+
+__all__ = ["Engine", "open_engine", "IN_MEMORY", "SKIP_INSERT", "ENGINES"]

@@ -1,0 +1,138 @@
+"""The engine interface every store implements, and the SQL pieces they share.
+
+An engine knows tables, columns and rows; it knows nothing of runs, params or
+Trackers. Every identifier it emits goes through :func:`xetrack.schema.quote` and
+every value is a bound parameter.
+"""
+
+from __future__ import annotations
+
+import difflib
+from abc import ABC, abstractmethod
+from typing import Any, Callable, Iterable, Mapping, Sequence
+
+from ..errors import ColumnNotFoundError, TableNotFoundError
+from ..schema import quote
+
+#: SQLite's names for the rowid; a user column may shadow any of them.
+ROWID_ALIASES = ("rowid", "_rowid_", "oid")
+
+Where = Mapping[str, Any]
+
+
+def rowid_alias(columns: Iterable[str]) -> str:
+    taken = {c.lower() for c in columns}
+    for alias in ROWID_ALIASES:
+        if alias not in taken:
+            return alias
+    raise ValueError("The table has columns named rowid, _rowid_ and oid: rows have no order")
+
+
+def where_clause(where: Where | None) -> tuple[str, list[Any]]:
+    """``{"a": 1, "b": None}`` -> ``(' WHERE "a" = ? AND "b" IS NULL', [1])``."""
+    if not where:
+        return "", []
+    parts, params = [], []
+    for key, value in where.items():
+        if value is None:
+            parts.append(f"{quote(key)} IS NULL")
+        else:
+            parts.append(f"{quote(key)} = ?")
+            params.append(value)
+    return " WHERE " + " AND ".join(parts), params
+
+
+def close_matches(name: str, candidates: Sequence[str]) -> str:
+    matches = difflib.get_close_matches(name, list(candidates), n=3, cutoff=0.6)
+    if not matches:
+        lowered = {c.lower(): c for c in candidates}
+        matches = [lowered[name.lower()]] if name.lower() in lowered else []
+    return f" Did you mean: {', '.join(matches)}?" if matches else ""
+
+
+def column_not_found(name: str, table: str, columns: Sequence[str]) -> ColumnNotFoundError:
+    return ColumnNotFoundError(
+        f"Column {name!r} not found in table {table!r}.{close_matches(name, columns)}"
+        f" Columns: {', '.join(columns)}"
+    )
+
+
+def table_not_found(name: str, path: str, tables: Sequence[str]) -> TableNotFoundError:
+    listed = ", ".join(tables) if tables else "none"
+    return TableNotFoundError(
+        f"Table {name!r} not found in {path!r}.{close_matches(name, tables)} Tables: {listed}"
+    )
+
+
+class Engine(ABC):
+    """Where rows live. One engine is one open database."""
+
+    path: str | None
+
+    @abstractmethod
+    def tables(self) -> list[str]:
+        """Experiment tables, oldest first (internal tables left out)."""
+
+    @abstractmethod
+    def columns(self, table: str) -> dict[str, str]:
+        """Column name -> declared type, in table order. Raises TableNotFoundError."""
+
+    @abstractmethod
+    def ensure_table(self, table: str, reset: bool = False) -> None:
+        """Create ``table`` with the base columns if missing; ``reset`` drops it first."""
+
+    @abstractmethod
+    def insert(self, table: str, row: dict[str, Any]) -> None:
+        """Insert one row; unknown keys with a value add their column first."""
+
+    @abstractmethod
+    def insert_many(
+        self,
+        table: str,
+        keys: tuple[str, ...],
+        rows: list[tuple[Any, ...]],
+        first_value: Callable[[int], Any],
+    ) -> None:
+        """Insert ``rows`` (tuples ordered as ``keys``) in one transaction.
+
+        ``first_value(i)`` returns the first non-None value of column ``i``, used to
+        declare the type of a column that does not exist yet (None: all empty).
+        """
+
+    @abstractmethod
+    def update(self, table: str, values: dict[str, Any], where: Where | None) -> int:
+        """Set ``values`` on the rows matching ``where``; returns the number of rows."""
+
+    @abstractmethod
+    def delete(self, table: str, where: Where | None) -> int:
+        """Delete the rows matching ``where``; returns the number of rows."""
+
+    @abstractmethod
+    def count(self, table: str, where: Where | None = None) -> int: ...
+
+    @abstractmethod
+    def read(
+        self,
+        table: str,
+        where: Where | None = None,
+        head: int | None = None,
+        tail: int | None = None,
+        columns: Sequence[str] | None = None,
+    ) -> Any:
+        """A pandas DataFrame of the matching rows, oldest first."""
+
+    @abstractmethod
+    def last_row(self, table: str, where: Where | None = None, offset: int = 0) -> dict[str, Any] | None:
+        """The ``offset``-th row from the end (0: the last) as a dict, None if there is none."""
+
+    @abstractmethod
+    def nth_row(self, table: str, where: Where | None, n: int) -> dict[str, Any] | None:
+        """The n-th matching row, 0-based from the oldest."""
+
+    @property
+    @abstractmethod
+    def conn(self) -> Any:
+        """The engine's own connection, for the user's SQL."""
+
+    @abstractmethod
+    def close(self) -> None: ...

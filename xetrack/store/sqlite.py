@@ -1,0 +1,415 @@
+"""The default engine: Python's sqlite3 on one file in WAL mode.
+
+- ``log()`` with known keys is one cached INSERT in autocommit mode: one implicit
+  transaction, nothing else.
+- A new key takes the write lock (``BEGIN IMMEDIATE``), rereads the schema under it,
+  adds what is still missing and inserts, all in one transaction, so another
+  process adding the same column at the same moment is harmless and a failed
+  insert leaves no half-added columns behind.
+- Busy waits are SQLite's own busy handler (``timeout``), with a bounded retry on
+  top for the few places SQLite does not call it.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import time
+from typing import Any, Callable, Sequence
+
+from ..errors import ColumnLimitError, DatabaseError
+from ..frames import frame_from_rows, row_dict
+from ..schema import BASE_COLUMNS, TRACK_ID, is_internal_table, quote, sql_type
+from .base import Engine, Where, rowid_alias, table_not_found, where_clause
+from .guard import guard_for
+
+DEFAULT_TIMEOUT = 60.0
+_inherited: list[sqlite3.Connection] = []  # connections copied into a forked child; never used
+
+
+class _Table:
+    """What this process knows of one table: its columns and the INSERTs it has checked."""
+
+    __slots__ = ("columns", "lower", "insert_sql")
+
+    def __init__(self, columns: dict[str, str]) -> None:
+        self.columns = columns  # name -> declared type, table order
+        self.lower = {name.lower(): name for name in columns}
+        self.insert_sql: dict[tuple[str, ...], str] = {}
+
+
+def _is_busy(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text)
+
+
+def _retry(fn: Callable[[], Any], timeout: float) -> Any:
+    deadline = time.monotonic() + timeout
+    delay = 0.001
+    while True:
+        try:
+            return fn()
+        except sqlite3.OperationalError as exc:
+            if not _is_busy(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.1)
+
+
+class SQLiteEngine(Engine):
+    """Rows in a SQLite file (or in memory when ``path`` is None)."""
+
+    def __init__(self, path: str | None, *, create: bool = True, timeout: float = DEFAULT_TIMEOUT):
+        self.path = path
+        self.timeout = timeout
+        self._create = create
+        self._guard = guard_for(path)
+        self._guard.register(self)
+        self._conn: sqlite3.Connection | None = None
+        self._pid = 0
+        self._tables: dict[str, _Table] = {}
+        if path is not None and not create and not os.path.exists(path):
+            raise FileNotFoundError(f"Database {path!r} does not exist")
+        with self._guard.lock:
+            self._live()
+
+    # -- connection -------------------------------------------------------------
+    def _connect(self) -> sqlite3.Connection:
+        if self._conn is not None and self._pid != os.getpid():
+            _inherited.append(self._conn)  # closing it here could disturb the parent
+        if self.path is None:
+            target, uri = ":memory:", False
+        elif self._create:
+            target, uri = self.path, False
+        else:  # never create a file behind a reader's back
+            target, uri = "file:" + _uri_path(self.path) + "?mode=rw", True
+        conn = sqlite3.connect(
+            target,
+            timeout=self.timeout,
+            isolation_level=None,
+            check_same_thread=False,
+            cached_statements=512,
+            uri=uri,
+        )
+        try:
+            if self._create and self.path is not None:
+                _retry(lambda: conn.execute("PRAGMA journal_mode=WAL").fetchone(), self.timeout)
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("SELECT count(*) FROM sqlite_master").fetchone()  # is it a database?
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            if _is_busy(exc):
+                raise
+            raise DatabaseError(
+                f"{self.path!r} is not a SQLite database or is damaged ({exc})"
+            ) from None
+        self._conn, self._pid = conn, os.getpid()
+        return conn
+
+    def _live(self) -> sqlite3.Connection:
+        conn = self._conn
+        if conn is None or self._pid != os.getpid():
+            conn = self._connect()
+        return conn
+
+    def release_connection(self) -> None:
+        """Close the connection (it reopens on next use); see :mod:`xetrack.store.guard`."""
+        if self.path is None:
+            return  # an in-memory database lives only as long as its connection
+        with self._guard.lock:
+            if self._conn is not None and self._pid == os.getpid():
+                self._conn.close()
+            self._conn = None
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        with self._guard.lock:
+            return self._live()
+
+    def close(self) -> None:
+        self.release_connection()
+        if self.path is None and self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    # -- schema -----------------------------------------------------------------
+    def tables(self) -> list[str]:
+        with self._guard.lock:
+            rows = self._live().execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY rowid"
+            ).fetchall()
+        return [name for (name,) in rows if not is_internal_table(name)]
+
+    def _read_columns(self, conn: sqlite3.Connection, table: str) -> dict[str, str]:
+        rows = conn.execute("SELECT name, type FROM pragma_table_info(?)", (table,)).fetchall()
+        return {name: (decl or "").upper() for name, decl in rows}
+
+    def _table(self, conn: sqlite3.Connection, table: str, refresh: bool = False) -> _Table:
+        known = self._tables.get(table)
+        if known is None or refresh:
+            columns = self._read_columns(conn, table)
+            if not columns:
+                raise table_not_found(table, str(self.path), self.tables())
+            known = self._tables[table] = _Table(columns)
+        return known
+
+    def columns(self, table: str) -> dict[str, str]:
+        with self._guard.lock:
+            return dict(self._table(self._live(), table, refresh=True).columns)
+
+    def ensure_table(self, table: str, reset: bool = False) -> None:
+        with self._guard.lock:
+            conn = self._live()
+            if not reset and self._read_columns(conn, table):
+                self._table(conn, table, refresh=True)
+                return
+            columns = ", ".join(f"{quote(n)} {t}" for n, t in BASE_COLUMNS.items())
+            index = quote(f"ix_{table}_{TRACK_ID}")
+
+            def create() -> None:
+                with _write_transaction(conn):
+                    if reset:
+                        conn.execute(f"DROP TABLE IF EXISTS {quote(table)}")
+                    conn.execute(f"CREATE TABLE IF NOT EXISTS {quote(table)} ({columns})")
+                    conn.execute(
+                        f"CREATE INDEX IF NOT EXISTS {index} ON {quote(table)} ({quote(TRACK_ID)})"
+                    )
+
+            _retry(create, self.timeout)
+            self._table(conn, table, refresh=True)
+
+    def _add_columns(
+        self, conn: sqlite3.Connection, table: str, wanted: dict[str, str | None]
+    ) -> _Table:
+        """Inside a write transaction: add the wanted columns that are still missing."""
+        known = self._table(conn, table, refresh=True)
+        missing = {n: t for n, t in wanted.items() if t and n.lower() not in known.lower}
+        if not missing:
+            return known
+        limit = conn.getlimit(sqlite3.SQLITE_LIMIT_COLUMN)
+        if len(known.columns) + len(missing) > limit:
+            raise ColumnLimitError(
+                f"Table {table!r} has {len(known.columns)} columns; adding "
+                f"{len(missing)} more ({', '.join(list(missing)[:5])}"
+                f"{', ...' if len(missing) > 5 else ''}) would pass SQLite's limit of "
+                f"{limit} columns. Nothing was written. Log fewer distinct keys, "
+                "for example a dict as one JSON value, or use another table."
+            )
+        rowid_alias([*known.columns, *missing])  # refuse to shadow every rowid name
+        for name, decl in missing.items():
+            try:
+                conn.execute(f"ALTER TABLE {quote(table)} ADD COLUMN {quote(name)} {decl}")
+            except sqlite3.OperationalError as exc:
+                if "duplicate column name" not in str(exc):
+                    raise
+        return self._table(conn, table, refresh=True)
+
+    # -- writes -----------------------------------------------------------------
+    def insert(self, table: str, row: dict[str, Any]) -> None:
+        keys = tuple(row)
+        with self._guard.lock:
+            conn = self._conn if self._pid == os.getpid() and self._conn else self._live()
+            known = self._tables.get(table) or self._table(conn, table)
+            sql = known.insert_sql.get(keys)
+            if sql is not None:
+                conn.execute(sql, tuple(row.values()))
+                return
+            _check_distinct(keys)
+            if all(k.lower() in known.lower for k in keys):
+                sql = known.insert_sql[keys] = _insert_sql(table, keys)
+                conn.execute(sql, tuple(row.values()))
+                return
+
+            def grow_and_insert() -> None:
+                wanted = {k: sql_type(v) for k, v in row.items()}
+                with _write_transaction(conn):
+                    grown = self._add_columns(conn, table, wanted)
+                    present = [k for k in keys if k.lower() in grown.lower]  # drops new all-None keys
+                    conn.execute(_insert_sql(table, present), [row[k] for k in present])
+
+            _retry(grow_and_insert, self.timeout)
+
+    def insert_many(
+        self,
+        table: str,
+        keys: tuple[str, ...],
+        rows: list[tuple[Any, ...]],
+        first_value: Callable[[int], Any],
+    ) -> None:
+        _check_distinct(keys)
+        with self._guard.lock:
+            conn = self._live()
+            known = self._tables.get(table) or self._table(conn, table)
+
+            def write() -> None:
+                nonlocal keys, rows
+                with _write_transaction(conn):
+                    grown = known
+                    if not all(k.lower() in known.lower for k in keys):
+                        wanted = {
+                            k: sql_type(first_value(i))
+                            for i, k in enumerate(keys)
+                            if k.lower() not in known.lower
+                        }
+                        grown = self._add_columns(conn, table, wanted)
+                    keep = [i for i, k in enumerate(keys) if k.lower() in grown.lower]
+                    if len(keep) != len(keys):  # new keys that were None in every row
+                        keys = tuple(keys[i] for i in keep)
+                        rows = [tuple(r[i] for i in keep) for r in rows]
+                    conn.executemany(_insert_sql(table, keys), rows)
+
+            _retry(write, self.timeout)
+
+    def update(self, table: str, values: dict[str, Any], where: Where | None) -> int:
+        with self._guard.lock:
+            conn = self._live()
+            self._check_where(conn, table, where)
+
+            def write() -> int:
+                with _write_transaction(conn):
+                    grown = self._add_columns(conn, table, {k: sql_type(v) for k, v in values.items()})
+                    present = {k: v for k, v in values.items() if k.lower() in grown.lower}
+                    if not present:
+                        return 0
+                    sets = ", ".join(f"{quote(k)} = ?" for k in present)
+                    clause, params = where_clause(where)
+                    cur = conn.execute(
+                        f"UPDATE {quote(table)} SET {sets}{clause}", [*present.values(), *params]
+                    )
+                    return cur.rowcount
+
+            return _retry(write, self.timeout)
+
+    def delete(self, table: str, where: Where | None) -> int:
+        with self._guard.lock:
+            conn = self._live()
+            self._check_where(conn, table, where)
+            clause, params = where_clause(where)
+
+            def write() -> int:
+                with _write_transaction(conn):
+                    return conn.execute(f"DELETE FROM {quote(table)}{clause}", params).rowcount
+
+            return _retry(write, self.timeout)
+
+    def _check_where(self, conn: sqlite3.Connection, table: str, where: Where | None) -> None:
+        if not where:
+            return
+        from .base import column_not_found
+
+        known = self._table(conn, table, refresh=True)
+        for key in where:
+            if key.lower() not in known.lower:
+                raise column_not_found(key, table, list(known.columns))
+
+    # -- reads ------------------------------------------------------------------
+    def count(self, table: str, where: Where | None = None) -> int:
+        with self._guard.lock:
+            conn = self._live()
+            self._check_where(conn, table, where)
+            clause, params = where_clause(where)
+            return conn.execute(f"SELECT count(*) FROM {quote(table)}{clause}", params).fetchone()[0]
+
+    def select_sql(
+        self,
+        table: str,
+        columns: dict[str, str],
+        where: Where | None,
+        head: int | None,
+        tail: int | None,
+        selected: Sequence[str] | None = None,
+        source: str | None = None,
+    ) -> tuple[str, list[Any]]:
+        """SELECT for ``read``; ``source`` lets DuckDB name the table ``db."t"``."""
+        src = source or quote(table)
+        cols = ", ".join(quote(c) for c in selected) if selected else "*"
+        clause, params = where_clause(where)
+        rowid = rowid_alias(columns)
+        if tail is not None:
+            inner = f"SELECT {rowid} FROM {src}{clause} ORDER BY {rowid} DESC LIMIT {int(tail)}"
+            return f"SELECT {cols} FROM {src} WHERE {rowid} IN ({inner}) ORDER BY {rowid}", params
+        sql = f"SELECT {cols} FROM {src}{clause} ORDER BY {rowid}"
+        if head is not None:
+            sql += f" LIMIT {int(head)}"
+        return sql, params
+
+    def read(
+        self,
+        table: str,
+        where: Where | None = None,
+        head: int | None = None,
+        tail: int | None = None,
+        columns: Sequence[str] | None = None,
+    ) -> Any:
+        with self._guard.lock:
+            conn = self._live()
+            self._check_where(conn, table, where)
+            known = self._table(conn, table, refresh=True).columns
+            sql, params = self.select_sql(table, known, where, head, tail, columns)
+            # One statement: one consistent snapshot even while others write.
+            cursor = conn.execute(sql, params)
+            names = [d[0] for d in cursor.description]
+            rows = cursor.fetchall()
+        return frame_from_rows(names, [known.get(n, "") for n in names], rows)
+
+    def _row_at(self, table: str, where: Where | None, order: str, offset: int) -> dict[str, Any] | None:
+        with self._guard.lock:
+            conn = self._live()
+            self._check_where(conn, table, where)
+            known = self._table(conn, table, refresh=True).columns
+            clause, params = where_clause(where)
+            rowid = rowid_alias(known)
+            cursor = conn.execute(
+                f"SELECT * FROM {quote(table)}{clause} ORDER BY {rowid} {order} LIMIT 1 OFFSET ?",
+                [*params, offset],
+            )
+            values = cursor.fetchone()
+            names = [d[0] for d in cursor.description]
+        if values is None:
+            return None
+        return row_dict(names, [known.get(n, "") for n in names], values)
+
+    def last_row(self, table: str, where: Where | None = None, offset: int = 0) -> dict[str, Any] | None:
+        return self._row_at(table, where, "DESC", offset)
+
+    def nth_row(self, table: str, where: Where | None, n: int) -> dict[str, Any] | None:
+        return self._row_at(table, where, "ASC", n)
+
+
+class _write_transaction:
+    """BEGIN IMMEDIATE ... COMMIT, rolled back on any error."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def __enter__(self) -> None:
+        self.conn.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, kind: Any, exc: Any, tb: Any) -> None:
+        if kind is None:
+            self.conn.execute("COMMIT")
+        elif self.conn.in_transaction:
+            self.conn.execute("ROLLBACK")
+
+
+def _check_distinct(keys: Sequence[str]) -> None:
+    seen: dict[str, str] = {}
+    for key in keys:
+        other = seen.setdefault(key.lower(), key)
+        if other != key:
+            raise ValueError(
+                f"Keys {other!r} and {key!r} name the same column: SQLite column names "
+                "ignore case"
+            )
+
+
+def _insert_sql(table: str, keys: Sequence[str]) -> str:
+    names = ", ".join(quote(k) for k in keys)
+    marks = ", ".join("?" * len(keys))
+    return f"INSERT INTO {quote(table)} ({names}) VALUES ({marks})"
+
+
+def _uri_path(path: str) -> str:
+    from urllib.parse import quote as url_quote
+
+    return url_quote(os.path.abspath(path))

@@ -1,0 +1,341 @@
+"""The write side: a Tracker is one run (one ``track_id``) in one table."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import random
+import time
+from typing import Any, Hashable, Iterable, Mapping
+
+from coolname import generate_slug
+
+from .frames import to_backend
+from .schema import (
+    INT64_MAX,
+    INT64_MIN,
+    TIMESTAMP,
+    TRACK_ID,
+    coerce,
+    column_name,
+    validate_table_name,
+)
+from .store import IN_MEMORY, SKIP_INSERT, open_engine
+from .view import TableView
+
+_PLAIN = frozenset((str, int, float, bool, type(None)))
+
+
+class _Clock:
+    """Local timestamps ``YYYY-MM-DD HH:MM:SS.ffffff``, strictly increasing per run.
+
+    Strictly increasing keeps ``(track_id, timestamp)`` unique within a run, even for
+    rows logged in the same microsecond or in one batch.
+    """
+
+    def __init__(self) -> None:
+        self._last = 0
+        self._second = -1
+        self._prefix = ""
+
+    def _prefix_of(self, second: int) -> str:
+        if second != self._second:
+            self._second = second
+            self._prefix = time.strftime("%Y-%m-%d %H:%M:%S.", time.localtime(second))
+        return self._prefix
+
+    def now(self) -> str:
+        micros = time.time_ns() // 1000
+        if micros <= self._last:
+            micros = self._last + 1
+        self._last = micros
+        second, fraction = divmod(micros, 1_000_000)
+        return f"{self._prefix_of(second)}{fraction:06d}"
+
+    def many(self, n: int) -> list[str]:
+        start = max(time.time_ns() // 1000, self._last + 1)
+        self._last = start + n - 1
+        out: list[str] = []
+        micros = start
+        while micros <= self._last:
+            second, fraction = divmod(micros, 1_000_000)
+            stop = min(1_000_000, fraction + self._last - micros + 1)
+            prefix = self._prefix_of(second)
+            out.extend([f"{prefix}{f:06d}" for f in range(fraction, stop)])
+            micros += stop - fraction
+        return out
+
+
+class Tracker(TableView):
+    """One run of an experiment: every ``log`` is one row of ``table`` in ``db``.
+
+    >>> tracker = Tracker(Tracker.IN_MEMORY, params={"model": "resnet18"})
+    >>> row = tracker.log({"accuracy": 0.9, "loss": 0.1, "epoch": 1})
+    >>> row["model"], row["epoch"]
+    ('resnet18', 1)
+
+    Args:
+        db: path of the SQLite file (created if missing), ``Tracker.IN_MEMORY`` (nothing
+            on disk) or ``Tracker.SKIP_INSERT`` (nothing stored).
+        params: values added to every row this run logs.
+        table: the experiment table; several tables in one file are independent.
+        engine: ``'sqlite'`` (default, fastest writes) or ``'duckdb'`` (reads and
+            ``tracker.conn`` through DuckDB).
+        warnings: let xetrack warn about what it does behind the scenes.
+        reset: drop the table's existing rows first.
+        raise_on_error: for tracked functions, re-raise their errors.
+        track_id: continue a run by its id instead of starting a new one.
+    """
+
+    IN_MEMORY = IN_MEMORY
+    SKIP_INSERT = SKIP_INSERT
+
+    def __init__(
+        self,
+        db: str | os.PathLike[str] = "track.db",
+        params: Mapping[Hashable, Any] | None = None,
+        table: str = "default",
+        engine: str = "sqlite",
+        warnings: bool = True,
+        reset: bool = False,
+        raise_on_error: bool = True,
+        track_id: str | None = None,
+    ) -> None:
+        self.table_name = validate_table_name(table)
+        self.db = os.fspath(db) if isinstance(db, os.PathLike) else db
+        self.engine = engine
+        self.raise_on_error = raise_on_error
+        self._warnings = warnings
+        self._names: dict[Hashable, str] = {}
+        self._params: dict[str, Any] = {}
+        self._clock = _Clock()
+        self.track_id = track_id if track_id is not None else self.generate_track_id()
+        if params is not None:
+            self.set_params(params)
+        self._engine = open_engine(db, engine, create=True)
+        self._engine.ensure_table(self.table_name, reset=reset)
+
+    # -- identity ---------------------------------------------------------------
+    @staticmethod
+    def generate_track_id() -> str:
+        """A new readable run id such as ``fierce-pudu-1649``."""
+        return f"{generate_slug(2)}-{random.randint(1000, 9999)}"
+
+    @property
+    def track_id(self) -> str:
+        return self._track_id
+
+    @track_id.setter
+    def track_id(self, value: str) -> None:
+        if not isinstance(value, str) or not value:
+            raise TypeError(f"track_id must be a non-empty str, got {value!r}")
+        self._track_id = value
+
+    @property
+    def params(self) -> dict[str, Any]:
+        """The values added to every future row (a copy)."""
+        return dict(self._params)
+
+    @property
+    def warnings(self) -> bool:
+        return self._warnings
+
+    @property
+    def conn(self) -> Any:
+        """The engine's connection: ``sqlite3.Connection``, or DuckDB with the file as ``db``."""
+        return self._engine.conn
+
+    def _where(self) -> dict[str, Any]:
+        return {TRACK_ID: self.track_id}
+
+    def _frame(self, head: int | None = None, tail: int | None = None) -> Any:
+        # A wide table holds every run's keys; this run's view leaves out the
+        # columns it never filled.
+        frame = super()._frame(head=head, tail=tail)
+        empty = [c for c in frame.columns if c not in (TIMESTAMP, TRACK_ID) and frame[c].isna().all()]
+        return frame.drop(columns=empty) if len(frame) and empty else frame
+
+    # -- writing ----------------------------------------------------------------
+    def _name(self, key: Hashable) -> str:
+        name = self._names.get(key)
+        if name is None:
+            name = self._names[key] = column_name(key)
+        return name
+
+    def _row(self, data: Mapping[Hashable, Any]) -> dict[str, Any]:
+        if not isinstance(data, Mapping):
+            raise TypeError(f"log() takes a dict, got {type(data).__name__}: {data!r:.80}")
+        row: dict[str, Any] = {}
+        names = self._names
+        for key, value in data.items():
+            name = names.get(key) or self._name(key)
+            if name in row:
+                raise ValueError(f"Keys in one row name the same column {name!r}: {list(data)}")
+            kind = type(value)
+            if kind is float:
+                if value != value:
+                    value = None
+            elif not (
+                kind is str or value is None or kind is bool
+                or (kind is int and INT64_MIN <= value <= INT64_MAX)
+            ):
+                value = coerce(value, key)
+            row[name] = value
+        for name, value in self._params.items():
+            if name not in row:
+                row[name] = value
+        row[TIMESTAMP] = self._clock.now()
+        row[TRACK_ID] = self.track_id
+        return row
+
+    def log(self, data: Mapping[Hashable, Any]) -> dict[str, Any]:
+        """Store one row: ``data`` plus params, ``timestamp`` and ``track_id``.
+
+        A key seen for the first time adds its column. Returns the row as stored.
+
+        >>> Tracker(Tracker.IN_MEMORY).log({"accuracy": 0.9})["accuracy"]
+        0.9
+        """
+        row = self._row(data)
+        self._engine.insert(self.table_name, row)
+        return row
+
+    def log_batch(self, data: Iterable[Mapping[Hashable, Any]]) -> int:
+        """Store many rows in one transaction; returns how many were written.
+
+        Each row gets params, ``track_id`` and its own increasing ``timestamp``.
+
+        >>> Tracker(Tracker.IN_MEMORY).log_batch([{"x": i} for i in range(3)])
+        3
+        """
+        rows = data if isinstance(data, list) else list(data)
+        if not rows:
+            return 0
+        keys, values = self._batch_fast(rows)
+        if keys is None:
+            keys, values = self._batch_general(rows)
+        try:
+            self._engine.insert_many(self.table_name, keys, values, _first_value_finder(values))
+        except OverflowError:  # an int beyond 64 bits slipped through the fast path
+            keys, values = self._batch_general(rows)  # raises the clear error
+            self._engine.insert_many(self.table_name, keys, values, _first_value_finder(values))
+        return len(values)
+
+    def _batch_fast(self, rows: list[Any]) -> tuple[Any, Any]:
+        """Rows that share the first row's keys and hold only plain values, unchanged."""
+        first = rows[0]
+        if not isinstance(first, Mapping):
+            return None, None
+        order = tuple(first)
+        names = tuple(self._name(k) for k in order)
+        if len(set(names)) != len(names) or TIMESTAMP in names or TRACK_ID in names:
+            return None, None
+        width = len(order)
+        for row in rows:
+            if type(row) is not dict or len(row) != width or tuple(row) != order:
+                return None, None
+        data = [tuple(row.values()) for row in rows]
+        if not set(map(type, itertools.chain.from_iterable(data))) <= _PLAIN:
+            return None, None
+        # SQLite itself stores a NaN float as NULL.
+        extra = {n: v for n, v in self._params.items() if n not in names}
+        keys = names + tuple(extra) + (TIMESTAMP, TRACK_ID)
+        tail = tuple(extra.values())
+        stamps = self._clock.many(len(data))
+        track_id = self.track_id
+        return keys, [d + tail + (ts, track_id) for d, ts in zip(data, stamps)]
+
+    def _batch_general(self, rows: list[Any]) -> tuple[tuple[str, ...], list[tuple[Any, ...]]]:
+        built = [self._row(row) for row in rows]
+        keys: dict[str, None] = {}
+        for row in built:
+            keys.update(dict.fromkeys(row))
+        order = tuple(keys)
+        return order, [tuple(row.get(k) for k in order) for row in built]
+
+    def set_params(self, params: Mapping[Hashable, Any]) -> None:
+        """Add values to every future row of this run.
+
+        >>> t = Tracker(Tracker.IN_MEMORY); t.set_params({"model": "resnet18"})
+        >>> t.log({"acc": 1})["model"]
+        'resnet18'
+        """
+        if not isinstance(params, Mapping):
+            raise TypeError(f"params must be a dict, got {type(params).__name__}")
+        coerced = {self._name(k): coerce(v, k) for k, v in params.items()}
+        self._params.update(coerced)
+
+    def set_param(self, key: Hashable, value: Any) -> None:
+        """Add one value to every future row of this run."""
+        self.set_params({key: value})
+
+    def set_value(self, key: Hashable, value: Any) -> int:
+        """Set ``key`` to ``value`` on every row this run already logged ("back in time").
+
+        Adds the column if needed; returns the number of rows changed.
+        """
+        return self._engine.update(
+            self.table_name, {self._name(key): coerce(value, key)}, self._where()
+        )
+
+    def set_where(self, key: Hashable, value: Any, where_key: Hashable, where_value: Any) -> int:
+        """Set ``key`` to ``value`` on this run's rows whose ``where_key`` equals ``where_value``."""
+        where = {self._resolve_column(where_key): coerce(where_value, where_key), **self._where()}
+        return self._engine.update(self.table_name, {self._name(key): coerce(value, key)}, where)
+
+    # -- reading this run -------------------------------------------------------
+    def to_df(self, all: bool = False) -> Any:
+        """This run's rows as a DataFrame, oldest first; ``all=True`` for every run.
+
+        The run's frame leaves out columns only other runs filled.
+        """
+        if all:
+            return to_backend(self._engine.read(self.table_name))
+        return to_backend(self._frame())
+
+    @property
+    def latest(self) -> dict[str, Any] | None:
+        """This run's last row as a dict (empty columns left out), or None."""
+        return self._engine.last_row(self.table_name, self._where())
+
+    def __getitem__(self, key: Any) -> Any:
+        """``tracker['col']``: that column of this run; ``tracker[i]``: its i-th row (1-based)."""
+        if isinstance(key, int) and not isinstance(key, bool):
+            if key == 0:
+                raise IndexError("Rows are numbered from 1: tracker[1] is the first row")
+            row = (
+                self._engine.nth_row(self.table_name, self._where(), key - 1)
+                if key > 0
+                else self._engine.last_row(self.table_name, self._where(), offset=-key - 1)
+            )
+            if row is None:
+                raise IndexError(f"Row {key} out of range: this run has {len(self)} rows")
+            return row
+        if isinstance(key, str):
+            return self._column(key)
+        raise TypeError(f"Use tracker['column'] or tracker[row_number], not {key!r}")
+
+    def __repr__(self) -> str:
+        header = f"Tracker(db={self.db!r}, table={self.table_name!r}, track_id={self.track_id!r})"
+        return header + "\n" + self._preview_text()
+
+    # -- lifetime ---------------------------------------------------------------
+    def close(self) -> None:
+        """Close the connection. Using the tracker again reopens it."""
+        self._engine.close()
+
+    def __enter__(self) -> "Tracker":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+def _first_value_finder(values: list[tuple[Any, ...]]):
+    def first_value(i: int) -> Any:
+        for row in values:
+            if row[i] is not None and row[i] == row[i]:  # NaN counts as empty
+                return row[i]
+        return None
+
+    return first_value
