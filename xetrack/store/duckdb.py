@@ -21,7 +21,7 @@ import duckdb
 
 from ..frames import normalize_duckdb_frame
 from ..schema import quote
-from .base import Where, where_clause
+from .base import Where, rowid_alias, where_clause
 from .sqlite import DEFAULT_TIMEOUT, SQLiteEngine
 
 ALIAS = "db"
@@ -117,8 +117,9 @@ class DuckDBEngine(SQLiteEngine):
         """Run SQL in DuckDB; the result is fetched whole, then handed back as a relation."""
         with self._guard.duckdb():
             result = self.duck.execute(query, parameters)
+            fetch = getattr(result, "to_arrow_table", None) or result.fetch_arrow_table
             try:
-                table = result.fetch_arrow_table()
+                table = fetch()
             except duckdb.InvalidInputException:  # a statement with no result set
                 table = None
         if table is None:
@@ -137,10 +138,12 @@ class DuckDBEngine(SQLiteEngine):
         tail: int | None = None,
         columns: Sequence[str] | None = None,
     ) -> Any:
-        known = self.columns(table)
         with self._guard.lock:
-            self._check_where(self._live(), table, where)
+            known = dict(self._checked(self._live(), table, where).columns)
         source = f"{quote(ALIAS)}.{quote(table)}"
+        if (head is not None or tail is not None) and rowid_alias(known) != "rowid":
+            # DuckDB's scanner only knows "rowid"; a user column has taken that name.
+            return super().read(table, where, head, tail, columns)
         if head is None and tail is None:  # DuckDB keeps scan order; no sort needed
             cols = ", ".join(quote(c) for c in columns) if columns else "*"
             clause, params = where_clause(where)

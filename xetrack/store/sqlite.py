@@ -20,7 +20,7 @@ from typing import Any, Callable, Sequence
 from ..errors import ColumnLimitError, DatabaseError
 from ..frames import frame_from_rows, row_dict
 from ..schema import BASE_COLUMNS, TRACK_ID, is_internal_table, quote, sql_type
-from .base import Engine, Where, rowid_alias, table_not_found, where_clause
+from .base import Engine, Where, column_not_found, rowid_alias, table_not_found, where_clause
 from .guard import guard_for
 
 DEFAULT_TIMEOUT = 60.0
@@ -66,6 +66,7 @@ class SQLiteEngine(Engine):
         self._guard = guard_for(path)
         self._guard.register(self)
         self._conn: sqlite3.Connection | None = None
+        self._attached: sqlite3.Connection | None = None
         self._pid = 0
         self._tables: dict[str, _Table] = {}
         if path is not None and not create and not os.path.exists(path):
@@ -77,12 +78,7 @@ class SQLiteEngine(Engine):
     def _connect(self) -> sqlite3.Connection:
         if self._conn is not None and self._pid != os.getpid():
             _inherited.append(self._conn)  # closing it here could disturb the parent
-        if self.path is None:
-            target, uri = ":memory:", False
-        elif self._create:
-            target, uri = self.path, False
-        else:  # never create a file behind a reader's back
-            target, uri = "file:" + _uri_path(self.path) + "?mode=rw", True
+        target, uri = self._target()
         conn = sqlite3.connect(
             target,
             timeout=self.timeout,
@@ -106,6 +102,13 @@ class SQLiteEngine(Engine):
         self._conn, self._pid = conn, os.getpid()
         return conn
 
+    def _target(self) -> tuple[str, bool]:
+        if self.path is None:
+            return ":memory:", False
+        if self._create:
+            return self.path, False
+        return "file:" + _uri_path(self.path) + "?mode=rw", True  # never create a file
+
     def _live(self) -> sqlite3.Connection:
         conn = self._conn
         if conn is None or self._pid != os.getpid():
@@ -123,8 +126,16 @@ class SQLiteEngine(Engine):
 
     @property
     def conn(self) -> sqlite3.Connection:
+        """The live connection, with the same file attached as ``db`` so that
+        ``SELECT * FROM db."default"`` works as it does under DuckDB."""
         with self._guard.lock:
-            return self._live()
+            conn = self._live()
+            if self.path is not None and self._attached is not conn:
+                names = {row[1] for row in conn.execute("PRAGMA database_list")}
+                if "db" not in names:
+                    conn.execute("ATTACH DATABASE ? AS db", (self._target()[0],))
+                self._attached = conn
+            return conn
 
     def close(self) -> None:
         self.release_connection()
@@ -263,7 +274,7 @@ class SQLiteEngine(Engine):
     def update(self, table: str, values: dict[str, Any], where: Where | None) -> int:
         with self._guard.lock:
             conn = self._live()
-            self._check_where(conn, table, where)
+            self._checked(conn, table, where)
 
             def write() -> int:
                 with _write_transaction(conn):
@@ -283,7 +294,7 @@ class SQLiteEngine(Engine):
     def delete(self, table: str, where: Where | None) -> int:
         with self._guard.lock:
             conn = self._live()
-            self._check_where(conn, table, where)
+            self._checked(conn, table, where)
             clause, params = where_clause(where)
 
             def write() -> int:
@@ -292,21 +303,19 @@ class SQLiteEngine(Engine):
 
             return _retry(write, self.timeout)
 
-    def _check_where(self, conn: sqlite3.Connection, table: str, where: Where | None) -> None:
-        if not where:
-            return
-        from .base import column_not_found
-
+    def _checked(self, conn: sqlite3.Connection, table: str, where: Where | None) -> _Table:
+        """The table's fresh schema; a missing table or filter column is a clear error."""
         known = self._table(conn, table, refresh=True)
-        for key in where:
+        for key in where or ():
             if key.lower() not in known.lower:
                 raise column_not_found(key, table, list(known.columns))
+        return known
 
     # -- reads ------------------------------------------------------------------
     def count(self, table: str, where: Where | None = None) -> int:
         with self._guard.lock:
             conn = self._live()
-            self._check_where(conn, table, where)
+            self._checked(conn, table, where)
             clause, params = where_clause(where)
             return conn.execute(f"SELECT count(*) FROM {quote(table)}{clause}", params).fetchone()[0]
 
@@ -343,8 +352,7 @@ class SQLiteEngine(Engine):
     ) -> Any:
         with self._guard.lock:
             conn = self._live()
-            self._check_where(conn, table, where)
-            known = self._table(conn, table, refresh=True).columns
+            known = self._checked(conn, table, where).columns
             sql, params = self.select_sql(table, known, where, head, tail, columns)
             # One statement: one consistent snapshot even while others write.
             cursor = conn.execute(sql, params)
@@ -355,8 +363,7 @@ class SQLiteEngine(Engine):
     def _row_at(self, table: str, where: Where | None, order: str, offset: int) -> dict[str, Any] | None:
         with self._guard.lock:
             conn = self._live()
-            self._check_where(conn, table, where)
-            known = self._table(conn, table, refresh=True).columns
+            known = self._checked(conn, table, where).columns
             clause, params = where_clause(where)
             rowid = rowid_alias(known)
             cursor = conn.execute(

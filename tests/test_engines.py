@@ -1,0 +1,89 @@
+"""Both engines on one file: tracker.conn, the DuckDB scanner from the pip wheel, the DuckDB CLI."""
+
+import os
+import subprocess
+import sys
+
+import duckdb
+import pytest
+
+from xetrack import Reader, Tracker
+from xetrack.store.duckdb import _bundled_extension, load_sqlite_scanner
+
+
+@pytest.fixture
+def db(tmp_path):
+    path = str(tmp_path / "exp.db")
+    Tracker(path, params={"model": "resnet18"}).log_batch([{"accuracy": 0.9, "epoch": 1}, {"accuracy": 0.95, "epoch": 2}])
+    return path
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "duckdb"])
+def test_conn_answers_select_from_db_default(db, engine):
+    tracker = Tracker(db, engine=engine)
+    tracker.log({"accuracy": 0.99, "epoch": 3})
+    rows = tracker.conn.execute('SELECT epoch, accuracy FROM db."default" ORDER BY epoch').fetchall()
+    assert rows == [(1, 0.9), (2, 0.95), (3, 0.99)]
+
+
+def test_duckdb_conn_result_is_fully_fetched(db):
+    tracker = Tracker(db, engine="duckdb")
+    relation = tracker.conn.execute('SELECT * FROM db."default" WHERE accuracy > 0.92')
+    tracker.log({"accuracy": 0.5})  # a write between the query and the fetch
+    assert len(relation.fetchall()) == 1
+    frame = tracker.conn.sql('SELECT count(*) AS n FROM db."default"').df()
+    assert frame["n"].tolist() == [3]
+    tracker.conn.execute("CREATE TABLE scratch AS SELECT 42 AS x")  # DuckDB's own catalog
+    assert tracker.conn.execute("SELECT x FROM scratch").fetchall() == [(42,)]
+
+
+def test_duckdb_writes_through_conn_are_seen_by_sqlite(db):
+    tracker = Tracker(db, engine="duckdb")
+    tracker.conn.execute('UPDATE db."default" SET accuracy = 0.0 WHERE epoch = 1')
+    assert Reader(db).to_df()["accuracy"].tolist() == [0.0, 0.95]
+
+
+def test_scanner_is_loaded_from_the_wheel_without_network(tmp_path, monkeypatch):
+    path = _bundled_extension()
+    assert path is not None and path.endswith("sqlite_scanner.duckdb_extension")
+    assert f"v{duckdb.__version__}" in path
+    # An empty extension directory: nothing installed there, and INSTALL would need the network.
+    conn = duckdb.connect(config={"extension_directory": str(tmp_path / "ext"), "autoinstall_known_extensions": False})
+    load_sqlite_scanner(conn)
+    loaded = conn.execute(
+        "SELECT loaded FROM duckdb_extensions() WHERE extension_name = 'sqlite_scanner'"
+    ).fetchone()
+    assert loaded == (True,)
+
+
+def test_duckdb_tracker_and_reader(db):
+    tracker = Tracker(db, engine="duckdb", params={"model": "vit"})
+    tracker.log({"accuracy": 0.7, "new_key": "x"})
+    frame = Reader(db, engine="duckdb").to_df()
+    assert frame["new_key"].tolist()[-1] == "x" and frame["model"].tolist()[-1] == "vit"
+    assert tracker.to_df()["accuracy"].tolist() == [0.7]
+    assert len(tracker) == 1
+
+
+def test_in_memory_duckdb_is_a_clear_error():
+    with pytest.raises(ValueError, match="engine='sqlite'"):
+        Tracker(Tracker.IN_MEMORY, engine="duckdb")
+
+
+def test_sqlite_file_opens_with_duckdb_attach(db):
+    con = duckdb.connect()
+    load_sqlite_scanner(con)
+    con.execute(f"ATTACH '{db}' AS db (TYPE sqlite)")
+    assert con.execute('SELECT count(*) FROM db."default"').fetchone() == (2,)
+
+
+def test_duckdb_cli_reads_the_file(db):
+    """The DuckDB CLI (dev dependency duckdb-cli) attaches the file as it is."""
+    cli = os.path.join(os.path.dirname(sys.executable), "duckdb")
+    assert os.path.exists(cli), "duckdb-cli is a dev dependency: pip install -e '.[dev]'"
+    script = (
+        f"LOAD '{_bundled_extension()}'; ATTACH '{db}' AS db (TYPE sqlite); "
+        'SELECT model, count(*) AS n FROM db."default" GROUP BY model;'
+    )
+    out = subprocess.run([cli, "-csv", "-c", script], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["model,n", "resnet18,2"]

@@ -1,0 +1,195 @@
+"""Names, types and values: what goes in comes back, or a clear error says why not."""
+
+import datetime as dt
+import json
+import math
+import sqlite3
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from xetrack import ColumnLimitError, Reader, Tracker
+
+
+@pytest.fixture
+def db(tmp_path):
+    return str(tmp_path / "types.db")
+
+
+def test_keys_become_column_names(db):
+    tracker = Tracker(db)
+    row = tracker.log({"invalid key": 1, "a-b.c/d": 2, 7: 3, "ok_1": 4})
+    assert ["invalid_key", "a_b_c_d", "7", "ok_1"] == list(row)[:4]
+    assert {"invalid_key", "a_b_c_d", "7", "ok_1"} <= set(Reader(db).columns)
+
+
+@pytest.mark.parametrize("key", ["1st", "select", "order", "from", 'a"b', "group"])
+def test_awkward_keys_are_quoted(db, key):
+    tracker = Tracker(db)
+    tracker.log({key: 1.5})
+    name = key.replace('"', "_")
+    assert tracker[name].tolist() == [1.5]
+    assert Reader(db, engine="duckdb").to_df()[name].tolist() == [1.5]
+
+
+def test_keys_that_cannot_be_named_are_refused(db):
+    tracker = Tracker(db)
+    with pytest.raises(ValueError, match="no character in"):
+        tracker.log({"准确率": 1})
+    with pytest.raises(TypeError, match="Keys must be str or int"):
+        tracker.log({(1, 2): 1})
+    with pytest.raises(ValueError, match="Empty key"):
+        tracker.log({"": 1})
+    with pytest.raises(ValueError, match="same column"):
+        tracker.log({"a b": 1, "a_b": 2})
+    with pytest.raises(ValueError, match="ignore case"):
+        tracker.log({"Acc": 1, "acc": 2})
+    assert len(tracker) == 0
+
+
+def test_key_differing_only_in_case_uses_the_existing_column(db):
+    tracker = Tracker(db)
+    tracker.log({"Acc": 1})
+    tracker.log({"acc": 2})
+    assert Reader(db).columns.count("Acc") == 1 and "acc" not in Reader(db).columns
+    assert tracker["acc"].tolist() == [1, 2]
+
+
+@pytest.mark.parametrize("name", ["my table", "a-b", "x;drop", "", "assets", "sqlite_master", "xetrack_runs"])
+def test_bad_table_names_are_refused(db, name):
+    with pytest.raises(ValueError, match="Table name"):
+        Tracker(db, table=name)
+
+
+def test_table_name_type(db):
+    with pytest.raises(TypeError):
+        Tracker(db, table=3)
+
+
+def test_declared_types_follow_first_value(db):
+    tracker = Tracker(db)
+    tracker.log({"i": 1, "f": 0.5, "s": "x", "b": True, "j": {"k": 1}, "blob": b"\x00\x01"})
+    declared = dict(
+        tracker.conn.execute("SELECT name, type FROM pragma_table_info('default')").fetchall()
+    )
+    assert declared["i"] == "INTEGER" and declared["f"] == "REAL" and declared["s"] == "TEXT"
+    assert declared["b"] == "BOOLEAN" and declared["j"] == "TEXT" and declared["blob"] == "BLOB"
+
+
+@pytest.mark.parametrize("engine", ["sqlite", "duckdb"])
+def test_types_read_back(db, engine):
+    tracker = Tracker(db)
+    tracker.log({"other": 1})
+    for epoch in (1, 2, 3):
+        tracker.log({"epoch": epoch, "acc": epoch / 10, "ok": epoch != 2, "name": f"e{epoch}"})
+    tracker.log({"big": 2**63 - 1, "small": -(2**63)})
+    frame = Reader(db, engine=engine).to_df()
+    assert str(frame["epoch"].dtype) == "Int64"
+    assert frame["epoch"].dropna().tolist() == [1, 2, 3]
+    assert str(frame["ok"].dtype) == "boolean"
+    assert frame["ok"].dropna().tolist() == [True, False, True]
+    assert frame["acc"].dtype == np.float64
+    assert frame["big"].dropna().tolist() == [2**63 - 1]
+    assert frame["small"].dropna().tolist() == [-(2**63)]
+    assert frame["name"].dropna().tolist() == ["e1", "e2", "e3"]
+
+
+def test_values_are_coerced(db):
+    tracker = Tracker(db)
+    when = dt.datetime(2024, 1, 2, 3, 4, 5, 600)
+    row = tracker.log(
+        {
+            "np_int": np.int64(3),
+            "np_float": np.float32(0.5),
+            "np_bool": np.bool_(True),
+            "np_nan": np.float64("nan"),
+            "none": None,
+            "when": when,
+            "day": dt.date(2024, 1, 2),
+            "lst": [1, 2.5, "x"],
+            "tup": (1, 2),
+            "dct": {"a": {"b": [1, np.int64(2)]}},
+            "nested_nan": [1.0, math.nan, math.inf],
+            "pd_ts": pd.Timestamp("2024-01-02 03:04:05"),
+        }
+    )
+    assert row["np_int"] == 3 and type(row["np_int"]) is int
+    assert row["np_float"] == 0.5 and type(row["np_float"]) is float
+    assert row["np_bool"] is True
+    assert row["np_nan"] is None and row["none"] is None
+    assert row["when"] == "2024-01-02 03:04:05.000600" and row["day"] == "2024-01-02"
+    assert json.loads(row["lst"]) == [1, 2.5, "x"] and json.loads(row["tup"]) == [1, 2]
+    assert json.loads(row["dct"]) == {"a": {"b": [1, 2]}}
+    assert json.loads(row["nested_nan"]) == [1.0, None, math.inf]
+    assert row["pd_ts"] == "2024-01-02 03:04:05"
+    stored = Reader(db).latest()
+    assert stored["np_int"] == 3 and stored["np_bool"] is True and stored["when"] == row["when"]
+
+
+def test_json_is_queryable(db):
+    tracker = Tracker(db)
+    tracker.log({"cfg": {"optimizer": {"lr": 0.01}}})
+    value = tracker.conn.execute(
+        "SELECT json_extract(cfg, '$.optimizer.lr') FROM \"default\""
+    ).fetchone()[0]
+    assert value == 0.01
+    duck = Tracker(db, engine="duckdb")
+    assert duck.conn.execute("SELECT cfg->>'$.optimizer.lr' FROM db.\"default\"").fetchall() == [("0.01",)]
+
+
+def test_later_value_of_another_type_is_stored_not_rejected(db):
+    tracker = Tracker(db)
+    tracker.log({"epoch": 1, "acc": 0.5, "name": "a"})
+    tracker.log({"epoch": "three", "acc": "n/a", "name": 5})
+    tracker.log({"epoch": 2.5})
+    for engine in ("sqlite", "duckdb"):
+        frame = Reader(db, engine=engine).to_df()
+        assert frame["epoch"].tolist() == [1, "three", 2.5]
+        assert frame["acc"].tolist()[:2] == [0.5, "n/a"]
+        assert frame["name"].tolist()[:2] == ["a", "5"]  # TEXT affinity keeps text
+
+
+def test_int_beyond_64_bits_is_a_clear_error(db):
+    tracker = Tracker(db)
+    with pytest.raises(ValueError, match="64-bit integer range"):
+        tracker.log({"a": 2**64})
+    assert len(tracker) == 0
+
+
+def test_objects_are_a_type_error_until_assets(db):
+    tracker = Tracker(db)
+    with pytest.raises(TypeError, match="not a plain value"):
+        tracker.log({"model": object()})
+    with pytest.raises(TypeError, match="ndarray"):
+        tracker.log({"arr": np.arange(3)})
+    assert len(tracker) == 0
+
+
+def test_column_limit_is_one_clear_error_and_writes_nothing(db):
+    tracker = Tracker(db)
+    limit = sqlite3.connect(":memory:").getlimit(sqlite3.SQLITE_LIMIT_COLUMN)
+    tracker.log({f"k{i}": i for i in range(limit - 10)})
+    before = Reader(db).columns
+    with pytest.raises(ColumnLimitError, match=f"limit of {limit} columns"):
+        tracker.log({f"n{i}": i for i in range(20)})
+    with pytest.raises(ColumnLimitError):
+        tracker.log_batch([{f"m{i}": i for i in range(20)}])
+    assert Reader(db).columns == before
+    assert len(tracker) == 1
+    tracker.log({"n0": 1})  # still room for a few
+    assert len(tracker) == 2
+
+
+def test_huge_text_round_trips(db):
+    text = "x" * 5_000_000
+    Tracker(db).log({"big": text})
+    assert Reader(db).latest()["big"] == text
+
+
+def test_rowid_named_key_keeps_row_order(db):
+    tracker = Tracker(db)
+    tracker.log_batch([{"rowid": 10 - i, "oid": i} for i in range(5)])
+    assert tracker["oid"].tolist() == [0, 1, 2, 3, 4]
+    assert tracker.tail(2)["oid"].tolist() == [3, 4]
+    assert Reader(db, engine="duckdb").to_df(tail=2)["oid"].tolist() == [3, 4]
