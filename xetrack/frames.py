@@ -150,8 +150,12 @@ def normalize_duckdb_frame(frame: pd.DataFrame, decltypes: dict[str, str]) -> pd
 def row_dict(
     names: Iterable[str], decltypes: Iterable[str], values: Iterable[Any], drop_null: bool = True
 ) -> dict[str, Any]:
-    """One stored row as a dict; BOOLEAN columns as bool, NULLs dropped by default."""
-    out = {}
+    """One stored row as a dict; BOOLEAN columns as bool, NULLs dropped by default.
+
+    The data comes first and ``timestamp``/``track_id`` last, as ``log()`` returns it.
+    """
+    out: dict[str, Any] = {}
+    last: dict[str, Any] = {}
     for name, decl, value in zip(names, decltypes, values):
         if value is None:
             if not drop_null:
@@ -159,5 +163,9 @@ def row_dict(
             continue
         if decl == "BOOLEAN" and type(value) is int and value in (0, 1):
             value = bool(value)
-        out[name] = value
+        (last if name in _LAST else out)[name] = value
+    out.update(last)
     return out
+
+
+_LAST = ("timestamp", "track_id")
