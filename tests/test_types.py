@@ -193,3 +193,20 @@ def test_rowid_named_key_keeps_row_order(db):
     assert tracker["oid"].tolist() == [0, 1, 2, 3, 4]
     assert tracker.tail(2)["oid"].tolist() == [3, 4]
     assert Reader(db, engine="duckdb").to_df(tail=2)["oid"].tolist() == [3, 4]
+
+
+def test_frames_without_pandas_private_helpers_match(db, monkeypatch):
+    """The numpy fallback (for a pandas without lib.maybe_convert_objects) gives the same frame."""
+    import xetrack.frames as frames
+
+    tracker = Tracker(db)
+    tracker.log({"other": "x"})
+    tracker.log_batch([{"i": i, "f": i / 2, "b": i % 2 == 0, "s": f"s{i}"} for i in range(50)])
+    tracker.log({"i": 2**63 - 1, "mixed": 1})
+    tracker.log({"mixed": "two"})
+    fast = Reader(db).to_df()
+    monkeypatch.setattr(frames, "_infer", None)
+    monkeypatch.setattr(frames, "_object_table", None)
+    slow = Reader(db).to_df()
+    pd.testing.assert_frame_equal(fast, slow)
+    assert str(slow["i"].dtype) == "Int64" and slow["mixed"].dropna().tolist() == [1, "two"]

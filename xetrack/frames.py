@@ -67,7 +67,33 @@ def to_backend_series(series: pd.Series) -> Any:
     return series
 
 
+try:  # pandas' own C routines, the ones read_sql uses; the numpy path below is the fallback
+    from pandas._libs.lib import maybe_convert_objects as _infer
+    from pandas._libs.lib import to_object_array_tuples as _object_table
+except ImportError:  # pragma: no cover - a pandas without them
+    _infer = _object_table = None
+
+
 def _integer(column: np.ndarray) -> Any:
+    try:  # the common case, a column with no NULL: a C cast, checked below
+        values = column.astype(np.int64)
+    except (TypeError, ValueError, OverflowError):
+        pass  # NULLs, text or huge values
+    else:
+        # astype truncates a REAL such as 1.5; comparing as floats catches that
+        # (an int64 compares equal to its own float rounding, however large).
+        if (column.astype(np.float64) == values).all():
+            return pd.arrays.IntegerArray(values, np.zeros(len(values), dtype=bool))
+        return column
+    if _infer is not None:
+        try:
+            inferred = _infer(column, convert_to_nullable_dtype=True)
+        except TypeError:  # pragma: no cover - another pandas signature
+            pass
+        else:
+            # ints with NULLs -> IntegerArray; anything else (a REAL 1.5, text) keeps
+            # every value as stored.
+            return inferred if isinstance(inferred, pd.arrays.IntegerArray) else column
     mask = column == None  # noqa: E711 - elementwise on an object array
     filled = column.copy()
     filled[mask] = 0
@@ -81,6 +107,15 @@ def _integer(column: np.ndarray) -> Any:
 
 
 def _real(column: np.ndarray) -> Any:
+    if _infer is not None:
+        try:
+            inferred = _infer(column)
+        except TypeError:  # pragma: no cover
+            pass
+        else:
+            if isinstance(inferred, np.ndarray) and inferred.dtype.kind in "fiu":
+                return inferred.astype(np.float64, copy=False)
+            return column
     try:
         return pd.array(column, dtype="float64")
     except (TypeError, ValueError):
@@ -88,23 +123,30 @@ def _real(column: np.ndarray) -> Any:
 
 
 def _boolean(column: np.ndarray) -> Any:
-    mask = column == None  # noqa: E711
-    filled = column.copy()
-    filled[mask] = 0
-    try:
-        values = filled.astype(np.int64)
-    except (TypeError, ValueError, OverflowError):
+    ints = _integer(column)
+    if not isinstance(ints, pd.arrays.IntegerArray):
         return column
-    if not np.isin(values, (0, 1)).all():
+    mask = np.asarray(ints.isna())
+    values = ints.to_numpy(dtype=np.int64, na_value=0)
+    if not ((values == 0) | (values == 1)).all():
         return column
     return pd.arrays.BooleanArray(values.astype(bool), mask)
 
 
 def _text(column: np.ndarray) -> Any:
-    return pd.Series(column).infer_objects().array
+    if _infer is not None:
+        try:
+            return _infer(column, convert_non_numeric=True)  # str dtype where pandas uses it
+        except TypeError:  # pragma: no cover
+            pass
+    return pd.Series(column, copy=False).infer_objects().array
 
 
-_CONVERTERS = {"INTEGER": _integer, "REAL": _real, "BOOLEAN": _boolean}
+def _blob(column: np.ndarray) -> Any:
+    return column
+
+
+_CONVERTERS = {"INTEGER": _integer, "REAL": _real, "BOOLEAN": _boolean, "BLOB": _blob}
 
 
 def frame_from_rows(
@@ -113,8 +155,9 @@ def frame_from_rows(
     """Build a pandas frame from ``cursor.fetchall()`` rows using the declared types."""
     if not rows:
         return empty_frame(names, decltypes)
-    table = np.array(rows, dtype=object)
-    if table.ndim != 2:  # numpy spread a value that is itself a sequence; be explicit
+    if _object_table is not None:
+        table = _object_table(rows)
+    else:
         table = np.empty((len(rows), len(names)), dtype=object)
         for i, row in enumerate(rows):
             table[i, :] = row

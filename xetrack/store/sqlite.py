@@ -15,12 +15,13 @@ from __future__ import annotations
 import os
 import sqlite3
 import time
-from typing import Any, Callable, Sequence
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator, Sequence
 
 from ..errors import ColumnLimitError, DatabaseError
 from ..frames import frame_from_rows, row_dict
 from ..schema import BASE_COLUMNS, TRACK_ID, is_internal_table, quote, sql_type
-from .base import Engine, Where, column_not_found, rowid_alias, table_not_found, where_clause
+from .base import ROWID_ALIASES, Engine, Where, column_not_found, rowid_alias, table_not_found, where_clause
 from .guard import guard_for
 
 DEFAULT_TIMEOUT = 60.0
@@ -28,14 +29,35 @@ _inherited: list[sqlite3.Connection] = []  # connections copied into a forked ch
 
 
 class _Table:
-    """What this process knows of one table: its columns and the INSERTs it has checked."""
+    """What this process knows of one table: its columns and the INSERTs it has checked.
 
-    __slots__ = ("columns", "lower", "insert_sql")
+    ``version`` is the file's ``PRAGMA schema_version`` the columns were read at: when
+    it has not moved, the cached columns are still exact and need no rereading.
+    """
 
-    def __init__(self, columns: dict[str, str]) -> None:
-        self.columns = columns  # name -> declared type, table order
-        self.lower = {name.lower(): name for name in columns}
+    __slots__ = ("columns", "lower", "insert_sql", "version")
+
+    def __init__(self) -> None:
+        self.columns: dict[str, str] = {}  # name -> declared type, table order
+        self.lower: dict[str, str] = {}
         self.insert_sql: dict[tuple[str, ...], str] = {}
+        self.version = -1
+
+    def load(self, columns: dict[str, str], version: int) -> None:
+        if not set(columns) >= set(self.columns):
+            self.insert_sql.clear()  # columns went away (a reset): checked INSERTs are stale
+        self.columns = columns
+        self.lower = {name.lower(): name for name in columns}
+        self.version = version
+
+    def add(self, name: str, decl: str) -> None:
+        self.columns[name] = decl
+        self.lower[name.lower()] = name
+
+
+def _stale_schema(exc: BaseException) -> bool:
+    text = str(exc)
+    return "no such table" in text or "has no column named" in text
 
 
 def _is_busy(exc: BaseException) -> bool:
@@ -156,12 +178,18 @@ class SQLiteEngine(Engine):
         return {name: (decl or "").upper() for name, decl in rows}
 
     def _table(self, conn: sqlite3.Connection, table: str, refresh: bool = False) -> _Table:
+        """The table's columns; with ``refresh``, brought up to date with the file."""
         known = self._tables.get(table)
-        if known is None or refresh:
-            columns = self._read_columns(conn, table)
-            if not columns:
-                raise table_not_found(table, str(self.path), self.tables())
-            known = self._tables[table] = _Table(columns)
+        if known is None:
+            known = self._tables[table] = _Table()
+        elif not refresh:
+            return known
+        version = conn.execute("PRAGMA schema_version").fetchone()[0]
+        if version != known.version:  # read the version first: a race only rereads again
+            known.load(self._read_columns(conn, table), version)
+        if not known.columns:
+            del self._tables[table]
+            raise table_not_found(table, str(self.path), self.tables())
         return known
 
     def columns(self, table: str) -> dict[str, str]:
@@ -206,14 +234,19 @@ class SQLiteEngine(Engine):
                 f"{limit} columns. Nothing was written. Log fewer distinct keys, "
                 "for example a dict as one JSON value, or use another table."
             )
-        rowid_alias([*known.columns, *missing])  # refuse to shadow every rowid name
+        if any(name.lower() in ROWID_ALIASES for name in missing):
+            rowid_alias([*known.columns, *missing])  # refuse to shadow every rowid name
         for name, decl in missing.items():
             try:
                 conn.execute(f"ALTER TABLE {quote(table)} ADD COLUMN {quote(name)} {decl}")
             except sqlite3.OperationalError as exc:
                 if "duplicate column name" not in str(exc):
                     raise
-        return self._table(conn, table, refresh=True)
+                known.version = -1  # someone else's schema: reread next time
+            known.add(name, decl)
+        if known.version != -1:  # we hold the write lock: only our ALTERs moved the version
+            known.version = conn.execute("PRAGMA schema_version").fetchone()[0]
+        return known
 
     # -- writes -----------------------------------------------------------------
     def insert(self, table: str, row: dict[str, Any]) -> None:
@@ -223,8 +256,14 @@ class SQLiteEngine(Engine):
             known = self._tables.get(table) or self._table(conn, table)
             sql = known.insert_sql.get(keys)
             if sql is not None:
-                conn.execute(sql, tuple(row.values()))
-                return
+                try:
+                    conn.execute(sql, tuple(row.values()))
+                    return
+                except sqlite3.OperationalError as exc:
+                    if not _stale_schema(exc):
+                        raise
+                    self._tables.pop(table, None)  # another connection reset the table
+                    known = self._table(conn, table)
             _check_distinct(keys)
             if all(k.lower() in known.lower for k in keys):
                 sql = known.insert_sql[keys] = _insert_sql(table, keys)
@@ -233,12 +272,23 @@ class SQLiteEngine(Engine):
 
             def grow_and_insert() -> None:
                 wanted = {k: sql_type(v) for k, v in row.items()}
-                with _write_transaction(conn):
+                with self._writing(conn, table):
                     grown = self._add_columns(conn, table, wanted)
                     present = [k for k in keys if k.lower() in grown.lower]  # drops new all-None keys
                     conn.execute(_insert_sql(table, present), [row[k] for k in present])
 
             _retry(grow_and_insert, self.timeout)
+
+    @contextmanager
+    def _writing(self, conn: sqlite3.Connection, table: str) -> Iterator[None]:
+        """A write transaction; on rollback the cached schema of ``table`` is dropped,
+        since columns added inside it are gone again."""
+        try:
+            with _write_transaction(conn):
+                yield
+        except BaseException:
+            self._tables.pop(table, None)
+            raise
 
     def insert_many(
         self,
@@ -254,7 +304,7 @@ class SQLiteEngine(Engine):
 
             def write() -> None:
                 nonlocal keys, rows
-                with _write_transaction(conn):
+                with self._writing(conn, table):
                     grown = known
                     if not all(k.lower() in known.lower for k in keys):
                         wanted = {
@@ -277,7 +327,7 @@ class SQLiteEngine(Engine):
             self._checked(conn, table, where)
 
             def write() -> int:
-                with _write_transaction(conn):
+                with self._writing(conn, table):
                     grown = self._add_columns(conn, table, {k: sql_type(v) for k, v in values.items()})
                     present = {k: v for k, v in values.items() if k.lower() in grown.lower}
                     if not present:
