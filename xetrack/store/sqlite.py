@@ -87,8 +87,8 @@ class SQLiteEngine(Engine):
         self._create = create
         self._guard = guard_for(path)
         self._guard.register(self)
-        self._conn: sqlite3.Connection | None = None
-        self._attached: sqlite3.Connection | None = None
+        self._conn: sqlite3.Connection | None = None  # xetrack's reads and writes
+        self._user: sqlite3.Connection | None = None  # tracker.conn
         self._pid = 0
         self._tables: dict[str, _Table] = {}
         if path is not None and not create and not os.path.exists(path):
@@ -97,9 +97,7 @@ class SQLiteEngine(Engine):
             self._live()
 
     # -- connection -------------------------------------------------------------
-    def _connect(self) -> sqlite3.Connection:
-        if self._conn is not None and self._pid != os.getpid():
-            _inherited.append(self._conn)  # closing it here could disturb the parent
+    def _open(self) -> sqlite3.Connection:
         target, uri = self._target()
         conn = sqlite3.connect(
             target,
@@ -121,7 +119,6 @@ class SQLiteEngine(Engine):
             raise DatabaseError(
                 f"{self.path!r} is not a SQLite database or is damaged ({exc})"
             ) from None
-        self._conn, self._pid = conn, os.getpid()
         return conn
 
     def _target(self) -> tuple[str, bool]:
@@ -132,32 +129,46 @@ class SQLiteEngine(Engine):
         return "file:" + _uri_path(self.path) + "?mode=rw", True  # never create a file
 
     def _live(self) -> sqlite3.Connection:
+        """The engine's own connection, reopened after a release or in a forked child."""
         conn = self._conn
         if conn is None or self._pid != os.getpid():
-            conn = self._connect()
+            if conn is not None:
+                _inherited.append(conn)  # a parent's: closing it could disturb the parent
+                if self._user is not None:
+                    _inherited.append(self._user)
+                self._user = None
+            conn = self._conn = self._open()
+            self._pid = os.getpid()
         return conn
 
     def release_connection(self) -> None:
-        """Close the connection (it reopens on next use); see :mod:`xetrack.store.guard`."""
+        """Close the connections (they reopen on next use); see :mod:`xetrack.store.guard`."""
         if self.path is None:
             return  # an in-memory database lives only as long as its connection
         with self._guard.lock:
-            if self._conn is not None and self._pid == os.getpid():
-                self._conn.close()
-            self._conn = None
+            if self._pid == os.getpid():
+                for conn in (self._conn, self._user):
+                    if conn is not None:
+                        conn.close()
+            self._conn = self._user = None
 
     @property
     def conn(self) -> sqlite3.Connection:
-        """The live connection, with the same file attached as ``db`` so that
-        ``SELECT * FROM db."default"`` works as it does under DuckDB."""
+        """A connection for the user's SQL, in autocommit mode, with the file also
+        attached as ``db`` so that ``SELECT * FROM db."default"`` works as under DuckDB.
+
+        It is not the connection xetrack writes with: a file attached twice to one
+        connection makes ``BEGIN IMMEDIATE`` wait on itself.
+        """
         with self._guard.lock:
-            conn = self._live()
-            if self.path is not None and self._attached is not conn:
-                names = {row[1] for row in conn.execute("PRAGMA database_list")}
-                if "db" not in names:
-                    conn.execute("ATTACH DATABASE ? AS db", (self._target()[0],))
-                self._attached = conn
-            return conn
+            main = self._live()
+            if self.path is None:
+                return main  # in memory there is nothing to attach
+            if self._user is None:
+                user = self._open()
+                user.execute("ATTACH DATABASE ? AS db", (self._target()[0],))
+                self._user = user
+            return self._user
 
     def close(self) -> None:
         self.release_connection()
@@ -252,7 +263,7 @@ class SQLiteEngine(Engine):
     def insert(self, table: str, row: dict[str, Any]) -> None:
         keys = tuple(row)
         with self._guard.lock:
-            conn = self._conn if self._pid == os.getpid() and self._conn else self._live()
+            conn = self._conn if self._conn is not None and self._pid == os.getpid() else self._live()
             known = self._tables.get(table) or self._table(conn, table)
             sql = known.insert_sql.get(keys)
             if sql is not None:
