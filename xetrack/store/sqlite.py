@@ -104,7 +104,7 @@ class SQLiteEngine(Engine):
             timeout=self.timeout,
             isolation_level=None,
             check_same_thread=False,
-            cached_statements=512,
+            cached_statements=128,  # every ALTER expires all cached statements: keep it small
             uri=uri,
         )
         try:

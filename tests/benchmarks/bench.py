@@ -1,0 +1,934 @@
+"""xetrack benchmark: each workload against the raw library it is built on.
+
+Run with ``make bench`` (or ``.venv/bin/python tests/benchmarks/bench.py``).
+
+Every workload is timed twice in the same run: once through xetrack and once
+through the floor it stands on (raw ``sqlite3``, ``pandas.read_sql`` or DuckDB's
+own ``sqlite_scan``), on files of the same shape in a fresh temporary directory.
+The raw ``sqlite3`` side is written to be a fair floor:
+
+- connections in WAL mode with ``PRAGMA synchronous=NORMAL`` and autocommit, like
+  xetrack's;
+- the same table as xetrack writes: its CREATE TABLE and CREATE INDEX are copied
+  from a file xetrack made, so the column count, declared types and the
+  ``track_id`` index are the same, and every row carries a ``timestamp`` (same
+  text format) and a ``track_id``;
+- one parametrized INSERT string reused, so sqlite3's statement cache applies;
+- it starts from the same input (the list of dicts xetrack is given).
+
+Timings are the best of ``--repeats`` (default 3) runs, xetrack and baseline
+alternating. Setup (making files and input data) is never timed. The table
+reports rates (higher is better) and ratio = xetrack / baseline; for memory,
+ratio = xetrack peak / baseline peak (lower is better).
+
+The exit status is 0 even when a workload MISSes its target (this reports, it
+does not gate), and non-zero when a workload crashes or the multi-process run
+loses, duplicates or misplaces rows (checked on every repeat).
+
+Options: ``--quick`` (small sizes and one repeat, a smoke check), ``--json PATH``
+(also write the results as JSON), ``--repeats N``, ``--only NAME[,NAME]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import multiprocessing as mp
+import os
+import platform
+import queue as queue_module
+import random
+import shutil
+import sqlite3
+import sys
+import tempfile
+import time
+import traceback
+import tracemalloc
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable
+
+import duckdb
+import pandas as pd
+
+from xetrack import Reader, Tracker
+from xetrack.store.duckdb import load_sqlite_scanner
+
+TABLE = "default"
+
+FULL = dict(
+    log=5_000,
+    batch=100_000,
+    read=200_000,
+    read_runs=20,
+    new_keys=1_900,
+    trackers=1_000,
+    tracker_logs=20,
+    procs=4,
+    proc_logs=1_000,
+    proc_new_every=100,
+)
+QUICK = dict(
+    log=500,
+    batch=10_000,
+    read=20_000,
+    read_runs=4,
+    new_keys=200,
+    trackers=100,
+    tracker_logs=20,
+    procs=4,
+    proc_logs=200,
+    proc_new_every=20,
+)
+
+# --------------------------------------------------------------------------- helpers
+
+
+@dataclass
+class Result:
+    name: str  # short id used by --only and in JSON
+    workload: str  # the label printed in the table
+    unit: str
+    xetrack: float | None = None
+    baseline: float | None = None
+    ratio: float | None = None
+    op: str = ">="  # ratio op threshold is the target
+    threshold: float = 0.0
+    target: str = ""
+    status: str = "-"  # PASS, MISS or CRASH
+    fatal: bool = False  # a MISS that must fail the run (rows lost), not just be reported
+    detail: str = ""
+    xetrack_seconds: list[float] = field(default_factory=list)
+    baseline_seconds: list[float] = field(default_factory=list)
+    error: str | None = None
+
+
+class RawClock:
+    """The floor's timestamps: same text as xetrack's, prefix cached per second."""
+
+    def __init__(self) -> None:
+        self._second = -1
+        self._prefix = ""
+
+    def now(self) -> str:
+        second, fraction = divmod(time.time_ns() // 1000, 1_000_000)
+        if second != self._second:
+            self._second = second
+            self._prefix = time.strftime("%Y-%m-%d %H:%M:%S.", time.localtime(second))
+        return f"{self._prefix}{fraction:06d}"
+
+
+def quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def raw_connect(path: str, timeout: float = 60.0) -> sqlite3.Connection:
+    """A plain sqlite3 connection set up like xetrack's: autocommit, WAL, synchronous=NORMAL."""
+    conn = sqlite3.connect(path, isolation_level=None, timeout=timeout)
+    conn.execute("PRAGMA journal_mode=WAL").fetchone()
+    conn.execute("PRAGMA synchronous=NORMAL")
+    return conn
+
+
+def insert_sql(columns: list[str] | tuple[str, ...]) -> str:
+    names = ", ".join(quote(c) for c in columns)
+    return f"INSERT INTO {quote(TABLE)} ({names}) VALUES ({', '.join('?' * len(columns))})"
+
+
+def xetrack_schema(tmp: str, sample: dict[str, Any] | None, params: dict[str, Any] | None = None) -> list[str]:
+    """The CREATE statements of the table xetrack makes for rows like ``sample``."""
+    path = os.path.join(tmp, "schema-template.db")
+    tracker = Tracker(path, params=params)
+    if sample is not None:
+        tracker.log(sample)
+    tracker.close()
+    conn = sqlite3.connect(path)
+    sqls = [
+        sql
+        for (sql,) in conn.execute(
+            "SELECT sql FROM sqlite_master WHERE tbl_name = ? AND sql IS NOT NULL ORDER BY rowid",
+            (TABLE,),
+        )
+    ]
+    conn.close()
+    for suffix in ("", "-wal", "-shm"):
+        if os.path.exists(path + suffix):
+            os.remove(path + suffix)
+    return sqls
+
+
+def raw_create(path: str, schema: list[str]) -> sqlite3.Connection:
+    conn = raw_connect(path)
+    for sql in schema:
+        conn.execute(sql)
+    return conn
+
+
+def count_rows(path: str) -> int:
+    conn = sqlite3.connect(path)
+    try:
+        return conn.execute(f"SELECT count(*) FROM {quote(TABLE)}").fetchone()[0]
+    finally:
+        conn.close()
+
+
+def column_count(path: str) -> int:
+    conn = sqlite3.connect(path)
+    try:
+        return len(conn.execute(f"SELECT * FROM {quote(TABLE)} LIMIT 0").description)
+    finally:
+        conn.close()
+
+
+def timed(fn: Callable[[], Any]) -> float:
+    gc.collect()
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def alternate(repeats: int, x_run: Callable[[int], float], b_run: Callable[[int], float]) -> tuple[list[float], list[float]]:
+    """Run xetrack and baseline ``repeats`` times each, alternating which goes first."""
+    xs: list[float] = []
+    bs: list[float] = []
+    for r in range(repeats):
+        if r % 2 == 0:
+            xs.append(x_run(r))
+            bs.append(b_run(r))
+        else:
+            bs.append(b_run(r))
+            xs.append(x_run(r))
+    return xs, bs
+
+
+def rate_result(res: Result, work: int, xs: list[float], bs: list[float]) -> Result:
+    res.xetrack_seconds, res.baseline_seconds = xs, bs
+    res.xetrack = work / min(xs)
+    res.baseline = work / min(bs)
+    res.ratio = res.xetrack / res.baseline
+    return res
+
+
+# Ten keys of mixed types, as a training loop logs them.
+LOG_KEYS = ("epoch", "step", "split", "loss", "accuracy", "lr", "f1", "precision", "recall", "is_best")
+
+
+def log_rows(n: int, seed: int = 0) -> list[dict[str, Any]]:
+    rnd = random.Random(seed)
+    rows = []
+    for i in range(n):
+        acc = rnd.random()
+        rows.append(
+            {
+                "epoch": i // 100,
+                "step": i,
+                "split": "train" if i % 10 else "val",
+                "loss": rnd.random() * 3,
+                "accuracy": acc,
+                "lr": 1e-3 * (0.99 ** (i // 100)),
+                "f1": acc * 0.97,
+                "precision": rnd.random(),
+                "recall": rnd.random(),
+                "is_best": acc > 0.95,
+            }
+        )
+    return rows
+
+
+# --------------------------------------------------------------------------- workloads
+
+
+def bench_log(tmp: str, size: dict[str, int], repeats: int) -> Result:
+    n = size["log"]
+    res = Result(
+        "log",
+        f"log(): {n:,} calls x 10 keys",
+        "logs/s",
+        op=">=",
+        threshold=0.5,
+        target=">= 0.5x raw INSERT+commit per row",
+    )
+    rows = log_rows(n)
+    warm = log_rows(1, seed=1)[0]
+    schema = xetrack_schema(tmp, warm)
+    columns = [*warm, "timestamp", "track_id"]
+    sql = insert_sql(columns)
+
+    def x_run(r: int) -> float:
+        path = os.path.join(tmp, f"x{r}.db")
+        tracker = Tracker(path)
+        tracker.log(warm)  # columns exist before timing, as in the baseline's file
+
+        def work() -> None:
+            log = tracker.log
+            for row in rows:
+                log(row)
+
+        elapsed = timed(work)
+        tracker.close()
+        assert count_rows(path) == n + 1
+        return elapsed
+
+    def b_run(r: int) -> float:
+        path = os.path.join(tmp, f"b{r}.db")
+        conn = raw_create(path, schema)
+        clock, track_id = RawClock(), "raw-run-0001"
+        conn.execute(sql, (*warm.values(), clock.now(), track_id))
+
+        def work() -> None:
+            execute, now = conn.execute, clock.now
+            for row in rows:
+                execute(sql, (*row.values(), now(), track_id))  # autocommit: one transaction
+
+        elapsed = timed(work)
+        conn.close()
+        assert count_rows(path) == n + 1
+        return elapsed
+
+    xs, bs = alternate(repeats, x_run, b_run)
+    assert column_count(os.path.join(tmp, "x0.db")) == column_count(os.path.join(tmp, "b0.db")) == 12
+    return rate_result(res, n, xs, bs)
+
+
+def bench_log_batch(tmp: str, size: dict[str, int], repeats: int) -> Result:
+    n = size["batch"]
+    res = Result(
+        "log_batch",
+        f"log_batch(): {n:,} rows x 10 keys",
+        "rows/s",
+        op=">=",
+        threshold=0.5,
+        target=">= 0.5x raw executemany, 1 txn",
+    )
+    rows = log_rows(n)
+    warm = log_rows(1, seed=1)[0]
+    schema = xetrack_schema(tmp, warm)
+    columns = [*warm, "timestamp", "track_id"]
+    sql = insert_sql(columns)
+
+    def x_run(r: int) -> float:
+        path = os.path.join(tmp, f"x{r}.db")
+        tracker = Tracker(path)
+        tracker.log(warm)
+        elapsed = timed(lambda: tracker.log_batch(rows))
+        tracker.close()
+        assert count_rows(path) == n + 1
+        return elapsed
+
+    def b_run(r: int) -> float:
+        path = os.path.join(tmp, f"b{r}.db")
+        conn = raw_create(path, schema)
+        clock, track_id = RawClock(), "raw-run-0001"
+        conn.execute(sql, (*warm.values(), clock.now(), track_id))
+
+        def work() -> None:
+            now = clock.now
+            values = [(*row.values(), now(), track_id) for row in rows]
+            conn.execute("BEGIN")
+            conn.executemany(sql, values)
+            conn.execute("COMMIT")
+
+        elapsed = timed(work)
+        conn.close()
+        assert count_rows(path) == n + 1
+        return elapsed
+
+    xs, bs = alternate(repeats, x_run, b_run)
+    assert column_count(os.path.join(tmp, "x0.db")) == column_count(os.path.join(tmp, "b0.db")) == 12
+    return rate_result(res, n, xs, bs)
+
+
+MODELS = ("resnet18", "resnet50", "vit-b16", "bert-base", "gpt2-small")
+
+
+def build_read_db(path: str, n: int, runs: int) -> None:
+    """A realistic wide table, written through xetrack's log_batch.
+
+    12 columns: timestamp, track_id, model (TEXT, a param), epoch (INTEGER, NULL
+    except on eval rows), step (INTEGER), lr/loss (REAL), accuracy/val_loss/f1
+    (REAL, NULL except on eval rows), grad_norm (REAL, some NULL), is_best
+    (BOOLEAN, NULL except on eval rows).
+    """
+    rnd = random.Random(42)
+    per_run = n // runs
+    for run in range(runs):
+        count = per_run if run < runs - 1 else n - per_run * (runs - 1)
+        rows = []
+        for i in range(count):
+            evaluating = i % 10 == 9
+            acc = rnd.random() if evaluating else None
+            rows.append(
+                {
+                    "epoch": i // 500 if evaluating else None,
+                    "step": i,
+                    "lr": 3e-4 * (0.999 ** (i // 50)),
+                    "loss": rnd.random() * 2,
+                    "accuracy": acc,
+                    "val_loss": rnd.random() * 2 if evaluating else None,
+                    "f1": acc * 0.95 if evaluating else None,
+                    "grad_norm": rnd.random() * 10 if i % 4 else None,
+                    "is_best": (acc > 0.9) if evaluating else None,
+                }
+            )
+        tracker = Tracker(path, params={"model": MODELS[run % len(MODELS)]})
+        tracker.log_batch(rows)
+        tracker.close()
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+
+
+class ReadData:
+    """The one 200k-row file both readers read, built once per benchmark run."""
+
+    def __init__(self, tmp: str, size: dict[str, int]) -> None:
+        self.n = size["read"]
+        self.path = os.path.join(tmp, "wide.db")
+        build_read_db(self.path, self.n, size["read_runs"])
+        assert count_rows(self.path) == self.n
+        self.columns = column_count(self.path)
+
+
+def xetrack_sqlite_read(path: str) -> pd.DataFrame:
+    reader = Reader(path)
+    try:
+        return reader.to_df()
+    finally:
+        reader.close()
+
+
+def pandas_read(path: str) -> pd.DataFrame:
+    conn = sqlite3.connect(path)
+    try:
+        return pd.read_sql(f"SELECT * FROM {quote(TABLE)}", conn)
+    finally:
+        conn.close()
+
+
+def xetrack_duckdb_read(path: str) -> pd.DataFrame:
+    reader = Reader(path, engine="duckdb")
+    try:
+        return reader.to_df()
+    finally:
+        reader.close()
+
+
+def duckdb_read(path: str) -> pd.DataFrame:
+    conn = duckdb.connect()
+    try:
+        load_sqlite_scanner(conn)
+        literal = "'" + path.replace("'", "''") + "'"
+        return conn.execute(f"SELECT * FROM sqlite_scan({literal}, '{TABLE}')").df()
+    finally:
+        conn.close()
+
+
+def _time_read(read: Callable[[str], pd.DataFrame], data: ReadData) -> Callable[[int], float]:
+    def run(r: int) -> float:
+        out: list[pd.DataFrame] = []
+        elapsed = timed(lambda: out.append(read(data.path)))
+        frame = out.pop()
+        assert frame.shape == (data.n, data.columns), frame.shape
+        return elapsed
+
+    return run
+
+
+def bench_read_sqlite(data: ReadData, repeats: int) -> Result:
+    res = Result(
+        "read_sqlite",
+        f"Reader.to_df() sqlite: {data.n:,} rows x {data.columns} cols",
+        "rows/s",
+        op=">=",
+        threshold=1.0,
+        target=">= 1.0x pandas.read_sql",
+    )
+    xs, bs = alternate(repeats, _time_read(xetrack_sqlite_read, data), _time_read(pandas_read, data))
+    return rate_result(res, data.n, xs, bs)
+
+
+def bench_read_duckdb(data: ReadData, repeats: int) -> Result:
+    res = Result(
+        "read_duckdb",
+        f"Reader.to_df() duckdb: {data.n:,} rows x {data.columns} cols",
+        "rows/s",
+        op=">=",
+        threshold=0.9,
+        target=">= 0.9x duckdb sqlite_scan .df()",
+    )
+    xs, bs = alternate(repeats, _time_read(xetrack_duckdb_read, data), _time_read(duckdb_read, data))
+    return rate_result(res, data.n, xs, bs)
+
+
+def peak_memory(read: Callable[[str], pd.DataFrame], path: str) -> int:
+    gc.collect()
+    tracemalloc.start()
+    try:
+        frame = read(path)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    del frame
+    gc.collect()
+    return peak
+
+
+def bench_read_memory(data: ReadData, repeats: int) -> Result:
+    res = Result(
+        "read_memory",
+        f"peak memory, sqlite read of {data.n:,} rows",
+        "MiB",
+        op="<=",
+        threshold=1.5,
+        target="<= 1.5x pandas.read_sql peak",
+        detail="tracemalloc peak (Python + numpy heaps)",
+    )
+    # Warm both paths first so lazy imports are not counted, then measure once each.
+    xetrack_sqlite_read(data.path)
+    pandas_read(data.path)
+    x_peak = peak_memory(xetrack_sqlite_read, data.path)
+    b_peak = peak_memory(pandas_read, data.path)
+    res.xetrack = x_peak / 2**20
+    res.baseline = b_peak / 2**20
+    res.ratio = x_peak / b_peak
+    return res
+
+
+def bench_new_keys(tmp: str, size: dict[str, int], repeats: int) -> Result:
+    n = size["new_keys"]
+    res = Result(
+        "new_keys",
+        f"log() adding a new key each: {n:,} keys",
+        "logs/s",
+        op=">=",
+        threshold=0.8,
+        target=">= 0.8x raw ALTER ADD COLUMN+INSERT",
+    )
+    schema = xetrack_schema(tmp, None)  # timestamp, track_id and the track_id index
+    keys = [f"metric_{i}" for i in range(n)]
+
+    def x_run(r: int) -> float:
+        path = os.path.join(tmp, f"x{r}.db")
+        tracker = Tracker(path)
+
+        def work() -> None:
+            log = tracker.log
+            for i, key in enumerate(keys):
+                log({key: i * 0.5})
+
+        elapsed = timed(work)
+        tracker.close()
+        assert count_rows(path) == n
+        assert column_count(path) == n + 2
+        return elapsed
+
+    def b_run(r: int) -> float:
+        path = os.path.join(tmp, f"b{r}.db")
+        conn = raw_create(path, schema)
+        clock, track_id = RawClock(), "raw-run-0001"
+        table = quote(TABLE)
+
+        def work() -> None:
+            execute, now = conn.execute, clock.now
+            for i, key in enumerate(keys):
+                execute("BEGIN IMMEDIATE")
+                execute(f"ALTER TABLE {table} ADD COLUMN {quote(key)} REAL")
+                execute(
+                    f'INSERT INTO {table} ({quote(key)}, "timestamp", "track_id") VALUES (?, ?, ?)',
+                    (i * 0.5, now(), track_id),
+                )
+                execute("COMMIT")
+
+        elapsed = timed(work)
+        conn.close()
+        assert count_rows(path) == n
+        assert column_count(path) == n + 2
+        return elapsed
+
+    xs, bs = alternate(repeats, x_run, b_run)
+    return rate_result(res, n, xs, bs)
+
+
+def bench_many_trackers(tmp: str, size: dict[str, int], repeats: int) -> Result:
+    n, per = size["trackers"], size["tracker_logs"]
+    res = Result(
+        "many_trackers",
+        f"{n:,} Trackers x {per} logs, open/close each",
+        "logs/s",
+        op=">=",
+        threshold=0.5,
+        target=">= 0.5x raw connect/inserts/close",
+    )
+    rows = log_rows(per)
+    warm = rows[0]
+    schema = xetrack_schema(tmp, warm)
+    sql = insert_sql([*warm, "timestamp", "track_id"])
+
+    def x_run(r: int) -> float:
+        path = os.path.join(tmp, f"x{r}.db")
+        tracker = Tracker(path)  # the table and its columns exist before timing
+        tracker.log(warm)
+        tracker.close()
+
+        def work() -> None:
+            for _ in range(n):
+                tracker = Tracker(path)
+                for row in rows:
+                    tracker.log(row)
+                tracker.close()
+
+        elapsed = timed(work)
+        assert count_rows(path) == n * per + 1
+        return elapsed
+
+    def b_run(r: int) -> float:
+        path = os.path.join(tmp, f"b{r}.db")
+        conn = raw_create(path, schema)
+        conn.execute(sql, (*warm.values(), RawClock().now(), "warm"))
+        conn.close()
+
+        def work() -> None:
+            for i in range(n):
+                conn = raw_connect(path)
+                clock, track_id = RawClock(), f"raw-run-{i:04d}"
+                for row in rows:
+                    conn.execute(sql, (*row.values(), clock.now(), track_id))
+                conn.close()
+
+        elapsed = timed(work)
+        assert count_rows(path) == n * per + 1
+        return elapsed
+
+    xs, bs = alternate(repeats, x_run, b_run)
+    return rate_result(res, n * per, xs, bs)
+
+
+# -- multi-process: module-level so 'spawn' children can import it -------------
+
+
+def _proc_rows(idx: int, n: int, new_every: int) -> list[dict[str, Any]]:
+    """Process ``idx``'s rows: shared keys, its own key, and a new own key every ``new_every``."""
+    return [
+        {
+            "step": i,
+            "loss": 1.0 / (i + 1),
+            f"p{idx}_score": float(i),
+            f"p{idx}_k{i // new_every}": i,
+        }
+        for i in range(n)
+    ]
+
+
+def _proc_worker(kind: str, path: str, idx: int, n: int, new_every: int, barrier: Any, queue: Any) -> None:
+    try:
+        rows = _proc_rows(idx, n, new_every)
+        barrier.wait(timeout=120)
+        start = time.monotonic()
+        if kind == "xetrack":
+            tracker = Tracker(path, track_id=f"proc-{idx}")
+            for row in rows:
+                tracker.log(row)
+            tracker.close()
+        else:
+            _raw_proc_logs(path, idx, rows)
+        queue.put((idx, start, time.monotonic(), None))
+    except BaseException:  # report, never hang the parent
+        queue.put((idx, None, None, traceback.format_exc()))
+
+
+def _raw_retry(fn: Callable[[], Any]) -> Any:
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            return fn()
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.002)
+
+
+def _raw_proc_logs(path: str, idx: int, rows: list[dict[str, Any]]) -> None:
+    """The floor for the concurrent run: known keys are one INSERT, new ones ALTER first."""
+    conn = sqlite3.connect(path, isolation_level=None, timeout=60)
+    _raw_retry(lambda: conn.execute("PRAGMA journal_mode=WAL").fetchone())
+    conn.execute("PRAGMA synchronous=NORMAL")
+    table = quote(TABLE)
+
+    def create() -> None:
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute(f'CREATE TABLE IF NOT EXISTS {table} ("timestamp" TEXT, "track_id" TEXT)')
+        conn.execute(f'CREATE INDEX IF NOT EXISTS "ix_default_track_id" ON {table} ("track_id")')
+        conn.execute("COMMIT")
+
+    _raw_retry(create)
+    clock, track_id = RawClock(), f"proc-{idx}"
+    known: set[str] = set()
+    types = {int: "INTEGER", float: "REAL"}
+    for row in rows:
+        keys = (*row, "timestamp", "track_id")
+        values = (*row.values(), clock.now(), track_id)
+        sql = insert_sql(keys)
+        if known.issuperset(row):
+            conn.execute(sql, values)
+            continue
+        conn.execute("BEGIN IMMEDIATE")  # waits in SQLite's busy handler
+        have = {name for (name,) in conn.execute("SELECT name FROM pragma_table_info(?)", (TABLE,))}
+        for key, value in row.items():
+            if key not in have:
+                conn.execute(f"ALTER TABLE {table} ADD COLUMN {quote(key)} {types[type(value)]}")
+        conn.execute(sql, values)
+        conn.execute("COMMIT")
+        known.update(row)
+    conn.close()
+
+
+def _run_procs(kind: str, path: str, size: dict[str, int]) -> float:
+    procs, n, every = size["procs"], size["proc_logs"], size["proc_new_every"]
+    ctx = mp.get_context("spawn")
+    barrier, queue = ctx.Barrier(procs), ctx.Queue()
+    workers = [
+        ctx.Process(target=_proc_worker, args=(kind, path, i, n, every, barrier, queue)) for i in range(procs)
+    ]
+    for w in workers:
+        w.start()
+    reports = []
+    deadline = time.monotonic() + 300
+    try:
+        while len(reports) < procs:
+            try:
+                reports.append(queue.get(timeout=0.5))
+                continue
+            except queue_module.Empty:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{kind} workers did not finish within 300s")
+            dead = [w for w in workers if w.exitcode not in (None, 0)]
+            if dead:  # a worker died without reporting (killed, or failed to start)
+                raise RuntimeError(f"{kind} worker(s) died: exit codes {[w.exitcode for w in dead]}")
+    finally:
+        for w in workers:
+            w.join(timeout=30)
+            if w.is_alive():
+                w.kill()
+    errors = [err for (_, _, _, err) in reports if err]
+    if errors:
+        raise RuntimeError(f"{kind} worker failed:\n" + "\n".join(errors))
+    return max(end for (_, _, end, _) in reports) - min(start for (_, start, _, _) in reports)
+
+
+def _check_procs(path: str, size: dict[str, int]) -> tuple[int, list[str]]:
+    """Rows that arrived, and what is wrong: rows per run, and every own value in place."""
+    procs, n, every = size["procs"], size["proc_logs"], size["proc_new_every"]
+    problems = []
+    conn = sqlite3.connect(path)
+    try:
+        total = conn.execute(f"SELECT count(*) FROM {quote(TABLE)}").fetchone()[0]
+        for idx in range(procs):
+            mine = conn.execute(
+                f'SELECT count(*), count(DISTINCT "step"), count("p{idx}_score") FROM {quote(TABLE)} '
+                "WHERE track_id = ?",
+                (f"proc-{idx}",),
+            ).fetchone()
+            if mine != (n, n, n):
+                problems.append(f"proc-{idx}: rows/steps/scores {mine}, want {n} each")
+            for k in range((n + every - 1) // every):
+                got = conn.execute(f'SELECT count("p{idx}_k{k}") FROM {quote(TABLE)}').fetchone()[0]
+                want = min(every, n - k * every)
+                if got != want:
+                    problems.append(f"p{idx}_k{k}: {got} values, want {want}")
+    finally:
+        conn.close()
+    return total, problems
+
+
+def bench_processes(tmp: str, size: dict[str, int], repeats: int) -> Result:
+    procs, n = size["procs"], size["proc_logs"]
+    want = procs * n
+    res = Result(
+        "processes",
+        f"{procs} processes x {n:,} logs, own new keys",
+        "logs/s",
+        op="==",
+        threshold=want,
+        target=f"{want:,} of {want:,} rows arrive",
+    )
+    arrived: list[int] = []
+    problems: list[str] = []
+
+    def x_run(r: int) -> float:
+        path = os.path.join(tmp, f"x{r}.db")  # fresh: the workers create it
+        elapsed = _run_procs("xetrack", path, size)
+        total, wrong = _check_procs(path, size)
+        arrived.append(total)
+        problems.extend(f"repeat {r}: {p}" for p in wrong)
+        return elapsed
+
+    def b_run(r: int) -> float:
+        path = os.path.join(tmp, f"b{r}.db")
+        elapsed = _run_procs("raw", path, size)
+        total, wrong = _check_procs(path, size)
+        if total != want or wrong:
+            raise RuntimeError(f"the raw baseline itself lost rows: {total} of {want}, {wrong[:5]}")
+        return elapsed
+
+    xs, bs = alternate(repeats, x_run, b_run)
+    rate_result(res, want, xs, bs)
+    res.detail = f"rows arrived per repeat: {arrived}"
+    if problems:
+        res.detail += "; " + "; ".join(problems[:10])
+    if all(a == want for a in arrived) and not problems:
+        res.status = "PASS"
+    else:
+        res.status, res.fatal = "MISS", True
+    return res
+
+
+# --------------------------------------------------------------------------- driver
+
+
+def judge(res: Result) -> None:
+    if res.status != "-" or res.ratio is None:
+        return
+    ok = res.ratio >= res.threshold if res.op == ">=" else res.ratio <= res.threshold
+    res.status = "PASS" if ok else "MISS"
+
+
+def fmt_value(value: float | None, unit: str) -> str:
+    if value is None:
+        return "-"
+    if unit == "MiB":
+        return f"{value:,.1f} MiB"
+    return f"{value:,.0f} {unit}"
+
+
+def print_table(results: list[Result]) -> None:
+    head = ("workload", "xetrack", "baseline", "ratio", "target", "result")
+    lines = [
+        (
+            r.workload,
+            fmt_value(r.xetrack, r.unit),
+            fmt_value(r.baseline, r.unit),
+            "-" if r.ratio is None else f"{r.ratio:.2f}x",
+            r.target,
+            r.status,
+        )
+        for r in results
+    ]
+    widths = [max(len(h), *(len(line[i]) for line in lines)) for i, h in enumerate(head)]
+    right = {1, 2, 3}
+
+    def row(cells: tuple[str, ...]) -> str:
+        return " | ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths)))
+
+    print(row(head))
+    print("-+-".join("-" * w for w in widths))
+    for line in lines:
+        print(row(line))
+    notes = [f"  {r.name}: {r.detail}" for r in results if r.detail]
+    notes += [f"  {r.name}: CRASH: {r.error.strip().splitlines()[-1]}" for r in results if r.error]
+    if notes:
+        print("notes:")
+        print("\n".join(notes))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes and one repeat: a smoke check")
+    parser.add_argument("--json", metavar="PATH", help="also write the results as JSON to PATH")
+    parser.add_argument("--repeats", type=int, default=None, help="timing repeats, best kept (default 3; 1 with --quick)")
+    parser.add_argument("--only", default="", help="comma-separated workload names to run")
+    args = parser.parse_args(argv)
+    size = QUICK if args.quick else FULL
+    repeats = args.repeats or (1 if args.quick else 3)
+    only = {name.strip() for name in args.only.split(",") if name.strip()}
+
+    started = time.perf_counter()
+    print(
+        f"xetrack benchmark ({'quick' if args.quick else 'full'}, best of {repeats}): "
+        f"Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}, "
+        f"pandas {pd.__version__}, duckdb {duckdb.__version__}, {os.cpu_count()} CPUs",
+        flush=True,
+    )
+
+    results: list[Result] = []
+    read_data: dict[str, ReadData] = {}
+    read_tmp = tempfile.mkdtemp(prefix="xetrack-bench-read-")
+
+    def read_fixture() -> ReadData:
+        if "data" not in read_data:
+            read_data["data"] = ReadData(read_tmp, size)
+        return read_data["data"]
+
+    workloads: list[tuple[str, str, Callable[[], Result]]] = []
+
+    def in_tmp(fn: Callable[[str, dict[str, int], int], Result]) -> Callable[[], Result]:
+        def run() -> Result:
+            tmp = tempfile.mkdtemp(prefix="xetrack-bench-")
+            try:
+                return fn(tmp, size, repeats)
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
+
+        return run
+
+    workloads = [
+        ("log", f"log(): {size['log']:,} calls x 10 keys", in_tmp(bench_log)),
+        ("log_batch", f"log_batch(): {size['batch']:,} rows x 10 keys", in_tmp(bench_log_batch)),
+        ("read_sqlite", f"Reader.to_df() sqlite: {size['read']:,} rows", lambda: bench_read_sqlite(read_fixture(), repeats)),
+        ("read_duckdb", f"Reader.to_df() duckdb: {size['read']:,} rows", lambda: bench_read_duckdb(read_fixture(), repeats)),
+        ("new_keys", f"log() adding a new key each: {size['new_keys']:,} keys", in_tmp(bench_new_keys)),
+        ("many_trackers", f"{size['trackers']:,} Trackers x {size['tracker_logs']} logs", in_tmp(bench_many_trackers)),
+        ("processes", f"{size['procs']} processes x {size['proc_logs']:,} logs", in_tmp(bench_processes)),
+        ("read_memory", f"peak memory, sqlite read of {size['read']:,} rows", lambda: bench_read_memory(read_fixture(), repeats)),
+    ]
+    unknown = only - {name for name, _, _ in workloads}
+    if unknown:
+        parser.error(f"unknown workload(s) {sorted(unknown)}; choose from {[n for n, _, _ in workloads]}")
+
+    try:
+        for name, label, run in workloads:
+            if only and name not in only:
+                continue
+            t0 = time.perf_counter()
+            try:
+                res = run()
+                judge(res)
+            except Exception:
+                res = Result(name, label, "", status="CRASH", error=traceback.format_exc())
+                print(f"[{name}] CRASHED:\n{res.error}", file=sys.stderr, flush=True)
+            results.append(res)
+            print(f"  ... {name}: {res.status} ({time.perf_counter() - t0:.1f}s)", file=sys.stderr, flush=True)
+    finally:
+        shutil.rmtree(read_tmp, ignore_errors=True)
+
+    total = time.perf_counter() - started
+    print()
+    print_table(results)
+    print(f"total time: {total:.1f}s", flush=True)
+
+    if args.json:
+        payload = {
+            "quick": args.quick,
+            "repeats": repeats,
+            "sizes": size,
+            "python": platform.python_version(),
+            "sqlite": sqlite3.sqlite_version,
+            "pandas": pd.__version__,
+            "duckdb": duckdb.__version__,
+            "cpus": os.cpu_count(),
+            "total_seconds": total,
+            "results": [asdict(r) for r in results],
+        }
+        with open(args.json, "w") as fh:
+            json.dump(payload, fh, indent=2)
+
+    failed = [r.name for r in results if r.status == "CRASH" or r.fatal]
+    if failed:
+        print(f"FAILED: {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
