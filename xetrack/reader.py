@@ -94,12 +94,3 @@ class Reader(TableView):
 
     def __repr__(self) -> str:
         return f"Reader(db={self.db!r}, table={self.table_name!r})\n" + self._preview_text()
-
-    def close(self) -> None:
-        self._engine.close()
-
-    def __enter__(self) -> "Reader":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()

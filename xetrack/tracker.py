@@ -319,17 +319,6 @@ class Tracker(TableView):
         header = f"Tracker(db={self.db!r}, table={self.table_name!r}, track_id={self.track_id!r})"
         return header + "\n" + self._preview_text()
 
-    # -- lifetime ---------------------------------------------------------------
-    def close(self) -> None:
-        """Close the connection. Using the tracker again reopens it."""
-        self._engine.close()
-
-    def __enter__(self) -> "Tracker":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
-
 
 def _first_value_finder(values: list[tuple[Any, ...]]):
     def first_value(i: int) -> Any:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, TypeVar
 
 import pandas as pd
 
 from .frames import to_backend, to_backend_series
 from .schema import column_name
 from .store.base import Engine, Where, column_not_found
+
+Self = TypeVar("Self", bound="TableView")
 
 _PREVIEW = 10  # rows shown at each end by repr
 _MAX_COLS = 20
@@ -83,6 +85,16 @@ class TableView:
     def _repr_html_(self) -> str:
         frame, total = self._preview()
         return frame._repr_html_() + f"<p>{total} rows x {len(frame.columns)} columns</p>"
+
+    def close(self) -> None:
+        """Close the connections. Using the object again reopens them."""
+        self._engine.close()
+
+    def __enter__(self: Self) -> Self:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
 
     def to_csv(self, path: str | os.PathLike[str], **kwargs: Any) -> None:
         """Write these rows to a CSV file (``index=False`` unless given)."""
