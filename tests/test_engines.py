@@ -87,3 +87,11 @@ def test_duckdb_cli_reads_the_file(db):
     )
     out = subprocess.run([cli, "-csv", "-c", script], capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["model,n", "resnet18,2"]
+
+
+def test_closed_duckdb_tracker_reopens_on_use(db):
+    tracker = Tracker(db, engine="duckdb")
+    tracker.close()
+    tracker.log({"accuracy": 0.5})
+    assert tracker.to_df()["accuracy"].tolist() == [0.5]
+    assert tracker.conn.execute('SELECT count(*) FROM db."default"').fetchall() == [(3,)]

@@ -97,6 +97,9 @@ class DuckDBConnection:
 
 
 class DuckDBEngine(SQLiteEngine):
+    """Reads and SQL in DuckDB; writes, counts and single rows through SQLite (an
+    indexed lookup in SQLite beats a DuckDB scan of the attached file)."""
+
     def __init__(self, path: str | None, *, create: bool = True, timeout: float = DEFAULT_TIMEOUT):
         if path is None:
             raise ValueError(
@@ -104,10 +107,22 @@ class DuckDBEngine(SQLiteEngine):
                 "engine='sqlite'"
             )
         super().__init__(path, create=create, timeout=timeout)
-        self.duck = duckdb.connect()
-        load_sqlite_scanner(self.duck)
+        # Load the scanner and attach now, so that a problem shows at once.
+        self._duck: duckdb.DuckDBPyConnection | None = self._open_duck()
+
+    def _open_duck(self) -> duckdb.DuckDBPyConnection:
+        duck = duckdb.connect()
+        load_sqlite_scanner(duck)
         with self._guard.duckdb():
-            self.duck.execute(attach_sql(path))
+            duck.execute(attach_sql(str(self.path)))
+        return duck
+
+    @property
+    def duck(self) -> duckdb.DuckDBPyConnection:
+        """DuckDB with the file attached as ``db``; reopened after ``close()``."""
+        if self._duck is None:
+            self._duck = self._open_duck()
+        return self._duck
 
     @property
     def conn(self) -> DuckDBConnection:  # type: ignore[override]
@@ -158,11 +173,10 @@ class DuckDBEngine(SQLiteEngine):
             return super().read(table, where, head, tail, columns)
         return normalize_duckdb_frame(frame, known)
 
-    def count(self, table: str, where: Where | None = None) -> int:
-        return super().count(table, where)  # an indexed count in SQLite beats a scan
-
     def close(self) -> None:
         super().close()
-        self.duck.close()
+        if self._duck is not None:
+            self._duck.close()
+            self._duck = None
 
 

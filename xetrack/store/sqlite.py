@@ -217,7 +217,7 @@ class SQLiteEngine(Engine):
             index = quote(f"ix_{table}_{TRACK_ID}")
 
             def create() -> None:
-                with _write_transaction(conn):
+                with self._writing(conn, table):
                     if reset:
                         conn.execute(f"DROP TABLE IF EXISTS {quote(table)}")
                     conn.execute(f"CREATE TABLE IF NOT EXISTS {quote(table)} ({columns})")
@@ -292,12 +292,15 @@ class SQLiteEngine(Engine):
 
     @contextmanager
     def _writing(self, conn: sqlite3.Connection, table: str) -> Iterator[None]:
-        """A write transaction; on rollback the cached schema of ``table`` is dropped,
-        since columns added inside it are gone again."""
+        """``BEGIN IMMEDIATE`` ... ``COMMIT``. On any error it rolls back and forgets the
+        cached schema of ``table``, since columns added inside are gone again."""
+        conn.execute("BEGIN IMMEDIATE")
         try:
-            with _write_transaction(conn):
-                yield
+            yield
+            conn.execute("COMMIT")
         except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
             self._tables.pop(table, None)
             raise
 
@@ -359,7 +362,7 @@ class SQLiteEngine(Engine):
             clause, params = where_clause(where)
 
             def write() -> int:
-                with _write_transaction(conn):
+                with self._writing(conn, table):
                     return conn.execute(f"DELETE FROM {quote(table)}{clause}", params).rowcount
 
             return _retry(write, self.timeout)
@@ -442,22 +445,6 @@ class SQLiteEngine(Engine):
 
     def nth_row(self, table: str, where: Where | None, n: int) -> dict[str, Any] | None:
         return self._row_at(table, where, "ASC", n)
-
-
-class _write_transaction:
-    """BEGIN IMMEDIATE ... COMMIT, rolled back on any error."""
-
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self.conn = conn
-
-    def __enter__(self) -> None:
-        self.conn.execute("BEGIN IMMEDIATE")
-
-    def __exit__(self, kind: Any, exc: Any, tb: Any) -> None:
-        if kind is None:
-            self.conn.execute("COMMIT")
-        elif self.conn.in_transaction:
-            self.conn.execute("ROLLBACK")
 
 
 def _check_distinct(keys: Sequence[str]) -> None:
