@@ -239,6 +239,27 @@ def log_rows(n: int, seed: int = 0) -> list[dict[str, Any]]:
 # --------------------------------------------------------------------------- workloads
 
 
+def _logging_setup(tmp: str, n: int) -> tuple[list[dict[str, Any]], dict[str, Any], list[str], str]:
+    """Rows to log, a warm-up row, xetrack's schema for them and the raw INSERT."""
+    rows = log_rows(n)
+    warm = log_rows(1, seed=1)[0]
+    schema = xetrack_schema(tmp, warm)
+    return rows, warm, schema, insert_sql([*warm, "timestamp", "track_id"])
+
+
+def _warm_tracker(path: str, warm: dict[str, Any]) -> Tracker:
+    tracker = Tracker(path)
+    tracker.log(warm)  # columns exist before timing, as in the baseline's file
+    return tracker
+
+
+def _warm_raw(path: str, schema: list[str], sql: str, warm: dict[str, Any]) -> tuple[sqlite3.Connection, "RawClock", str]:
+    conn = raw_create(path, schema)
+    clock, track_id = RawClock(), "raw-run-0001"
+    conn.execute(sql, (*warm.values(), clock.now(), track_id))
+    return conn, clock, track_id
+
+
 def bench_log(tmp: str, size: dict[str, int], repeats: int) -> Result:
     n = size["log"]
     res = Result(
@@ -249,16 +270,11 @@ def bench_log(tmp: str, size: dict[str, int], repeats: int) -> Result:
         threshold=0.5,
         target=">= 0.5x raw INSERT+commit per row",
     )
-    rows = log_rows(n)
-    warm = log_rows(1, seed=1)[0]
-    schema = xetrack_schema(tmp, warm)
-    columns = [*warm, "timestamp", "track_id"]
-    sql = insert_sql(columns)
+    rows, warm, schema, sql = _logging_setup(tmp, n)
 
     def x_run(r: int) -> float:
         path = os.path.join(tmp, f"x{r}.db")
-        tracker = Tracker(path)
-        tracker.log(warm)  # columns exist before timing, as in the baseline's file
+        tracker = _warm_tracker(path, warm)
 
         def work() -> None:
             log = tracker.log
@@ -272,9 +288,7 @@ def bench_log(tmp: str, size: dict[str, int], repeats: int) -> Result:
 
     def b_run(r: int) -> float:
         path = os.path.join(tmp, f"b{r}.db")
-        conn = raw_create(path, schema)
-        clock, track_id = RawClock(), "raw-run-0001"
-        conn.execute(sql, (*warm.values(), clock.now(), track_id))
+        conn, clock, track_id = _warm_raw(path, schema, sql, warm)
 
         def work() -> None:
             execute, now = conn.execute, clock.now
@@ -301,16 +315,11 @@ def bench_log_batch(tmp: str, size: dict[str, int], repeats: int) -> Result:
         threshold=0.5,
         target=">= 0.5x raw executemany, 1 txn",
     )
-    rows = log_rows(n)
-    warm = log_rows(1, seed=1)[0]
-    schema = xetrack_schema(tmp, warm)
-    columns = [*warm, "timestamp", "track_id"]
-    sql = insert_sql(columns)
+    rows, warm, schema, sql = _logging_setup(tmp, n)
 
     def x_run(r: int) -> float:
         path = os.path.join(tmp, f"x{r}.db")
-        tracker = Tracker(path)
-        tracker.log(warm)
+        tracker = _warm_tracker(path, warm)
         elapsed = timed(lambda: tracker.log_batch(rows))
         tracker.close()
         assert count_rows(path) == n + 1
@@ -318,9 +327,7 @@ def bench_log_batch(tmp: str, size: dict[str, int], repeats: int) -> Result:
 
     def b_run(r: int) -> float:
         path = os.path.join(tmp, f"b{r}.db")
-        conn = raw_create(path, schema)
-        clock, track_id = RawClock(), "raw-run-0001"
-        conn.execute(sql, (*warm.values(), clock.now(), track_id))
+        conn, clock, track_id = _warm_raw(path, schema, sql, warm)
 
         def work() -> None:
             now = clock.now
