@@ -4,6 +4,7 @@ import datetime as dt
 import json
 import math
 import sqlite3
+import threading
 
 import numpy as np
 import pandas as pd
@@ -157,13 +158,13 @@ def test_int_beyond_64_bits_is_a_clear_error(db):
     assert len(tracker) == 0
 
 
-def test_objects_are_a_type_error_until_assets(db):
+def test_unpicklable_objects_are_a_clear_type_error(db):
     tracker = Tracker(db)
-    with pytest.raises(TypeError, match="not a plain value"):
-        tracker.log({"model": object()})
-    with pytest.raises(TypeError, match="ndarray"):
-        tracker.log({"arr": np.arange(3)})
-    assert len(tracker) == 0
+    with pytest.raises(TypeError, match="'lock'.*cloudpickle cannot serialize"):
+        tracker.log({"lock": threading.Lock()})
+    with pytest.raises(TypeError, match="cloudpickle"):
+        tracker.log({"gen": (i for i in range(3))})
+    assert len(tracker) == 0 and len(tracker.assets) == 0
 
 
 def test_column_limit_is_one_clear_error_and_writes_nothing(db):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from typing import Any, Hashable
 
+from .assets import AssetStore
 from .frames import to_backend
 from .schema import TRACK_ID, coerce, column_name, validate_table_name
 from .store import IN_MEMORY, SKIP_INSERT, open_engine
@@ -52,6 +53,14 @@ class Reader(TableView):
     def conn(self) -> Any:
         """The engine's connection: ``sqlite3.Connection``, or DuckDB with the file as ``db``."""
         return self._engine.conn
+
+    @property
+    def assets(self) -> AssetStore:
+        """Every object stored in this file, by hash: ``reader.assets[hash]`` unpickles one.
+
+        Unpickling runs code: only open database files you trust.
+        """
+        return AssetStore(self._engine)
 
     def to_df(self, track_id: str | None = None, head: int | None = None, tail: int | None = None) -> Any:
         """Rows oldest first: all of them, one run's, the first ``head`` or the last ``tail``."""

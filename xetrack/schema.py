@@ -27,9 +27,14 @@ BASE_COLUMNS = {TIMESTAMP: "TEXT", TRACK_ID: "TEXT"}
 #: Tables xetrack keeps for itself inside the same file.
 ASSETS_TABLE = "assets"
 INTERNAL_PREFIX = "xetrack_"
+ASSET_COUNTS = INTERNAL_PREFIX + "asset_counts"
 
 _TABLE_NAME = re.compile(r"[A-Za-z0-9_]+\Z")
 _NOT_NAME_CHAR = re.compile(r"[^A-Za-z0-9_]")
+
+class NotPlainValue(TypeError):
+    """A value that is no plain SQL value: the Tracker stores it as an asset instead."""
+
 
 #: Values stored as they are. bool is listed apart from int on purpose.
 PLAIN_TYPES = (str, int, float, bool, type(None))
@@ -154,7 +159,7 @@ def to_json(value: Any, key: Any = None) -> str:
     except ValueError:
         return _dump_finite(value)  # NaN or inf somewhere inside
     except TypeError as exc:
-        raise TypeError(f"Value for key {key!r} cannot be stored as JSON: {exc}") from None
+        raise NotPlainValue(f"Value for key {key!r} cannot be stored as JSON: {exc}") from None
 
 
 def coerce(value: Any, key: Any = None) -> Any:
@@ -162,7 +167,7 @@ def coerce(value: Any, key: Any = None) -> Any:
 
     None/NaN -> None; numpy scalars -> Python; datetimes -> ISO text; dict/list/tuple ->
     JSON text; Path/UUID/Decimal -> text; Enum -> its value. Anything else is not a
-    plain value and raises TypeError (the asset store takes those).
+    plain value and raises NotPlainValue, a TypeError (the asset store takes those).
     """
     kind = type(value)
     if kind is str or kind is bool or value is None:
@@ -202,7 +207,7 @@ def coerce(value: Any, key: Any = None) -> Any:
     numpy_scalar = _numpy_scalar(value)
     if numpy_scalar is not _NOT_SCALAR:
         return coerce(numpy_scalar, key)
-    raise TypeError(
+    raise NotPlainValue(
         f"Cannot log key {key!r}: a {type(value).__module__}.{type(value).__qualname__} is "
         "not a plain value (str, int, float, bool, None, datetime, dict, list, tuple)"
     )

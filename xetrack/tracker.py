@@ -11,15 +11,18 @@ from typing import Any, Hashable, Iterable, Mapping
 from coolname import generate_slug
 
 from .frames import to_backend
+from .assets import HASH_LENGTH, AssetStore, is_asset_hash, pickle_asset
 from .schema import (
     INT64_MAX,
     INT64_MIN,
     TIMESTAMP,
     TRACK_ID,
+    NotPlainValue,
     coerce,
     column_name,
     validate_table_name,
 )
+from .store.base import AssetWrites
 from .store import IN_MEMORY, SKIP_INSERT, open_engine
 from .view import TableView
 
@@ -107,6 +110,7 @@ class Tracker(TableView):
         self.raise_on_error = raise_on_error
         self._warnings = warnings
         self._names: dict[Hashable, str] = {}
+        self._stored_assets: set[str] = set()  # hashes this tracker knows are stored
         self._params: dict[str, Any] = {}
         self._clock = _Clock()
         self.track_id = track_id if track_id is not None else self.generate_track_id()
@@ -162,11 +166,13 @@ class Tracker(TableView):
             name = self._names[key] = column_name(key)
         return name
 
-    def _row(self, data: Mapping[Hashable, Any]) -> dict[str, Any]:
+    def _row(self, data: Mapping[Hashable, Any]) -> tuple[dict[str, Any], AssetWrites | None]:
+        """The row as stored, and the assets it brings (None when it brings none)."""
         if not isinstance(data, Mapping):
             raise TypeError(f"log() takes a dict, got {type(data).__name__}: {data!r:.80}")
         row: dict[str, Any] = {}
         names = self._names
+        writes: AssetWrites | None = None
         for key, value in data.items():
             name = names.get(key) or self._name(key)
             if name in row:
@@ -175,29 +181,47 @@ class Tracker(TableView):
             if kind is float:
                 if value != value:
                     value = None
-            elif not (
-                kind is str or value is None or kind is bool
-                or (kind is int and INT64_MIN <= value <= INT64_MAX)
-            ):
-                value = coerce(value, key)
+            elif kind is str:
+                if len(value) == HASH_LENGTH and is_asset_hash(value):
+                    writes = writes or AssetWrites()
+                    writes.refs[value] = 1  # logging a hash points at the stored object
+            elif not (value is None or kind is bool or (kind is int and INT64_MIN <= value <= INT64_MAX)):
+                try:
+                    value = coerce(value, key)
+                except NotPlainValue:
+                    writes = writes or AssetWrites()
+                    value = self._asset(value, key, writes)
             row[name] = value
         for name, value in self._params.items():
             if name not in row:
                 row[name] = value
         row[TIMESTAMP] = self._clock.now()
         row[TRACK_ID] = self.track_id
-        return row
+        return row, writes
+
+    def _asset(self, value: Any, key: Hashable, writes: AssetWrites) -> str:
+        """Pickle an object for the asset store; its bytes travel only if not stored yet."""
+        digest, data = pickle_asset(value, key)
+        known = digest in writes.blobs or digest in self._stored_assets
+        if not known and not self._engine.has_asset(digest):
+            writes.blobs[digest] = data
+        writes.refs[digest] = 1
+        return digest
 
     def log(self, data: Mapping[Hashable, Any]) -> dict[str, Any]:
         """Store one row: ``data`` plus params, ``timestamp`` and ``track_id``.
 
-        A key seen for the first time adds its column. Returns the row as stored.
+        A key seen for the first time adds its column. A value that is not a plain
+        value (a model, an array) is stored once in the asset store and the row holds
+        its hash. Returns the row as stored.
 
         >>> Tracker(Tracker.IN_MEMORY).log({"accuracy": 0.9})["accuracy"]
         0.9
         """
-        row = self._row(data)
-        self._engine.insert(self.table_name, row)
+        row, writes = self._row(data)
+        self._engine.insert(self.table_name, row, writes)
+        if writes:
+            self._stored_assets.update(writes.blobs)
         return row
 
     def log_batch(self, data: Iterable[Mapping[Hashable, Any]]) -> int:
@@ -212,13 +236,16 @@ class Tracker(TableView):
         if not rows:
             return 0
         keys, values = self._batch_fast(rows)
+        writes = None
         if keys is None:
-            keys, values = self._batch_general(rows)
+            keys, values, writes = self._batch_general(rows)
         try:
-            self._engine.insert_many(self.table_name, keys, values, _first_value_finder(values))
+            self._engine.insert_many(self.table_name, keys, values, _first_value_finder(values), writes)
         except OverflowError:  # an int beyond 64 bits slipped through the fast path
-            keys, values = self._batch_general(rows)  # raises the clear error
-            self._engine.insert_many(self.table_name, keys, values, _first_value_finder(values))
+            self._batch_general(rows)  # raises the clear error
+            raise
+        if writes:
+            self._stored_assets.update(writes.blobs)
         return len(values)
 
     def _batch_fast(self, rows: list[Any]) -> tuple[Any, Any]:
@@ -245,13 +272,22 @@ class Tracker(TableView):
         track_id = self.track_id
         return keys, [d + tail + (ts, track_id) for d, ts in zip(data, stamps)]
 
-    def _batch_general(self, rows: list[Any]) -> tuple[tuple[str, ...], list[tuple[Any, ...]]]:
-        built = [self._row(row) for row in rows]
+    def _batch_general(
+        self, rows: list[Any]
+    ) -> tuple[tuple[str, ...], list[tuple[Any, ...]], AssetWrites | None]:
+        built, writes = [], None
+        for data in rows:
+            row, row_writes = self._row(data)
+            built.append(row)
+            if row_writes:
+                writes = writes or AssetWrites()
+                writes.blobs.update(row_writes.blobs)
+                writes.refs.update(row_writes.refs)
         keys: dict[str, None] = {}
         for row in built:
             keys.update(dict.fromkeys(row))
         order = tuple(keys)
-        return order, [tuple(row.get(k) for k in order) for row in built]
+        return order, [tuple(row.get(k) for k in order) for row in built], writes
 
     def set_params(self, params: Mapping[Hashable, Any]) -> None:
         """Add values to every future row of this run.
@@ -282,6 +318,32 @@ class Tracker(TableView):
         """Set ``key`` to ``value`` on this run's rows whose ``where_key`` equals ``where_value``."""
         where = {self._resolve_column(where_key): coerce(where_value, where_key), **self._where()}
         return self._engine.update(self.table_name, {self._name(key): coerce(value, key)}, where)
+
+    # -- assets -----------------------------------------------------------------
+    @property
+    def assets(self) -> AssetStore:
+        """Every object stored in this file, by hash (a mapping with ``len()``)."""
+        return AssetStore(self._engine)
+
+    def get(self, hash: str) -> Any:
+        """The object stored under ``hash`` (as logged), or None when there is none.
+
+        >>> t = Tracker(Tracker.IN_MEMORY)
+        >>> t.get(t.log({"obj": {1, 2}})["obj"])
+        {1, 2}
+        """
+        return self.assets.get(hash)
+
+    def remove_asset(self, hash: str, column: Hashable) -> int:
+        """Delete the object stored under ``hash`` and set ``column`` to NULL in the rows
+        of this table that held it (every run). Returns the number of rows changed."""
+        name = self._resolve_column(column)
+        existed = self._engine.has_asset(hash)
+        changed = self._engine.asset_delete(hash, self.table_name, name)
+        self._stored_assets.discard(hash)
+        if not existed and not changed:
+            raise KeyError(f"No asset {hash!r} in {self.db!r}, and no row of {name!r} holds it")
+        return changed
 
     # -- reading this run -------------------------------------------------------
     def to_df(self, all: bool = False) -> Any:

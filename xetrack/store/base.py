@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import difflib
 from abc import ABC, abstractmethod
+from collections import Counter
+from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from ..errors import ColumnNotFoundError, TableNotFoundError
@@ -18,6 +20,21 @@ from ..schema import quote
 ROWID_ALIASES = ("rowid", "_rowid_", "oid")
 
 Where = Mapping[str, Any]
+
+
+@dataclass
+class AssetWrites:
+    """Assets that go with rows being written, committed in the same transaction.
+
+    ``blobs``: hash -> pickled bytes to store (skipped if the hash is already stored);
+    ``refs``: hash -> how many of the rows point at it (only stored hashes are counted).
+    """
+
+    blobs: dict[str, bytes] = field(default_factory=dict)
+    refs: Counter[str] = field(default_factory=Counter)
+
+    def __bool__(self) -> bool:
+        return bool(self.blobs or self.refs)
 
 
 def rowid_alias(columns: Iterable[str]) -> str:
@@ -82,7 +99,7 @@ class Engine(ABC):
         """Create ``table`` with the base columns if missing; ``reset`` drops it first."""
 
     @abstractmethod
-    def insert(self, table: str, row: dict[str, Any]) -> None:
+    def insert(self, table: str, row: dict[str, Any], assets: AssetWrites | None = None) -> None:
         """Insert one row; unknown keys with a value add their column first."""
 
     @abstractmethod
@@ -92,6 +109,7 @@ class Engine(ABC):
         keys: tuple[str, ...],
         rows: list[tuple[Any, ...]],
         first_value: Callable[[int], Any],
+        assets: AssetWrites | None = None,
     ) -> None:
         """Insert ``rows`` (tuples ordered as ``keys``) in one transaction.
 
@@ -128,6 +146,30 @@ class Engine(ABC):
     @abstractmethod
     def nth_row(self, table: str, where: Where | None, n: int) -> dict[str, Any] | None:
         """The n-th matching row, 0-based from the oldest."""
+
+    # -- the asset store: pickled objects by content hash ---------------------------
+    @abstractmethod
+    def asset_get(self, key: str) -> bytes | None:
+        """The stored bytes of one asset, or None."""
+
+    @abstractmethod
+    def has_asset(self, key: str) -> bool: ...
+
+    @abstractmethod
+    def asset_keys(self) -> list[str]:
+        """Every stored hash, oldest first."""
+
+    @abstractmethod
+    def asset_count(self) -> int: ...
+
+    @abstractmethod
+    def asset_refs(self, key: str) -> int:
+        """How many logged rows pointed at the asset."""
+
+    @abstractmethod
+    def asset_delete(self, key: str, table: str | None = None, column: str | None = None) -> int:
+        """Delete an asset; with ``table``/``column``, set that column to NULL where it held
+        the hash. Returns the number of rows changed."""
 
     @property
     @abstractmethod

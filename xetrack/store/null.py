@@ -6,7 +6,7 @@ from typing import Any, Callable, Sequence
 
 from ..frames import empty_frame
 from ..schema import BASE_COLUMNS
-from .base import Engine, Where
+from .base import AssetWrites, Engine, Where
 
 
 class NullEngine(Engine):
@@ -21,12 +21,30 @@ class NullEngine(Engine):
     def ensure_table(self, table: str, reset: bool = False) -> None:
         pass
 
-    def insert(self, table: str, row: dict[str, Any]) -> None:
+    def insert(self, table: str, row: dict[str, Any], assets: AssetWrites | None = None) -> None:
         pass
 
     def insert_many(self, table: str, keys: tuple[str, ...], rows: list[tuple[Any, ...]],
-                    first_value: Callable[[int], Any]) -> None:
+                    first_value: Callable[[int], Any], assets: AssetWrites | None = None) -> None:
         pass
+
+    def asset_get(self, key: str) -> bytes | None:
+        return None
+
+    def has_asset(self, key: str) -> bool:
+        return False
+
+    def asset_keys(self) -> list[str]:
+        return []
+
+    def asset_count(self) -> int:
+        return 0
+
+    def asset_refs(self, key: str) -> int:
+        return 0
+
+    def asset_delete(self, key: str, table: str | None = None, column: str | None = None) -> int:
+        return 0
 
     def update(self, table: str, values: dict[str, Any], where: Where | None) -> int:
         return 0

@@ -20,8 +20,8 @@ from typing import Any, Callable, Iterator, Sequence
 
 from ..errors import ColumnLimitError, DatabaseError
 from ..frames import frame_from_rows, row_dict
-from ..schema import BASE_COLUMNS, TRACK_ID, is_internal_table, quote, sql_type
-from .base import ROWID_ALIASES, Engine, Where, column_not_found, rowid_alias, table_not_found, where_clause
+from ..schema import ASSET_COUNTS, ASSETS_TABLE, BASE_COLUMNS, TRACK_ID, is_internal_table, quote, sql_type
+from .base import ROWID_ALIASES, AssetWrites, Engine, Where, column_not_found, rowid_alias, table_not_found, where_clause
 from .guard import guard_for
 
 DEFAULT_TIMEOUT = 60.0
@@ -260,12 +260,12 @@ class SQLiteEngine(Engine):
         return known
 
     # -- writes -----------------------------------------------------------------
-    def insert(self, table: str, row: dict[str, Any]) -> None:
+    def insert(self, table: str, row: dict[str, Any], assets: AssetWrites | None = None) -> None:
         keys = tuple(row)
         with self._guard.lock:
             conn = self._conn if self._conn is not None and self._pid == os.getpid() else self._live()
             known = self._tables.get(table) or self._table(conn, table)
-            sql = known.insert_sql.get(keys)
+            sql = None if assets else known.insert_sql.get(keys)
             if sql is not None:
                 try:
                     conn.execute(sql, tuple(row.values()))
@@ -276,7 +276,7 @@ class SQLiteEngine(Engine):
                     self._tables.pop(table, None)  # another connection reset the table
                     known = self._table(conn, table)
             _check_distinct(keys)
-            if all(k.lower() in known.lower for k in keys):
+            if not assets and all(k.lower() in known.lower for k in keys):
                 sql = known.insert_sql[keys] = _insert_sql(table, keys)
                 conn.execute(sql, tuple(row.values()))
                 return
@@ -285,6 +285,8 @@ class SQLiteEngine(Engine):
                 wanted = {k: sql_type(v) for k, v in row.items()}
                 with self._writing(conn, table):
                     grown = self._add_columns(conn, table, wanted)
+                    if assets:
+                        _write_assets(conn, assets)
                     present = [k for k in keys if k.lower() in grown.lower]  # drops new all-None keys
                     conn.execute(_insert_sql(table, present), [row[k] for k in present])
 
@@ -310,6 +312,7 @@ class SQLiteEngine(Engine):
         keys: tuple[str, ...],
         rows: list[tuple[Any, ...]],
         first_value: Callable[[int], Any],
+        assets: AssetWrites | None = None,
     ) -> None:
         _check_distinct(keys)
         with self._guard.lock:
@@ -331,6 +334,8 @@ class SQLiteEngine(Engine):
                     if len(keep) != len(keys):  # new keys that were None in every row
                         keys = tuple(keys[i] for i in keep)
                         rows = [tuple(r[i] for i in keep) for r in rows]
+                    if assets:
+                        _write_assets(conn, assets)
                     conn.executemany(_insert_sql(table, keys), rows)
 
             _retry(write, self.timeout)
@@ -374,6 +379,55 @@ class SQLiteEngine(Engine):
             if key.lower() not in known.lower:
                 raise column_not_found(key, table, list(known.columns))
         return known
+
+    # -- assets -----------------------------------------------------------------
+    def _asset_query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._guard.lock:
+            try:
+                return self._live().execute(sql, params).fetchall()
+            except sqlite3.OperationalError as exc:
+                if "no such table" in str(exc):
+                    return []  # no asset was ever stored in this file
+                raise
+
+    def asset_get(self, key: str) -> bytes | None:
+        rows = self._asset_query(f"SELECT value FROM {quote(ASSETS_TABLE)} WHERE key = ?", (key,))
+        return bytes(rows[0][0]) if rows else None
+
+    def has_asset(self, key: str) -> bool:
+        return bool(self._asset_query(f"SELECT 1 FROM {quote(ASSETS_TABLE)} WHERE key = ?", (key,)))
+
+    def asset_keys(self) -> list[str]:
+        return [k for (k,) in self._asset_query(f"SELECT key FROM {quote(ASSETS_TABLE)} ORDER BY rowid")]
+
+    def asset_count(self) -> int:
+        rows = self._asset_query(f"SELECT count(*) FROM {quote(ASSETS_TABLE)}")
+        return rows[0][0] if rows else 0
+
+    def asset_refs(self, key: str) -> int:
+        rows = self._asset_query(f"SELECT count FROM {quote(ASSET_COUNTS)} WHERE hash = ?", (key,))
+        return rows[0][0] if rows else 0
+
+    def asset_delete(self, key: str, table: str | None = None, column: str | None = None) -> int:
+        with self._guard.lock:
+            conn = self._live()
+            if table is not None and column is not None:
+                self._checked(conn, table, {column: None})
+
+            def write() -> int:
+                with self._writing(conn, table or ASSETS_TABLE):
+                    _create_asset_tables(conn)
+                    conn.execute(f"DELETE FROM {quote(ASSETS_TABLE)} WHERE key = ?", (key,))
+                    conn.execute(f"DELETE FROM {quote(ASSET_COUNTS)} WHERE hash = ?", (key,))
+                    if table is None or column is None:
+                        return 0
+                    cur = conn.execute(
+                        f"UPDATE {quote(table)} SET {quote(column)} = NULL WHERE {quote(column)} = ?",
+                        (key,),
+                    )
+                    return cur.rowcount
+
+            return _retry(write, self.timeout)
 
     # -- reads ------------------------------------------------------------------
     def count(self, table: str, where: Where | None = None) -> int:
@@ -445,6 +499,33 @@ class SQLiteEngine(Engine):
 
     def nth_row(self, table: str, where: Where | None, n: int) -> dict[str, Any] | None:
         return self._row_at(table, where, "ASC", n)
+
+
+def _create_asset_tables(conn: sqlite3.Connection) -> None:
+    # The assets table is sqlitedict's own layout, so SqliteDict(db, tablename="assets")
+    # opens it and pickle.loads gives the objects back.
+    conn.execute(f"CREATE TABLE IF NOT EXISTS {quote(ASSETS_TABLE)} (key TEXT PRIMARY KEY, value BLOB)")
+    conn.execute(
+        f"CREATE TABLE IF NOT EXISTS {quote(ASSET_COUNTS)} "
+        "(hash TEXT PRIMARY KEY, count INTEGER NOT NULL)"
+    )
+
+
+def _write_assets(conn: sqlite3.Connection, assets: AssetWrites) -> None:
+    """Inside the rows' transaction: store new blobs once, count the rows pointing at each."""
+    _create_asset_tables(conn)
+    for key, data in assets.blobs.items():
+        conn.execute(
+            f"INSERT OR IGNORE INTO {quote(ASSETS_TABLE)} (key, value) VALUES (?, ?)",
+            (key, sqlite3.Binary(data)),
+        )
+    for key, n in assets.refs.items():
+        conn.execute(
+            f"INSERT INTO {quote(ASSET_COUNTS)} (hash, count) "
+            f"SELECT ?, ? WHERE EXISTS (SELECT 1 FROM {quote(ASSETS_TABLE)} WHERE key = ?) "
+            "ON CONFLICT (hash) DO UPDATE SET count = count + excluded.count",
+            (key, n, key),
+        )
 
 
 def _check_distinct(keys: Sequence[str]) -> None:

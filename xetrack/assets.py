@@ -1,0 +1,109 @@
+"""The asset store: objects that are not plain values, pickled once by content hash.
+
+A model, an array or any other object logged with ``tracker.log`` is serialized with
+cloudpickle; the row holds the first 16 hex characters of the BLAKE2b hash of those
+bytes, and the bytes are stored once in the ``assets`` table of the same file (the
+layout of sqlitedict, so ``SqliteDict(db, tablename="assets")`` reads it too).
+``xetrack_asset_counts`` counts the rows that logged each hash.
+
+Loading an asset unpickles it, and unpickling runs code: never open a database file
+from an untrusted source this way.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from typing import Any, Iterator, Mapping
+
+import cloudpickle
+
+from .store.base import Engine
+
+HASH_LENGTH = 16
+_HASH = re.compile(r"[0-9a-f]{16}\Z")
+
+
+def is_asset_hash(value: str) -> bool:
+    """Whether a str looks like an asset hash: 16 lowercase hex characters."""
+    return len(value) == HASH_LENGTH and _HASH.match(value) is not None
+
+
+def pickle_asset(obj: Any, key: Any = None) -> tuple[str, bytes]:
+    """``(hash, bytes)`` of an object: cloudpickle, then a 16-hex content hash.
+
+    >>> pickle_asset([1, 2, 3])[0] == pickle_asset([1, 2, 3])[0]
+    True
+    """
+    try:
+        data = cloudpickle.dumps(obj)
+    except Exception as exc:
+        raise TypeError(
+            f"Cannot log key {key!r}: a {type(obj).__qualname__} is not a plain value and "
+            f"cloudpickle cannot serialize it as an asset ({type(exc).__name__}: {exc})"
+        ) from None
+    return hashlib.blake2b(data, digest_size=HASH_LENGTH // 2).hexdigest(), data
+
+
+class AssetStore(Mapping[str, Any]):
+    """The objects of one database file by hash: ``store[hash]`` unpickles one.
+
+    >>> from xetrack import Tracker
+    >>> tracker = Tracker(Tracker.IN_MEMORY)
+    >>> row = tracker.log({"weights": {1, 2, 3}})      # a set is not a plain value
+    >>> tracker.assets[row["weights"]] == {1, 2, 3}
+    True
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+
+    def __getitem__(self, key: str) -> Any:
+        data = self._engine.asset_get(key)
+        if data is None:
+            raise KeyError(f"No asset {key!r} in {self._engine.path!r}")
+        return cloudpickle.loads(data)
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and self._engine.has_asset(key)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._engine.asset_keys())
+
+    def __len__(self) -> int:
+        return self._engine.asset_count()
+
+    def __repr__(self) -> str:
+        return f"AssetStore({self._engine.path!r}, {len(self)} assets)"
+
+    def bytes(self, key: str) -> bytes:
+        """The cloudpickle bytes of one asset, as stored."""
+        data = self._engine.asset_get(key)
+        if data is None:
+            raise KeyError(f"No asset {key!r} in {self._engine.path!r}")
+        return data
+
+    def references(self, key: str) -> int:
+        """How many logged rows pointed at the asset."""
+        return self._engine.asset_refs(key)
+
+    def export(self, key: str, path: str | os.PathLike[str]) -> int:
+        """Write the cloudpickle bytes of one asset to a file; returns the size.
+
+        ``cloudpickle.loads(open(path, 'rb').read())`` gives the object back.
+        """
+        data = self.bytes(key)
+        with open(path, "wb") as handle:
+            handle.write(data)
+        return len(data)
+
+    def delete(self, key: str) -> bool:
+        """Delete one asset (rows keep its hash); returns whether it existed."""
+        existed = key in self
+        self._engine.asset_delete(key)
+        return existed
+
+    def counts(self) -> Mapping[str, int]:
+        """Hash -> number of rows that logged it, for every stored asset."""
+        return {key: self._engine.asset_refs(key) for key in self}
