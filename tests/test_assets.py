@@ -158,3 +158,12 @@ def test_failed_row_does_not_count_the_asset(db):
     with pytest.raises(ValueError, match="64-bit"):
         tracker.log({"model": Model(9), "a": 2**70})
     assert len(tracker.assets) == 0 and len(tracker) == 1
+
+
+def test_row_refused_in_its_transaction_leaves_no_asset(db):
+    limit = sqlite3.connect(":memory:").getlimit(sqlite3.SQLITE_LIMIT_COLUMN)
+    tracker = Tracker(db)
+    tracker.log({f"k{i}": i for i in range(limit - 5)})
+    with pytest.raises(ValueError, match="limit"):
+        tracker.log({"model": Model(1), **{f"n{i}": i for i in range(10)}})
+    assert len(tracker.assets) == 0 and len(tracker) == 1
