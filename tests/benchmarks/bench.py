@@ -68,6 +68,7 @@ FULL = dict(
     procs=4,
     proc_logs=1_000,
     proc_new_every=100,
+    asset_mb=10,
 )
 QUICK = dict(
     log=500,
@@ -80,6 +81,7 @@ QUICK = dict(
     procs=4,
     proc_logs=200,
     proc_new_every=20,
+    asset_mb=2,
 )
 
 # --------------------------------------------------------------------------- helpers
@@ -557,6 +559,71 @@ def bench_new_keys(tmp: str, size: dict[str, int], repeats: int) -> Result:
     return rate_result(res, n, xs, bs)
 
 
+def bench_assets(tmp: str, size: dict[str, int], repeats: int) -> Result:
+    """A large object logged twice: stored once, the second log adds no bytes."""
+    mb = size["asset_mb"]
+    res = Result(
+        "assets",
+        f"log() of a {mb} MB object, twice",
+        "MB/s",
+        op=">=",
+        threshold=0.5,
+        target=">= 0.5x raw pickle+hash+INSERT; 2nd adds 0 B",
+    )
+    import hashlib
+
+    import cloudpickle
+    import numpy as np
+
+    obj = np.random.default_rng(0).random(mb * 1024 * 1024 // 8)
+
+    def stored_bytes(path: str) -> int:
+        conn = sqlite3.connect(path)
+        try:
+            return conn.execute("SELECT coalesce(sum(length(value)), 0) FROM assets").fetchone()[0]
+        finally:
+            conn.close()
+
+    growth: list[int] = []
+
+    def x_run(r: int) -> float:
+        path = os.path.join(tmp, f"x{r}.db")
+        tracker = Tracker(path)
+        elapsed = timed(lambda: tracker.log({"model": obj}))
+        first = stored_bytes(path)
+        elapsed += timed(lambda: tracker.log({"model": obj}))
+        growth.append(stored_bytes(path) - first)
+        tracker.close()
+        assert count_rows(path) == 2
+        return elapsed
+
+    def b_run(r: int) -> float:
+        path = os.path.join(tmp, f"b{r}.db")
+        conn = raw_create(path, xetrack_schema(tmp, {"model": "0123456789abcdef"}))
+        conn.execute('CREATE TABLE "assets" (key TEXT PRIMARY KEY, value BLOB)')
+        clock = RawClock()
+
+        def work() -> None:
+            for _ in range(2):
+                data = cloudpickle.dumps(obj)
+                key = hashlib.blake2b(data, digest_size=8).hexdigest()
+                conn.execute("BEGIN IMMEDIATE")
+                conn.execute('INSERT OR IGNORE INTO "assets" (key, value) VALUES (?, ?)', (key, data))
+                conn.execute(insert_sql(["model", "timestamp", "track_id"]), (key, clock.now(), "raw"))
+                conn.execute("COMMIT")
+
+        elapsed = timed(work)
+        conn.close()
+        return elapsed
+
+    xs, bs = alternate(repeats, x_run, b_run)
+    res = rate_result(res, 2 * mb, xs, bs)
+    res.detail = f"bytes the second log added: {sorted(set(growth))}"
+    if any(growth):
+        res.status, res.fatal = "MISS", True
+    return res
+
+
 def bench_many_trackers(tmp: str, size: dict[str, int], repeats: int) -> Result:
     n, per = size["trackers"], size["tracker_logs"]
     res = Result(
@@ -888,6 +955,7 @@ def main(argv: list[str] | None = None) -> int:
         ("many_trackers", f"{size['trackers']:,} Trackers x {size['tracker_logs']} logs", in_tmp(bench_many_trackers)),
         ("processes", f"{size['procs']} processes x {size['proc_logs']:,} logs", in_tmp(bench_processes)),
         ("read_memory", f"peak memory, sqlite read of {size['read']:,} rows", lambda: bench_read_memory(read_fixture(), repeats)),
+        ("assets", f"log() of a {size['asset_mb']} MB object, twice", in_tmp(bench_assets)),
     ]
     unknown = only - {name for name, _, _ in workloads}
     if unknown:
