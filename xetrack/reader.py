@@ -103,3 +103,41 @@ class Reader(TableView):
 
     def __repr__(self) -> str:
         return f"Reader(db={self.db!r}, table={self.table_name!r})\n" + self._preview_text()
+
+    # -- the result cache of tracked calls ---------------------------------------
+    @staticmethod
+    def read_cache(directory: str | os.PathLike[str], key: str) -> dict[str, Any] | None:
+        """The entry ``{"result": ..., "cache": track_id}`` stored under ``key``, or None.
+
+        ``track_id`` is the run that computed the result. Raises FileNotFoundError when
+        ``directory`` holds no cache.
+
+        >>> key = tracker._generate_cache_key(pow, [2, 10], {}, {})  # doctest: +SKIP
+        >>> Reader.read_cache("cache_dir", key)  # doctest: +SKIP
+        {'result': 1024, 'cache': 'fierce-pudu-1649'}
+        """
+        from .cache import read_entry
+
+        return read_entry(directory, key)
+
+    @staticmethod
+    def scan_cache(directory: str | os.PathLike[str]) -> Any:
+        """An iterator of ``(key, {"result": ..., "cache": track_id})``, in key order.
+
+        >>> for key, entry in Reader.scan_cache("cache_dir"):  # doctest: +SKIP
+        ...     print(key, entry["result"], entry["cache"])
+        """
+        from .cache import scan
+
+        return scan(directory)
+
+    @staticmethod
+    def delete_cache_by_track_id(directory: str | os.PathLike[str], track_id: str) -> int:
+        """Delete the cache entries run ``track_id`` computed; returns how many.
+
+        >>> Reader.delete_cache_by_track_id("cache_dir", "fierce-pudu-1649")  # doctest: +SKIP
+        1
+        """
+        from .cache import delete_by_track_id
+
+        return delete_by_track_id(directory, track_id)

@@ -88,6 +88,11 @@ class Tracker(TableView):
         reset: drop the table's existing rows first.
         raise_on_error: for tracked functions, re-raise their errors.
         track_id: continue a run by its id instead of starting a new one.
+        log_system_params: tracked calls also log cpu, memory and disk use (psutil).
+        log_network_params: tracked calls also log the bytes sent and received.
+        measurement_interval: seconds between system samples during a tracked call.
+        git_root: a folder in a git repository: every row gets ``git_commit_hash``.
+        cache: a directory (or a ``diskcache.Cache``) for results of tracked calls.
     """
 
     IN_MEMORY = IN_MEMORY
@@ -103,6 +108,11 @@ class Tracker(TableView):
         reset: bool = False,
         raise_on_error: bool = True,
         track_id: str | None = None,
+        log_system_params: bool = False,
+        log_network_params: bool = False,
+        measurement_interval: float = 1.0,
+        git_root: str | os.PathLike[str] | None = None,
+        cache: str | os.PathLike[str] | Any | None = None,
     ) -> None:
         self.table_name = validate_table_name(table)
         self.db = os.fspath(db) if isinstance(db, os.PathLike) else db
@@ -116,8 +126,24 @@ class Tracker(TableView):
         self.track_id = track_id if track_id is not None else self.generate_track_id()
         if params is not None:
             self.set_params(params)
+        from .system import check_interval
+
+        self.log_system_params = bool(log_system_params)
+        self.log_network_params = bool(log_network_params)
+        self.measurement_interval = check_interval(measurement_interval)
         self._engine = open_engine(db, engine, create=True)
         self._engine.ensure_table(self.table_name, reset=reset)
+        self._cache = None
+        if cache is not None:
+            from .cache import ResultCache
+
+            self._cache = ResultCache(cache)
+        if git_root is not None:
+            from .git import GIT_COMMIT_HASH, commit_hash
+
+            commit = commit_hash(git_root)
+            if commit is not None:  # outside a repository: no column
+                self._params.setdefault(GIT_COMMIT_HASH, commit)
 
     # -- identity ---------------------------------------------------------------
     @staticmethod
@@ -380,6 +406,60 @@ class Tracker(TableView):
     def __repr__(self) -> str:
         header = f"Tracker(db={self.db!r}, table={self.table_name!r}, track_id={self.track_id!r})"
         return header + "\n" + self._preview_text()
+
+    # -- tracked functions ------------------------------------------------------
+    def track(
+        self,
+        func: Any,
+        args: list[Any] | tuple[Any, ...] | None = None,
+        kwargs: Mapping[str, Any] | None = None,
+        params: Mapping[Hashable, Any] | None = None,
+        cache_force: bool = False,
+    ) -> Any:
+        """Call ``func(*args, **kwargs)``, log one row about the call, return its result.
+
+        The row has ``function_name``, ``args``, ``kwargs``, ``error`` and
+        ``function_time``; a dict result becomes columns, any other result
+        ``function_result``. ``params`` go into this row only. An error is logged, then
+        raised again (or None is returned, with ``raise_on_error=False``). With
+        ``cache=``, a call seen before returns its stored result; ``cache_force``
+        computes it again. See docs/functions.md and docs/caching.md.
+
+        >>> Tracker(Tracker.IN_MEMORY).track(pow, args=[2, 10])
+        1024
+        """
+        from .functions import track_call
+
+        return track_call(self, func, args, kwargs, params, cache_force)
+
+    def wrap(self, params: Mapping[Hashable, Any] | None = None) -> Any:
+        """A decorator: every call of the function is ``track``-ed (with ``params``).
+
+        >>> tracker = Tracker(Tracker.IN_MEMORY)
+        >>> @tracker.wrap(params={"name": "foofoo"})
+        ... def foo(a: int, b: str):
+        ...     return a + len(b)
+        >>> foo(1, "hello"), tracker.latest["name"]
+        (6, 'foofoo')
+        """
+        from .functions import wrap
+
+        if callable(params) and not isinstance(params, Mapping):  # bare @tracker.wrap
+            return wrap(self)(params)
+        return wrap(self, params)
+
+    def _generate_cache_key(
+        self, func: Any, args: Any = None, kwargs: Any = None, params: Any = None
+    ) -> str | None:
+        """The cache key of a call, as ``track`` builds it, or None when an argument is
+        unhashable. ``params`` are the call's params; the tracker's params are part of
+        the key too, the call's overriding them."""
+        from .cache import Uncacheable, cache_key
+
+        try:
+            return cache_key(func, args or (), kwargs or {}, {**self.params, **(params or {})})
+        except Uncacheable:
+            return None
 
 
 def _first_value_finder(values: list[tuple[Any, ...]]):

@@ -1,0 +1,475 @@
+"""Tracking a call: one row with its name, arguments, result or error, and time.
+
+>>> from xetrack import Tracker
+>>> tracker = Tracker(Tracker.IN_MEMORY)
+>>> tracker.track(pow, args=[2, 10])
+1024
+>>> row = tracker.latest
+>>> row["function_name"], row["args"], row["function_result"], row["error"]
+('pow', '[2, 10]', 1024, '')
+
+The row (see docs/functions.md):
+
+- ``function_name``: the function's ``__name__``;
+- ``args`` / ``kwargs``: the positional and keyword arguments as JSON text; what JSON
+  cannot hold (an array, a model) appears as its short repr, long lists are cut at
+  100 items and long strings at 1,000 characters;
+- ``<arg>_<field>``: each dataclass or pydantic argument unpacked, recursively;
+- ``error``: ``""``, or the text of the exception the call raised;
+- ``function_time``: seconds the call took (``time.perf_counter``);
+- a dict result's keys as columns, or any other result as ``function_result``;
+- ``cache`` when the tracker caches (see xetrack.cache), system metrics when asked for
+  (see xetrack.system), then the call's params.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import decimal
+import enum
+import functools
+import inspect
+import pathlib
+import reprlib
+import time
+import uuid
+import warnings
+from collections.abc import Mapping
+from contextlib import nullcontext
+from typing import Any, Callable, Protocol
+
+from .cache import (
+    CACHE,
+    ResultCache,
+    Uncacheable,
+    UncacheableArgumentWarning,
+    cache_key,
+    function_name,
+    signature_of,
+)
+from .schema import to_json
+
+FUNCTION_NAME = "function_name"
+ARGS = "args"
+KWARGS = "kwargs"
+ERROR = "error"
+FUNCTION_TIME = "function_time"
+FUNCTION_RESULT = "function_result"
+
+#: Dataclasses and models nested deeper than this are cut off (so are cycles).
+MAX_DEPTH = 10
+_MAX_ITEMS = 100  # of a list or dict in the args/kwargs text
+_MAX_TEXT = 1000  # characters of a str in the args/kwargs text
+
+_SIMPLE = frozenset((type(None), bool, int, float, str))
+
+_repr = reprlib.Repr()
+_repr.maxother = _repr.maxstring = 200
+_repr.maxlong = 200
+
+
+class CallTracker(Protocol):
+    """What tracking a call needs of a Tracker."""
+
+    track_id: str
+    raise_on_error: bool
+    _cache: ResultCache | None
+    log_system_params: bool
+    log_network_params: bool
+    measurement_interval: float
+
+    @property
+    def warnings(self) -> bool: ...
+
+    def log(self, data: Mapping[Any, Any]) -> dict[str, Any]: ...
+
+
+# -- arguments ---------------------------------------------------------------------
+def _short_repr(value: Any) -> str:
+    try:
+        return _repr.repr(value)
+    except Exception:  # a broken __repr__ must not break the call
+        return f"<{type(value).__qualname__} object>"
+
+
+def _fields(value: Any) -> list[tuple[str, Any]] | None:
+    """``(name, value)`` of each field of a dataclass or pydantic model instance, else None."""
+    if type(value) in _SIMPLE or isinstance(value, type):
+        return None
+    try:
+        if dataclasses.is_dataclass(value):
+            return [(f.name, getattr(value, f.name, None)) for f in dataclasses.fields(value)]
+        dump = getattr(value, "model_dump", None)
+        if not callable(dump):
+            return None
+        names = getattr(type(value), "model_fields", None)  # pydantic 2
+        if isinstance(names, Mapping):
+            return [(name, getattr(value, name, None)) for name in names]
+        dumped = dump()
+        return list(dumped.items()) if isinstance(dumped, dict) else None
+    except Exception:  # an odd object is not a config to unpack
+        return None
+
+
+def _jsonable(value: Any, depth: int, ancestors: frozenset[int], cut: bool) -> Any:
+    """``value`` as plain JSON data; what JSON cannot hold becomes its short repr."""
+    kind = type(value)
+    if value is None or kind is bool or kind is int or kind is float:
+        return value
+    if kind is str:
+        return value[:_MAX_TEXT] + "..." if cut and len(value) > _MAX_TEXT else value
+    if isinstance(value, enum.Enum):
+        return _jsonable(value.value, depth, ancestors, cut)
+    if isinstance(value, (bool, int, float)):  # subclasses, numpy.float64
+        return (bool if isinstance(value, bool) else int if isinstance(value, int) else float)(value)
+    if isinstance(value, str):
+        return _jsonable(str(value), depth, ancestors, cut)
+    if getattr(value, "shape", None) == () and callable(getattr(value, "item", None)):  # numpy scalar
+        try:
+            return _jsonable(value.item(), depth, ancestors, cut)
+        except Exception:
+            return _short_repr(value)
+    if isinstance(value, (_dt.datetime, _dt.date, _dt.time)):
+        return value.isoformat()
+    if isinstance(value, _dt.timedelta):
+        return value.total_seconds()
+    if isinstance(value, (decimal.Decimal, uuid.UUID, pathlib.PurePath)):
+        return str(value)
+    fields = _fields(value)
+    is_container = isinstance(value, (list, tuple, set, frozenset, Mapping))
+    if fields is None and not is_container:
+        return _short_repr(value)
+    if id(value) in ancestors:
+        return f"<cycle: {kind.__name__}>"
+    if depth >= MAX_DEPTH:
+        return f"<deeper than {MAX_DEPTH} levels: {kind.__name__}>"
+    inner = ancestors | {id(value)}
+    if fields is not None:
+        return {name: _jsonable(v, depth + 1, inner, cut) for name, v in fields}
+    if isinstance(value, Mapping):
+        items = list(value.items())
+        shown = items[:_MAX_ITEMS] if cut else items
+        out = {_json_key(k): _jsonable(v, depth + 1, inner, cut) for k, v in shown}
+        if len(shown) < len(items):
+            out["..."] = f"{len(items) - len(shown)} more"
+        return out
+    values = sorted(value, key=_short_repr) if isinstance(value, (set, frozenset)) else list(value)
+    if cut and len(values) > _MAX_ITEMS:
+        return [_jsonable(v, depth + 1, inner, cut) for v in values[:_MAX_ITEMS]] + [
+            f"... {len(values) - _MAX_ITEMS} more"
+        ]
+    return [_jsonable(v, depth + 1, inner, cut) for v in values]
+
+
+def _json_key(key: Any) -> Any:
+    return key if key is None or type(key) in (str, int, float, bool) else _short_repr(key)
+
+
+def json_text(value: Any, cut: bool = False, depth: int = 0, ancestors: frozenset[int] = frozenset()) -> str:
+    """``value`` as JSON text: JSON where possible, a short repr otherwise; never raises.
+
+    ``cut`` shortens long lists and strings (for the ``args``/``kwargs`` columns).
+
+    >>> json_text([1, "hello", {2}])
+    '[1, "hello", [2]]'
+    """
+    if _is_simple(value, cut):
+        return to_json(value)
+    try:
+        return to_json(_jsonable(value, depth, ancestors, cut))
+    except Exception:  # e.g. a property that raises, or a shape that is an array
+        return to_json(_short_repr(value))
+
+
+def _is_simple(value: Any, cut: bool) -> bool:
+    """A short list/tuple/dict of plain values: JSON as it is (the common arguments)."""
+    kind = type(value)
+    if kind is dict:
+        if not all(type(k) is str for k in value):
+            return False
+        items = value.values()
+    elif kind is list or kind is tuple:
+        items = value
+    else:
+        return False
+    if cut and len(value) > _MAX_ITEMS:
+        return False
+    for item in items:
+        kind = type(item)
+        if kind not in _SIMPLE or (cut and kind is str and len(item) > _MAX_TEXT):
+            return False
+    return True
+
+
+def _unpack(prefix: str, value: Any, out: dict[str, Any], depth: int, ancestors: frozenset[int]) -> None:
+    for name, field in _fields(value) or ():
+        key = f"{prefix}_{name}"
+        if _fields(field) is not None:
+            if id(field) in ancestors:
+                out[key] = f"<cycle: {type(field).__name__}>"
+            elif depth >= MAX_DEPTH:
+                out[key] = f"<deeper than {MAX_DEPTH} levels: {type(field).__name__}>"
+            else:
+                _unpack(key, field, out, depth + 1, ancestors | {id(field)})
+        elif isinstance(field, (list, tuple, set, frozenset, Mapping)):
+            out[key] = json_text(field, depth=depth, ancestors=ancestors)
+        else:
+            out[key] = field  # None is kept; Tracker.log decides about everything else
+
+
+def _named_arguments(func: Callable[..., Any], args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """Each argument with its name from the signature; ``*args`` items are ``args_0``, ..."""
+    try:
+        signature = signature_of(func)
+        bound = signature.bind(*args, **kwargs)
+    except (TypeError, ValueError):  # no signature, or a call that is about to fail
+        return [(f"args_{i}", v) for i, v in enumerate(args)] + list(kwargs.items())
+    named: list[tuple[str, Any]] = []
+    for name, value in bound.arguments.items():
+        kind = signature.parameters[name].kind
+        if kind is inspect.Parameter.VAR_POSITIONAL:
+            named.extend((f"{name}_{i}", v) for i, v in enumerate(value))
+        elif kind is inspect.Parameter.VAR_KEYWORD:
+            named.extend(value.items())
+        else:
+            named.append((name, value))
+    return named
+
+
+def unpack_arguments(func: Callable[..., Any], args: Any = (), kwargs: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Columns ``<argname>_<field>`` for every dataclass or pydantic argument, recursively.
+
+    >>> from dataclasses import dataclass
+    >>> @dataclass
+    ... class Optimizer:
+    ...     lr: float
+    >>> @dataclass
+    ... class Config:
+    ...     optimizer: Optimizer
+    ...     layers: tuple = (64, 32)
+    >>> def train(cfg): ...
+    >>> unpack_arguments(train, [Config(Optimizer(0.01))])
+    {'cfg_optimizer_lr': 0.01, 'cfg_layers': '[64, 32]'}
+    """
+    out: dict[str, Any] = {}
+    kwargs = kwargs or {}
+    if not any(_fields(v) is not None for v in (*args, *kwargs.values())):
+        return out  # the common case: no signature to bind
+    for name, value in _named_arguments(func, tuple(args), kwargs):
+        if _fields(value) is not None:
+            _unpack(str(name), value, out, 1, frozenset((id(value),)))
+    return out
+
+
+# -- the call ----------------------------------------------------------------------
+def _check_call(func: Any, args: Any, kwargs: Any, params: Any) -> tuple[tuple[Any, ...], dict[str, Any], dict[Any, Any]]:
+    if not callable(func):
+        raise TypeError(f"track() takes a function to call, got {type(func).__name__}: {func!r:.80}")
+    if args is None:
+        args = ()
+    elif not isinstance(args, (list, tuple)):
+        raise TypeError(
+            f"args must be a list or tuple of positional arguments, got {type(args).__name__}: {args!r:.80}; "
+            "call tracker.track(func, args=[...], kwargs={...})"
+        )
+    if kwargs is None:
+        kwargs = {}
+    elif not isinstance(kwargs, Mapping):
+        raise TypeError(f"kwargs must be a dict of keyword arguments, got {type(kwargs).__name__}: {kwargs!r:.80}")
+    if params is None:
+        params = {}
+    elif not isinstance(params, Mapping):
+        raise TypeError(f"params must be a dict, got {type(params).__name__}: {params!r:.80}")
+    return tuple(args), dict(kwargs), dict(params)
+
+
+def _error_text(exc: BaseException) -> str:
+    try:
+        return str(exc) or type(exc).__name__
+    except Exception:  # an exception whose __str__ fails
+        return type(exc).__name__
+
+
+def _result_columns(result: Any) -> dict[Any, Any]:
+    """A dict result becomes columns (when its keys can name columns); anything else one column."""
+    if isinstance(result, Mapping) and all(
+        isinstance(k, str) or (isinstance(k, int) and not isinstance(k, bool)) for k in result
+    ):
+        return dict(result)
+    return {FUNCTION_RESULT: result}
+
+
+def _cache_key_or_warn(cache: ResultCache, tracker: CallTracker, func: Any, args: Any, kwargs: Any, params: Any, stacklevel: int) -> str | None:
+    try:
+        return cache_key(func, args, kwargs, params)
+    except Uncacheable as why:
+        if why.kind not in cache.warned:
+            cache.warned.add(why.kind)
+            if tracker.warnings:
+                warnings.warn(
+                    f"xetrack: not caching {function_name(func)}(): {why.where} {why.reason} "
+                    f"({why.kind.__module__}.{why.kind.__qualname__}); pass a tuple or a frozen dataclass "
+                    f"to cache such calls. Warned once per type.",
+                    UncacheableArgumentWarning,
+                    stacklevel=stacklevel + 1,
+                )
+        return None
+
+
+def track_call(
+    tracker: CallTracker,
+    func: Callable[..., Any],
+    args: Any = None,
+    kwargs: Any = None,
+    params: Any = None,
+    cache_force: bool = False,
+    stacklevel: int = 3,
+) -> Any:
+    """Call ``func(*args, **kwargs)``, log one row about it, return what it returned.
+
+    On an error, the row holds its text; then the error is raised again, or None is
+    returned when ``tracker.raise_on_error`` is False. With a ``cache``, a call seen
+    before returns its stored result (and logs a row whose ``cache`` names the run that
+    computed it); ``cache_force`` computes again and replaces the entry.
+    ``stacklevel`` points warnings at the user's line, as seen from here.
+    """
+    args, kwargs, params = _check_call(func, args, kwargs, params)
+    row: dict[Any, Any] = {
+        FUNCTION_NAME: function_name(func),
+        ARGS: json_text(list(args), cut=True),
+        KWARGS: json_text(kwargs, cut=True),
+    }
+    row.update(unpack_arguments(func, args, kwargs))
+
+    key = None
+    cache = tracker._cache
+    if cache is not None:
+        # The params in effect: the tracker's, overridden by the call's (spec: "tracker
+        # params also affect cache keys").
+        effective = {**tracker.params, **params}
+        key = _cache_key_or_warn(cache, tracker, func, args, kwargs, effective, stacklevel)
+        if key is not None and not cache_force:
+            entry = cache.get(key)
+            if entry is not None:
+                result = entry["result"]
+                _log_call(tracker, _finish(row, result, None, 0.0, {CACHE: entry[CACHE]}, params), stacklevel)
+                return result
+
+    metrics = tracker.log_system_params or tracker.log_network_params
+    monitor: Any = (
+        _monitor(tracker.measurement_interval, tracker.log_system_params, tracker.log_network_params)
+        if metrics
+        else nullcontext()
+    )
+    result = error = None
+    with monitor:
+        start = time.perf_counter()
+        try:
+            result = func(*args, **kwargs)
+        except Exception as exc:
+            error = exc
+        seconds = time.perf_counter() - start
+    extra: dict[str, Any] = {} if key is None else {CACHE: ""}
+    if metrics:
+        extra.update(monitor.metrics)
+    _log_call(tracker, _finish(row, result, error, seconds, extra, params), stacklevel)
+
+    if error is not None:
+        if tracker.raise_on_error:
+            raise error
+        return None
+    if key is not None:
+        try:
+            cache.set(key, result, tracker.track_id)  # type: ignore[union-attr]
+        except Exception as exc:  # the result is good; only its copy on disk failed
+            if tracker.warnings and (FUNCTION_RESULT, row[FUNCTION_NAME]) not in cache.warned:  # type: ignore[union-attr]
+                cache.warned.add((FUNCTION_RESULT, row[FUNCTION_NAME]))  # type: ignore[union-attr]
+                warnings.warn(
+                    f"xetrack: the result of {row[FUNCTION_NAME]}() was not cached: {type(exc).__name__}: {exc}",
+                    UncacheableArgumentWarning,
+                    stacklevel=stacklevel,
+                )
+    return result
+
+
+def _storable(value: Any) -> Any:
+    """``value`` if a row can hold it (plain, or an asset cloudpickle can write), else its
+    short repr."""
+    from .assets import pickle_asset
+    from .schema import NotPlainValue, coerce
+
+    try:
+        coerce(value)
+        return value
+    except NotPlainValue:
+        pass
+    except (TypeError, ValueError):  # an int beyond 64 bits, say
+        return _short_repr(value)
+    try:
+        pickle_asset(value)
+        return value
+    except TypeError:  # a lock, a connection, a generator
+        return _short_repr(value)
+
+
+def _log_call(tracker: CallTracker, row: dict[Any, Any], stacklevel: int) -> None:
+    """Log the call's row. The function has already run, so a value the row cannot hold
+    (a result that is a lock, an int beyond 64 bits) must not cost the caller its result:
+    such values are logged as their repr, with a warning."""
+    try:
+        tracker.log(row)
+    except (TypeError, ValueError) as exc:
+        fallback = {key: _storable(value) for key, value in row.items()}
+        if fallback == row:
+            raise  # not a value's fault (a bad key, the column limit): say so
+        tracker.log(fallback)
+        if tracker.warnings:
+            warnings.warn(
+                f"xetrack: logged the repr of values of {row.get(FUNCTION_NAME)}() that a row "
+                f"cannot hold ({exc})",
+                stacklevel=stacklevel + 1,
+            )
+
+
+def _monitor(interval: float, system: bool, network: bool) -> Any:
+    from .system import SystemMonitor
+
+    return SystemMonitor(interval, system=system, network=network)
+
+
+def _finish(
+    row: dict[Any, Any], result: Any, error: BaseException | None, seconds: float,
+    extra: Mapping[str, Any], params: Mapping[Any, Any],
+) -> dict[Any, Any]:
+    own = {
+        FUNCTION_NAME: row[FUNCTION_NAME],
+        ARGS: row[ARGS],
+        KWARGS: row[KWARGS],
+        ERROR: "" if error is None else _error_text(error),
+        FUNCTION_TIME: seconds,
+    }
+    row.update(own)
+    if error is None:
+        row.update(_result_columns(result))
+        row.update(own)  # the call's own columns win over result keys of the same name
+    row.update(extra)
+    for name, value in params.items():  # the call's params win over the tracker's only
+        row.setdefault(name, value)
+    return row
+
+
+def wrap(tracker: CallTracker, params: Mapping[Any, Any] | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """The decorator behind ``@tracker.wrap(params=...)``: each call is tracked as by ``track``."""
+
+    def decorator(func: Callable[..., Any]) -> Callable[..., Any]:
+        if not callable(func):
+            raise TypeError(f"wrap() decorates a function, got {type(func).__name__}: {func!r:.80}")
+
+        @functools.wraps(func)
+        def tracked(*args: Any, **kwargs: Any) -> Any:
+            return track_call(tracker, func, args, kwargs, params)
+
+        return tracked
+
+    return decorator
