@@ -69,6 +69,7 @@ FULL = dict(
     proc_logs=1_000,
     proc_new_every=100,
     asset_mb=10,
+    track=5_000,
 )
 QUICK = dict(
     log=500,
@@ -82,6 +83,7 @@ QUICK = dict(
     proc_logs=200,
     proc_new_every=20,
     asset_mb=2,
+    track=500,
 )
 
 # --------------------------------------------------------------------------- helpers
@@ -624,6 +626,46 @@ def bench_assets(tmp: str, size: dict[str, int], repeats: int) -> Result:
     return res
 
 
+def bench_track(tmp: str, size: dict[str, int], repeats: int) -> Result:
+    """track() of an empty function, against a plain log() of the row it writes."""
+    n = size["track"]
+    res = Result(
+        "track",
+        f"track() of an empty function: {n:,} calls",
+        "calls/s",
+        op=">=",
+        threshold=0.4,
+        target=">= 0.4x plain log() of the same row (ours)",
+    )
+
+    def noop() -> None:
+        return None
+
+    row = {"function_name": "noop", "args": "[]", "kwargs": "{}", "error": "", "function_time": 1e-06}
+
+    def x_run(r: int) -> float:
+        path = os.path.join(tmp, f"x{r}.db")
+        tracker = Tracker(path)
+        tracker.track(noop)  # columns exist before timing
+        elapsed = timed(lambda: [tracker.track(noop) for _ in range(n)])
+        tracker.close()
+        assert count_rows(path) == n + 1
+        return elapsed
+
+    def b_run(r: int) -> float:
+        path = os.path.join(tmp, f"b{r}.db")
+        tracker = Tracker(path)
+        tracker.log(row)
+        elapsed = timed(lambda: [tracker.log(row) for _ in range(n)])
+        tracker.close()
+        return elapsed
+
+    xs, bs = alternate(repeats, x_run, b_run)
+    res = rate_result(res, n, xs, bs)
+    res.detail = f"per call: track {min(xs) / n * 1e6:.0f} us, log {min(bs) / n * 1e6:.0f} us"
+    return res
+
+
 def bench_many_trackers(tmp: str, size: dict[str, int], repeats: int) -> Result:
     n, per = size["trackers"], size["tracker_logs"]
     res = Result(
@@ -956,6 +998,7 @@ def main(argv: list[str] | None = None) -> int:
         ("processes", f"{size['procs']} processes x {size['proc_logs']:,} logs", in_tmp(bench_processes)),
         ("read_memory", f"peak memory, sqlite read of {size['read']:,} rows", lambda: bench_read_memory(read_fixture(), repeats)),
         ("assets", f"log() of a {size['asset_mb']} MB object, twice", in_tmp(bench_assets)),
+        ("track", f"track() of an empty function: {size['track']:,} calls", in_tmp(bench_track)),
     ]
     unknown = only - {name for name, _, _ in workloads}
     if unknown:
