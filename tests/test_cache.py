@@ -18,16 +18,6 @@ from xetrack.cache import UncacheableArgumentWarning
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture(params=["sqlite", "duckdb"])
-def engine(request):
-    return request.param
-
-
-@pytest.fixture
-def db(tmp_path):
-    return str(tmp_path / "exp.db")
-
-
 @pytest.fixture
 def cache_dir(tmp_path):
     return str(tmp_path / "cache_dir")

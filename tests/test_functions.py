@@ -11,16 +11,6 @@ from pydantic import BaseModel
 from xetrack import Reader, Tracker
 
 
-@pytest.fixture(params=["sqlite", "duckdb"])
-def engine(request):
-    return request.param
-
-
-@pytest.fixture
-def db(tmp_path):
-    return str(tmp_path / "exp.db")
-
-
 def stored(db, engine):
     """The last row as another process would read it."""
     with Reader(db, engine=engine) as reader:

@@ -14,16 +14,6 @@ NETWORK = ("bytes_sent", "bytes_recv")
 INTERVAL = 0.005
 
 
-@pytest.fixture(params=["sqlite", "duckdb"])
-def engine(request):
-    return request.param
-
-
-@pytest.fixture
-def db(tmp_path):
-    return str(tmp_path / "exp.db")
-
-
 def monitor_threads():
     return [t for t in threading.enumerate() if t.name == "xetrack-system-monitor"]
 

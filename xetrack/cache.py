@@ -10,8 +10,9 @@
 An entry is ``{"result": <the return value>, "cache": <track_id of the computing run>}``.
 Its key is ``"<function name>:<32 hex digits>"``, a SHA-256 of the function's name, the
 arguments (bound to the signature, so ``f(2, y=3)`` and ``f(2, 3)`` are one call), and
-the call's params. The digest is built from values, never from ``hash()`` of a str, so
-the same call has the same key in every process and every session:
+the params in effect for the call (the tracker's, overridden by the call's). The digest
+is built from values, never from ``hash()`` of a str, so the same call has the same key
+in every process and every session:
 
 - None, bool, int, float, str, bytes: their value (``1``, ``1.0`` and ``True`` differ);
 - tuples, frozensets, frozen dataclasses (and hashable pydantic models), Enum members:
