@@ -78,9 +78,13 @@ class CallTracker(Protocol):
     log_system_params: bool
     log_network_params: bool
     measurement_interval: float
+    warnings_enabled: bool
 
     @property
     def warnings(self) -> bool: ...
+
+    @property
+    def logger(self) -> Any: ...
 
     def log(self, data: Mapping[Any, Any]) -> dict[str, Any]: ...
 
@@ -300,19 +304,27 @@ def _result_columns(result: Any) -> dict[Any, Any]:
     return {FUNCTION_RESULT: result}
 
 
+def _warn(tracker: CallTracker, message: str, category: type[Warning], stacklevel: int) -> None:
+    """A Python warning; with a log sink (``tracker.warnings``), a WARNING line too."""
+    warnings.warn(message, category, stacklevel=stacklevel)
+    if tracker.warnings:
+        tracker.logger.warning(message)
+
+
 def _cache_key_or_warn(cache: ResultCache, tracker: CallTracker, func: Any, args: Any, kwargs: Any, params: Any, stacklevel: int) -> str | None:
     try:
         return cache_key(func, args, kwargs, params)
     except Uncacheable as why:
         if why.kind not in cache.warned:
             cache.warned.add(why.kind)
-            if tracker.warnings:
-                warnings.warn(
+            if tracker.warnings_enabled:
+                _warn(
+                    tracker,
                     f"xetrack: not caching {function_name(func)}(): {why.where} {why.reason} "
                     f"({why.kind.__module__}.{why.kind.__qualname__}); pass a tuple or a frozen dataclass "
                     f"to cache such calls. Warned once per type.",
                     UncacheableArgumentWarning,
-                    stacklevel=stacklevel + 1,
+                    stacklevel=stacklevel + 2,
                 )
         return None
 
@@ -383,12 +395,13 @@ def track_call(
         try:
             cache.set(key, result, tracker.track_id)  # type: ignore[union-attr]
         except Exception as exc:  # the result is good; only its copy on disk failed
-            if tracker.warnings and (FUNCTION_RESULT, row[FUNCTION_NAME]) not in cache.warned:  # type: ignore[union-attr]
+            if tracker.warnings_enabled and (FUNCTION_RESULT, row[FUNCTION_NAME]) not in cache.warned:  # type: ignore[union-attr]
                 cache.warned.add((FUNCTION_RESULT, row[FUNCTION_NAME]))  # type: ignore[union-attr]
-                warnings.warn(
+                _warn(
+                    tracker,
                     f"xetrack: the result of {row[FUNCTION_NAME]}() was not cached: {type(exc).__name__}: {exc}",
                     UncacheableArgumentWarning,
-                    stacklevel=stacklevel,
+                    stacklevel=stacklevel + 1,
                 )
     return result
 
@@ -424,11 +437,13 @@ def _log_call(tracker: CallTracker, row: dict[Any, Any], stacklevel: int) -> Non
         if fallback == row:
             raise  # not a value's fault (a bad key, the column limit): say so
         tracker.log(fallback)
-        if tracker.warnings:
-            warnings.warn(
+        if tracker.warnings_enabled:
+            _warn(
+                tracker,
                 f"xetrack: logged the repr of values of {row.get(FUNCTION_NAME)}() that a row "
                 f"cannot hold ({exc})",
-                stacklevel=stacklevel + 1,
+                UserWarning,
+                stacklevel=stacklevel + 2,
             )
 
 

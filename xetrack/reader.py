@@ -104,6 +104,32 @@ class Reader(TableView):
     def __repr__(self) -> str:
         return f"Reader(db={self.db!r}, table={self.table_name!r})\n" + self._preview_text()
 
+    # -- logs written by a Tracker's sinks ----------------------------------------
+    @staticmethod
+    def read_logs(path: str | os.PathLike[str]) -> Any:
+        """Every tracked event of a log file, or of a ``logs_path`` folder (rotated files
+        oldest first), as a DataFrame with one row per event. Messages (info, warnings)
+        are left out; a corrupt line is skipped with a warning naming file and line.
+
+        >>> Reader.read_logs("logs")  # doctest: +SKIP
+           accuracy                   timestamp          track_id
+        0       0.9  2026-11-22 21:47:48.375258  fierce-pudu-1649
+        """
+        from .logs import read_logs
+
+        return read_logs(path)
+
+    @staticmethod
+    def read_jsonl(path: str | os.PathLike[str]) -> Any:
+        """Every line of a JSONL file (``Tracker(jsonl=...)``) as a DataFrame, one row per
+        event; numbers stay numbers. A corrupt line is skipped with a warning.
+
+        >>> Reader.read_jsonl("logs/data.jsonl")  # doctest: +SKIP
+        """
+        from .logs import read_jsonl
+
+        return read_jsonl(path)
+
     # -- the result cache of tracked calls ---------------------------------------
     @staticmethod
     def read_cache(directory: str | os.PathLike[str], key: str) -> dict[str, Any] | None:

@@ -93,6 +93,11 @@ class Tracker(TableView):
         measurement_interval: seconds between system samples during a tracked call.
         git_root: a folder in a git repository: every row gets ``git_commit_hash``.
         cache: a directory (or a ``diskcache.Cache``) for results of tracked calls.
+        logs_path: a folder: every event is also written there as one structured line
+            at level ``TRACKING``, to ``xetrack.log`` (rotated). See docs/logging.md.
+        logs_stdout: print the same line to stdout.
+        jsonl: a file: every event is also written there as one JSON object per line
+            (a dataset: ``Reader.read_jsonl`` or ``pandas.read_json(lines=True)``).
     """
 
     IN_MEMORY = IN_MEMORY
@@ -113,12 +118,15 @@ class Tracker(TableView):
         measurement_interval: float = 1.0,
         git_root: str | os.PathLike[str] | None = None,
         cache: str | os.PathLike[str] | Any | None = None,
+        logs_path: str | os.PathLike[str] | None = None,
+        logs_stdout: bool = False,
+        jsonl: str | os.PathLike[str] | None = None,
     ) -> None:
         self.table_name = validate_table_name(table)
         self.db = os.fspath(db) if isinstance(db, os.PathLike) else db
         self.engine = engine
         self.raise_on_error = raise_on_error
-        self._warnings = warnings
+        self.warnings_enabled = bool(warnings)  # the flag; ``warnings`` also needs a sink
         self._names: dict[Hashable, str] = {}
         self._stored_assets: set[str] = set()  # hashes this tracker knows are stored
         self._params: dict[str, Any] = {}
@@ -131,6 +139,11 @@ class Tracker(TableView):
         self.log_system_params = bool(log_system_params)
         self.log_network_params = bool(log_network_params)
         self.measurement_interval = check_interval(measurement_interval)
+        from .logs import TrackerLogger
+
+        # Before the database: an unwritable log path fails with nothing created.
+        self._logger = TrackerLogger(self, logs_path, logs_stdout, jsonl)
+        self._log_events = self._logger.has_sinks
         self._engine = open_engine(db, engine, create=True)
         self._engine.ensure_table(self.table_name, reset=reset)
         self._cache = None
@@ -168,7 +181,23 @@ class Tracker(TableView):
 
     @property
     def warnings(self) -> bool:
-        return self._warnings
+        """True when warnings are enabled and a log sink (folder, stdout, JSONL) exists."""
+        return self.warnings_enabled and self._log_events
+
+    @property
+    def logger(self) -> Any:
+        """This run's logger: ``info``, ``warning``, ``error``, ``debug``,
+        ``monitor(dict_or_frame)`` and ``experiment(dict)``, written to the log sinks.
+
+        >>> Tracker(Tracker.SKIP_INSERT).logger.monitor({"latency": 0.1})
+        1
+        """
+        return self._logger
+
+    def close(self) -> None:
+        """Close the connections and the log files. Using the tracker again reopens them."""
+        self._logger.close()
+        super().close()
 
     @property
     def conn(self) -> Any:
@@ -248,6 +277,8 @@ class Tracker(TableView):
         self._engine.insert(self.table_name, row, writes)
         if writes:
             self._stored_assets.update(writes.blobs)
+        if self._log_events:
+            self._logger.track(row)
         return row
 
     def log_batch(self, data: Iterable[Mapping[Hashable, Any]]) -> int:
@@ -272,6 +303,8 @@ class Tracker(TableView):
             raise
         if writes:
             self._stored_assets.update(writes.blobs)
+        if self._log_events:
+            self._logger.track_many(keys, values)
         return len(values)
 
     def _batch_fast(self, rows: list[Any]) -> tuple[Any, Any]:

@@ -70,6 +70,7 @@ FULL = dict(
     proc_new_every=100,
     asset_mb=10,
     track=5_000,
+    jsonl=5_000,
 )
 QUICK = dict(
     log=500,
@@ -84,6 +85,7 @@ QUICK = dict(
     proc_new_every=20,
     asset_mb=2,
     track=500,
+    jsonl=500,
 )
 
 # --------------------------------------------------------------------------- helpers
@@ -666,6 +668,45 @@ def bench_track(tmp: str, size: dict[str, int], repeats: int) -> Result:
     return res
 
 
+def bench_jsonl(tmp: str, size: dict[str, int], repeats: int) -> Result:
+    """log() with a JSONL sink, against log() without one (both into a SQLite file)."""
+    n = size["jsonl"]
+    res = Result(
+        "jsonl",
+        f"log() with a JSONL sink: {n:,} calls x 10 keys",
+        "logs/s",
+        op=">=",
+        threshold=0.5,
+        target=">= 0.5x log() without a sink (ours)",
+    )
+    rows = log_rows(n)
+    warm = log_rows(1, seed=1)[0]
+
+    def run(r: int, kind: str) -> float:
+        path = os.path.join(tmp, f"{kind}{r}.db")
+        jsonl = os.path.join(tmp, f"{kind}{r}.jsonl") if kind == "x" else None
+        tracker = Tracker(path, jsonl=jsonl)
+        tracker.log(warm)  # columns exist before timing
+
+        def work() -> None:
+            log = tracker.log
+            for row in rows:
+                log(row)
+
+        elapsed = timed(work)
+        tracker.close()
+        assert count_rows(path) == n + 1
+        if jsonl is not None:
+            with open(jsonl, "rb") as fh:
+                assert sum(1 for _ in fh) == n + 1
+        return elapsed
+
+    xs, bs = alternate(repeats, lambda r: run(r, "x"), lambda r: run(r, "b"))
+    res = rate_result(res, n, xs, bs)
+    res.detail = f"per call: with JSONL {min(xs) / n * 1e6:.0f} us, without {min(bs) / n * 1e6:.0f} us"
+    return res
+
+
 def bench_many_trackers(tmp: str, size: dict[str, int], repeats: int) -> Result:
     n, per = size["trackers"], size["tracker_logs"]
     res = Result(
@@ -999,6 +1040,7 @@ def main(argv: list[str] | None = None) -> int:
         ("read_memory", f"peak memory, sqlite read of {size['read']:,} rows", lambda: bench_read_memory(read_fixture(), repeats)),
         ("assets", f"log() of a {size['asset_mb']} MB object, twice", in_tmp(bench_assets)),
         ("track", f"track() of an empty function: {size['track']:,} calls", in_tmp(bench_track)),
+        ("jsonl", f"log() with a JSONL sink: {size['jsonl']:,} calls", in_tmp(bench_jsonl)),
     ]
     unknown = only - {name for name, _, _ in workloads}
     if unknown:
