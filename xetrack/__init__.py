@@ -6,16 +6,48 @@
 'resnet18'
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from .copy import copy
 from .errors import ColumnLimitError, ColumnNotFoundError, DatabaseError, TableNotFoundError, XetrackError
-from .frames import get_backend, set_backend
-from .reader import Reader
-from .tracker import Tracker
 
 __version__ = "0.1.0"
+
+# Tracker, Reader and the backend switch pull in pandas; they load on first use, so
+# that `import xetrack` (and `xt --help`) stays fast.
+_LAZY = {
+    "Tracker": ".tracker",
+    "Reader": ".reader",
+    "set_backend": ".frames",
+    "get_backend": ".frames",
+}
+
+if TYPE_CHECKING:
+    from .frames import get_backend, set_backend
+    from .reader import Reader
+    from .tracker import Tracker
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'xetrack' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
 
 __all__ = [
     "Tracker",
     "Reader",
+    "copy",
     "set_backend",
     "get_backend",
     "XetrackError",

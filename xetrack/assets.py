@@ -15,11 +15,12 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from typing import Any, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
 import cloudpickle
 
-from .store.base import Engine
+if TYPE_CHECKING:
+    from .store.base import Engine
 
 HASH_LENGTH = 16
 _HASH = re.compile(r"[0-9a-f]{16}\Z")

@@ -5,8 +5,6 @@ from __future__ import annotations
 import os
 
 from .base import Engine
-from .null import NullEngine
-from .sqlite import SQLiteEngine
 
 IN_MEMORY = ":memory:"
 SKIP_INSERT = "SKIP_INSERT"
@@ -20,7 +18,10 @@ def open_engine(db: str | os.PathLike[str], engine: str = "sqlite", *, create: b
     if not isinstance(db, (str, os.PathLike)):
         raise TypeError(f"db must be a path, Tracker.IN_MEMORY or Tracker.SKIP_INSERT, got {db!r}")
     path = os.fspath(db)
+    # Engines load here, not at import: xetrack.store.base and .busy stay free of pandas.
     if path == SKIP_INSERT:
+        from .null import NullEngine
+
         return NullEngine()
     if path == IN_MEMORY:
         path_or_none = None
@@ -32,6 +33,8 @@ def open_engine(db: str | os.PathLike[str], engine: str = "sqlite", *, create: b
         from .duckdb import DuckDBEngine
 
         return DuckDBEngine(path_or_none, create=create)
+    from .sqlite import SQLiteEngine
+
     return SQLiteEngine(path_or_none, create=create)
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import time
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, Sequence
 
@@ -22,6 +21,7 @@ from ..errors import ColumnLimitError, DatabaseError
 from ..frames import frame_from_rows, row_dict
 from ..schema import ASSET_COUNTS, ASSETS_TABLE, BASE_COLUMNS, TRACK_ID, is_internal_table, quote, sql_type
 from .base import ROWID_ALIASES, AssetWrites, Engine, Where, column_not_found, rowid_alias, table_not_found, where_clause
+from .busy import is_busy, retry_busy
 from .guard import guard_for
 
 DEFAULT_TIMEOUT = 60.0
@@ -60,24 +60,6 @@ def _stale_schema(exc: BaseException) -> bool:
     return "no such table" in text or "has no column named" in text
 
 
-def _is_busy(exc: BaseException) -> bool:
-    text = str(exc).lower()
-    return isinstance(exc, sqlite3.OperationalError) and ("locked" in text or "busy" in text)
-
-
-def _retry(fn: Callable[[], Any], timeout: float) -> Any:
-    deadline = time.monotonic() + timeout
-    delay = 0.001
-    while True:
-        try:
-            return fn()
-        except sqlite3.OperationalError as exc:
-            if not _is_busy(exc) or time.monotonic() > deadline:
-                raise
-            time.sleep(delay)
-            delay = min(delay * 2, 0.1)
-
-
 class SQLiteEngine(Engine):
     """Rows in a SQLite file (or in memory when ``path`` is None)."""
 
@@ -109,12 +91,12 @@ class SQLiteEngine(Engine):
         )
         try:
             if self._create and self.path is not None:
-                _retry(lambda: conn.execute("PRAGMA journal_mode=WAL").fetchone(), self.timeout)
+                retry_busy(lambda: conn.execute("PRAGMA journal_mode=WAL").fetchone(), self.timeout)
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("SELECT count(*) FROM sqlite_master").fetchone()  # is it a database?
         except sqlite3.DatabaseError as exc:
             conn.close()
-            if _is_busy(exc):
+            if is_busy(exc):
                 raise
             raise DatabaseError(
                 f"{self.path!r} is not a SQLite database or is damaged ({exc})"
@@ -225,7 +207,7 @@ class SQLiteEngine(Engine):
                         f"CREATE INDEX IF NOT EXISTS {index} ON {quote(table)} ({quote(TRACK_ID)})"
                     )
 
-            _retry(create, self.timeout)
+            retry_busy(create, self.timeout)
             self._table(conn, table, refresh=True)
 
     def _add_columns(
@@ -290,7 +272,7 @@ class SQLiteEngine(Engine):
                     present = [k for k in keys if k.lower() in grown.lower]  # drops new all-None keys
                     conn.execute(_insert_sql(table, present), [row[k] for k in present])
 
-            _retry(grow_and_insert, self.timeout)
+            retry_busy(grow_and_insert, self.timeout)
 
     @contextmanager
     def _writing(self, conn: sqlite3.Connection, table: str) -> Iterator[None]:
@@ -338,7 +320,7 @@ class SQLiteEngine(Engine):
                         _write_assets(conn, assets)
                     conn.executemany(_insert_sql(table, keys), rows)
 
-            _retry(write, self.timeout)
+            retry_busy(write, self.timeout)
 
     def update(self, table: str, values: dict[str, Any], where: Where | None) -> int:
         with self._guard.lock:
@@ -358,7 +340,7 @@ class SQLiteEngine(Engine):
                     )
                     return cur.rowcount
 
-            return _retry(write, self.timeout)
+            return retry_busy(write, self.timeout)
 
     def delete(self, table: str, where: Where | None) -> int:
         with self._guard.lock:
@@ -370,7 +352,7 @@ class SQLiteEngine(Engine):
                 with self._writing(conn, table):
                     return conn.execute(f"DELETE FROM {quote(table)}{clause}", params).rowcount
 
-            return _retry(write, self.timeout)
+            return retry_busy(write, self.timeout)
 
     def _checked(self, conn: sqlite3.Connection, table: str, where: Where | None) -> _Table:
         """The table's fresh schema; a missing table or filter column is a clear error."""
@@ -427,7 +409,7 @@ class SQLiteEngine(Engine):
                     )
                     return cur.rowcount
 
-            return _retry(write, self.timeout)
+            return retry_busy(write, self.timeout)
 
     # -- reads ------------------------------------------------------------------
     def count(self, table: str, where: Where | None = None) -> int:

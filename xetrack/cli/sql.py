@@ -1,0 +1,56 @@
+"""``xt sql``: the user's own SQL, with the database attached as ``db`` under either engine."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from .common import CommandError, DbArg, Engine, EngineOpt, JsonOpt, note, open_reader, plural, print_frame
+
+
+def sql(
+    db: DbArg,
+    query: Annotated[str, typer.Argument(metavar="SQL", help="One SQL statement.", show_default=False)],
+    as_json: JsonOpt = False,
+    engine: EngineOpt = Engine.sqlite,
+) -> None:
+    """Run one SQL statement and print its result. The file is attached as db.
+
+    Tables are db."default", db.model_experiments and so on, under either engine.
+
+    Example: xt sql results.db 'SELECT model, max(accuracy) FROM db."default" GROUP BY model'
+    """
+    import sqlite3
+
+    import pandas as pd
+
+    with open_reader(db, engine=engine) as reader:
+        if Engine(engine) is Engine.duckdb:
+            import duckdb
+
+            try:
+                reader.conn.execute("USE db")  # unqualified names resolve in the file, too
+                result = reader.conn.execute(query)
+                names, rows = list(result.columns), result.fetchall()
+            except duckdb.Error as exc:
+                raise CommandError(f"SQL error: {exc}") from None
+            if names == ["NULL"] and not rows:  # a statement with no result set
+                return
+        else:
+            try:
+                cursor = reader.conn.execute(query)
+                names = [d[0] for d in cursor.description] if cursor.description else None
+                rows: list[Any] = cursor.fetchall() if names is not None else []
+            except (sqlite3.Error, sqlite3.Warning) as exc:
+                raise CommandError(f"SQL error: {exc}") from None
+            if names is None:
+                if cursor.rowcount >= 0:
+                    note(f"{plural(cursor.rowcount, 'row')} changed")
+                return
+    # object columns: an integer column with NULLs stays integers, not floats
+    print_frame(pd.DataFrame(rows, columns=names, dtype=object), as_json)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(sql)
