@@ -448,3 +448,33 @@ def test_tracker_params_are_part_of_the_key(tmp_path):
     assert overridden.latest["cache"] == v1.track_id  # the call's params win
     key = again._generate_cache_key(expensive_computation, [3, 3], {}, {})
     assert Reader.read_cache(cache, key) == {"result": 27, "cache": v1.track_id}
+
+
+def test_entries_of_a_class_only_the_script_has_are_listed_and_deleted(tmp_path):
+    """The CLI (another process, without the user's classes) still sees lineage and deletes."""
+    cache = str(tmp_path / "cache")
+    script = tmp_path / "job.py"
+    script.write_text(textwrap.dedent(f"""
+        from dataclasses import dataclass
+        from xetrack import Tracker
+
+        @dataclass(frozen=True)
+        class Score:
+            value: float
+
+        def score(x):
+            return Score(x / 2)
+
+        tracker = Tracker(Tracker.SKIP_INSERT, cache={cache!r})
+        tracker.track_id = "script-run"
+        tracker.track(score, args=[3])
+        print(tracker.latest is None)
+    """))
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    entries = list(Reader.scan_cache(cache))  # this process has no Score class
+    assert len(entries) == 1
+    key, entry = entries[0]
+    assert entry["cache"] == "script-run" and "unreadable here" in entry["result"]
+    assert Reader.delete_cache_by_track_id(cache, "script-run") == 1
+    assert list(Reader.scan_cache(cache)) == []

@@ -264,8 +264,13 @@ class ResultCache:
         return entry if _is_entry(entry) else None
 
     def set(self, key: str, result: Any, track_id: str) -> None:
-        """Store ``result`` as computed by run ``track_id`` (raises if it cannot be pickled)."""
-        self.cache.set(key, {"result": result, CACHE: track_id}, retry=True)
+        """Store ``result`` as computed by run ``track_id`` (raises if it cannot be pickled).
+
+        The track_id is also the entry's diskcache ``tag``: the lineage can be read, and
+        a run's entries deleted, without unpickling results (whose classes may live in a
+        script the reader does not have).
+        """
+        self.cache.set(key, {"result": result, CACHE: track_id}, tag=track_id, retry=True)
 
     def close(self) -> None:
         self.cache.close()
@@ -298,12 +303,26 @@ def scan(directory: str | os.PathLike[str]) -> Iterator[tuple[str, dict[str, Any
     return _entries(cache)
 
 
+def _tag(cache: Any, key: str) -> str | None:
+    """The tag (the computing run's track_id) of an entry, read without its value."""
+    try:  # diskcache keeps tags in its Cache table; there is no public call for one tag
+        row = cache._sql("SELECT tag FROM Cache WHERE key = ? AND raw = 1", (key,)).fetchone()
+    except Exception:
+        return None
+    return row[0] if row and isinstance(row[0], str) else None
+
+
 def _entries(cache: Any) -> Iterator[tuple[str, dict[str, Any]]]:
-    results = ResultCache(cache)
     try:
         for key in cache.iterkeys():
-            entry = results.get(key)
-            if entry is not None:  # deleted meanwhile, or not ours
+            try:
+                entry = cache.get(key, default=None, retry=True)
+            except Exception as exc:  # e.g. its class lives in the user's script
+                track_id = _tag(cache, key)
+                if track_id is not None:  # ours, readable only where its class is
+                    yield key, {"result": f"<unreadable here: {type(exc).__name__}: {exc}>", CACHE: track_id}
+                continue
+            if _is_entry(entry):  # deleted meanwhile, or not ours
                 yield key, entry
     finally:
         cache.close()
@@ -315,11 +334,15 @@ def delete_by_track_id(directory: str | os.PathLike[str], track_id: str) -> int:
         raise TypeError(f"track_id must be a str, got {type(track_id).__name__}: {track_id!r}")
     cache = _open_existing(directory)
     results = ResultCache(cache)
-    deleted = 0
     try:
-        # One transaction: an entry another process refreshes meanwhile is not lost.
+        # Tagged entries go by their tag, unread. Entries without a tag (none are written
+        # so any more) are read to find their track_id. One transaction: an entry another
+        # process refreshes meanwhile is not lost.
         with cache.transact(retry=True):
+            deleted = cache.evict(track_id, retry=True)
             for key in list(cache.iterkeys()):
+                if _tag(cache, key) is not None:
+                    continue
                 entry = results.get(key)
                 if entry is not None and entry[CACHE] == track_id and cache.delete(key, retry=True):
                     deleted += 1
