@@ -17,7 +17,7 @@ import sqlite3
 from contextlib import contextmanager
 from typing import Any, Callable, Iterator, Sequence
 
-from ..errors import ColumnLimitError, DatabaseError
+from ..errors import ColumnLimitError, DatabaseError, TableNotFoundError
 from ..frames import frame_from_rows, row_dict
 from ..schema import ASSET_COUNTS, ASSETS_TABLE, BASE_COLUMNS, TRACK_ID, is_internal_table, quote, sql_type
 from .base import ROWID_ALIASES, AssetWrites, Engine, Where, column_not_found, rowid_alias, table_not_found, where_clause
@@ -192,9 +192,12 @@ class SQLiteEngine(Engine):
     def ensure_table(self, table: str, reset: bool = False) -> None:
         with self._guard.lock:
             conn = self._live()
-            if not reset and self._read_columns(conn, table):
-                self._table(conn, table, refresh=True)
-                return
+            if not reset:
+                try:
+                    self._table(conn, table, refresh=True)  # one schema read when it exists
+                    return
+                except TableNotFoundError:
+                    pass
             columns = ", ".join(f"{quote(n)} {t}" for n, t in BASE_COLUMNS.items())
             index = quote(f"ix_{table}_{TRACK_ID}")
 
