@@ -121,6 +121,7 @@ def test_the_issue_commands_all_exist():
         "head", "tail", "columns", "tables", "set", "delete", "sql", "copy", "version",
         "assets ls", "assets export", "assets delete", "cache ls", "cache delete",
         "stats describe", "stats top", "stats bottom", "plot hist", "plot scatter",
+        "runs", "compare", "history",
     }
     assert set(COMMANDS) == expected
 

@@ -104,6 +104,66 @@ class Reader(TableView):
     def __repr__(self) -> str:
         return f"Reader(db={self.db!r}, table={self.table_name!r})\n" + self._preview_text()
 
+    # -- runs: one row per track_id, computed in SQL (see docs/runs.md) -------------
+    def _runs(self) -> Any:
+        from .runs import RunQueries
+
+        return RunQueries(self._engine, self.table_name)
+
+    def runs(self, agg: str = "last") -> Any:
+        """One row per run: track_id, status, start, end, duration (s), events, every
+        param, and every metric's ``last`` value (or ``first``/``min``/``max``/``mean``).
+
+        A run whose writer process died shows status ``dead``.
+
+        >>> Reader("exp.db").runs(agg="max")  # doctest: +SKIP
+        """
+        return to_backend(self._runs().runs(agg))
+
+    def history(self, metric: str, track_id: str | None = None, step: str | None = None) -> Any:
+        """A metric over steps, long format: track_id, step, value (NULLs left out).
+
+        The step is ``step`` or ``epoch`` when the table has one, else the row order (0, 1, ...).
+
+        >>> Reader("exp.db").history("loss", track_id="fierce-pudu-1649")  # doctest: +SKIP
+        """
+        return to_backend(self._runs().history(metric, track_id, step))
+
+    def search(self, where: str | None = None, order_by: Any = None, limit: int | None = None, agg: str = "last") -> Any:
+        """Runs of the ``runs()`` summary matching ``where``, sorted by ``order_by``.
+
+        ``where``: ``"accuracy > 0.9 AND model = 'rf'"`` or MLflow's
+        ``"metrics.accuracy > 0.9 and params.model = 'rf'"``. ``order_by``:
+        ``'accuracy DESC'`` or ``['-accuracy', 'loss']``. Unknown names list close matches.
+
+        >>> Reader("exp.db").search("metrics.acc > 0.9", order_by="-acc", limit=5)  # doctest: +SKIP
+        """
+        return to_backend(self._runs().search(where, order_by, limit, agg))
+
+    def compare(self, track_ids: Any, only_diff: bool = False, agg: str = "last") -> Any:
+        """Fields as rows and runs as columns; ``only_diff`` keeps the fields that differ."""
+        return to_backend(self._runs().compare(track_ids, only_diff, agg).reset_index())
+
+    def aggregate(
+        self, metric: str, by: Any = (), agg: Any = ("mean", "std", "min", "max", "count"), run_agg: str = "last"
+    ) -> Any:
+        """A metric over runs, grouped by params: each run counts once with its
+        ``run_agg`` value (``last`` by default).
+
+        >>> Reader("exp.db").aggregate("accuracy", by=["model"])  # doctest: +SKIP
+        """
+        return to_backend(self._runs().aggregate(metric, by, agg, run_agg))
+
+    def tables(self) -> Any:
+        """The experiment tables of the file, with their row and run counts."""
+        from .runs import tables
+
+        return to_backend(tables(self._engine))
+
+    def predictions(self, track_id: str, name: str | None = None) -> Any:
+        """The pairs ``Tracker.log_predictions`` kept: idx, prediction, actual."""
+        return to_backend(self._runs().predictions(track_id, name))
+
     # -- logs written by a Tracker's sinks ----------------------------------------
     @staticmethod
     def read_logs(path: str | os.PathLike[str]) -> Any:

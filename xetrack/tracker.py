@@ -129,6 +129,7 @@ class Tracker(TableView):
         self.warnings_enabled = bool(warnings)  # the flag; ``warnings`` also needs a sink
         self._names: dict[Hashable, str] = {}
         self._stored_assets: set[str] = set()  # hashes this tracker knows are stored
+        self._started_as: str | None = None  # the track_id start() marked running
         self._params: dict[str, Any] = {}
         self._clock = _Clock()
         self.track_id = track_id if track_id is not None else self.generate_track_id()
@@ -198,6 +199,70 @@ class Tracker(TableView):
         """Close the connections and the log files. Using the tracker again reopens them."""
         self._logger.close()
         super().close()
+
+    # -- run lifecycle (the ``xetrack_runs`` side table; the wide table is untouched) --
+    def start(self) -> "Tracker":
+        """Mark this run ``running`` now, recording this process id and host.
+
+        >>> tracker = Tracker(Tracker.IN_MEMORY).start()
+        >>> tracker.end()
+        """
+        from .runs import mark_started
+
+        mark_started(self._engine, self.table_name, self.track_id)
+        self._started_as = self.track_id
+        return self
+
+    def end(self, status: str = "finished", error: str | None = None) -> None:
+        """Mark this run ``finished`` (or ``failed``/``killed``, with ``error`` text)."""
+        from .runs import mark_ended
+
+        mark_ended(self._engine, self.table_name, self.track_id, status, error, self._started_as)
+        self._started_as = None
+
+    def __enter__(self) -> "Tracker":
+        """``with Tracker(db) as run:`` marks the run running, then finished or failed."""
+        return self.start()
+
+    def __exit__(self, exc_type: Any = None, exc: Any = None, tb: Any = None) -> None:
+        # Never swallow the exception: this returns None.
+        try:
+            if exc_type is None:
+                self.end("finished")
+            else:
+                status = "killed" if issubclass(exc_type, KeyboardInterrupt) else "failed"
+                try:
+                    self.end(status, f"{exc_type.__name__}: {exc}")
+                except Exception as end_error:  # the run's own error matters more
+                    import warnings as _warnings
+
+                    _warnings.warn(f"Could not mark run {self.track_id!r} {status}: {end_error}", stacklevel=2)
+        finally:
+            self.close()
+
+    def log_predictions(
+        self,
+        predictions: Any,
+        actuals: Any,
+        metrics: Iterable[str] = ("rmse", "mae", "r2"),
+        name: str | None = None,
+    ) -> dict[str, Any]:
+        """Score ``predictions`` against ``actuals``, log the scores as one row of this
+        run (``{name}_{metric}`` when ``name`` is given) and keep the pairs, read back
+        with ``Reader.predictions(track_id)``. Metrics: mse, rmse, mae, r2, mape,
+        max_error, accuracy. Bad input raises before anything is written.
+
+        >>> Tracker(Tracker.IN_MEMORY).log_predictions([1, 2], [1, 4], ["mae"])["mae"]
+        1.0
+        """
+        from .runs import prediction_metrics, store_predictions
+
+        if name is not None and (not isinstance(name, str) or not name):
+            raise TypeError(f"name must be a non-empty str or None, got {name!r}")
+        scores, p, a = prediction_metrics(predictions, actuals, metrics)
+        row = self.log({(f"{name}_{k}" if name else k): v for k, v in scores.items()})
+        store_predictions(self._engine, self.table_name, self.track_id, name or "", p, a)
+        return row
 
     @property
     def conn(self) -> Any:

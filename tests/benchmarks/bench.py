@@ -71,6 +71,10 @@ FULL = dict(
     asset_mb=10,
     track=5_000,
     jsonl=5_000,
+    runs=10_000,
+    run_events=20,
+    big_runs=100_000,
+    big_run_events=5,
 )
 QUICK = dict(
     log=500,
@@ -86,6 +90,10 @@ QUICK = dict(
     asset_mb=2,
     track=500,
     jsonl=500,
+    runs=1_000,
+    run_events=20,
+    big_runs=10_000,
+    big_run_events=5,
 )
 
 # --------------------------------------------------------------------------- helpers
@@ -944,6 +952,134 @@ def bench_processes(tmp: str, size: dict[str, int], repeats: int) -> Result:
 # --------------------------------------------------------------------------- driver
 
 
+
+# --------------------------------------------------------------------------- runs
+
+
+def build_runs_db(path: str, runs: int, events: int) -> None:
+    """``runs`` finished runs of ``events`` rows each: 3 params, 3 metrics, a side-table row."""
+    Tracker(path).close()  # the table, index and pragmas as xetrack makes them
+    conn = raw_connect(path)
+    try:
+        for name, decl in (("model", "TEXT"), ("lr", "REAL"), ("seed", "INTEGER"), ("epoch", "INTEGER"),
+                           ("acc", "REAL"), ("loss", "REAL")):
+            conn.execute(f'ALTER TABLE "default" ADD COLUMN "{name}" {decl}')
+        rng = random.Random(0)
+        rows = []
+        side = []
+        for r in range(runs):
+            tid = f"run-{r:06d}"
+            model, lr = rng.choice(("rf", "lr", "svm", "knn")), rng.choice((0.1, 0.01, 0.001))
+            for e in range(events):
+                stamp = f"2026-01-01 00:{(r // 60) % 60:02d}:{r % 60:02d}.{e:06d}"
+                rows.append((stamp, tid, model, lr, r, e, rng.random(), rng.random()))
+            side.append((tid, "default", "finished", f"2026-01-01 00:00:{r % 60:02d}.000000",
+                         f"2026-01-01 00:00:{r % 60:02d}.500000", None, 1, "bench"))
+        conn.execute("BEGIN")
+        conn.executemany('INSERT INTO "default" VALUES (?, ?, ?, ?, ?, ?, ?, ?)', rows)
+        conn.execute(
+            'CREATE TABLE IF NOT EXISTS xetrack_runs ("track_id" TEXT NOT NULL, "table" TEXT NOT NULL, '
+            '"status" TEXT, "start" TEXT, "end" TEXT, "error" TEXT, "pid" INTEGER, "host" TEXT, '
+            'PRIMARY KEY ("track_id", "table"))'
+        )
+        conn.executemany("INSERT INTO xetrack_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?)", side)
+        conn.execute("COMMIT")
+    finally:
+        conn.close()
+
+
+# The query a user would write by hand: one GROUP BY with the same columns as runs()
+# (max for params and metrics; runs() also works out which columns are which).
+HAND_SUMMARY = (
+    'SELECT t.track_id, r.status, min(t.timestamp), max(t.timestamp), count(*), max(t.model), max(t.lr), '
+    'max(t.seed), max(t.epoch), max(t.acc), max(t.loss) FROM "default" t '
+    'LEFT JOIN xetrack_runs r ON r.track_id = t.track_id AND r."table" = \'default\' GROUP BY t.track_id'
+)
+
+
+def _hand_frame(path: str, sql: str) -> pd.DataFrame:
+    conn = sqlite3.connect(path)
+    try:
+        cur = conn.execute(sql)
+        return pd.DataFrame(cur.fetchall(), columns=[d[0] for d in cur.description])
+    finally:
+        conn.close()
+
+
+def _bench_runs(tmp: str, size: dict[str, int], repeats: int, name: str, label: str,
+                ours: Callable[[Reader], pd.DataFrame], hand_sql: str, expect: int | None) -> Result:
+    path = os.path.join(tmp, "runs.db")
+    build_runs_db(path, size["runs"], size["run_events"])
+    res = Result(name, label, "queries/s", op=">=", threshold=0.5, target=">= 0.5x hand-written GROUP BY")
+
+    def x_run(r: int) -> float:
+        reader = Reader(path)
+        out: list[pd.DataFrame] = []
+        elapsed = timed(lambda: out.append(ours(reader)))
+        reader.close()
+        if expect is not None:
+            assert len(out[0]) == expect, len(out[0])
+        return elapsed
+
+    def b_run(r: int) -> float:
+        return timed(lambda: _hand_frame(path, hand_sql))
+
+    warm = Reader(path)  # lazy imports and first-use costs are not what we measure
+    ours(warm)
+    warm.close()
+    _hand_frame(path, hand_sql)
+    xs, bs = alternate(repeats, x_run, b_run)
+    return rate_result(res, 1, xs, bs)
+
+
+def bench_runs_summary(tmp: str, size: dict[str, int], repeats: int) -> Result:
+    res = _bench_runs(tmp, size, repeats, "runs", f"Reader.runs(): {size['runs']:,} runs x {size['run_events']}",
+                      lambda r: r.runs(), HAND_SUMMARY, size["runs"])
+    path = os.path.join(tmp, "runs.db")
+    reader = Reader(path)
+    best_max = min(timed(lambda: reader.runs(agg="max")) for _ in range(repeats))
+    reader.close()
+    res.detail = (f"runs() (agg='last') {min(res.xetrack_seconds):.3f}s, runs(agg='max') {best_max:.3f}s, "
+                  f"hand GROUP BY {min(res.baseline_seconds):.3f}s")
+    return res
+
+
+def bench_runs_search(tmp: str, size: dict[str, int], repeats: int) -> Result:
+    hand = (f"SELECT * FROM ({HAND_SUMMARY}) WHERE \"max(t.acc)\" > 0.5 AND \"max(t.model)\" = 'rf' "
+            'ORDER BY "max(t.loss)" DESC LIMIT 100')
+    return _bench_runs(tmp, size, repeats, "search",
+                       f"Reader.search(where, order_by): {size['runs']:,} runs x {size['run_events']}",
+                       lambda r: r.search("metrics.acc > 0.5 and params.model = 'rf'", order_by="-loss", limit=100, agg="max"),
+                       hand, None)
+
+
+def bench_runs_big(tmp: str, size: dict[str, int], repeats: int) -> Result:
+    path = os.path.join(tmp, "big.db")
+    build_runs_db(path, size["big_runs"], size["big_run_events"])
+    res = Result("runs_big", f"Reader.runs(): {size['big_runs']:,} runs x {size['big_run_events']}, peak memory",
+                 "MiB", op="<=", threshold=2.0, target="completes; <= 2x hand query peak")
+    reader = Reader(path)
+    reader.runs()  # warm imports
+    gc.collect()
+    tracemalloc.start()
+    t0 = time.perf_counter()
+    frame = reader.runs()
+    seconds = time.perf_counter() - t0
+    _, x_peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    reader.close()
+    assert len(frame) == size["big_runs"]
+    del frame
+    gc.collect()
+    tracemalloc.start()
+    _hand_frame(path, HAND_SUMMARY)
+    _, b_peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    res.xetrack, res.baseline, res.ratio = x_peak / 2**20, b_peak / 2**20, x_peak / b_peak
+    res.detail = f"runs() of {size['big_runs']:,} runs took {seconds:.2f}s, peak {x_peak / 2**20:.1f} MiB"
+    return res
+
+
 def judge(res: Result) -> None:
     if res.status != "-" or res.ratio is None:
         return
@@ -1041,6 +1177,9 @@ def main(argv: list[str] | None = None) -> int:
         ("assets", f"log() of a {size['asset_mb']} MB object, twice", in_tmp(bench_assets)),
         ("track", f"track() of an empty function: {size['track']:,} calls", in_tmp(bench_track)),
         ("jsonl", f"log() with a JSONL sink: {size['jsonl']:,} calls", in_tmp(bench_jsonl)),
+        ("runs", f"Reader.runs(): {size['runs']:,} runs", in_tmp(bench_runs_summary)),
+        ("search", f"Reader.search(): {size['runs']:,} runs", in_tmp(bench_runs_search)),
+        ("runs_big", f"Reader.runs(): {size['big_runs']:,} runs, peak memory", in_tmp(bench_runs_big)),
     ]
     unknown = only - {name for name, _, _ in workloads}
     if unknown:

@@ -15,7 +15,7 @@ from typing import Sequence
 import typer
 
 from .. import __version__
-from . import assets, cache, copy, plot, rows, sql, stats
+from . import assets, cache, copy, plot, rows, runs, sql, stats
 from .common import CommandError, error_message, note, one_line
 
 app = typer.Typer(
@@ -37,6 +37,7 @@ def version() -> None:
 
 
 rows.register(app)
+runs.register(app)
 sql.register(app)
 app.add_typer(assets.app, name="assets")
 app.add_typer(cache.app, name="cache")

@@ -1,0 +1,93 @@
+"""``xt runs``, ``xt compare`` and ``xt history``: the runs of a table, read through
+``Reader.search``, ``Reader.compare`` and ``Reader.history``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from .common import CommandError, DbArg, Engine, EngineOpt, JsonOpt, TableOpt, open_reader, plural, print_frame
+
+AggOpt = Annotated[str, typer.Option("--agg", help="Each metric's value per run: last, first, min, max or mean.")]
+
+
+def runs(
+    db: DbArg,
+    where: Annotated[Optional[str], typer.Option("--where", "-w", help="A condition: \"acc > 0.9 AND model = 'rf'\" or \"metrics.acc > 0.9\".")] = None,
+    order_by: Annotated[Optional[str], typer.Option("--order-by", "-o", help="'acc DESC', or '-acc,loss'.")] = None,
+    limit: Annotated[Optional[int], typer.Option("--limit", "-n", min=0, help="At most N runs.")] = None,
+    agg: AggOpt = "last",
+    as_json: JsonOpt = False,
+    table: TableOpt = "default",
+    engine: EngineOpt = Engine.sqlite,
+) -> None:
+    """One row per run: status, start, end, duration, events, params and metrics.
+
+    Example: xt runs results.db --where "metrics.acc > 0.9" --order-by "-acc" --limit 5
+    """
+    with open_reader(db, table, engine) as reader:
+        frame = reader.search(where, order_by=order_by, limit=limit, agg=agg)
+    print_frame(frame, as_json)
+
+
+def compare(
+    db: DbArg,
+    track_ids: Annotated[list[str], typer.Argument(metavar="ID...", help="Two or more track_ids.", show_default=False)],
+    only_diff: Annotated[bool, typer.Option("--only-diff", help="Keep the fields that differ.")] = False,
+    agg: AggOpt = "last",
+    as_json: JsonOpt = False,
+    table: TableOpt = "default",
+    engine: EngineOpt = Engine.sqlite,
+) -> None:
+    """Runs side by side: fields as rows, runs as columns.
+
+    Example: xt compare results.db fierce-pudu-1649 ebony-loon-6720 --only-diff
+    """
+    with open_reader(db, table, engine) as reader:
+        frame = reader.compare(track_ids, only_diff=only_diff, agg=agg)
+    print_frame(frame, as_json)
+
+
+def history(
+    db: DbArg,
+    metric: Annotated[str, typer.Argument(metavar="METRIC", help="A numeric column.", show_default=False)],
+    track_id: Annotated[Optional[list[str]], typer.Option("--track-id", "-r", help="Only this run (repeatable).")] = None,
+    step: Annotated[Optional[str], typer.Option("--step", help="The step column (default: step, epoch or row order).")] = None,
+    as_json: JsonOpt = False,
+    table: TableOpt = "default",
+    engine: EngineOpt = Engine.sqlite,
+) -> None:
+    """Draw METRIC over steps, one line per run, in the terminal (--json: the points).
+
+    Example: xt history results.db loss --track-id fierce-pudu-1649
+    """
+    import pandas as pd
+
+    with open_reader(db, table, engine) as reader:
+        if track_id:
+            frame = pd.concat([reader.history(metric, track_id=t, step=step) for t in track_id], ignore_index=True)
+        else:
+            frame = reader.history(metric, step=step)
+    if as_json:
+        print_frame(frame, True)
+        return
+    frame = frame[pd.to_numeric(frame["value"], errors="coerce").notna() & pd.to_numeric(frame["step"], errors="coerce").notna()]
+    if not len(frame):
+        raise CommandError(f"No numeric values of {metric!r} to draw")
+    from .plot import _figure
+
+    plt = _figure(f"{metric} over steps ({plural(frame['track_id'].nunique(), 'run')})")
+    for run, points in frame.groupby("track_id", sort=False):
+        plt.plot(points["step"].astype(float).tolist(), points["value"].astype(float).tolist(), label=str(run))  # type: ignore[attr-defined]
+    plt.xlabel("step")  # type: ignore[attr-defined]
+    typer.echo(plt.build().rstrip())  # type: ignore[attr-defined]
+    summary = frame.groupby("track_id", sort=False)["value"].agg(["count", "min", "max", "last"]).reset_index()
+    typer.echo()
+    print_frame(summary)
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(runs)
+    app.command()(compare)
+    app.command()(history)

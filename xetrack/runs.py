@@ -1,0 +1,476 @@
+"""Runs: the lifecycle side table and the SQL behind runs, history, search and compare.
+
+Two side tables live next to the experiment tables (``xetrack_*`` names are reserved):
+
+- ``xetrack_runs``: one row per (track_id, table): status, start, end, error, pid, host;
+- ``xetrack_predictions``: prediction/actual pairs kept by ``Tracker.log_predictions``.
+
+The wide table is never changed. Every query here is built from quoted identifiers that
+were checked against the table's columns, and every user value is a bound parameter.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import socket
+import sqlite3
+import time
+from typing import Any, Iterable, Sequence
+
+import pandas as pd
+
+from .frames import frame_from_rows
+from .schema import INTERNAL_PREFIX, TIMESTAMP, TRACK_ID, is_internal_table, quote
+from .store.base import close_matches
+from .store.busy import retry_busy
+from .filters import FilterError, order_sql, parse_condition  # noqa: F401 - FilterError is public here too
+from .filters import resolve_column as _resolve
+
+RUNS_TABLE = INTERNAL_PREFIX + "runs"
+PREDICTIONS_TABLE = INTERNAL_PREFIX + "predictions"
+STATUSES = ("running", "finished", "failed", "killed")
+AGGS = {"last": None, "first": None, "min": "min", "max": "max", "mean": "avg"}
+STEP_COLUMNS = ("step", "epoch")
+#: Summary columns before the params and metrics.
+BASE = ("track_id", "status", "start", "end", "duration", "events")
+_NUMERIC = ("INTEGER", "REAL", "NUMERIC", "FLOAT", "DOUBLE", "INT", "BIGINT")
+_ALIVE_FN = "xetrack_pid_alive"
+
+
+def now() -> str:
+    """Local time in the wide table's format ``YYYY-MM-DD HH:MM:SS.ffffff``."""
+    micros = time.time_ns() // 1000
+    second, fraction = divmod(micros, 1_000_000)
+    return time.strftime("%Y-%m-%d %H:%M:%S.", time.localtime(second)) + f"{fraction:06d}"
+
+
+def _sqlite(engine: Any) -> Any:
+    """The engine when it keeps rows in SQLite (both real engines do), else None."""
+    return engine if hasattr(engine, "_live") and hasattr(engine, "_guard") else None
+
+
+# --------------------------------------------------------------------- writing
+_RUNS_DDL = (
+    f"CREATE TABLE IF NOT EXISTS {quote(RUNS_TABLE)} ("
+    '"track_id" TEXT NOT NULL, "table" TEXT NOT NULL, "status" TEXT, "start" TEXT, '
+    '"end" TEXT, "error" TEXT, "pid" INTEGER, "host" TEXT, PRIMARY KEY ("track_id", "table"))'
+)
+_PREDICTIONS_DDL = (
+    f"CREATE TABLE IF NOT EXISTS {quote(PREDICTIONS_TABLE)} ("
+    '"track_id" TEXT NOT NULL, "table" TEXT NOT NULL, "name" TEXT NOT NULL, "idx" INTEGER NOT NULL, '
+    '"prediction", "actual", PRIMARY KEY ("track_id", "table", "name", "idx"))'
+)
+
+
+def _write(engine: Any, table: str, statements: list[tuple[str, Sequence[Any]]], many: bool = False) -> None:
+    """Run ``statements`` in one write transaction; with ``many``, the last one is an executemany."""
+    sq = _sqlite(engine)
+    if sq is None:  # SKIP_INSERT: nothing is stored
+        return
+    with sq._guard.lock:
+        conn = sq._live()
+
+        def write() -> None:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                for k, (sql, params) in enumerate(statements):
+                    if many and k == len(statements) - 1:
+                        conn.executemany(sql, params)
+                    else:
+                        conn.execute(sql, params)
+                conn.execute("COMMIT")
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+
+        retry_busy(write, sq.timeout)
+
+
+def mark_started(engine: Any, table: str, track_id: str) -> None:
+    """Record the run as ``running`` now, in this process on this host."""
+    _write(engine, table, [
+        (_RUNS_DDL, ()),
+        (
+            f'INSERT INTO {quote(RUNS_TABLE)} ("track_id", "table", "status", "start", "end", "error", "pid", "host") '
+            "VALUES (?, ?, 'running', ?, NULL, NULL, ?, ?) ON CONFLICT (\"track_id\", \"table\") DO UPDATE SET "
+            '"status" = excluded."status", "start" = excluded."start", "end" = NULL, "error" = NULL, '
+            '"pid" = excluded."pid", "host" = excluded."host"',
+            (track_id, table, now(), os.getpid(), socket.gethostname()),
+        ),
+    ])
+
+
+def mark_ended(
+    engine: Any, table: str, track_id: str, status: str, error: str | None, started_as: str | None = None
+) -> None:
+    """Record the run's end; a run never started gets its start set to now as well.
+
+    ``started_as``: the track_id the run was started under, when it was renamed since
+    (``tracker.track_id = ...`` inside ``with``): its row moves to the new id.
+    """
+    if status not in STATUSES[1:]:
+        raise ValueError(f"status must be one of {', '.join(STATUSES[1:])}, got {status!r}")
+    stamp = now()
+    moves: list[tuple[str, Sequence[Any]]] = []
+    if started_as is not None and started_as != track_id:
+        moves.append((
+            f'UPDATE OR REPLACE {quote(RUNS_TABLE)} SET "track_id" = ? WHERE "track_id" = ? AND "table" = ?',
+            (track_id, started_as, table),
+        ))
+    _write(engine, table, [
+        (_RUNS_DDL, ()),
+        *moves,
+        (
+            f'INSERT INTO {quote(RUNS_TABLE)} ("track_id", "table", "status", "start", "end", "error", "pid", "host") '
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (\"track_id\", \"table\") DO UPDATE SET "
+            '"status" = excluded."status", "end" = excluded."end", "error" = excluded."error"',
+            (track_id, table, status, stamp, stamp, error, os.getpid(), socket.gethostname()),
+        ),
+    ])
+
+
+# ------------------------------------------------------------------ predictions
+def _mean(xs: list[float]) -> float:
+    return math.fsum(xs) / len(xs)
+
+
+def _mse(p: list[Any], a: list[Any]) -> float:
+    return _mean([(x - y) ** 2 for x, y in zip(p, a)])
+
+
+def _r2(p: list[Any], a: list[Any]) -> float:
+    mean = _mean(a)
+    total = math.fsum((y - mean) ** 2 for y in a)
+    resid = math.fsum((y - x) ** 2 for x, y in zip(p, a))
+    if total == 0:
+        return 1.0 if resid == 0 else float("nan")
+    return 1 - resid / total
+
+
+def _mape(p: list[Any], a: list[Any]) -> float:
+    if any(y == 0 for y in a):
+        raise ValueError("mape needs actuals without zeros")
+    return _mean([abs((y - x) / y) for x, y in zip(p, a)])
+
+
+PREDICTION_METRICS: dict[str, tuple[bool, Any]] = {  # name -> (needs numbers, function)
+    "mse": (True, _mse),
+    "rmse": (True, lambda p, a: math.sqrt(_mse(p, a))),
+    "mae": (True, lambda p, a: _mean([abs(x - y) for x, y in zip(p, a)])),
+    "r2": (True, _r2),
+    "mape": (True, _mape),
+    "max_error": (True, lambda p, a: max(abs(x - y) for x, y in zip(p, a))),
+    "accuracy": (False, lambda p, a: sum(x == y for x, y in zip(p, a)) / len(a)),
+}
+
+
+def _values(name: str, values: Any) -> list[Any]:
+    from .schema import coerce
+
+    if isinstance(values, (str, bytes)) or not hasattr(values, "__len__"):
+        raise TypeError(f"{name} must be a list or an array, got {type(values).__name__}")
+    return [coerce(v, name) for v in list(values)]
+
+
+def prediction_metrics(predictions: Any, actuals: Any, metrics: Iterable[str]) -> tuple[dict[str, Any], list[Any], list[Any]]:
+    """Check the inputs and compute the metrics; raises before anything is written."""
+    names = [metrics] if isinstance(metrics, str) else list(metrics)
+    unknown = [m for m in names if m not in PREDICTION_METRICS]
+    if unknown:
+        known = list(PREDICTION_METRICS)
+        raise ValueError(
+            f"Unknown metric {unknown[0]!r}.{close_matches(unknown[0], known)} Known metrics: {', '.join(known)}"
+        )
+    p, a = _values("predictions", predictions), _values("actuals", actuals)
+    if len(p) != len(a):
+        raise ValueError(f"predictions and actuals differ in length: {len(p)} and {len(a)}")
+    if not p:
+        raise ValueError("predictions and actuals are empty")
+    out: dict[str, Any] = {}
+    for m in names:
+        numeric, fn = PREDICTION_METRICS[m]
+        if numeric:
+            bad = next((v for v in (*p, *a) if isinstance(v, bool) or not isinstance(v, (int, float)) or v is None), "ok")
+            if bad != "ok":
+                raise TypeError(f"Metric {m!r} needs numbers, got {bad!r}")
+        out[m] = float(fn(p, a))
+    return out, p, a
+
+
+def store_predictions(engine: Any, table: str, track_id: str, name: str, p: list[Any], a: list[Any]) -> None:
+    rows = [(track_id, table, name, i, x, y) for i, (x, y) in enumerate(zip(p, a))]
+    _write(engine, table, [
+        (_PREDICTIONS_DDL, ()),
+        (f'DELETE FROM {quote(PREDICTIONS_TABLE)} WHERE "track_id" = ? AND "table" = ? AND "name" = ?', (track_id, table, name)),
+        (f"INSERT INTO {quote(PREDICTIONS_TABLE)} VALUES (?, ?, ?, ?, ?, ?)", rows),
+    ], many=True)
+
+
+# ------------------------------------------------------------------ reading
+class RunQueries:
+    """The SQL behind ``Reader.runs/history/search/compare/aggregate/tables``."""
+
+    def __init__(self, engine: Any, table: str) -> None:
+        self.engine = _sqlite(engine)
+        if self.engine is None:
+            raise TypeError("Run queries need a SQLite file")
+        self.table = table
+
+    # -- plumbing -------------------------------------------------------------
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> tuple[list[str], list[tuple[Any, ...]]]:
+        with self.engine._guard.lock:
+            conn = self.engine._live()
+            conn.create_function(_ALIVE_FN, 1, _pid_alive, deterministic=False)
+            cursor = conn.execute(sql, params)
+            names = [d[0] for d in cursor.description]
+            return names, cursor.fetchall()
+
+    def _has(self, name: str) -> bool:
+        _, rows = self._query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,))
+        return bool(rows)
+
+    def columns(self) -> dict[str, str]:
+        return self.engine.columns(self.table)  # raises TableNotFoundError
+
+    def classify(self) -> tuple[list[str], list[str], dict[str, str]]:
+        """(params, metrics, declared types) of the table, decided in one SQL pass.
+
+        A param holds at most one distinct non-NULL value inside every run (SQLite's own
+        comparison: 1 and 1.0 are one value). A metric is a
+        numeric column that holds more than one within at least one run. Other columns
+        (text that varies within a run) are in neither; ``to_df`` still has them.
+        """
+        cols = self.columns()
+        rest = [c for c in cols if c not in (TIMESTAMP, TRACK_ID)]
+        if not rest:
+            return [], [], cols
+        # min <> max within a run is "more than one distinct non-NULL value", and is
+        # much cheaper than count(DISTINCT), which sorts every column of every run.
+        varies = ", ".join(f"min({quote(c)}) <> max({quote(c)}) AS c{i}" for i, c in enumerate(rest))
+        maxes = ", ".join(f"max(c{i})" for i in range(len(rest)))
+        _, rows = self._query(
+            f"SELECT {maxes} FROM (SELECT {varies} FROM {quote(self.table)} GROUP BY {quote(TRACK_ID)})"
+        )
+        most = rows[0] if rows else (0,) * len(rest)
+        params, metrics = [], []
+        for c, n in zip(rest, most):
+            if not n:
+                params.append(c)
+            elif cols[c].upper() in _NUMERIC or c in STEP_COLUMNS:
+                metrics.append(c)
+        return params, metrics, cols
+
+    def _runs_source(self, has_runs: bool) -> str:
+        if has_runs:
+            return f"(SELECT * FROM {quote(RUNS_TABLE)} WHERE \"table\" = ?)"
+        return '(SELECT NULL AS "track_id", NULL AS "status", NULL AS "start", NULL AS "end", NULL AS "pid", NULL AS "host" WHERE 0)'
+
+    def summary_sql(self, agg: str = "last") -> tuple[str, list[Any], list[str], list[str], dict[str, str]]:
+        """One SELECT: a row per run with status, times, events, params and metrics."""
+        if agg not in AGGS:
+            raise ValueError(f"agg must be one of {', '.join(AGGS)}, got {agg!r}")
+        params, metrics, cols = self.classify()
+        has_runs = self._has(RUNS_TABLE)
+        t, tid = quote(self.table), quote(TRACK_ID)
+        out_names = _summary_names(params, metrics)
+        select = [
+            f"g.{tid} AS {quote('track_id')}",
+            "CASE WHEN r.\"status\" = 'running' AND r.\"host\" = ? AND NOT "
+            f"{_ALIVE_FN}(r.\"pid\") THEN 'dead' ELSE r.\"status\" END AS \"status\"",
+            'coalesce(r."start", g."_first") AS "start"',
+            'CASE WHEN r."track_id" IS NULL THEN g."_last" ELSE r."end" END AS "end"',
+            '(julianday(coalesce(CASE WHEN r."track_id" IS NULL THEN g."_last" ELSE r."end" END, g."_last"))'
+            ' - julianday(coalesce(r."start", g."_first"))) * 86400.0 AS "duration"',
+            'g."_events" AS "events"',
+        ]
+        inner = [f"{tid}", f"min({quote(TIMESTAMP)}) AS \"_first\"", f"max({quote(TIMESTAMP)}) AS \"_last\"", 'count(*) AS "_events"']
+        for i, c in enumerate(params):
+            inner.append(f"max({quote(c)}) AS p{i}")
+            select.append(f"g.p{i} AS {quote(out_names[c])}")
+        for i, c in enumerate(metrics):
+            if agg in ("last", "first"):
+                order = "DESC" if agg == "last" else "ASC"
+                select.append(
+                    f"(SELECT {quote(c)} FROM {t} AS x WHERE x.{tid} = g.{tid} AND {quote(c)} IS NOT NULL "
+                    f"ORDER BY x.rowid {order} LIMIT 1) AS {quote(out_names[c])}"
+                )
+            else:
+                inner.append(f"{AGGS[agg]}({quote(c)}) AS m{i}")
+                select.append(f"g.m{i} AS {quote(out_names[c])}")
+        sql = (
+            f"SELECT {', '.join(select)} FROM (SELECT {', '.join(inner)} FROM {t} GROUP BY {tid}) AS g "
+            f"LEFT JOIN {self._runs_source(has_runs)} AS r ON r.\"track_id\" = g.{tid}"
+        )
+        binds: list[Any] = [socket.gethostname()]
+        if has_runs:
+            binds.append(self.table)
+        return sql, binds, params, metrics, cols
+
+    def _frame(self, names: list[str], rows: list[tuple[Any, ...]], types: dict[str, str]) -> pd.DataFrame:
+        decl = {"events": "INTEGER", "duration": "REAL", "pid": "INTEGER"}
+        return frame_from_rows(names, [decl.get(n, types.get(n, "")) for n in names], rows)
+
+    def _types(self, params: list[str], metrics: list[str], cols: dict[str, str], agg: str) -> dict[str, str]:
+        names = _summary_names(params, metrics)
+        out = {names[c]: cols[c] for c in params}
+        for c in metrics:
+            out[names[c]] = "REAL" if agg == "mean" else cols[c]
+        return out
+
+    # -- the calls --------------------------------------------------------------
+    def runs(self, agg: str = "last") -> pd.DataFrame:
+        sql, binds, params, metrics, cols = self.summary_sql(agg)
+        names, rows = self._query(sql + ' ORDER BY "start", "track_id"', binds)
+        return self._frame(names, rows, self._types(params, metrics, cols, agg))
+
+    def search(self, where: str | None = None, order_by: Any = None, limit: int | None = None, agg: str = "last") -> pd.DataFrame:
+        sql, binds, params, metrics, cols = self.summary_sql(agg)
+        summary = list(BASE) + list(_summary_names(params, metrics).values())
+        clause, values = ("", [])
+        if where is not None and str(where).strip():
+            cond, values = parse_condition(where, summary)
+            clause = f" WHERE {cond}"
+        order = order_sql(order_by, summary) if order_by else '"start", "track_id"'
+        query = f"SELECT * FROM ({sql}) AS s{clause} ORDER BY {order}"
+        if limit is not None:
+            if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+                raise ValueError(f"limit must be an int >= 0, got {limit!r}")
+            query += f" LIMIT {int(limit)}"
+        names, rows = self._query(query, [*binds, *values])
+        return self._frame(names, rows, self._types(params, metrics, cols, agg))
+
+    def history(self, metric: str, track_id: str | None = None, step: str | None = None) -> pd.DataFrame:
+        cols = self.columns()
+        metric = _resolve(metric, list(cols), self.table)
+        tid, t = quote(TRACK_ID), quote(self.table)
+        if step is None:
+            step = next((c for c in STEP_COLUMNS if c in cols), None)
+        else:
+            step = _resolve(step, list(cols), self.table)
+        step_sql = quote(step) if step else f"row_number() OVER (PARTITION BY {tid} ORDER BY rowid) - 1"
+        binds = [] if track_id is None else [track_id]
+        sql = (
+            f"SELECT track_id, step, value FROM (SELECT {tid} AS track_id, {step_sql} AS step, "
+            f"{quote(metric)} AS value, rowid AS _r FROM {t}"
+            f"{' WHERE ' + tid + ' = ?' if track_id is not None else ''}) WHERE value IS NOT NULL ORDER BY _r"
+        )
+        names, rows = self._query(sql, binds)
+        return self._frame(names, rows, {"step": cols.get(step, "INTEGER") if step else "INTEGER", "value": cols[metric]})
+
+    def compare(self, track_ids: Sequence[str], only_diff: bool = False, agg: str = "last") -> pd.DataFrame:
+        if isinstance(track_ids, str):
+            track_ids = [track_ids]
+        ids = list(dict.fromkeys(track_ids))
+        if not ids:
+            raise ValueError("compare needs at least one track_id")
+        sql, binds, params, metrics, cols = self.summary_sql(agg)
+        marks = ", ".join("?" for _ in ids)
+        names, rows = self._query(f"SELECT * FROM ({sql}) AS s WHERE \"track_id\" IN ({marks})", [*binds, *ids])
+        frame = self._frame(names, rows, self._types(params, metrics, cols, agg))
+        found = set(frame["track_id"]) if len(frame) else set()
+        missing = [i for i in ids if i not in found]
+        if missing:
+            _, known = self._query(f"SELECT DISTINCT {quote(TRACK_ID)} FROM {quote(self.table)}")
+            raise KeyError(
+                f"Run {missing[0]!r} not found in table {self.table!r}."
+                f"{close_matches(missing[0], [k for (k,) in known if k is not None])}"
+            )
+        out = frame.set_index("track_id").loc[ids].T.astype(object)
+        out.index.name = "field"
+        out.columns.name = None
+        if only_diff:
+            same = out.apply(lambda r: len({_key(v) for v in r}) <= 1, axis=1)
+            out = out[~same]
+        return out
+
+    def aggregate(self, metric: str, by: Sequence[str], agg: Sequence[str], run_agg: str = "last") -> pd.DataFrame:
+        allowed = {"mean": "avg({m})", "min": "min({m})", "max": "max({m})", "count": "count({m})", "sum": "sum({m})", "std": None}
+        aggs = [agg] if isinstance(agg, str) else list(agg)
+        for a in aggs:
+            if a not in allowed:
+                raise ValueError(f"Unknown agg {a!r}: choose from {', '.join(allowed)}")
+        by = [by] if isinstance(by, str) else list(by)
+        sql, binds, params, metrics, cols = self.summary_sql(run_agg)
+        summary = list(BASE) + list(_summary_names(params, metrics).values())
+        m = quote(_resolve(metric, summary, self.table + " runs summary"))
+        keys = [quote(_resolve(b, summary, self.table + " runs summary")) for b in by]
+        parts = list(keys)
+        for a in aggs:
+            if a == "std":  # sample standard deviation, two passes
+                parts.append(
+                    f"sqrt(sum(({m} - _mean) * ({m} - _mean)) / nullif(count({m}) - 1, 0)) AS {quote(a)}"
+                )
+            else:
+                parts.append(allowed[a].format(m=m) + f" AS {quote(a)}")  # type: ignore[union-attr]
+        part = f"PARTITION BY {', '.join(keys)}" if keys else ""
+        group = f" GROUP BY {', '.join(keys)} ORDER BY {', '.join(keys)}" if keys else ""
+        query = f"SELECT {', '.join(parts)} FROM (SELECT *, avg({m}) OVER ({part}) AS _mean FROM ({sql})){group}"
+        try:
+            names, rows = self._query(query, binds)
+        except sqlite3.OperationalError as exc:
+            if "sqrt" not in str(exc):
+                raise
+            names, rows = self._query(query.replace("sqrt(", "(", 1), binds)  # no math functions
+            rows = [tuple(math.sqrt(v) if n == "std" and v is not None else v for n, v in zip(names, r)) for r in rows]
+        types = {**self._types(params, metrics, cols, run_agg), "count": "INTEGER"}
+        return self._frame(names, rows, {n: ("REAL" if n in ("mean", "std") else types.get(n, "")) for n in names})
+
+    def predictions(self, track_id: str, name: str | None = None) -> pd.DataFrame:
+        if not self._has(PREDICTIONS_TABLE):
+            return pd.DataFrame({"idx": pd.Series([], dtype="int64"), "prediction": [], "actual": []})
+        sql = f'SELECT "idx", "prediction", "actual" FROM {quote(PREDICTIONS_TABLE)} WHERE "track_id" = ? AND "table" = ?'
+        binds: list[Any] = [track_id, self.table]
+        if name is not None:
+            sql += ' AND "name" = ?'
+            binds.append(name)
+        names, rows = self._query(sql + ' ORDER BY "name", "idx"', binds)
+        frame = pd.DataFrame(rows, columns=names)
+        return frame.infer_objects()
+
+
+def tables(engine: Any) -> pd.DataFrame:
+    """Every experiment table with its row and run counts."""
+    sq = _sqlite(engine)
+    rows = []
+    for name in engine.tables():
+        if is_internal_table(name):
+            continue
+        with sq._guard.lock:
+            n, runs = sq._live().execute(
+                f"SELECT count(*), count(DISTINCT {quote(TRACK_ID)}) FROM {quote(name)}"
+            ).fetchone()
+        rows.append((name, n, runs))
+    return pd.DataFrame(rows, columns=["table", "rows", "runs"])
+
+
+# --------------------------------------------------------------- helpers
+def _pid_alive(pid: Any) -> int:
+    if pid is None:
+        return 1  # nothing to check: trust the status
+    import psutil
+
+    return int(psutil.pid_exists(int(pid)))
+
+
+def _key(value: Any) -> Any:
+    try:
+        if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
+            return None
+    except TypeError:
+        pass
+    return value
+
+
+def _summary_names(params: list[str], metrics: list[str]) -> dict[str, str]:
+    """User column -> summary column; one that clashes with a summary column gets ``_``."""
+    out = {}
+    for c in [*params, *metrics]:
+        name = c
+        while name.lower() in BASE or name.lower() in {v.lower() for v in out.values()}:
+            name += "_"
+        out[c] = name
+    return out
+
+
