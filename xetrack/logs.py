@@ -32,6 +32,7 @@ from typing import Any, Iterator, Mapping
 from loguru import logger as _global_logger
 
 from .frames import frame_from_rows, to_backend
+from .schema import sql_type
 
 TRACKING = "TRACKING"
 TRACKING_NO = 22  # between INFO (20) and SUCCESS (25)
@@ -465,7 +466,7 @@ def _frame(events: list[dict[str, Any]]) -> Any:
     order = list(names)
     decltypes = []
     for name in order:
-        kinds = {_kind(e.get(name)) for e in events} - {None}
+        kinds = {sql_type(e.get(name)) for e in events} - {None}
         if kinds == {"INTEGER", "REAL"}:
             kinds = {"REAL"}
         decltypes.append(kinds.pop() if len(kinds) == 1 else "TEXT")  # none, or mixed
@@ -474,18 +475,6 @@ def _frame(events: list[dict[str, Any]]) -> Any:
         flags = [d == "BOOLEAN" for d in decltypes]
         rows = [tuple(int(v) if f and v is not None else v for v, f in zip(row, flags)) for row in rows]
     return to_backend(frame_from_rows(order, decltypes, rows))
-
-
-def _kind(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        return "BOOLEAN"
-    if isinstance(value, int):
-        return "INTEGER"
-    if isinstance(value, float):
-        return "REAL"
-    return "TEXT"
 
 
 def log_files(path: str | os.PathLike[str]) -> list[str]:
