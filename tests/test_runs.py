@@ -277,3 +277,17 @@ def test_numpy_inputs(db):
     np = pytest.importorskip("numpy")
     row = Tracker(db).log_predictions(np.array([1.0, 2.0]), np.array([1.0, 4.0]), metrics=["mae"])
     assert row["mae"] == 1.0
+
+
+def test_tables_lists_a_table_without_track_id(tmp_path):
+    db = str(tmp_path / "foreign.db")
+    Tracker(db).log({"a": 1})
+    conn = sqlite3.connect(db)
+    conn.execute("CREATE TABLE other (x INTEGER)")
+    conn.executemany("INSERT INTO other VALUES (?)", [(1,), (2,)])
+    conn.commit()
+    conn.close()
+    frame = Reader(db).tables()
+    assert frame["table"].tolist() == ["default", "other"]
+    assert frame["rows"].tolist() == [1, 2]
+    assert frame["runs"].isna().tolist() == [False, True] and frame["runs"][0] == 1

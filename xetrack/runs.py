@@ -431,18 +431,18 @@ class RunQueries:
 
 
 def tables(engine: Any) -> pd.DataFrame:
-    """Every experiment table with its row and run counts."""
+    """Every experiment table with its row and run counts (runs empty without a
+    ``track_id`` column, in a table some other tool wrote)."""
     sq = _sqlite(engine)
     rows = []
-    for name in engine.tables():
-        if is_internal_table(name):
-            continue
+    for name in engine.tables():  # experiment tables only: internal ones are left out
+        has_runs = TRACK_ID in {c.lower() for c in engine.columns(name)}
+        runs = f"count(DISTINCT {quote(TRACK_ID)})" if has_runs else "NULL"
         with sq._guard.lock:
-            n, runs = sq._live().execute(
-                f"SELECT count(*), count(DISTINCT {quote(TRACK_ID)}) FROM {quote(name)}"
-            ).fetchone()
-        rows.append((name, n, runs))
-    return pd.DataFrame(rows, columns=["table", "rows", "runs"])
+            n, run_count = sq._live().execute(f"SELECT count(*), {runs} FROM {quote(name)}").fetchone()
+        rows.append((name, n, run_count))
+    frame = pd.DataFrame(rows, columns=["table", "rows", "runs"])
+    return frame.astype({"rows": "Int64", "runs": "Int64"})
 
 
 # --------------------------------------------------------------- helpers

@@ -48,21 +48,6 @@ def open_reader(db: str, table: str = "default", engine: Engine | str = Engine.s
     return Reader(db, engine=Engine(engine).value, table=table)
 
 
-def experiment_tables(db: str) -> dict[str, list[str]]:
-    """Each experiment table of a file, oldest first, with its columns (xetrack's own
-    tables left out). Read from the file's catalog, so any table name works."""
-    from ..schema import is_internal_table
-
-    with open_reader(db) as reader:
-        conn = reader.conn
-        names = conn.execute("SELECT name FROM db.sqlite_master WHERE type = 'table' ORDER BY rowid").fetchall()
-        return {
-            name: [c for (c,) in conn.execute("SELECT name FROM db.pragma_table_info(?)", (name,))]
-            for (name,) in names
-            if not is_internal_table(name)
-        }
-
-
 def declared_types(db: str, table: str) -> dict[str, str]:
     """Column -> declared SQLite type, in table order; a missing table is a clear error."""
     with open_reader(db, table) as reader:

@@ -13,7 +13,6 @@ from .common import (
     JsonOpt,
     TableOpt,
     declared_types,
-    experiment_tables,
     open_reader,
     parse_value,
     print_frame,
@@ -90,18 +89,12 @@ def tables(
     """
     import pandas as pd
 
-    from ..schema import TRACK_ID, quote
-
-    catalog = experiment_tables(db)
-    listing = []
     with open_reader(db, engine=engine) as reader:
-        for name, names in catalog.items():
-            has_runs = TRACK_ID in {c.lower() for c in names}
-            runs = f"count(DISTINCT {quote(TRACK_ID)})" if has_runs else "NULL"
-            rows, run_count = reader.conn.execute(
-                f"SELECT count(*), {runs} FROM db.{quote(name)}"
-            ).fetchall()[0]
-            listing.append({"table": name, "rows": int(rows), "runs": None if run_count is None else int(run_count)})
+        frame = reader.tables()
+    listing = [
+        {"table": table, "rows": int(rows), "runs": None if pd.isna(runs) else int(runs)}
+        for table, rows, runs in frame.astype(object).itertuples(index=False)
+    ]
     if as_json:
         print_json(listing)
     elif not listing:
