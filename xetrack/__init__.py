@@ -12,7 +12,15 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 from .copy import copy
-from .errors import ColumnLimitError, ColumnNotFoundError, DatabaseError, TableNotFoundError, XetrackError
+from .errors import (
+    ColumnLimitError,
+    ColumnNotFoundError,
+    DatabaseError,
+    IntegrityError,
+    NotFoundError,
+    TableNotFoundError,
+    XetrackError,
+)
 
 __version__ = "0.1.0"
 
@@ -55,5 +63,7 @@ __all__ = [
     "ColumnNotFoundError",
     "DatabaseError",
     "ColumnLimitError",
+    "NotFoundError",
+    "IntegrityError",
     "__version__",
 ]

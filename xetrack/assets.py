@@ -31,6 +31,26 @@ def is_asset_hash(value: str) -> bool:
     return len(value) == HASH_LENGTH and _HASH.match(value) is not None
 
 
+def asset_hash(data: bytes) -> str:
+    return hashlib.blake2b(data, digest_size=HASH_LENGTH // 2).hexdigest()
+
+
+def verify_asset(key: str, data: bytes, label: str | None = None) -> bytes:
+    """``data`` when it hashes to ``key``; a mismatch raises IntegrityError naming the asset.
+
+    Keys that are not asset hashes (a value a user stored under a name of their own
+    with sqlitedict) are not checked.
+    """
+    if is_asset_hash(key) and asset_hash(data) != key:
+        from .errors import IntegrityError
+
+        raise IntegrityError(
+            f"{label or 'Asset ' + key} is corrupt: its stored bytes hash to {asset_hash(data)}, "
+            f"not {key}; it was not loaded"
+        )
+    return data
+
+
 def pickle_asset(obj: Any, key: Any = None) -> tuple[str, bytes]:
     """``(hash, bytes)`` of an object: cloudpickle, then a 16-hex content hash.
 
@@ -44,7 +64,7 @@ def pickle_asset(obj: Any, key: Any = None) -> tuple[str, bytes]:
             f"Cannot log key {key!r}: a {type(obj).__qualname__} is not a plain value and "
             f"cloudpickle cannot serialize it as an asset ({type(exc).__name__}: {exc})"
         ) from None
-    return hashlib.blake2b(data, digest_size=HASH_LENGTH // 2).hexdigest(), data
+    return asset_hash(data), data
 
 
 class AssetStore(Mapping[str, Any]):
@@ -61,10 +81,7 @@ class AssetStore(Mapping[str, Any]):
         self._engine = engine
 
     def __getitem__(self, key: str) -> Any:
-        data = self._engine.asset_get(key)
-        if data is None:
-            raise KeyError(f"No asset {key!r} in {self._engine.path!r}")
-        return cloudpickle.loads(data)
+        return cloudpickle.loads(self.bytes(key))
 
     def __contains__(self, key: object) -> bool:
         return isinstance(key, str) and self._engine.has_asset(key)
@@ -79,11 +96,11 @@ class AssetStore(Mapping[str, Any]):
         return f"AssetStore({self._engine.path!r}, {len(self)} assets)"
 
     def bytes(self, key: str) -> bytes:
-        """The cloudpickle bytes of one asset, as stored."""
+        """The cloudpickle bytes of one asset, as stored (checked against its hash)."""
         data = self._engine.asset_get(key)
         if data is None:
             raise KeyError(f"No asset {key!r} in {self._engine.path!r}")
-        return data
+        return verify_asset(key, data)
 
     def references(self, key: str) -> int:
         """How many logged rows pointed at the asset."""

@@ -11,15 +11,23 @@ class TableNotFoundError(XetrackError, ValueError):
     """A table was asked for that the database does not have."""
 
 
-class ColumnNotFoundError(XetrackError, KeyError):
-    """A column was asked for that the table does not have."""
+class NotFoundError(XetrackError, KeyError):
+    """A stored thing (an artifact, a model version or alias) was asked for that does not exist."""
 
     def __str__(self) -> str:  # KeyError would repr() the message
         return str(self.args[0]) if self.args else ""
 
 
+class ColumnNotFoundError(NotFoundError):
+    """A column was asked for that the table does not have."""
+
+
 class DatabaseError(XetrackError, ValueError):
     """The file is not a SQLite database, or it is damaged."""
+
+
+class IntegrityError(DatabaseError):
+    """Stored bytes no longer match the hash they were stored under; they are not returned."""
 
 
 class ColumnLimitError(XetrackError, ValueError):

@@ -99,7 +99,11 @@ class Reader(TableView):
         """Delete every row of one run; returns how many were deleted."""
         if not isinstance(track_id, str):
             raise TypeError(f"track_id must be a str, got {track_id!r}")
-        return self._engine.delete(self.table_name, {TRACK_ID: track_id})
+        deleted = self._engine.delete(self.table_name, {TRACK_ID: track_id})
+        from .artifacts import delete_run
+
+        delete_run(self._engine, self.table_name, track_id)  # its side rows; bytes stay until gc()
+        return deleted
 
     def __repr__(self) -> str:
         return f"Reader(db={self.db!r}, table={self.table_name!r})\n" + self._preview_text()
@@ -163,6 +167,95 @@ class Reader(TableView):
     def predictions(self, track_id: str, name: str | None = None) -> Any:
         """The pairs ``Tracker.log_predictions`` kept: idx, prediction, actual."""
         return to_backend(self._runs().predictions(track_id, name))
+
+    # -- artifacts (docs/artifacts.md) ------------------------------------------------
+    def artifacts(self, track_id: str | None = None) -> Any:
+        """The artifacts of this table's runs (or of one run): track_id, name, type,
+        hash, size (bytes) and created, oldest first."""
+        from .artifacts import listing
+
+        return to_backend(listing(self._engine, self.table_name, track_id))
+
+    def artifact(self, hash_or_name: str, track_id: str | None = None) -> bytes:
+        """An artifact's bytes, by hash or by name (the latest logged under that name,
+        or the one of run ``track_id``). They are checked against their hash first.
+
+        >>> Reader("exp.db").artifact("confusion.png", track_id="fierce-pudu-1649")  # doctest: +SKIP
+        """
+        from .artifacts import chunks, find
+
+        return b"".join(chunks(self._engine, find(self._engine, self.table_name, hash_or_name, track_id)))
+
+    def open_artifact(self, hash_or_name: str, track_id: str | None = None) -> Any:
+        """An artifact as a read-only binary file that streams it chunk by chunk, for
+        files too big for memory. The hash is checked when the end is read.
+
+        >>> with Reader("exp.db").open_artifact("data.parquet") as f:  # doctest: +SKIP
+        ...     frame = pandas.read_parquet(f)
+        """
+        from .artifacts import find, open_stream
+
+        return open_stream(self._engine, find(self._engine, self.table_name, hash_or_name, track_id))
+
+    def download_artifacts(self, track_id: str, dest: str | os.PathLike[str]) -> list[str]:
+        """Write every artifact of run ``track_id`` under folder ``dest`` at its name
+        (sub-folders included); returns the paths written. Each file appears only once
+        its bytes are verified.
+        """
+        from .artifacts import download
+
+        return download(self._engine, self.table_name, track_id, dest)
+
+    # -- the model registry (docs/models.md) ---------------------------------------------
+    def models(self) -> Any:
+        """Every registered model version: name, version, aliases, hash, kind, size,
+        track_id, description and created."""
+        from .models import listing
+
+        return to_backend(listing(self._engine))
+
+    def load_model(self, spec: str) -> Any:
+        """The model ``'iris'`` (latest version), ``'iris:3'`` or ``'iris@production'``.
+
+        Unpickling runs code: only load models from files you trust. A model registered
+        from an artifact's hash comes back as bytes.
+        """
+        from .models import load
+
+        return load(self._engine, spec)
+
+    def export_model(self, spec: str, path: str | os.PathLike[str]) -> int:
+        """Write a model version's stored bytes (its cloudpickle, or the artifact's bytes)
+        to ``path``, verified; returns the size."""
+        from .artifacts import write_verified
+        from .models import model_bytes, resolve
+
+        return write_verified(model_bytes(self._engine, resolve(self._engine, spec)), os.fspath(path))
+
+    def set_model_alias(self, name: str, version: int, alias: str) -> None:
+        """Point ``alias`` of model ``name`` at ``version``, moving it if it named another."""
+        from .models import set_alias
+
+        set_alias(self._engine, name, version, alias)
+
+    def delete_model_alias(self, name: str, alias: str) -> bool:
+        """Remove an alias of model ``name``; returns whether it existed."""
+        from .models import delete_alias
+
+        return delete_alias(self._engine, name, alias)
+
+    def gc(self, dry_run: bool = False, vacuum: bool = False) -> Any:
+        """Remove stored objects and artifact bytes nothing points at any more (no row, no
+        artifact entry, no model version). Returns what went: ``assets``, ``artifacts``,
+        ``bytes`` and their ``hashes``. ``dry_run`` only reports; ``vacuum`` also shrinks
+        the file (``file_bytes``: by how much).
+
+        >>> Reader("exp.db").gc(dry_run=True).bytes  # doctest: +SKIP
+        73401929
+        """
+        from .artifacts import gc
+
+        return gc(self._engine, dry_run, vacuum)
 
     # -- logs written by a Tracker's sinks ----------------------------------------
     @staticmethod

@@ -23,7 +23,6 @@ import pandas as pd
 from .frames import frame_from_rows
 from .schema import INTERNAL_PREFIX, TIMESTAMP, TRACK_ID, is_internal_table, quote
 from .store.base import close_matches
-from .store.busy import retry_busy
 from .filters import FilterError, order_sql, parse_condition  # noqa: F401 - FilterError is public here too
 from .filters import resolve_column as _resolve
 
@@ -68,24 +67,15 @@ def _write(engine: Any, table: str, statements: list[tuple[str, Sequence[Any]]],
     sq = _sqlite(engine)
     if sq is None:  # SKIP_INSERT: nothing is stored
         return
-    with sq._guard.lock:
-        conn = sq._live()
 
-        def write() -> None:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                for k, (sql, params) in enumerate(statements):
-                    if many and k == len(statements) - 1:
-                        conn.executemany(sql, params)
-                    else:
-                        conn.execute(sql, params)
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
+    def body(conn: sqlite3.Connection) -> None:
+        for k, (sql, params) in enumerate(statements):
+            if many and k == len(statements) - 1:
+                conn.executemany(sql, params)
+            else:
+                conn.execute(sql, params)
 
-        retry_busy(write, sq.timeout)
+    sq.write(body)
 
 
 def mark_started(engine: Any, table: str, track_id: str) -> None:

@@ -469,6 +469,66 @@ class Tracker(TableView):
             raise KeyError(f"No asset {hash!r} in {self.db!r}, and no row of {name!r} holds it")
         return changed
 
+    # -- artifacts and models (docs/artifacts.md, docs/models.md) --------------------
+    def log_artifact(self, path_or_bytes: Any, name: str | None = None, type: str | None = None) -> str:
+        """Keep a file (a path), bytes, a matplotlib figure (as PNG) or a DataFrame (as
+        Parquet) with this run; returns its content hash.
+
+        The bytes go into the database file once, however many runs or names share them;
+        ``name`` defaults to the file's name (for bytes, the hash). Logging a name again
+        in this run replaces the entry.
+
+        >>> Tracker(Tracker.IN_MEMORY).log_artifact(b"a,b\\n1,2\\n", name="data.csv")
+        'c4c9955cf157700b'
+        """
+        from .artifacts import BytesSource, record, source_of, sqlite_engine
+
+        source = source_of(path_or_bytes)
+        if sqlite_engine(self._engine) is None:
+            if name is not None:
+                from .artifacts import check_name
+
+                check_name(name)
+            return source.digest()[:HASH_LENGTH]
+        return record(self._engine, self.table_name, self.track_id, source, name, type)
+
+    def log_artifacts(self, folder: str | os.PathLike[str], prefix: str | None = None) -> dict[str, str]:
+        """Keep every file under ``folder`` with this run, named by its path relative to
+        the folder (under ``prefix/`` when given); returns ``{name: hash}``.
+
+        >>> tracker.log_artifacts("outputs", prefix="epoch-3")  # doctest: +SKIP
+        {'epoch-3/model.pt': '53425a65a40a49f4', 'epoch-3/plots/loss.png': '9c1d0e3b77a2f415'}
+        """
+        from .artifacts import check_name, folder_files
+
+        base = None if prefix is None else check_name(prefix)
+        return {
+            name: self.log_artifact(path, name=name)
+            for name, path in ((f"{base}/{rel}" if base else rel, path) for rel, path in folder_files(folder))
+        }
+
+    def register_model(
+        self, name: str, model_or_hash: Any, alias: str | None = None, description: str | None = None
+    ) -> int:
+        """Record the next version of model ``name`` from this run and return its number.
+
+        ``model_or_hash`` is the model (pickled into the asset store, once) or the hash of
+        something stored already (by ``log()`` or ``log_artifact()``). ``alias`` (e.g.
+        ``'production'``) is moved to the new version.
+
+        >>> Tracker(Tracker.IN_MEMORY).register_model("iris", {"weights": [0.1, 0.2]})
+        1
+        """
+        from .models import register
+
+        return register(self._engine, self.table_name, self.track_id, name, model_or_hash, alias, description)
+
+    def set_model_alias(self, name: str, version: int, alias: str) -> None:
+        """Point ``alias`` of model ``name`` at ``version`` (an alias names one version)."""
+        from .models import set_alias
+
+        set_alias(self._engine, name, version, alias)
+
     # -- reading this run -------------------------------------------------------
     def to_df(self, all: bool = False) -> Any:
         """This run's rows as a DataFrame, oldest first; ``all=True`` for every run.

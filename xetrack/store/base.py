@@ -61,6 +61,8 @@ def where_clause(where: Where | None) -> tuple[str, list[Any]]:
 
 def close_matches(name: str, candidates: Sequence[str]) -> str:
     matches = difflib.get_close_matches(name, list(candidates), n=3, cutoff=0.6)
+    if not matches and len(name) >= 3:  # 'prod' for 'production'
+        matches = [c for c in candidates if c.lower().startswith(name.lower())][:3]
     if not matches:
         lowered = {c.lower(): c for c in candidates}
         matches = [lowered[name.lower()]] if name.lower() in lowered else []

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import sqlite3
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence, TypeVar
 
 from ..errors import ColumnLimitError, DatabaseError, TableNotFoundError
 from ..frames import frame_from_rows, row_dict
@@ -25,6 +25,10 @@ from .busy import is_busy, retry_busy
 from .guard import guard_for
 
 DEFAULT_TIMEOUT = 60.0
+#: After a checkpoint the WAL file is cut back to this size: one big artifact must not
+#: leave a WAL file of its size behind.
+JOURNAL_SIZE_LIMIT = 64 * 2**20
+T = TypeVar("T")
 _inherited: list[sqlite3.Connection] = []  # connections copied into a forked child; never used
 
 
@@ -93,6 +97,7 @@ class SQLiteEngine(Engine):
             if self._create and self.path is not None:
                 retry_busy(lambda: conn.execute("PRAGMA journal_mode=WAL").fetchone(), self.timeout)
             conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute(f"PRAGMA journal_size_limit={JOURNAL_SIZE_LIMIT}")
             conn.execute("SELECT count(*) FROM sqlite_master").fetchone()  # is it a database?
         except sqlite3.DatabaseError as exc:
             conn.close()
@@ -365,15 +370,38 @@ class SQLiteEngine(Engine):
                 raise column_not_found(key, table, list(known.columns))
         return known
 
-    # -- assets -----------------------------------------------------------------
-    def _asset_query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    # -- side tables (runs, artifacts, models): plain SQL in one transaction ---------
+    def write(self, body: Callable[[sqlite3.Connection], T]) -> T:
+        """``body(conn)`` inside ``BEGIN IMMEDIATE`` ... ``COMMIT``; rolled back on any error,
+        run again when the file stays busy. ``body`` must be safe to run twice."""
+        with self._guard.lock:
+            conn = self._live()
+
+            def attempt() -> T:
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    result = body(conn)
+                    conn.execute("COMMIT")
+                    return result
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+
+            return retry_busy(attempt, self.timeout)
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """All rows of one read; a table that does not exist yet reads as no rows."""
         with self._guard.lock:
             try:
                 return self._live().execute(sql, params).fetchall()
             except sqlite3.OperationalError as exc:
                 if "no such table" in str(exc):
-                    return []  # no asset was ever stored in this file
+                    return []  # nothing of that kind was ever stored in this file
                 raise
+
+    # -- assets -----------------------------------------------------------------
+    _asset_query = query
 
     def asset_get(self, key: str) -> bytes | None:
         rows = self._asset_query(f"SELECT value FROM {quote(ASSETS_TABLE)} WHERE key = ?", (key,))

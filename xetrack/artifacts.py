@@ -1,0 +1,508 @@
+"""Artifacts: files, byte strings, figures and frames kept by a run, stored once by content.
+
+``tracker.log_artifact(...)`` stores the bytes in the database file itself, in chunks
+(:mod:`xetrack.store.blobs`), under the first 16 hex characters of their BLAKE2b-256
+digest, and records one row of ``xetrack_artifacts``: track_id, table, name, type, hash,
+size, created. The same bytes logged by many runs, or under many names, are stored
+once. A run logging a name again replaces its earlier entry, as writing a file over
+another does.
+
+Every read checks the bytes against the full digest; bytes that do not match raise
+:class:`~xetrack.errors.IntegrityError` naming the artifact and are never handed back.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import sqlite3
+import tempfile
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
+
+from .assets import HASH_LENGTH, is_asset_hash
+from .errors import NotFoundError
+from .schema import ASSET_COUNTS, ASSETS_TABLE, INTERNAL_PREFIX, is_internal_table, quote
+from .store import blobs
+from .store.base import close_matches
+from .store.busy import retry_busy
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from .store.sqlite import SQLiteEngine
+
+ARTIFACTS = INTERNAL_PREFIX + "artifacts"
+#: A file bigger than this is written in several transactions, the last one making it visible.
+BATCH_BYTES = 64 * 2**20
+COLUMNS = ("track_id", "name", "type", "hash", "size", "created")
+
+_DDL = (
+    f"CREATE TABLE IF NOT EXISTS {quote(ARTIFACTS)} ("
+    '"track_id" TEXT NOT NULL, "table" TEXT NOT NULL, "name" TEXT NOT NULL, "type" TEXT, '
+    '"hash" TEXT NOT NULL, "size" INTEGER NOT NULL, "created" TEXT NOT NULL, '
+    'UNIQUE ("track_id", "table", "name"))'
+)
+
+
+def sqlite_engine(engine: Any) -> "SQLiteEngine | None":
+    """The engine when it keeps a SQLite file (both real engines do); None for SKIP_INSERT."""
+    from .store.sqlite import SQLiteEngine
+
+    return engine if isinstance(engine, SQLiteEngine) else None
+
+
+# ------------------------------------------------------------------- sources
+class Source:
+    """Bytes to store, readable twice: once to hash them, once to write them."""
+
+    name: str | None = None
+    type: str | None = None
+    ext = ""
+    size = 0
+
+    def pieces(self, start: int, stop: int, chunk: int) -> Iterator[tuple[int, Any]]:
+        """``(seq, bytes)`` for chunks ``start`` to ``stop - 1`` of ``chunk`` bytes."""
+        raise NotImplementedError
+
+    def digest(self) -> str:
+        check = blobs.hasher()
+        for _, data in self.pieces(0, chunks_of(self.size, blobs.CHUNK_SIZE), blobs.CHUNK_SIZE):
+            check.update(data)
+        return check.hexdigest()
+
+
+class BytesSource(Source):
+    def __init__(self, data: Any, type: str = "bytes", ext: str = "") -> None:
+        self.view = memoryview(data).cast("B")
+        self.size = self.view.nbytes
+        self.type, self.ext = type, ext
+
+    def pieces(self, start: int, stop: int, chunk: int) -> Iterator[tuple[int, Any]]:
+        for seq in range(start, stop):
+            yield seq, self.view[seq * chunk : (seq + 1) * chunk]
+
+
+class FileSource(Source):
+    type = "file"
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.name = os.path.basename(path)
+        self.size = os.path.getsize(path)
+
+    def pieces(self, start: int, stop: int, chunk: int) -> Iterator[tuple[int, Any]]:
+        with open(self.path, "rb") as handle:
+            handle.seek(start * chunk)
+            for seq in range(start, stop):
+                data = handle.read(chunk)
+                if not data:
+                    break  # the file shrank: the digest check catches it
+                yield seq, data
+
+
+def chunks_of(size: int, chunk: int) -> int:
+    return -(-size // chunk)
+
+
+def source_of(obj: Any) -> Source:
+    """What ``log_artifact`` accepts: a path, bytes, a matplotlib figure or a DataFrame."""
+    if isinstance(obj, (str, os.PathLike)):
+        path = os.fspath(obj)
+        if isinstance(path, bytes):
+            path = os.fsdecode(path)
+        if os.path.isdir(path):
+            raise IsADirectoryError(f"{path!r} is a folder: log its files with log_artifacts({path!r})")
+        if not os.path.exists(path):
+            raise FileNotFoundError(f"No file {path!r} to log as an artifact")
+        return FileSource(path)
+    if isinstance(obj, (bytes, bytearray, memoryview)):
+        return BytesSource(obj)
+    module = type(obj).__module__ or ""
+    if module.startswith("matplotlib") and hasattr(obj, "savefig"):
+        buffer = io.BytesIO()
+        obj.savefig(buffer, format="png")
+        return BytesSource(buffer.getbuffer(), "figure", ".png")
+    if module.startswith(("pandas", "polars")) and type(obj).__name__ == "DataFrame":
+        buffer = io.BytesIO()
+        if module.startswith("polars"):
+            obj.write_parquet(buffer)
+        else:
+            obj.to_parquet(buffer)
+        return BytesSource(buffer.getbuffer(), "dataframe", ".parquet")
+    if hasattr(obj, "read"):
+        raise TypeError(
+            "log_artifact takes a path, not an open file: pass the file's path, or its bytes "
+            "(handle.read())"
+        )
+    raise TypeError(
+        f"log_artifact takes a file path, bytes, a matplotlib figure or a DataFrame, "
+        f"got {type(obj).__qualname__}. To keep any other object, log it (tracker.log) or "
+        "register it (tracker.register_model)"
+    )
+
+
+def check_name(name: Any) -> str:
+    """An artifact name is a relative path with '/' separators that stays inside its folder."""
+    if isinstance(name, os.PathLike):
+        name = os.fspath(name)
+    if not isinstance(name, str) or not name.strip():
+        raise TypeError(f"An artifact name must be a non-empty str, got {name!r}")
+    clean = name.replace(os.sep, "/") if os.sep != "/" else name
+    parts = [p for p in clean.split("/") if p not in ("", ".")]
+    if "\x00" in clean or clean.startswith("/") or not parts or ".." in parts or ":" in parts[0]:
+        raise ValueError(
+            f"Artifact name {name!r} must be a relative path inside its folder "
+            "(no leading '/', no '..', no drive)"
+        )
+    return "/".join(parts)
+
+
+# ------------------------------------------------------------------- writing
+def store(engine: "SQLiteEngine", source: Source, finish: Callable[[sqlite3.Connection, str], Any]) -> tuple[str, Any]:
+    """Store ``source``'s bytes unless they are stored; ``finish(conn, hash)`` runs in the
+    transaction that makes them visible. Returns ``(hash, what finish returned)``.
+
+    Up to ``BATCH_BYTES`` everything is one transaction. A bigger file is written in
+    batches of chunks, each its own transaction (so the WAL stays small and other
+    writers get turns), and becomes visible with the last one. The bytes are hashed
+    again while written: a file that changed meanwhile raises and stays invisible.
+    """
+    from .runs import now
+
+    digest = source.digest()
+    key = digest[:HASH_LENGTH]
+    with engine._guard.lock:
+        chunk = blobs.chunk_size(engine._live())
+    n = chunks_of(source.size, chunk)
+    state = {"check": blobs.hasher(), "done": 0}
+
+    def write_batch(conn: sqlite3.Connection, stop: int) -> Any:
+        check = state["check"].copy()  # a retried transaction starts from the same state
+        for seq, data in source.pieces(state["done"], stop, chunk):
+            check.update(data)
+            blobs.write_chunks(conn, key, [(seq, data)])
+        return check
+
+    def known(conn: sqlite3.Connection) -> bool:
+        found = blobs.header(conn, key)
+        if found is not None and found[0] != digest:
+            raise ValueError(
+                f"Two different contents share the hash {key} (a BLAKE2b collision); "
+                "nothing was written"
+            )
+        return found is not None
+
+    def last(conn: sqlite3.Connection) -> Any:
+        blobs.create_tables(conn)
+        if not known(conn):
+            check = write_batch(conn, n)
+            if check.hexdigest() != digest:  # rolled back; chunks of earlier batches are gc's
+                raise ValueError(
+                    f"{getattr(source, 'path', 'The data')!r} changed while it was being stored; "
+                    "nothing was written. Log it again once it is complete"
+                )
+            if blobs.stored_chunks(conn, key) != (n, source.size):
+                raise RuntimeError(
+                    f"Chunks of {key} went away while it was being stored (a concurrent "
+                    "'xt assets gc'?); nothing was written. Log it again"
+                )
+            blobs.write_header(conn, key, digest, source.size, n, now())
+        return finish(conn, key)
+
+    if source.size > BATCH_BYTES and not engine.query(
+        f"SELECT 1 FROM {quote(blobs.BLOBS)} WHERE hash = ?", (key,)
+    ):
+        per_batch = max(1, BATCH_BYTES // chunk)
+        engine.write(lambda conn: blobs.create_tables(conn))
+        while n - state["done"] > per_batch:
+            stop = state["done"] + per_batch
+            state["check"] = engine.write(lambda conn: write_batch(conn, stop))
+            state["done"] = stop
+    return key, engine.write(last)
+
+
+def record(engine: "SQLiteEngine", table: str, track_id: str, source: Source, name: str | None, type: str | None) -> str:
+    """Store one artifact of run ``track_id`` and record it; returns its hash."""
+    from .runs import now
+
+    if type is not None and not isinstance(type, str):
+        raise TypeError(f"An artifact type must be a str or None, got {type!r}")
+    wanted = None if name is None else check_name(name)
+
+    def finish(conn: sqlite3.Connection, key: str) -> None:
+        conn.execute(_DDL)
+        conn.execute(
+            f'INSERT INTO {quote(ARTIFACTS)} ("track_id", "table", "name", "type", "hash", "size", "created") '
+            'VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT ("track_id", "table", "name") DO UPDATE SET '
+            '"type" = excluded."type", "hash" = excluded."hash", "size" = excluded."size", '
+            '"created" = excluded."created"',
+            (track_id, table, wanted or source.name or key + source.ext, type or source.type, key, source.size, now()),
+        )
+
+    key, _ = store(engine, source, finish)
+    return key
+
+
+def folder_files(folder: Any) -> list[tuple[str, str]]:
+    """``(relative name, path)`` of every file under ``folder``, in name order."""
+    root = os.fspath(folder)
+    if not os.path.isdir(root):
+        kind = "a file" if os.path.exists(root) else "missing"
+        raise NotADirectoryError(f"{root!r} is {kind}, not a folder; log one file with log_artifact")
+    found = []
+    for here, dirs, files in os.walk(root):
+        dirs.sort()
+        for file in files:
+            path = os.path.join(here, file)
+            if os.path.isfile(path):
+                found.append((os.path.relpath(path, root).replace(os.sep, "/"), path))
+    return sorted(found)
+
+
+# ------------------------------------------------------------------- reading
+def listing(engine: Any, table: str, track_id: str | None = None) -> "pd.DataFrame":
+    import pandas as pd
+
+    sq = sqlite_engine(engine)
+    where, params = '"table" = ?', [table]
+    if track_id is not None:
+        where += ' AND "track_id" = ?'
+        params.append(track_id)
+    cols = ", ".join(quote(c) for c in COLUMNS)
+    rows = [] if sq is None else sq.query(f"SELECT {cols} FROM {quote(ARTIFACTS)} WHERE {where} ORDER BY rowid", params)
+    frame = pd.DataFrame(rows, columns=list(COLUMNS))
+    frame["size"] = frame["size"].astype("Int64")
+    return frame
+
+
+@dataclass
+class Found:
+    hash: str
+    label: str  # names the artifact in messages
+
+
+def find(engine: Any, table: str, hash_or_name: Any, track_id: str | None = None) -> Found:
+    """The stored artifact a hash or a name points at (the latest one logged under a name)."""
+    sq = sqlite_engine(engine)
+    if not isinstance(hash_or_name, (str, os.PathLike)):
+        raise TypeError(f"Pass an artifact's hash or name, got {hash_or_name!r}")
+    text = os.fspath(hash_or_name)
+    if sq is None:
+        raise NotFoundError(f"No artifact {text!r}: nothing is stored with Tracker.SKIP_INSERT")
+    run = "" if track_id is None else ' AND "track_id" = ?'
+    params = [table] + ([] if track_id is None else [track_id])
+    if is_asset_hash(text):
+        rows = sq.query(f'SELECT "name" FROM {quote(ARTIFACTS)} WHERE "hash" = ? AND "table" = ?{run}', [text, *params])
+        if rows or (track_id is None and sq.query(f"SELECT 1 FROM {quote(blobs.BLOBS)} WHERE hash = ?", (text,))):
+            return Found(text, f"Artifact {rows[0][0]!r} ({text})" if rows else f"Artifact {text}")
+    name = text.replace(os.sep, "/") if os.sep != "/" else text
+    rows = sq.query(
+        f'SELECT "hash" FROM {quote(ARTIFACTS)} WHERE "name" = ? AND "table" = ?{run} '
+        "ORDER BY created DESC, rowid DESC LIMIT 1",
+        [name, *params],
+    )
+    if rows:
+        return Found(rows[0][0], f"Artifact {name!r} ({rows[0][0]})")
+    names = [n for (n,) in sq.query(f'SELECT DISTINCT "name" FROM {quote(ARTIFACTS)} WHERE "table" = ?{run} ORDER BY "name"', params)]
+    where = f"run {track_id!r} of table {table!r}" if track_id else f"table {table!r}"
+    listed = ", ".join(names[:20]) + (", ..." if len(names) > 20 else "") if names else "none"
+    raise NotFoundError(f"No artifact {text!r} in {where}.{close_matches(name, names)} Artifacts: {listed}")
+
+
+def chunks(engine: Any, found: Found) -> Iterator[bytes]:
+    return blobs.read_chunks(sqlite_engine(engine), found.hash, found.label)  # type: ignore[arg-type]
+
+
+def write_verified(pieces: Iterator[bytes], path: str) -> int:
+    """Write the bytes to ``path`` through a temporary file that replaces it only once
+    every byte is verified: a corrupt artifact leaves no file behind. Returns the size."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, temp = tempfile.mkstemp(dir=folder, prefix=".xetrack-", suffix=".part")
+    size = 0
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            for data in pieces:
+                handle.write(data)
+                size += len(data)
+        os.replace(temp, path)
+    except BaseException:
+        os.unlink(temp)
+        raise
+    return size
+
+
+def download(engine: Any, table: str, track_id: str, dest: Any) -> list[str]:
+    """Write every artifact of a run under ``dest``, at its name; returns the paths."""
+    if not isinstance(track_id, str):
+        raise TypeError(f"track_id must be a str, got {track_id!r}")
+    frame = listing(engine, table, track_id)
+    if frame.empty:
+        sq = sqlite_engine(engine)
+        runs = [] if sq is None else [
+            r for (r,) in sq.query(f'SELECT DISTINCT "track_id" FROM {quote(ARTIFACTS)} WHERE "table" = ?', (table,))
+        ]
+        raise NotFoundError(
+            f"Run {track_id!r} has no artifacts in table {table!r}.{close_matches(track_id, runs)} "
+            f"Runs with artifacts: {', '.join(runs[:20]) if runs else 'none'}"
+        )
+    root = os.path.abspath(os.fspath(dest))
+    written = []
+    for name, key in zip(frame["name"], frame["hash"]):
+        path = os.path.join(root, *check_name(name).split("/"))
+        if os.path.commonpath([root, os.path.abspath(path)]) != root:  # never outside dest
+            raise ValueError(f"Artifact name {name!r} points outside {root!r}")
+        write_verified(chunks(engine, Found(key, f"Artifact {name!r} ({key})")), path)
+        written.append(path)
+    return written
+
+
+class ArtifactStream(io.RawIOBase):
+    """A read-only binary file over an artifact's chunks; the digest is checked at the end
+    (a mismatch raises on the read that reaches it)."""
+
+    def __init__(self, pieces: Iterator[bytes], size: int) -> None:
+        self._pieces = pieces
+        self._buffer = memoryview(b"")
+        self.size = size
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, target: Any) -> int:
+        while not len(self._buffer):
+            piece = next(self._pieces, None)
+            if piece is None:
+                return 0
+            self._buffer = memoryview(piece)
+        n = min(len(target), len(self._buffer))
+        target[:n] = self._buffer[:n]
+        self._buffer = self._buffer[n:]
+        return n
+
+
+def open_stream(engine: Any, found: Found) -> io.BufferedReader:
+    sq = sqlite_engine(engine)
+    with sq._guard.lock:  # type: ignore[union-attr]
+        stored = blobs.header(sq._live(), found.hash)  # type: ignore[union-attr]
+    if stored is None:
+        raise NotFoundError(f"No stored bytes for {found.label}")
+    return io.BufferedReader(ArtifactStream(chunks(engine, found), stored[1]), blobs.CHUNK_SIZE)
+
+
+# ------------------------------------------------------------------- cleaning
+def delete_run(engine: Any, table: str, track_id: str) -> None:
+    """Forget a deleted run's side rows (lifecycle, predictions, artifact entries).
+
+    The bytes stay: another run may hold the same ones. ``gc`` removes what nothing
+    points at any more.
+    """
+    from .runs import PREDICTIONS_TABLE, RUNS_TABLE
+
+    sq = sqlite_engine(engine)
+    if sq is None:
+        return
+
+    def body(conn: sqlite3.Connection) -> None:
+        for side in (RUNS_TABLE, PREDICTIONS_TABLE, ARTIFACTS):
+            if _has_table(conn, side):
+                conn.execute(f'DELETE FROM {quote(side)} WHERE "track_id" = ? AND "table" = ?', (track_id, table))
+
+    sq.write(body)
+
+
+@dataclass
+class Garbage:
+    """What ``gc`` removed (or, with ``dry_run``, would remove)."""
+
+    assets: int = 0
+    artifacts: int = 0
+    bytes: int = 0
+    hashes: list[str] | None = None
+    file_bytes: int = 0  # how much smaller the file got (with vacuum; else 0)
+
+
+def gc(engine: Any, dry_run: bool = False, vacuum: bool = False) -> Garbage:
+    """Remove stored objects and artifact bytes that nothing points at any more: no row of
+    any table, no artifact entry and no model version. One write transaction: writers
+    wait meanwhile, and nothing logged concurrently can lose its bytes.
+
+    Freed pages are reused by later writes; ``vacuum`` also gives them back to the file
+    system (SQLite's VACUUM: it rewrites the file and needs as much free disk).
+    """
+    sq = sqlite_engine(engine)
+    if sq is None:
+        return Garbage(hashes=[])
+    result = sq.write(lambda conn: _collect(conn, dry_run))
+    if vacuum and not dry_run and sq.path is not None:
+        before = os.path.getsize(sq.path)
+        with sq._guard.lock:
+            retry_busy(lambda: sq._live().execute("VACUUM"), sq.timeout)
+        result.file_bytes = max(0, before - os.path.getsize(sq.path))
+    return result
+
+
+def _collect(conn: sqlite3.Connection, dry_run: bool) -> Garbage:
+    from .models import MODELS
+
+    assets = dict(_rows(conn, ASSETS_TABLE, f"SELECT key, length(value) FROM {quote(ASSETS_TABLE)}"))
+    stored = dict(_rows(conn, blobs.BLOBS, f'SELECT "hash", "size" FROM {quote(blobs.BLOBS)}'))
+    headless = f' WHERE "hash" NOT IN (SELECT "hash" FROM {quote(blobs.BLOBS)})' if stored else ""
+    orphans = dict(_rows(  # chunks of uploads that never finished
+        conn, blobs.CHUNKS, f'SELECT "hash", sum(length("data")) FROM {quote(blobs.CHUNKS)}{headless} GROUP BY "hash"'
+    ))
+    used = _referenced(conn, set(assets) | set(stored), (ARTIFACTS, MODELS))
+    dead_assets = sorted(set(assets) - used)
+    dead_blobs = sorted(set(stored) - used)
+    result = Garbage(
+        assets=len(dead_assets),
+        artifacts=len(dead_blobs),
+        bytes=sum(assets[k] or 0 for k in dead_assets) + sum(stored[k] for k in dead_blobs) + sum(orphans.values()),
+        hashes=dead_assets + dead_blobs,
+    )
+    if dry_run:
+        return result
+    counts = _has_table(conn, ASSET_COUNTS)
+    for key in dead_assets:
+        conn.execute(f"DELETE FROM {quote(ASSETS_TABLE)} WHERE key = ?", (key,))
+        if counts:
+            conn.execute(f"DELETE FROM {quote(ASSET_COUNTS)} WHERE hash = ?", (key,))
+    for key in dead_blobs + sorted(orphans):
+        conn.execute(f'DELETE FROM {quote(blobs.CHUNKS)} WHERE "hash" = ?', (key,))
+        conn.execute(f'DELETE FROM {quote(blobs.BLOBS)} WHERE "hash" = ?', (key,))
+    return result
+
+
+def _has_table(conn: sqlite3.Connection, name: str) -> bool:
+    return conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone() is not None
+
+
+def _rows(conn: sqlite3.Connection, table: str, sql: str) -> list[tuple[Any, ...]]:
+    return conn.execute(sql).fetchall() if _has_table(conn, table) else []
+
+
+def _referenced(conn: sqlite3.Connection, candidates: set[str], side_tables: Sequence[str]) -> set[str]:
+    """The candidate hashes some row points at: a value of any column of any experiment
+    table (a logged object), an artifact entry or a model version."""
+    used: set[str] = set()
+    if not candidates:
+        return used
+    for side in side_tables:
+        if _has_table(conn, side):
+            used.update(h for (h,) in conn.execute(f'SELECT DISTINCT "hash" FROM {quote(side)}') if h in candidates)
+    names = [n for (n,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'") if not is_internal_table(n)]
+    for table in names:
+        columns = [c for (c,) in conn.execute("SELECT name FROM pragma_table_info(?)", (table,))]
+        if not columns:
+            continue
+        cursor = conn.execute(f"SELECT {', '.join(quote(c) for c in columns)} FROM {quote(table)}")
+        while True:
+            batch = cursor.fetchmany(10_000)
+            if not batch:
+                break
+            for row in batch:
+                for value in row:
+                    if type(value) is str and len(value) == HASH_LENGTH and value in candidates:
+                        used.add(value)
+    return used

@@ -1,0 +1,128 @@
+"""Large byte strings in a SQLite file, stored in chunks and verified on every read.
+
+Two tables (``xetrack_*`` names are reserved):
+
+- ``xetrack_blobs``: one row per stored byte string: ``hash`` (its key), ``digest``
+  (the hex BLAKE2b-256 of the bytes), ``size``, ``chunks`` and ``created``;
+- ``xetrack_chunks``: the bytes, ``CHUNK_SIZE`` at a time, keyed by ``(hash, seq)``.
+
+A blob exists once its ``xetrack_blobs`` row exists: that row is written last, in the
+transaction that finishes the upload, so a reader never sees half a blob. Chunks are
+small enough for any SQLite build (a row is limited to ``SQLITE_LIMIT_LENGTH`` bytes,
+1 GB by default) and are read back one at a time, so memory stays bounded whatever the
+size. Chunks without a ``xetrack_blobs`` row (an upload that was killed) are removed by
+garbage collection.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import sqlite3
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
+
+from ..errors import IntegrityError, NotFoundError
+from ..schema import INTERNAL_PREFIX, quote
+
+if TYPE_CHECKING:
+    from .sqlite import SQLiteEngine
+
+BLOBS = INTERNAL_PREFIX + "blobs"
+CHUNKS = INTERNAL_PREFIX + "chunks"
+CHUNK_SIZE = 4 * 2**20
+DIGEST_SIZE = 32
+
+_DDL = (
+    f"CREATE TABLE IF NOT EXISTS {quote(BLOBS)} ("
+    '"hash" TEXT PRIMARY KEY, "digest" TEXT NOT NULL, "size" INTEGER NOT NULL, '
+    '"chunks" INTEGER NOT NULL, "created" TEXT)',
+    f"CREATE TABLE IF NOT EXISTS {quote(CHUNKS)} ("
+    '"hash" TEXT NOT NULL, "seq" INTEGER NOT NULL, "data" BLOB NOT NULL, PRIMARY KEY ("hash", "seq"))',
+)
+
+
+def hasher() -> Any:
+    """A fresh BLAKE2b-256 hasher: the digest every blob is verified against."""
+    return hashlib.blake2b(digest_size=DIGEST_SIZE)
+
+
+def create_tables(conn: sqlite3.Connection) -> None:
+    for statement in _DDL:
+        conn.execute(statement)
+
+
+def chunk_size(conn: sqlite3.Connection) -> int:
+    """``CHUNK_SIZE``, or less when this SQLite build allows smaller rows."""
+    getlimit = getattr(conn, "getlimit", None)  # Python 3.11+
+    if getlimit is None:
+        return CHUNK_SIZE
+    return max(1, min(CHUNK_SIZE, getlimit(sqlite3.SQLITE_LIMIT_LENGTH) // 2))
+
+
+def header(conn: sqlite3.Connection, key: str) -> tuple[str, int, int] | None:
+    """``(digest, size, chunks)`` of a stored blob, or None."""
+    try:
+        row = conn.execute(
+            f'SELECT "digest", "size", "chunks" FROM {quote(BLOBS)} WHERE "hash" = ?', (key,)
+        ).fetchone()
+    except sqlite3.OperationalError as exc:
+        if "no such table" in str(exc):
+            return None
+        raise
+    return None if row is None else (row[0], row[1], row[2])
+
+
+def write_chunks(conn: sqlite3.Connection, key: str, pieces: Iterable[tuple[int, Any]]) -> None:
+    """Store ``(seq, bytes)`` pieces of ``key``. A chunk left by a killed upload is replaced."""
+    sql = f'INSERT OR REPLACE INTO {quote(CHUNKS)} ("hash", "seq", "data") VALUES (?, ?, ?)'
+    for seq, data in pieces:
+        conn.execute(sql, (key, seq, data))
+
+
+def stored_chunks(conn: sqlite3.Connection, key: str) -> tuple[int, int]:
+    """``(count, bytes)`` of the chunks stored under ``key``."""
+    row = conn.execute(
+        f'SELECT count(*), coalesce(sum(length("data")), 0) FROM {quote(CHUNKS)} WHERE "hash" = ?', (key,)
+    ).fetchone()
+    return row[0], row[1]
+
+
+def write_header(conn: sqlite3.Connection, key: str, digest: str, size: int, chunks: int, created: str) -> None:
+    conn.execute(
+        f'INSERT OR IGNORE INTO {quote(BLOBS)} ("hash", "digest", "size", "chunks", "created") '
+        "VALUES (?, ?, ?, ?, ?)",
+        (key, digest, size, chunks, created),
+    )
+
+
+def read_chunks(engine: "SQLiteEngine", key: str, label: str) -> Iterator[bytes]:
+    """The bytes of a blob, one chunk at a time, hashed as they go.
+
+    Raises :class:`NotFoundError` when nothing is stored under ``key`` and
+    :class:`IntegrityError`, naming ``label``, when a chunk is missing or the bytes do
+    not hash to the stored digest. The check on the digest comes after the last chunk:
+    a caller that must never expose bad bytes collects them first (see
+    ``write_verified``).
+    """
+    with engine._guard.lock:
+        found = header(engine._live(), key)
+    if found is None:
+        raise NotFoundError(f"No stored bytes for {label} in {engine.path!r}")
+    digest, size, chunks = found
+    check = hasher()
+    total = 0
+    sql = f'SELECT "data" FROM {quote(CHUNKS)} WHERE "hash" = ? AND "seq" = ?'
+    for seq in range(chunks):
+        # One short read per chunk: the file is not held between chunks.
+        rows = engine.query(sql, (key, seq))
+        if not rows:
+            raise IntegrityError(f"{label} is damaged: chunk {seq + 1} of {chunks} is missing")
+        data = rows[0][0]
+        check.update(data)
+        total += len(data)
+        yield data
+    if total != size or check.hexdigest() != digest:
+        raise IntegrityError(
+            f"{label} is corrupt: its stored bytes ({total} bytes, BLAKE2b {check.hexdigest()[:16]}...) "
+            f"do not match the {size} bytes it was stored as (BLAKE2b {digest[:16]}...); "
+            "nothing was returned"
+        )
