@@ -436,9 +436,14 @@ def gc(engine: Any, dry_run: bool = False, vacuum: bool = False) -> Garbage:
         return Garbage(hashes=[])
     result = sq.write(lambda conn: _collect(conn, dry_run))
     if vacuum and not dry_run and sq.path is not None:
-        before = os.path.getsize(sq.path)
         with sq._guard.lock:
-            retry_busy(lambda: sq._live().execute("VACUUM"), sq.timeout)
+            conn = sq._live()
+            # In WAL mode the file only shrinks when the WAL is checkpointed into it.
+            checkpoint = lambda: conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()  # noqa: E731
+            retry_busy(checkpoint, sq.timeout)
+            before = os.path.getsize(sq.path)
+            retry_busy(lambda: conn.execute("VACUUM"), sq.timeout)
+            retry_busy(checkpoint, sq.timeout)
         result.file_bytes = max(0, before - os.path.getsize(sq.path))
     return result
 
