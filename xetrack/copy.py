@@ -11,6 +11,9 @@
   same file twice, or a file that kept growing since the last copy, copies each row once.
 - Assets are copied unless ``assets=False``, and each copied row that points at a stored
   asset counts one reference, as ``log()`` counts it.
+- The side tables come along (:mod:`xetrack.copy_side`): the runs' lifecycle rows, kept
+  predictions and artifact entries of every table copied, the artifact bytes they point
+  at, and the model registry with the bytes of its versions.
 - Memory stays bounded: rows travel in batches, each written in its own transaction
   (``BEGIN IMMEDIATE``, with SQLite's busy timeout), so other processes may keep writing
   to TARGET meanwhile. SOURCE is read in one snapshot and never written.
@@ -49,13 +52,20 @@ Progress = Callable[[int, int], None]
 
 @dataclass
 class CopyResult:
-    """What a copy did: rows written, rows TARGET already had, and new assets."""
+    """What a copy did: rows written, rows TARGET already had, and what else came along."""
 
     rows: int = 0
     skipped: int = 0
     assets: int = 0
     tables: dict[str, int] = field(default_factory=dict)  # table -> rows written
     skipped_tables: list[str] = field(default_factory=list)  # no track_id/timestamp columns
+    runs: int = 0  # xetrack_runs rows added, or replaced (running -> finished/failed/killed)
+    predictions: int = 0  # xetrack_predictions rows added
+    artifacts: int = 0  # artifact entries added
+    blobs: int = 0  # artifact byte strings stored (each once, however many entries share it)
+    models: int = 0  # model versions added to the registry
+    aliases: int = 0  # model aliases set
+    left_out: int = 0  # artifact entries and model versions whose bytes TARGET lacks
 
 
 def copy(
@@ -74,11 +84,35 @@ def copy(
     >>> xetrack.copy("worker.db", "all.db", tables=["default"])  # doctest: +SKIP
     1200
 
+    Along with the rows of each table copied come its side rows:
+
+    - runs (``xetrack_runs``): a run TARGET has is kept as it is, unless TARGET says
+      ``running`` and SOURCE says ``finished``, ``failed`` or ``killed``: then SOURCE's
+      row replaces it (copying a worker's file again once it finished);
+    - predictions: those TARGET lacks (by track_id, table, name and index);
+    - artifact entries: those TARGET lacks by ``(track_id, table, name)`` (TARGET's entry
+      wins), with their bytes, copied chunk by chunk and checked against their digest.
+      Bytes TARGET holds already are not copied again; a hash TARGET holds with other
+      bytes raises :class:`~xetrack.errors.IntegrityError` before anything is written.
+
+    The model registry is file-wide and is copied whatever ``tables`` says, with the
+    bytes of its versions. A version TARGET has already (same name, hash and creation
+    time) is not added again; the others become TARGET's next version numbers, in
+    SOURCE's order, so they may be renumbered. A SOURCE alias is set only when TARGET has
+    no alias of that name for the model, and points at the version's number in TARGET.
+    Copying the same SOURCE again adds nothing.
+
+    ``assets=False`` copies no stored bytes, neither objects nor artifact bytes. An
+    artifact entry or model version is then copied only when TARGET holds its bytes
+    already, so every entry in TARGET stays readable; the others are counted in
+    ``CopyResult.left_out``. (Rows of the experiment tables keep their asset hashes.)
+
     Args:
         source: an existing database file; it is only read.
         target: the file to merge into, created if missing.
-        assets: also copy the asset store (objects logged as hashes).
-        tables: the tables to copy; None copies every experiment table.
+        assets: also copy stored bytes: objects logged as hashes and artifact bytes.
+        tables: the tables to copy, with their runs, predictions and artifacts; None
+            copies every experiment table.
         progress: called as ``progress(rows_read, rows_total)`` after every batch.
     """
     result = copy_tables(source, target, assets=assets, tables=tables, progress=progress)
@@ -116,7 +150,7 @@ def copy_tables(
             plans = _plan(src, _chosen_tables(src, source_path, tables), tables is not None, result)
             dst = _open_target(target_path)  # only now: a refused copy leaves no TARGET behind
             try:
-                return _copy(src, dst, plans, assets, result, progress)
+                return _copy(src, dst, plans, assets, result, progress, (source_path, target_path))
             finally:
                 dst.close()
         finally:
@@ -253,7 +287,12 @@ def _copy(
     assets: bool,
     result: CopyResult,
     progress: Progress | None,
+    paths: tuple[str, str],
 ) -> CopyResult:
+    from .copy_side import SideCopy
+
+    side = SideCopy(src, dst, *paths, [table for table, *_ in plans], assets, result)
+    side.check()  # a hash collision refuses the copy before anything is written
     if assets and _has_table(src, "main", ASSETS_TABLE):
         result.assets = _copy_assets(src, dst)
     total = sum(count for *_, count in plans)
@@ -275,6 +314,7 @@ def _copy(
             _transaction(dst, lambda: _ensure_table(dst, table, columns))
         result.tables[table] = written
         result.rows += written
+    side.run()
     return result
 
 

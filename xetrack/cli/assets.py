@@ -7,10 +7,11 @@ from typing import Annotated
 
 import typer
 
-from .common import DbArg, JsonOpt, open_reader, print_frame, print_json
+from .common import DbArg, JsonOpt, open_reader, plural, print_frame, print_json
 
 app = typer.Typer(
-    help="List, export and delete stored objects (models and other assets).\n\n"
+    help="List, export and delete stored objects (models and other assets), and remove "
+    "(gc) the objects and artifact bytes nothing points at any more.\n\n"
     "Example: xt assets ls results.db",
     no_args_is_help=True,
 )
@@ -20,28 +21,36 @@ HashArg = Annotated[str, typer.Argument(metavar="HASH", help="The asset's hash (
 
 @app.command("ls")
 def list_assets(db: DbArg, as_json: JsonOpt = False) -> None:
-    """List every stored object: its hash, size in bytes and how many rows point at it.
+    """List every stored object: its hash, size in bytes, how many rows point at it and
+    how many registered model versions.
 
     Example: xt assets ls results.db
     """
     import pandas as pd
 
+    from ..models import MODELS
     from ..schema import ASSET_COUNTS, ASSETS_TABLE, quote
 
     with open_reader(db) as reader:
         if not len(reader.assets):
             rows = []
         else:
-            counts = reader.conn.execute(
-                "SELECT 1 FROM db.sqlite_master WHERE type = 'table' AND name = ?", (ASSET_COUNTS,)
-            ).fetchone()
+            tables = {
+                name
+                for (name,) in reader.conn.execute(
+                    "SELECT name FROM db.sqlite_master WHERE type = 'table' AND name IN (?, ?)", (ASSET_COUNTS, MODELS)
+                )
+            }
             refs = f"coalesce((SELECT c.count FROM db.{quote(ASSET_COUNTS)} c WHERE c.hash = a.key), 0)"
+            models = f"(SELECT count(*) FROM db.{quote(MODELS)} m WHERE m.hash = a.key AND m.kind = 'asset')"
             # length() reads a blob's size without loading it
             rows = reader.conn.execute(
-                f"SELECT a.key, length(a.value), {refs if counts else 0} "
-                f"FROM db.{quote(ASSETS_TABLE)} a ORDER BY a.rowid"
+                f"SELECT a.key, length(a.value), {refs if ASSET_COUNTS in tables else 0}, "
+                f"{models if MODELS in tables else 0} FROM db.{quote(ASSETS_TABLE)} a ORDER BY a.rowid"
             ).fetchall()
-    listing = [{"hash": key, "bytes": size, "references": refs} for key, size, refs in rows]
+    listing = [
+        {"hash": key, "bytes": size, "references": refs, "models": models} for key, size, refs, models in rows
+    ]
     if as_json:
         print_json(listing)
     elif not listing:
@@ -79,3 +88,42 @@ def delete_asset(db: DbArg, hash: HashArg) -> None:
     with open_reader(db) as reader:
         deleted = reader.assets.delete(hash)
     typer.echo(f"Deleted {int(deleted)}")
+
+
+@app.command("gc")
+def collect_garbage(
+    db: DbArg,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only report what would be removed.")] = False,
+    vacuum: Annotated[bool, typer.Option("--vacuum", help="Also give the freed space back to the file system (rewrites the file).")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Remove stored objects and artifact bytes that no row, artifact entry or model
+    version points at any more (after xt delete, say), and print the bytes freed.
+
+    Freed space is reused by later writes; --vacuum also shrinks the file.
+
+    Example: xt assets gc results.db --dry-run
+    """
+    if dry_run and vacuum:
+        raise typer.BadParameter("--dry-run removes nothing, so there is nothing to vacuum", param_hint="--vacuum")
+    with open_reader(db) as reader:
+        garbage = reader.gc(dry_run=dry_run, vacuum=vacuum)
+    if as_json:
+        print_json(
+            {
+                "dry_run": dry_run,
+                "assets": garbage.assets,
+                "artifacts": garbage.artifacts,
+                "bytes": garbage.bytes,
+                "file_bytes": garbage.file_bytes,
+                "hashes": list(garbage.hashes or []),
+            }
+        )
+        return
+    what = f"{plural(garbage.assets, 'asset')} and {plural(garbage.artifacts, 'artifact')}"
+    if dry_run:
+        typer.echo(f"Would remove {what}: {garbage.bytes:,} bytes")
+    else:
+        typer.echo(f"Removed {what}: {garbage.bytes:,} bytes freed")
+    if vacuum:
+        typer.echo(f"The file is {garbage.file_bytes:,} bytes smaller")

@@ -1,0 +1,425 @@
+"""Artifacts: files, bytes, figures and frames kept by runs, stored once by content."""
+
+import io
+import multiprocessing
+import os
+import sqlite3
+import tracemalloc
+
+import pandas as pd
+import pytest
+
+from xetrack import Reader, Tracker
+from xetrack.errors import IntegrityError, NotFoundError
+from xetrack.store import blobs
+
+
+def _query(db, sql, empty):
+    with sqlite3.connect(db) as conn:
+        try:
+            return conn.execute(sql).fetchall()
+        except sqlite3.OperationalError as exc:  # never created: nothing stored
+            assert "no such table" in str(exc)
+            return empty
+
+
+def blob_rows(db):
+    return _query(db, "SELECT hash, size, chunks FROM xetrack_blobs ORDER BY hash", [])
+
+
+def chunk_bytes(db):
+    return _query(db, "SELECT coalesce(sum(length(data)), 0), count(*) FROM xetrack_chunks", [(0, 0)])[0]
+
+
+@pytest.fixture
+def file(tmp_path):
+    path = tmp_path / "metrics.csv"
+    path.write_bytes(b"epoch,loss\n1,0.5\n2,0.25\n")
+    return path
+
+
+def test_a_file_is_stored_with_its_name_and_read_back(db, file, engine):
+    tracker = Tracker(db, engine=engine)
+    digest = tracker.log_artifact(file)
+    assert isinstance(digest, str) and len(digest) == 16 and int(digest, 16) >= 0
+    reader = Reader(db, engine=engine)
+    listed = reader.artifacts()
+    assert listed.columns.tolist() == ["track_id", "name", "type", "hash", "size", "created"]
+    row = listed.iloc[0]
+    assert (row.track_id, row["name"], row.type, row.hash, row["size"]) == (
+        tracker.track_id, "metrics.csv", "file", digest, len(file.read_bytes())
+    )
+    assert reader.artifact("metrics.csv") == file.read_bytes()
+    assert reader.artifact(digest) == file.read_bytes()
+    assert reader.artifact("metrics.csv", track_id=tracker.track_id) == file.read_bytes()
+
+
+def test_bytes_get_a_name_and_type_of_your_choice(db):
+    tracker = Tracker(db)
+    digest = tracker.log_artifact(b"\x00\x01binary", name="weights/last.bin", type="checkpoint")
+    unnamed = tracker.log_artifact(b"no name")
+    frame = Reader(db).artifacts(track_id=tracker.track_id)
+    assert frame["name"].tolist() == ["weights/last.bin", unnamed]  # unnamed bytes: named by hash
+    assert frame["type"].tolist() == ["checkpoint", "bytes"]
+    assert Reader(db).artifact("weights/last.bin") == b"\x00\x01binary"
+    assert Reader(db).artifact(digest) == b"\x00\x01binary"
+
+
+def test_logging_a_name_again_in_a_run_replaces_it(db):
+    tracker = Tracker(db)
+    tracker.log_artifact(b"v1", name="model.bin")
+    second = tracker.log_artifact(b"v2", name="model.bin")
+    frame = Reader(db).artifacts()
+    assert frame["name"].tolist() == ["model.bin"] and frame["hash"].tolist() == [second]
+    assert Reader(db).artifact("model.bin") == b"v2"
+
+
+def test_same_bytes_from_many_runs_are_stored_once(db, file):
+    hashes = {Tracker(db).log_artifact(file) for _ in range(5)}
+    hashes.add(Tracker(db).log_artifact(file.read_bytes(), name="copy.csv"))
+    assert len(hashes) == 1
+    size = len(file.read_bytes())
+    assert blob_rows(db) == [(hashes.pop(), size, 1)]
+    assert chunk_bytes(db) == (size, 1)
+    assert len(Reader(db).artifacts()) == 6
+
+
+def test_a_name_without_track_id_gives_the_latest(db):
+    first, second = Tracker(db), Tracker(db)
+    first.log_artifact(b"old", name="report.txt")
+    second.log_artifact(b"new", name="report.txt")
+    reader = Reader(db)
+    assert reader.artifact("report.txt") == b"new"
+    assert reader.artifact("report.txt", track_id=first.track_id) == b"old"
+
+
+def test_unknown_artifacts_list_what_exists(db):
+    tracker = Tracker(db)
+    tracker.log_artifact(b"x", name="confusion.png")
+    tracker.log_artifact(b"y", name="metrics.csv")
+    with pytest.raises(NotFoundError) as info:
+        Reader(db).artifact("confusion.pgn")
+    message = str(info.value)
+    assert "No artifact 'confusion.pgn'" in message and "Did you mean: confusion.png" in message
+    assert "metrics.csv" in message
+    with pytest.raises(NotFoundError, match="run 'nobody'"):
+        Reader(db).artifact("metrics.csv", track_id="nobody")
+    with pytest.raises(KeyError):  # NotFoundError is a KeyError
+        Reader(db).artifact("0123456789abcdef")
+
+
+def test_log_artifacts_keeps_the_folder_tree_and_download_writes_it_back(db, tmp_path):
+    out = tmp_path / "outputs"
+    (out / "plots" / "deep").mkdir(parents=True)
+    files = {
+        "model.pt": os.urandom(3000),
+        "plots/loss.png": b"\x89PNG fake",
+        "plots/deep/a b.txt": "ünïcode name".encode(),
+        "empty.txt": b"",
+    }
+    for name, data in files.items():
+        (out / name).write_bytes(data)
+    tracker = Tracker(db)
+    names = tracker.log_artifacts(out, prefix="epoch-3")
+    assert sorted(names) == sorted(f"epoch-3/{n}" for n in files)
+    dest = tmp_path / "restored"
+    written = Reader(db).download_artifacts(tracker.track_id, dest)
+    assert len(written) == len(files)
+    for name, data in files.items():
+        assert (dest / "epoch-3" / name).read_bytes() == data
+    assert Reader(db).artifacts().set_index("name").loc["epoch-3/empty.txt", "size"] == 0
+
+
+def test_download_of_a_run_without_artifacts_names_the_runs_that_have_some(db, tmp_path):
+    tracker = Tracker(db)
+    tracker.log_artifact(b"x", name="x.bin")
+    with pytest.raises(NotFoundError) as info:
+        Reader(db).download_artifacts("someone-else", tmp_path / "d")
+    assert tracker.track_id in str(info.value)
+    assert not (tmp_path / "d").exists()
+
+
+@pytest.mark.parametrize("name", ["../escape.txt", "/etc/passwd", "a/../../b", "", "  ", "a\x00b"])
+def test_names_that_leave_the_folder_are_refused(db, name):
+    tracker = Tracker(db)
+    with pytest.raises((ValueError, TypeError), match="name"):
+        tracker.log_artifact(b"data", name=name)
+    assert Reader(db).artifacts().empty
+    assert blob_rows(db) == []
+
+
+def test_bad_sources_get_one_clear_error_and_write_nothing(db, tmp_path):
+    tracker = Tracker(db)
+    tracker.log_artifact(b"kept", name="kept.bin")
+    with pytest.raises(FileNotFoundError, match="missing.csv"):
+        tracker.log_artifact(tmp_path / "missing.csv")
+    with pytest.raises(IsADirectoryError, match="log_artifacts"):
+        tracker.log_artifact(tmp_path)
+    with pytest.raises(TypeError, match="file path, bytes"):
+        tracker.log_artifact({"not": "a file"})
+    with open(tmp_path / "f.bin", "wb") as handle:
+        handle.write(b"x")
+    with open(tmp_path / "f.bin", "rb") as handle, pytest.raises(TypeError, match="not an open file"):
+        tracker.log_artifact(handle)
+    with pytest.raises(NotADirectoryError):
+        tracker.log_artifacts(tmp_path / "f.bin")
+    with pytest.raises(TypeError, match="type"):
+        tracker.log_artifact(b"x", type=3)
+    assert Reader(db).artifacts()["name"].tolist() == ["kept.bin"]
+    assert Reader(db).artifact("kept.bin") == b"kept"
+
+
+def test_a_figure_is_stored_as_png_and_a_frame_as_parquet(db):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import polars as pl
+
+    fig, ax = plt.subplots()
+    ax.plot([1, 2, 3], [3, 1, 2])
+    tracker = Tracker(db)
+    tracker.log_artifact(fig, name="curve.png")
+    plt.close(fig)
+    frame = pd.DataFrame({"y": [1, 2], "label": ["a", "b"]})
+    digest = tracker.log_artifact(frame)
+    tracker.log_artifact(pl.DataFrame({"z": [1.5]}), name="polars.parquet")
+    reader = Reader(db)
+    listed = reader.artifacts().set_index("name")
+    assert listed.loc["curve.png", "type"] == "figure"
+    assert reader.artifact("curve.png").startswith(b"\x89PNG\r\n\x1a\n")
+    assert listed.loc[f"{digest}.parquet", "type"] == "dataframe"
+    back = pd.read_parquet(io.BytesIO(reader.artifact(digest)))
+    pd.testing.assert_frame_equal(back, frame)
+    assert pd.read_parquet(io.BytesIO(reader.artifact("polars.parquet")))["z"].tolist() == [1.5]
+
+
+def test_bytes_above_the_blob_limit_are_chunked_not_refused(db):
+    tracker = Tracker(db)
+    data = os.urandom(20_000)
+    conn = tracker._engine._live()  # stands for a SQLite build whose blob limit is small
+    conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, 5_000)
+    with pytest.raises(sqlite3.DataError):  # one row could not hold it
+        conn.execute("SELECT zeroblob(20000)").fetchone()
+    digest = tracker.log_artifact(data, name="big.bin")
+    [(_, size, chunks)] = blob_rows(db)
+    assert size == 20_000 and chunks >= 8  # chunks of at most half the limit
+    assert Reader(db).artifact(digest) == data
+
+
+def test_large_files_are_written_in_several_transactions_and_read_back(db, tmp_path, monkeypatch):
+    monkeypatch.setattr(blobs, "CHUNK_SIZE", 1_000)
+    import xetrack.artifacts as artifacts
+
+    monkeypatch.setattr(artifacts, "BATCH_BYTES", 4_000)
+    path = tmp_path / "big.bin"
+    data = os.urandom(10_500)
+    path.write_bytes(data)
+    commits = []
+    tracker = Tracker(db)
+    tracker._engine._live().set_trace_callback(lambda sql: commits.append(sql) if sql == "COMMIT" else None)
+    digest = tracker.log_artifact(path)
+    assert len(commits) >= 3  # batches of 4 chunks, then the last one makes it visible
+    assert blob_rows(db) == [(digest, 10_500, 11)]
+    assert Reader(db).artifact("big.bin") == data
+    with Reader(db).open_artifact("big.bin") as stream:
+        pieces = iter(lambda: stream.read(777), b"")
+        assert b"".join(pieces) == data
+
+
+def test_a_file_that_changes_while_stored_is_refused(db, tmp_path, monkeypatch):
+    import xetrack.artifacts as artifacts
+
+    path = tmp_path / "growing.log"
+    path.write_bytes(b"line 1\n")
+    original = artifacts.Source.digest
+
+    def digest_then_append(self):
+        value = original(self)
+        with open(self.path, "ab") as handle:
+            handle.write(b"line 2\n")
+        return value
+
+    monkeypatch.setattr(artifacts.FileSource, "digest", digest_then_append)
+    tracker = Tracker(db)
+    with pytest.raises(ValueError, match="changed while"):
+        tracker.log_artifact(path)
+    assert Reader(db).artifacts().empty
+    assert blob_rows(db) == [] and chunk_bytes(db) == (0, 0)
+
+
+def test_a_50_mb_file_is_stored_and_read_back_in_bounded_memory(db, tmp_path):
+    size = 50 * 2**20
+    path = tmp_path / "weights.bin"
+    with open(path, "wb") as handle:
+        for _ in range(50):
+            handle.write(os.urandom(2**20))
+    tracker = Tracker(db)
+    tracemalloc.start()
+    try:
+        tracker.log_artifact(path)
+        _, write_peak = tracemalloc.get_traced_memory()
+        tracemalloc.reset_peak()
+        [written] = Reader(db).download_artifacts(tracker.track_id, tmp_path / "out")
+        _, read_peak = tracemalloc.get_traced_memory()
+        tracemalloc.reset_peak()
+        with Reader(db).open_artifact("weights.bin") as stream:
+            streamed = sum(len(piece) for piece in iter(lambda: stream.read(2**20), b""))
+        _, stream_peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    print(f"\n50 MB artifact, peak Python memory: write {write_peak / 2**20:.1f} MiB, "
+          f"download {read_peak / 2**20:.1f} MiB, stream {stream_peak / 2**20:.1f} MiB")
+    assert streamed == size
+    with open(path, "rb") as a, open(written, "rb") as b:
+        assert a.read() == b.read()
+    bound = 4 * blobs.CHUNK_SIZE  # a few chunks, whatever the file's size
+    assert write_peak < bound and read_peak < bound and stream_peak < bound
+
+
+def corrupt_first_chunk(db):
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE xetrack_chunks SET data = CAST(? AS BLOB) WHERE seq = 0", (b"tampered",))
+
+
+def test_corrupt_bytes_raise_naming_the_artifact_and_are_never_returned(db, tmp_path):
+    tracker = Tracker(db)
+    digest = tracker.log_artifact(b"the real weights", name="model.bin")
+    corrupt_first_chunk(db)
+    reader = Reader(db)
+    with pytest.raises(IntegrityError, match=f"'model.bin' \\({digest}\\) is corrupt"):
+        reader.artifact("model.bin")
+    with pytest.raises(IntegrityError, match="model.bin"):
+        reader.artifact(digest)
+    with pytest.raises(IntegrityError, match="model.bin"):
+        reader.download_artifacts(tracker.track_id, tmp_path / "out")
+    assert not (tmp_path / "out" / "model.bin").exists()
+    assert [p for p in (tmp_path / "out").iterdir()] == []  # no temporary file left either
+    with pytest.raises(IntegrityError), reader.open_artifact("model.bin") as stream:
+        stream.read()
+
+
+def test_a_missing_chunk_is_reported_not_skipped(db, monkeypatch):
+    monkeypatch.setattr(blobs, "CHUNK_SIZE", 4)
+    tracker = Tracker(db)
+    tracker.log_artifact(b"0123456789", name="ten.bin")
+    with sqlite3.connect(db) as conn:
+        conn.execute("DELETE FROM xetrack_chunks WHERE seq = 1")
+    with pytest.raises(IntegrityError, match="chunk 2 of 3 is missing"):
+        Reader(db).artifact("ten.bin")
+
+
+def test_a_corrupt_asset_is_not_unpickled(db):
+    tracker = Tracker(db)
+    digest = tracker.log({"model": {1, 2, 3}})["model"]
+    import cloudpickle
+
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE assets SET value = ? WHERE key = ?", (cloudpickle.dumps({6, 6, 6}), digest))
+    with pytest.raises(IntegrityError, match=digest):
+        Reader(db).assets[digest]
+    with pytest.raises(IntegrityError):
+        tracker.get(digest)
+
+
+def test_deleting_a_run_keeps_shared_bytes_and_gc_frees_the_rest(db):
+    shared = os.urandom(5000)
+    only_a = os.urandom(7000)
+    a, b = Tracker(db), Tracker(db)
+    a.log({"step": 1})
+    a.log_artifact(shared, name="shared.bin")
+    a.log_artifact(only_a, name="only.bin")
+    b.log_artifact(shared, name="shared.bin")
+    reader = Reader(db)
+    assert reader.delete_run(a.track_id) == 1
+    assert a.track_id not in set(reader.artifacts()["track_id"])
+    assert reader.artifact("shared.bin") == shared  # b still holds those bytes
+    preview = reader.gc(dry_run=True)
+    assert (preview.artifacts, preview.bytes) == (1, 7000)
+    assert len(blob_rows(db)) == 2  # a dry run removes nothing
+    freed = reader.gc()
+    assert (freed.assets, freed.artifacts, freed.bytes) == (0, 1, 7000)
+    assert [h for h, _, _ in blob_rows(db)] == [reader.artifacts()["hash"].iloc[0]]
+    assert reader.artifact("shared.bin") == shared
+    assert reader.gc().bytes == 0  # nothing left to free
+
+
+def test_gc_keeps_objects_rows_point_at_and_removes_the_others(db):
+    tracker = Tracker(db)
+    kept = tracker.log({"model": {"kept", 1}})["model"]
+    other = Tracker(db)
+    dropped = other.log({"model": {"dropped", 2}})["model"]
+    reader = Reader(db)
+    reader.delete_run(other.track_id)
+    result = reader.gc()
+    assert result.assets == 1 and result.hashes == [dropped] and result.bytes > 0
+    assert reader.assets[kept] == {"kept", 1}
+    assert dropped not in reader.assets
+
+
+def test_gc_removes_the_chunks_of_an_upload_that_never_finished(db, tmp_path, monkeypatch):
+    import xetrack.artifacts as artifacts
+
+    monkeypatch.setattr(blobs, "CHUNK_SIZE", 1_000)
+    monkeypatch.setattr(artifacts, "BATCH_BYTES", 2_000)
+    path = tmp_path / "big.bin"
+    path.write_bytes(os.urandom(9_000))
+    tracker = Tracker(db)
+    calls = []
+    original = blobs.write_header
+
+    def killed(*args):  # the process dies before the upload's last transaction
+        calls.append(args)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(blobs, "write_header", killed)
+    with pytest.raises(KeyboardInterrupt):
+        tracker.log_artifact(path)
+    monkeypatch.setattr(blobs, "write_header", original)
+    assert calls and Reader(db).artifacts().empty
+    left, count = chunk_bytes(db)
+    assert 0 < left < 9_000  # committed batches, invisible without their header
+    with pytest.raises(NotFoundError):
+        Reader(db).artifact(calls[0][1])
+    assert Reader(db).gc().bytes == left
+    assert chunk_bytes(db) == (0, 0)
+    tracker.log_artifact(path)  # logging it again works
+    assert Reader(db).artifact("big.bin") == path.read_bytes()
+
+
+def test_gc_vacuum_gives_the_space_back(db):
+    tracker = Tracker(db)
+    tracker.log_artifact(os.urandom(3 * 2**20), name="big.bin")
+    Reader(db).delete_run(tracker.track_id)
+    result = Reader(db).gc(vacuum=True)
+    assert result.bytes == 3 * 2**20
+    assert result.file_bytes >= 3 * 2**20 and os.path.getsize(db) < 2**20
+    assert not os.path.exists(db + "-wal") or os.path.getsize(db + "-wal") < 2**20
+
+
+def test_skip_insert_stores_nothing_but_returns_the_hash(db):
+    digest = Tracker(Tracker.SKIP_INSERT).log_artifact(b"abc", name="a.txt")
+    assert digest == Tracker(db).log_artifact(b"abc", name="a.txt")
+
+
+def _log_shared(args):
+    db, data, batch = args
+    import xetrack.artifacts as artifacts
+    from xetrack.store import blobs as blob_store
+
+    blob_store.CHUNK_SIZE = 64 * 1024
+    artifacts.BATCH_BYTES = batch
+    tracker = Tracker(db)
+    return tracker.track_id, tracker.log_artifact(data, name="shared.bin")
+
+
+def test_processes_logging_the_same_large_bytes_at_once_store_them_once(db):
+    data = os.urandom(2 * 2**20 + 123)
+    Tracker(db).log({"ready": 1})
+    with multiprocessing.get_context("spawn").Pool(4) as pool:
+        results = pool.map(_log_shared, [(db, data, 256 * 1024)] * 4)
+    assert len({h for _, h in results}) == 1
+    reader = Reader(db)
+    assert sorted(reader.artifacts()["track_id"]) == sorted(t for t, _ in results)
+    assert len(blob_rows(db)) == 1 and chunk_bytes(db)[0] == len(data)
+    assert reader.artifact("shared.bin") == data
