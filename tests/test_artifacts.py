@@ -423,3 +423,21 @@ def test_processes_logging_the_same_large_bytes_at_once_store_them_once(db):
     assert sorted(reader.artifacts()["track_id"]) == sorted(t for t, _ in results)
     assert len(blob_rows(db)) == 1 and chunk_bytes(db)[0] == len(data)
     assert reader.artifact("shared.bin") == data
+
+
+def test_an_object_past_the_value_limit_says_to_log_a_file_instead(db, tmp_path):
+    tracker = Tracker(db)
+    tracker.log({"kept": 1})
+    tracker._engine._live().setlimit(sqlite3.SQLITE_LIMIT_LENGTH, 5_000)  # a small SQLite build
+    big = set(range(3_000))
+    with pytest.raises(ValueError, match="log_artifact"):
+        tracker.log({"model": big})
+    with pytest.raises(ValueError, match="more than SQLite's limit of 5,000 bytes"):
+        tracker.register_model("big", big)
+    assert len(Reader(db).to_df()) == 1 and len(Reader(db).assets) == 0 and Reader(db).models().empty
+    import cloudpickle
+
+    path = tmp_path / "big.pkl"
+    path.write_bytes(cloudpickle.dumps(big))
+    tracker.register_model("big", tracker.log_artifact(path))  # the way around it, in chunks
+    assert cloudpickle.loads(Reader(db).load_model("big")) == big

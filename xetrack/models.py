@@ -115,6 +115,7 @@ def register(
         _create(conn)
         if data is not None:
             conn.execute(f"CREATE TABLE IF NOT EXISTS {quote(ASSETS_TABLE)} (key TEXT PRIMARY KEY, value BLOB)")
+            blobs.check_pickle_size(conn, key, data)
             conn.execute(f"INSERT OR IGNORE INTO {quote(ASSETS_TABLE)} (key, value) VALUES (?, ?)", (key, data))
         elif _stored_kind_in(conn, key) is None:  # removed since we looked
             raise ValueError(f"{key!r} was removed from the store while registering {name!r}; nothing was written")

@@ -52,10 +52,25 @@ def create_tables(conn: sqlite3.Connection) -> None:
 
 def chunk_size(conn: sqlite3.Connection) -> int:
     """``CHUNK_SIZE``, or less when this SQLite build allows smaller rows."""
+    return max(1, min(CHUNK_SIZE, value_limit(conn) // 2))
+
+
+def value_limit(conn: sqlite3.Connection) -> int:
+    """The most bytes one value may hold in this SQLite build (1 GB by default)."""
     getlimit = getattr(conn, "getlimit", None)  # Python 3.11+
-    if getlimit is None:
-        return CHUNK_SIZE
-    return max(1, min(CHUNK_SIZE, getlimit(sqlite3.SQLITE_LIMIT_LENGTH) // 2))
+    return getlimit(sqlite3.SQLITE_LIMIT_LENGTH) if getlimit is not None else 1_000_000_000
+
+
+def check_pickle_size(conn: sqlite3.Connection, key: str, data: Any) -> None:
+    """A pickled object is one value: past SQLite's limit, say what to do instead."""
+    limit = value_limit(conn)
+    if len(data) > limit:
+        raise ValueError(
+            f"Object {key} pickles to {len(data):,} bytes, more than SQLite's limit of {limit:,} "
+            "bytes per value; nothing was written. Save it to a file and log that with "
+            "tracker.log_artifact(path) (stored in chunks, any size), then "
+            "tracker.register_model(name, hash) if it is a model"
+        )
 
 
 def header(conn: sqlite3.Connection, key: str) -> tuple[str, int, int] | None:

@@ -21,6 +21,7 @@ from ..errors import ColumnLimitError, DatabaseError, TableNotFoundError
 from ..frames import frame_from_rows, row_dict
 from ..schema import ASSET_COUNTS, ASSETS_TABLE, BASE_COLUMNS, TRACK_ID, is_internal_table, quote, sql_type
 from .base import ROWID_ALIASES, AssetWrites, Engine, Where, column_not_found, rowid_alias, table_not_found, where_clause
+from .blobs import check_pickle_size
 from .busy import is_busy, retry_busy
 from .guard import guard_for
 
@@ -528,6 +529,7 @@ def _write_assets(conn: sqlite3.Connection, assets: AssetWrites) -> None:
     """Inside the rows' transaction: store new blobs once, count the rows pointing at each."""
     _create_asset_tables(conn)
     for key, data in assets.blobs.items():
+        check_pickle_size(conn, key, data)
         conn.execute(
             f"INSERT OR IGNORE INTO {quote(ASSETS_TABLE)} (key, value) VALUES (?, ?)",
             (key, sqlite3.Binary(data)),
