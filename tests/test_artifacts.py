@@ -227,22 +227,26 @@ def test_large_files_are_written_in_several_transactions_and_read_back(db, tmp_p
         assert b"".join(pieces) == data
 
 
-def test_a_file_that_changes_while_stored_is_refused(db, tmp_path, monkeypatch):
+@pytest.mark.parametrize("change", [b"line 2\n", None])
+def test_a_file_that_changes_while_stored_is_refused(db, tmp_path, monkeypatch, change):
     import xetrack.artifacts as artifacts
 
     path = tmp_path / "growing.log"
     path.write_bytes(b"line 1\n")
     original = artifacts.Source.digest
 
-    def digest_then_append(self):
+    def digest_then_change(self):
         value = original(self)
-        with open(self.path, "ab") as handle:
-            handle.write(b"line 2\n")
+        if change is None:
+            path.write_bytes(b"LINE 1\n")  # same size, other bytes
+        else:
+            with open(self.path, "ab") as handle:
+                handle.write(change)
         return value
 
-    monkeypatch.setattr(artifacts.FileSource, "digest", digest_then_append)
+    monkeypatch.setattr(artifacts.FileSource, "digest", digest_then_change)
     tracker = Tracker(db)
-    with pytest.raises(ValueError, match="changed while"):
+    with pytest.raises(ValueError, match="changed"):
         tracker.log_artifact(path)
     assert Reader(db).artifacts().empty
     assert blob_rows(db) == [] and chunk_bytes(db) == (0, 0)

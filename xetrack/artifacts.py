@@ -95,10 +95,15 @@ class FileSource(Source):
         with open(self.path, "rb") as handle:
             handle.seek(start * chunk)
             for seq in range(start, stop):
-                data = handle.read(chunk)
+                data = handle.read(min(chunk, self.size - seq * chunk))
                 if not data:
                     break  # the file shrank: the digest check catches it
                 yield seq, data
+            if stop * chunk >= self.size and os.fstat(handle.fileno()).st_size != self.size:
+                raise ValueError(
+                    f"{self.path!r} changed size while it was being stored; nothing was written. "
+                    "Log it again once it is complete"
+                )
 
 
 def chunks_of(size: int, chunk: int) -> int:
