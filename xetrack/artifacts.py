@@ -37,7 +37,7 @@ ARTIFACTS = INTERNAL_PREFIX + "artifacts"
 BATCH_BYTES = 64 * 2**20
 COLUMNS = ("track_id", "name", "type", "hash", "size", "created")
 
-_DDL = (
+ARTIFACTS_DDL = (
     f"CREATE TABLE IF NOT EXISTS {quote(ARTIFACTS)} ("
     '"track_id" TEXT NOT NULL, "table" TEXT NOT NULL, "name" TEXT NOT NULL, "type" TEXT, '
     '"hash" TEXT NOT NULL, "size" INTEGER NOT NULL, "created" TEXT NOT NULL, '
@@ -236,7 +236,7 @@ def record(engine: "SQLiteEngine", table: str, track_id: str, source: Source, na
     wanted = None if name is None else check_name(name)
 
     def finish(conn: sqlite3.Connection, key: str) -> None:
-        conn.execute(_DDL)
+        conn.execute(ARTIFACTS_DDL)
         conn.execute(
             f'INSERT INTO {quote(ARTIFACTS)} ("track_id", "table", "name", "type", "hash", "size", "created") '
             'VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT ("track_id", "table", "name") DO UPDATE SET '

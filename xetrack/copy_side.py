@@ -29,14 +29,10 @@ from __future__ import annotations
 import sqlite3
 from typing import TYPE_CHECKING, Any, Iterator
 
-from .artifacts import ARTIFACTS
-from .artifacts import _DDL as ARTIFACTS_DDL
+from .artifacts import ARTIFACTS, ARTIFACTS_DDL
 from .errors import IntegrityError
-from .models import ALIASES, MODELS
-from .models import _DDL as MODELS_DDL
-from .runs import _PREDICTIONS_DDL as PREDICTIONS_DDL
-from .runs import _RUNS_DDL as RUNS_DDL
-from .runs import PREDICTIONS_TABLE, RUNS_TABLE, STATUSES
+from .models import ALIASES, MODELS, MODELS_DDL
+from .runs import PREDICTIONS_DDL, PREDICTIONS_TABLE, RUNS_DDL, RUNS_TABLE, STATUSES
 from .schema import ASSETS_TABLE, quote
 from .store import blobs
 

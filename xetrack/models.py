@@ -37,7 +37,7 @@ ALIASES = INTERNAL_PREFIX + "model_aliases"
 LATEST = "latest"
 COLUMNS = ("name", "version", "aliases", "hash", "kind", "size", "track_id", "description", "created")
 
-_DDL = (
+MODELS_DDL = (
     f"CREATE TABLE IF NOT EXISTS {quote(MODELS)} ("
     '"name" TEXT NOT NULL, "version" INTEGER NOT NULL, "hash" TEXT NOT NULL, "kind" TEXT NOT NULL, '
     '"track_id" TEXT, "table" TEXT, "description" TEXT, "created" TEXT NOT NULL, '
@@ -79,7 +79,7 @@ def check_version(version: Any) -> int:
 
 
 def _create(conn: sqlite3.Connection) -> None:
-    for statement in _DDL:
+    for statement in MODELS_DDL:
         conn.execute(statement)
 
 

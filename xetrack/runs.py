@@ -50,12 +50,12 @@ def _sqlite(engine: Any) -> Any:
 
 
 # --------------------------------------------------------------------- writing
-_RUNS_DDL = (
+RUNS_DDL = (
     f"CREATE TABLE IF NOT EXISTS {quote(RUNS_TABLE)} ("
     '"track_id" TEXT NOT NULL, "table" TEXT NOT NULL, "status" TEXT, "start" TEXT, '
     '"end" TEXT, "error" TEXT, "pid" INTEGER, "host" TEXT, PRIMARY KEY ("track_id", "table"))'
 )
-_PREDICTIONS_DDL = (
+PREDICTIONS_DDL = (
     f"CREATE TABLE IF NOT EXISTS {quote(PREDICTIONS_TABLE)} ("
     '"track_id" TEXT NOT NULL, "table" TEXT NOT NULL, "name" TEXT NOT NULL, "idx" INTEGER NOT NULL, '
     '"prediction", "actual", PRIMARY KEY ("track_id", "table", "name", "idx"))'
@@ -81,7 +81,7 @@ def _write(engine: Any, table: str, statements: list[tuple[str, Sequence[Any]]],
 def mark_started(engine: Any, table: str, track_id: str) -> None:
     """Record the run as ``running`` now, in this process on this host."""
     _write(engine, table, [
-        (_RUNS_DDL, ()),
+        (RUNS_DDL, ()),
         (
             f'INSERT INTO {quote(RUNS_TABLE)} ("track_id", "table", "status", "start", "end", "error", "pid", "host") '
             "VALUES (?, ?, 'running', ?, NULL, NULL, ?, ?) ON CONFLICT (\"track_id\", \"table\") DO UPDATE SET "
@@ -110,7 +110,7 @@ def mark_ended(
             (track_id, started_as, table),
         ))
     _write(engine, table, [
-        (_RUNS_DDL, ()),
+        (RUNS_DDL, ()),
         *moves,
         (
             f'INSERT INTO {quote(RUNS_TABLE)} ("track_id", "table", "status", "start", "end", "error", "pid", "host") '
@@ -192,7 +192,7 @@ def prediction_metrics(predictions: Any, actuals: Any, metrics: Iterable[str]) -
 def store_predictions(engine: Any, table: str, track_id: str, name: str, p: list[Any], a: list[Any]) -> None:
     rows = [(track_id, table, name, i, x, y) for i, (x, y) in enumerate(zip(p, a))]
     _write(engine, table, [
-        (_PREDICTIONS_DDL, ()),
+        (PREDICTIONS_DDL, ()),
         (f'DELETE FROM {quote(PREDICTIONS_TABLE)} WHERE "track_id" = ? AND "table" = ? AND "name" = ?', (track_id, table, name)),
         (f"INSERT INTO {quote(PREDICTIONS_TABLE)} VALUES (?, ?, ?, ?, ?, ?)", rows),
     ], many=True)
