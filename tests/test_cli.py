@@ -119,7 +119,8 @@ COMMANDS = all_commands()
 def test_the_issue_commands_all_exist():
     expected = {
         "head", "tail", "columns", "tables", "set", "delete", "sql", "copy", "version",
-        "assets ls", "assets export", "assets delete", "cache ls", "cache delete",
+        "assets ls", "assets export", "assets delete", "assets gc", "cache ls", "cache delete",
+        "artifacts ls", "artifacts get", "models ls", "models alias", "models unalias", "models export",
         "stats describe", "stats top", "stats bottom", "plot hist", "plot scatter",
         "runs", "compare", "history",
     }

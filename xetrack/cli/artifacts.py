@@ -35,7 +35,6 @@ OutputArg = Annotated[str, typer.Argument(metavar="OUTPUT", help="The file to wr
 TrackIdOpt = Annotated[Optional[str], typer.Option("--track-id", "-r", help="Only this run's artifacts.")]
 NameArg = Annotated[str, typer.Argument(metavar="NAME", help="The model's name.", show_default=False)]
 AliasArg = Annotated[str, typer.Argument(metavar="ALIAS", help="The alias, e.g. production.", show_default=False)]
-_STREAM_CHUNK = 4 * 2**20  # bytes per read and write; the store's chunk size
 
 
 # -- writing bytes out ------------------------------------------------------------------
@@ -65,7 +64,10 @@ def _check_output(output: str, suggestion: str) -> None:
 
 
 def _read_in_chunks(stream: IO[bytes]) -> Iterator[bytes]:
-    return iter(lambda: stream.read(_STREAM_CHUNK), b"")
+    """The stream's bytes, one stored chunk at a time."""
+    from ..store.blobs import CHUNK_SIZE
+
+    return iter(lambda: stream.read(CHUNK_SIZE), b"")
 
 
 # -- xt artifacts -------------------------------------------------------------------------
