@@ -445,3 +445,11 @@ def test_an_object_past_the_value_limit_says_to_log_a_file_instead(db, tmp_path)
     path.write_bytes(cloudpickle.dumps(big))
     tracker.register_model("big", tracker.log_artifact(path))  # the way around it, in chunks
     assert cloudpickle.loads(Reader(db).load_model("big")) == big
+
+
+def test_a_chunk_that_is_no_longer_bytes_is_damage_not_a_crash(db):
+    Tracker(db).log_artifact(b"payload", name="p.bin")
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE xetrack_chunks SET data = 'text now'")
+    with pytest.raises(IntegrityError, match="'p.bin'.*not bytes"):
+        Reader(db).artifact("p.bin")

@@ -182,3 +182,26 @@ def test_processes_registering_at_once_get_distinct_versions(db):
     assert sorted(versions) == list(range(1, 9))
     models = Reader(db).models()
     assert models["version"].tolist() == list(range(1, 9))
+
+
+def test_open_model_streams_the_stored_bytes(db):
+    tracker = Tracker(db)
+    tracker.register_model("iris", Classifier(0.25))
+    tracker.register_model("onnx", tracker.log_artifact(b"ONNX" * 1000, name="m.onnx"))
+    reader = Reader(db)
+    with reader.open_model("iris") as stream:
+        assert cloudpickle.loads(stream.read()).threshold == 0.25
+    with reader.open_model("onnx:1") as stream:
+        assert stream.read(4) == b"ONNX" and len(stream.read()) == 3996
+
+
+def test_an_object_a_model_version_points_at_cannot_be_deleted(db):
+    tracker = Tracker(db)
+    digest = tracker.log({"model": Classifier(0.5)})["model"]
+    tracker.register_model("iris", digest)
+    with pytest.raises(ValueError, match="model version iris:1"):
+        Reader(db).assets.delete(digest)
+    with pytest.raises(ValueError, match="iris:1"):
+        tracker.remove_asset(digest, "model")
+    assert Reader(db).load_model("iris").threshold == 0.5
+    assert Reader(db).to_df()["model"].tolist() == [digest]

@@ -67,6 +67,17 @@ def pickle_asset(obj: Any, key: Any = None) -> tuple[str, bytes]:
     return asset_hash(data), data
 
 
+def refuse_model_asset(engine: Engine, key: str) -> None:
+    from .models import referencing
+
+    versions = referencing(engine, key)
+    if versions:
+        raise ValueError(
+            f"Asset {key} is model version {', '.join(versions)}: deleting it would break "
+            "load_model. Nothing was deleted"
+        )
+
+
 class AssetStore(Mapping[str, Any]):
     """The objects of one database file by hash: ``store[hash]`` unpickles one.
 
@@ -117,7 +128,12 @@ class AssetStore(Mapping[str, Any]):
         return len(data)
 
     def delete(self, key: str) -> bool:
-        """Delete one asset (rows keep its hash); returns whether it existed."""
+        """Delete one asset (rows keep its hash); returns whether it existed.
+
+        An asset a registered model version points at is refused: the version would no
+        longer load.
+        """
+        refuse_model_asset(self._engine, key)
         existed = key in self
         self._engine.asset_delete(key)
         return existed

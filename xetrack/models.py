@@ -15,6 +15,7 @@ A model is named ``'iris'`` (the latest version), ``'iris:3'`` (version 3) or
 
 from __future__ import annotations
 
+import io
 import re
 import sqlite3
 from dataclasses import dataclass
@@ -305,6 +306,29 @@ def model_bytes(engine: Any, version: Version) -> Iterator[bytes]:
     return iter([verify_asset(version.hash, data, version.label)])
 
 
+def open_stream(engine: Any, spec: Any) -> io.BufferedReader:
+    """A version's stored bytes as a read-only binary file (streamed for an artifact)."""
+    from .artifacts import ArtifactStream
+
+    version = resolve(engine, spec)
+    pieces = model_bytes(engine, version)
+    if version.kind == "asset":
+        return io.BufferedReader(io.BytesIO(next(pieces)))
+    size = sqlite_engine(engine).query(  # type: ignore[union-attr]
+        f'SELECT "size" FROM {quote(blobs.BLOBS)} WHERE "hash" = ?', (version.hash,)
+    )
+    return io.BufferedReader(ArtifactStream(pieces, size[0][0] if size else 0), blobs.CHUNK_SIZE)
+
+
+def referencing(engine: Any, key: str) -> list[str]:
+    """The versions (``name:version``) that point at a stored hash."""
+    sq = sqlite_engine(engine)
+    if sq is None:
+        return []
+    rows = sq.query(f'SELECT "name", "version" FROM {quote(MODELS)} WHERE "hash" = ? ORDER BY "name", "version"', (key,))
+    return [f"{name}:{version}" for name, version in rows]
+
+
 def load(engine: Any, spec: Any) -> Any:
     """The model a spec names: unpickled (an object) or bytes (a registered artifact)."""
     version = resolve(engine, spec)
@@ -316,4 +340,4 @@ def load(engine: Any, spec: Any) -> Any:
     return cloudpickle.loads(data)
 
 
-__all__ = ["register", "set_alias", "delete_alias", "resolve", "listing", "load", "model_bytes"]
+__all__ = ["register", "set_alias", "delete_alias", "resolve", "listing", "load", "model_bytes", "open_stream", "referencing"]

@@ -232,6 +232,17 @@ class Reader(TableView):
 
         return write_verified(model_bytes(self._engine, resolve(self._engine, spec)), os.fspath(path))
 
+    def open_model(self, spec: str) -> Any:
+        """A model version's stored bytes as a read-only binary file: the cloudpickle of an
+        object, or a registered artifact's bytes, streamed (checked when the end is read).
+
+        >>> with Reader("exp.db").open_model("iris@production") as f:  # doctest: +SKIP
+        ...     shutil.copyfileobj(f, sys.stdout.buffer)
+        """
+        from .models import open_stream
+
+        return open_stream(self._engine, spec)
+
     def set_model_alias(self, name: str, version: int, alias: str) -> None:
         """Point ``alias`` of model ``name`` at ``version``, moving it if it named another."""
         from .models import set_alias

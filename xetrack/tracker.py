@@ -461,7 +461,10 @@ class Tracker(TableView):
     def remove_asset(self, hash: str, column: Hashable) -> int:
         """Delete the object stored under ``hash`` and set ``column`` to NULL in the rows
         of this table that held it (every run). Returns the number of rows changed."""
+        from .assets import refuse_model_asset
+
         name = self._resolve_column(column)
+        refuse_model_asset(self._engine, hash)
         existed = self._engine.has_asset(hash)
         changed = self._engine.asset_delete(hash, self.table_name, name)
         self._stored_assets.discard(hash)

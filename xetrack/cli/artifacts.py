@@ -52,8 +52,7 @@ def _to_stdout(pieces: Iterable[bytes]) -> int:
 
         if not isinstance(exc, IntegrityError) or not written:
             raise
-        message = str(exc).removesuffix("; nothing was returned")
-        raise CommandError(f"{message}; {written} bytes already went to stdout: discard them") from exc
+        raise CommandError(f"{exc}; {written} bytes already went to stdout: discard them") from exc
     out.flush()
     return written
 
@@ -204,9 +203,8 @@ def export_model(
     """
     with open_reader(db) as reader:
         if output == "-":
-            from ..models import model_bytes, resolve
-
-            _to_stdout(model_bytes(reader._engine, resolve(reader._engine, spec)))
+            with reader.open_model(spec) as stream:
+                _to_stdout(_read_in_chunks(stream))
             return
         _check_output(output, "model.cloudpickle")
         size = reader.export_model(spec, output)

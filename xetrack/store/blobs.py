@@ -132,12 +132,13 @@ def read_chunks(engine: "SQLiteEngine", key: str, label: str) -> Iterator[bytes]
         if not rows:
             raise IntegrityError(f"{label} is damaged: chunk {seq + 1} of {chunks} is missing")
         data = rows[0][0]
+        if not isinstance(data, bytes):
+            raise IntegrityError(f"{label} is damaged: chunk {seq + 1} of {chunks} is not bytes")
         check.update(data)
         total += len(data)
         yield data
     if total != size or check.hexdigest() != digest:
         raise IntegrityError(
             f"{label} is corrupt: its stored bytes ({total} bytes, BLAKE2b {check.hexdigest()[:16]}...) "
-            f"do not match the {size} bytes it was stored as (BLAKE2b {digest[:16]}...); "
-            "nothing was returned"
+            f"do not match the {size} bytes it was stored as (BLAKE2b {digest[:16]}...)"
         )
