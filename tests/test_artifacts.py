@@ -453,3 +453,32 @@ def test_a_chunk_that_is_no_longer_bytes_is_damage_not_a_crash(db):
         conn.execute("UPDATE xetrack_chunks SET data = 'text now'")
     with pytest.raises(IntegrityError, match="'p.bin'.*not bytes"):
         Reader(db).artifact("p.bin")
+
+
+@pytest.mark.stress
+def test_a_file_over_2_gb_is_stored_and_streamed_back(db, tmp_path):
+    """make stress: 2.1 GB, past both 2**31 and SQLite's default 1 GB value limit."""
+    import hashlib
+
+    size = 2 * 2**30 + 100 * 2**20
+    path = tmp_path / "huge.bin"
+    block = os.urandom(2**20)
+    expected = hashlib.sha256()
+    with open(path, "wb") as handle:
+        for i in range(size // 2**20):
+            piece = block[i % 256 :] + block[: i % 256]  # every MiB differs
+            handle.write(piece)
+            expected.update(piece)
+    tracker = Tracker(db)
+    tracemalloc.start()
+    digest = tracker.log_artifact(path)
+    _, write_peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    path.unlink()
+    got = hashlib.sha256()
+    with Reader(db).open_artifact(digest) as stream:
+        for piece in iter(lambda: stream.read(2**20), b""):
+            got.update(piece)
+    print(f"\n2.1 GB artifact: write peak {write_peak / 2**20:.1f} MiB of Python memory")
+    assert got.hexdigest() == expected.hexdigest()
+    assert blob_rows(db)[0][1] == size and write_peak < 4 * blobs.CHUNK_SIZE
