@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 from ..errors import IntegrityError, NotFoundError
@@ -40,9 +41,59 @@ _DDL = (
 )
 
 
-def hasher() -> Any:
-    """A fresh BLAKE2b-256 hasher: the digest every blob is verified against."""
-    return hashlib.blake2b(digest_size=DIGEST_SIZE)
+class Hasher:
+    """BLAKE2b-256, the digest every blob is verified against, fed on a worker thread.
+
+    hashlib releases the GIL on large pieces, so while one piece is hashed the caller
+    already reads the next one from the file or from SQLite (which also releases it):
+    hashing costs about as much as the I/O it overlaps instead of adding to it. Pieces
+    are hashed in order, one behind the caller; they must not change meanwhile.
+    """
+
+    _BACKGROUND = 1 << 16  # smaller pieces are hashed at once
+
+    def __init__(self, state: Any = None) -> None:
+        self._state = state if state is not None else hashlib.blake2b(digest_size=DIGEST_SIZE)
+        self._pending: Future[None] | None = None
+        self._pool: ThreadPoolExecutor | None = None
+
+    def update(self, data: Any) -> None:
+        self._wait()
+        if len(data) < self._BACKGROUND:
+            self._state.update(data)
+            return
+        if self._pool is None:  # one short-lived thread per hasher: nothing crosses a fork
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="xetrack-hash")
+        self._pending = self._pool.submit(self._state.update, data)
+
+    def _wait(self) -> None:
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
+
+    def copy(self) -> "Hasher":
+        self._wait()
+        return Hasher(self._state.copy())
+
+    def hexdigest(self) -> str:
+        self._wait()
+        self.close()
+        return self._state.hexdigest()
+
+    def close(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True)
+
+    def __del__(self) -> None:
+        pool = self._pool
+        if pool is not None:
+            pool.shutdown(wait=False)
+
+
+def hasher() -> Hasher:
+    """A fresh BLAKE2b-256 hasher (see :class:`Hasher`)."""
+    return Hasher()
 
 
 def create_tables(conn: sqlite3.Connection) -> None:
@@ -124,21 +175,25 @@ def read_chunks(engine: "SQLiteEngine", key: str, label: str) -> Iterator[bytes]
         raise NotFoundError(f"No stored bytes for {label} in {engine.path!r}")
     digest, size, chunks = found
     check = hasher()
-    total = 0
     sql = f'SELECT "data" FROM {quote(CHUNKS)} WHERE "hash" = ? AND "seq" = ?'
-    for seq in range(chunks):
-        # One short read per chunk: the file is not held between chunks.
-        rows = engine.query(sql, (key, seq))
-        if not rows:
-            raise IntegrityError(f"{label} is damaged: chunk {seq + 1} of {chunks} is missing")
-        data = rows[0][0]
-        if not isinstance(data, bytes):
-            raise IntegrityError(f"{label} is damaged: chunk {seq + 1} of {chunks} is not bytes")
-        check.update(data)
-        total += len(data)
-        yield data
-    if total != size or check.hexdigest() != digest:
+    total = 0
+    try:
+        for seq in range(chunks):
+            # One short read per chunk: the file is not held between chunks.
+            rows = engine.query(sql, (key, seq))
+            if not rows:
+                raise IntegrityError(f"{label} is damaged: chunk {seq + 1} of {chunks} is missing")
+            data = rows[0][0]
+            if not isinstance(data, bytes):
+                raise IntegrityError(f"{label} is damaged: chunk {seq + 1} of {chunks} is not bytes")
+            check.update(data)  # hashed while the caller uses it and the next chunk is read
+            total += len(data)
+            yield data
+        got = check.hexdigest()
+    finally:
+        check.close()
+    if total != size or got != digest:
         raise IntegrityError(
-            f"{label} is corrupt: its stored bytes ({total} bytes, BLAKE2b {check.hexdigest()[:16]}...) "
+            f"{label} is corrupt: its stored bytes ({total} bytes, BLAKE2b {got[:16]}...) "
             f"do not match the {size} bytes it was stored as (BLAKE2b {digest[:16]}...)"
         )
