@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 from .assets import HASH_LENGTH, is_asset_hash
 from .errors import NotFoundError
 from .schema import ASSET_COUNTS, ASSETS_TABLE, INTERNAL_PREFIX, is_internal_table, quote
-from .store import blobs
+from .store import blobs, sqlite_engine
 from .store.base import close_matches
 from .store.busy import retry_busy
 
@@ -43,13 +43,6 @@ ARTIFACTS_DDL = (
     '"hash" TEXT NOT NULL, "size" INTEGER NOT NULL, "created" TEXT NOT NULL, '
     'UNIQUE ("track_id", "table", "name"))'
 )
-
-
-def sqlite_engine(engine: Any) -> "SQLiteEngine | None":
-    """The engine when it keeps a SQLite file (both real engines do); None for SKIP_INSERT."""
-    from .store.sqlite import SQLiteEngine
-
-    return engine if isinstance(engine, SQLiteEngine) else None
 
 
 # ------------------------------------------------------------------- sources
@@ -227,13 +220,17 @@ def store(engine: "SQLiteEngine", source: Source, finish: Callable[[sqlite3.Conn
     return key, engine.write(last)
 
 
-def record(engine: "SQLiteEngine", table: str, track_id: str, source: Source, name: str | None, type: str | None) -> str:
-    """Store one artifact of run ``track_id`` and record it; returns its hash."""
+def record(engine: Any, table: str, track_id: str, source: Source, name: str | None, type: str | None) -> str:
+    """Store one artifact of run ``track_id`` and record it; returns its hash (under
+    Tracker.SKIP_INSERT, only the hash)."""
     from .runs import now
 
     if type is not None and not isinstance(type, str):
         raise TypeError(f"An artifact type must be a str or None, got {type!r}")
     wanted = None if name is None else check_name(name)
+    sq = sqlite_engine(engine)
+    if sq is None:
+        return source.digest()[:HASH_LENGTH]
 
     def finish(conn: sqlite3.Connection, key: str) -> None:
         conn.execute(ARTIFACTS_DDL)
@@ -245,7 +242,7 @@ def record(engine: "SQLiteEngine", table: str, track_id: str, source: Source, na
             (track_id, table, wanted or source.name or key + source.ext, type or source.type, key, source.size, now()),
         )
 
-    key, _ = store(engine, source, finish)
+    key, _ = store(sq, source, finish)
     return key
 
 

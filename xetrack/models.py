@@ -21,11 +21,10 @@ import sqlite3
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterator
 
-from .artifacts import sqlite_engine
 from .assets import is_asset_hash, pickle_asset, verify_asset
 from .errors import NotFoundError
 from .schema import ASSETS_TABLE, INTERNAL_PREFIX, quote
-from .store import blobs
+from .store import blobs, sqlite_engine
 from .store.base import close_matches
 
 if TYPE_CHECKING:

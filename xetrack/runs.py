@@ -22,6 +22,7 @@ import pandas as pd
 
 from .frames import frame_from_rows
 from .schema import INTERNAL_PREFIX, TIMESTAMP, TRACK_ID, is_internal_table, quote
+from .store import sqlite_engine
 from .store.base import close_matches
 from .filters import FilterError, order_sql, parse_condition  # noqa: F401 - FilterError is public here too
 from .filters import resolve_column as _resolve
@@ -44,11 +45,6 @@ def now() -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S.", time.localtime(second)) + f"{fraction:06d}"
 
 
-def _sqlite(engine: Any) -> Any:
-    """The engine when it keeps rows in SQLite (both real engines do), else None."""
-    return engine if hasattr(engine, "_live") and hasattr(engine, "_guard") else None
-
-
 # --------------------------------------------------------------------- writing
 RUNS_DDL = (
     f"CREATE TABLE IF NOT EXISTS {quote(RUNS_TABLE)} ("
@@ -64,7 +60,7 @@ PREDICTIONS_DDL = (
 
 def _write(engine: Any, table: str, statements: list[tuple[str, Sequence[Any]]], many: bool = False) -> None:
     """Run ``statements`` in one write transaction; with ``many``, the last one is an executemany."""
-    sq = _sqlite(engine)
+    sq = sqlite_engine(engine)
     if sq is None:  # SKIP_INSERT: nothing is stored
         return
 
@@ -203,7 +199,7 @@ class RunQueries:
     """The SQL behind ``Reader.runs/history/search/compare/aggregate/tables``."""
 
     def __init__(self, engine: Any, table: str) -> None:
-        self.engine = _sqlite(engine)
+        self.engine = sqlite_engine(engine)
         if self.engine is None:
             raise TypeError("Run queries need a SQLite file")
         self.table = table
@@ -423,7 +419,7 @@ class RunQueries:
 def tables(engine: Any) -> pd.DataFrame:
     """Every experiment table with its row and run counts (runs empty without a
     ``track_id`` column, in a table some other tool wrote)."""
-    sq = _sqlite(engine)
+    sq = sqlite_engine(engine)
     rows = []
     for name in engine.tables():  # experiment tables only: internal ones are left out
         has_runs = TRACK_ID in {c.lower() for c in engine.columns(name)}

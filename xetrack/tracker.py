@@ -484,16 +484,9 @@ class Tracker(TableView):
         >>> Tracker(Tracker.IN_MEMORY).log_artifact(b"a,b\\n1,2\\n", name="data.csv")
         'c4c9955cf157700b'
         """
-        from .artifacts import BytesSource, record, source_of, sqlite_engine
+        from .artifacts import record, source_of
 
-        source = source_of(path_or_bytes)
-        if sqlite_engine(self._engine) is None:
-            if name is not None:
-                from .artifacts import check_name
-
-                check_name(name)
-            return source.digest()[:HASH_LENGTH]
-        return record(self._engine, self.table_name, self.track_id, source, name, type)
+        return record(self._engine, self.table_name, self.track_id, source_of(path_or_bytes), name, type)
 
     def log_artifacts(self, folder: str | os.PathLike[str], prefix: str | None = None) -> dict[str, str]:
         """Keep every file under ``folder`` with this run, named by its path relative to

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 from .base import Engine
+
+if TYPE_CHECKING:
+    from .sqlite import SQLiteEngine
 
 IN_MEMORY = ":memory:"
 SKIP_INSERT = "SKIP_INSERT"
@@ -38,4 +42,14 @@ def open_engine(db: str | os.PathLike[str], engine: str = "sqlite", *, create: b
     return SQLiteEngine(path_or_none, create=create)
 
 
-__all__ = ["Engine", "open_engine", "IN_MEMORY", "SKIP_INSERT", "ENGINES"]
+def sqlite_engine(engine: Engine) -> "SQLiteEngine | None":
+    """The engine when it keeps a SQLite file (both real engines do); None for SKIP_INSERT.
+
+    Side tables (runs, artifacts, models) are plain SQL on that file.
+    """
+    from .sqlite import SQLiteEngine
+
+    return engine if isinstance(engine, SQLiteEngine) else None
+
+
+__all__ = ["Engine", "open_engine", "sqlite_engine", "IN_MEMORY", "SKIP_INSERT", "ENGINES"]
