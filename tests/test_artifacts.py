@@ -482,3 +482,12 @@ def test_a_file_over_2_gb_is_stored_and_streamed_back(db, tmp_path):
     print(f"\n2.1 GB artifact: write peak {write_peak / 2**20:.1f} MiB of Python memory")
     assert got.hexdigest() == expected.hexdigest()
     assert blob_rows(db)[0][1] == size and write_peak < 4 * blobs.CHUNK_SIZE
+
+
+def test_downloaded_files_get_the_usual_permissions(db, tmp_path):
+    tracker = Tracker(db)
+    tracker.log_artifact(b"x", name="a.txt")
+    [path] = Reader(db).download_artifacts(tracker.track_id, tmp_path / "out")
+    umask = os.umask(0)
+    os.umask(umask)
+    assert os.stat(path).st_mode & 0o777 == 0o666 & ~umask

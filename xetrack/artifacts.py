@@ -16,7 +16,7 @@ from __future__ import annotations
 import io
 import os
 import sqlite3
-import tempfile
+import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
@@ -319,12 +319,13 @@ def chunks(engine: Any, found: Found) -> Iterator[bytes]:
 def write_verified(pieces: Iterator[bytes], path: str) -> int:
     """Write the bytes to ``path`` through a temporary file that replaces it only once
     every byte is verified: a corrupt artifact leaves no file behind. Returns the size."""
-    folder = os.path.dirname(os.path.abspath(path))
+    folder, base = os.path.split(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    fd, temp = tempfile.mkstemp(dir=folder, prefix=".xetrack-", suffix=".part")
+    # open(..., "xb") rather than mkstemp: the file gets the umask's permissions, not 0600.
+    temp = os.path.join(folder, f".{base}.{os.getpid()}.{uuid.uuid4().hex[:8]}.part")
     size = 0
     try:
-        with os.fdopen(fd, "wb") as handle:
+        with open(temp, "xb") as handle:
             for data in pieces:
                 handle.write(data)
                 size += len(data)
