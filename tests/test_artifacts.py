@@ -491,3 +491,53 @@ def test_downloaded_files_get_the_usual_permissions(db, tmp_path):
     umask = os.umask(0)
     os.umask(umask)
     assert os.stat(path).st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_gc_during_a_large_upload_leaves_its_chunks_alone(db, tmp_path, monkeypatch):
+    import xetrack.artifacts as artifacts
+
+    monkeypatch.setattr(blobs, "CHUNK_SIZE", 1_000)
+    monkeypatch.setattr(artifacts, "BATCH_BYTES", 2_000)
+    path = tmp_path / "big.bin"
+    path.write_bytes(os.urandom(9_000))
+    tracker = Tracker(db)
+    tracker.log({"step": 1})
+    collected = []
+    write = tracker._engine.write
+
+    def write_then_gc(body):  # another process runs gc between our transactions
+        result = write(body)
+        collected.append(Reader(db).gc())
+        return result
+
+    monkeypatch.setattr(tracker._engine, "write", write_then_gc)
+    tracker.log_artifact(path)
+    assert len(collected) >= 4 and sum(c.bytes for c in collected) == 0
+    assert Reader(db).artifact("big.bin") == path.read_bytes()
+    assert _query(db, "SELECT count(*) FROM xetrack_uploads", None) == [(0,)]
+
+
+def _die_while_uploading(db, path):
+    import xetrack.artifacts as artifacts
+    from xetrack.store import blobs as blob_store
+
+    blob_store.CHUNK_SIZE = 1_000
+    artifacts.BATCH_BYTES = 2_000
+    blob_store.write_header = lambda *args: os._exit(9)  # killed before the last transaction
+    Tracker(db).log_artifact(path)
+
+
+def test_gc_removes_what_a_killed_upload_left(db, tmp_path):
+    path = tmp_path / "big.bin"
+    path.write_bytes(os.urandom(9_000))
+    Tracker(db).log({"step": 1})
+    process = multiprocessing.get_context("spawn").Process(target=_die_while_uploading, args=(db, str(path)))
+    process.start()
+    process.join(60)
+    assert process.exitcode == 9
+    left, _ = chunk_bytes(db)
+    assert left > 0 and _query(db, "SELECT count(*) FROM xetrack_uploads", None) == [(1,)]
+    assert Reader(db).gc(dry_run=True).bytes == left
+    assert _query(db, "SELECT count(*) FROM xetrack_uploads", None) == [(1,)]  # a dry run changes nothing
+    assert Reader(db).gc().bytes == left
+    assert chunk_bytes(db) == (0, 0) and _query(db, "SELECT count(*) FROM xetrack_uploads", None) == [(0,)]

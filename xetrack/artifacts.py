@@ -206,18 +206,30 @@ def store(engine: "SQLiteEngine", source: Source, finish: Callable[[sqlite3.Conn
                     "'xt assets gc'?); nothing was written. Log it again"
                 )
             blobs.write_header(conn, key, digest, source.size, n, now())
+        blobs.end_upload(conn, key)
         return finish(conn, key)
 
-    if source.size > BATCH_BYTES and not engine.query(
-        f"SELECT 1 FROM {quote(blobs.BLOBS)} WHERE hash = ?", (key,)
-    ):
-        per_batch = max(1, BATCH_BYTES // chunk)
-        engine.write(lambda conn: blobs.create_tables(conn))
+    if source.size <= BATCH_BYTES or engine.query(f"SELECT 1 FROM {quote(blobs.BLOBS)} WHERE hash = ?", (key,)):
+        return key, engine.write(last)
+    per_batch = max(1, BATCH_BYTES // chunk)
+
+    def begin(conn: sqlite3.Connection) -> None:
+        blobs.create_tables(conn)
+        blobs.begin_upload(conn, key)  # gc leaves our chunks alone until the last transaction
+
+    engine.write(begin)
+    try:
         while n - state["done"] > per_batch:
             stop = state["done"] + per_batch
             state["check"] = engine.write(lambda conn: write_batch(conn, stop))
             state["done"] = stop
-    return key, engine.write(last)
+        return key, engine.write(last)
+    except BaseException:
+        try:  # the chunks already committed are garbage now
+            engine.write(lambda conn: blobs.end_upload(conn, key))
+        except Exception:  # noqa: BLE001 - the original error matters more; gc cleans up
+            pass
+        raise
 
 
 def record(engine: Any, table: str, track_id: str, source: Source, name: str | None, type: str | None) -> str:
@@ -457,9 +469,14 @@ def _collect(conn: sqlite3.Connection, dry_run: bool) -> Garbage:
     assets = dict(_rows(conn, ASSETS_TABLE, f"SELECT key, length(value) FROM {quote(ASSETS_TABLE)}"))
     stored = dict(_rows(conn, blobs.BLOBS, f'SELECT "hash", "size" FROM {quote(blobs.BLOBS)}'))
     headless = f' WHERE "hash" NOT IN (SELECT "hash" FROM {quote(blobs.BLOBS)})' if stored else ""
-    orphans = dict(_rows(  # chunks of uploads that never finished
-        conn, blobs.CHUNKS, f'SELECT "hash", sum(length("data")) FROM {quote(blobs.CHUNKS)}{headless} GROUP BY "hash"'
-    ))
+    uploading = blobs.uploads_in_progress(conn, clean=not dry_run)
+    orphans = {  # chunks of uploads that died before they finished
+        key: size
+        for key, size in _rows(
+            conn, blobs.CHUNKS, f'SELECT "hash", sum(length("data")) FROM {quote(blobs.CHUNKS)}{headless} GROUP BY "hash"'
+        )
+        if key not in uploading
+    }
     used = _referenced(conn, set(assets) | set(stored), (ARTIFACTS, MODELS))
     dead_assets = sorted(set(assets) - used)
     dead_blobs = sorted(set(stored) - used)

@@ -156,6 +156,8 @@ class SideCopy:
             if self._in_target(key):  # stored meanwhile by another process
                 return None, count, size, False
             check, seq, total, written = state["check"].copy(), state["seq"], state["total"], 0
+            if seq == 0:
+                blobs.begin_upload(self.dst, key)  # a gc of TARGET meanwhile leaves the chunks alone
             while seq < count and written < BLOB_BYTES_PER_BATCH:
                 row = self.src.execute(read, (key, seq)).fetchone()
                 if row is None:
@@ -178,6 +180,7 @@ class SideCopy:
                     "(a concurrent 'xt assets gc'?); copy again"
                 )
             blobs.write_header(self.dst, key, digest, size, count, created)
+            blobs.end_upload(self.dst, key)
             return check, seq, total, True
 
         while True:

@@ -10,14 +10,18 @@ A blob exists once its ``xetrack_blobs`` row exists: that row is written last, i
 transaction that finishes the upload, so a reader never sees half a blob. Chunks are
 small enough for any SQLite build (a row is limited to ``SQLITE_LIMIT_LENGTH`` bytes,
 1 GB by default) and are read back one at a time, so memory stays bounded whatever the
-size. Chunks without a ``xetrack_blobs`` row (an upload that was killed) are removed by
-garbage collection.
+size. Chunks without a ``xetrack_blobs`` row are removed by garbage collection, unless
+``xetrack_uploads`` says a live process is still uploading them (an upload of more than
+one transaction); a killed upload's are removed.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
+import socket
 import sqlite3
+import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
@@ -29,6 +33,9 @@ if TYPE_CHECKING:
 
 BLOBS = INTERNAL_PREFIX + "blobs"
 CHUNKS = INTERNAL_PREFIX + "chunks"
+UPLOADS = INTERNAL_PREFIX + "uploads"
+#: An upload from another host is taken as still running for this long (its pid cannot be checked).
+FOREIGN_UPLOAD_SECONDS = 24 * 3600
 CHUNK_SIZE = 4 * 2**20
 DIGEST_SIZE = 32
 
@@ -38,6 +45,9 @@ _DDL = (
     '"chunks" INTEGER NOT NULL, "created" TEXT)',
     f"CREATE TABLE IF NOT EXISTS {quote(CHUNKS)} ("
     '"hash" TEXT NOT NULL, "seq" INTEGER NOT NULL, "data" BLOB NOT NULL, PRIMARY KEY ("hash", "seq"))',
+    f"CREATE TABLE IF NOT EXISTS {quote(UPLOADS)} ("
+    '"hash" TEXT NOT NULL, "pid" INTEGER NOT NULL, "host" TEXT NOT NULL, "started" REAL NOT NULL, '
+    'PRIMARY KEY ("hash", "pid", "host"))',
 )
 
 
@@ -122,6 +132,45 @@ def check_pickle_size(conn: sqlite3.Connection, key: str, data: Any) -> None:
             "tracker.log_artifact(path) (stored in chunks, any size), then "
             "tracker.register_model(name, hash) if it is a model"
         )
+
+
+def begin_upload(conn: sqlite3.Connection, key: str) -> None:
+    """Mark ``key`` as being uploaded by this process: an upload in several transactions has
+    chunks without a header for a while, and garbage collection must leave them alone."""
+    conn.execute(
+        f'INSERT OR REPLACE INTO {quote(UPLOADS)} ("hash", "pid", "host", "started") VALUES (?, ?, ?, ?)',
+        (key, os.getpid(), socket.gethostname(), time.time()),
+    )
+
+
+def end_upload(conn: sqlite3.Connection, key: str) -> None:
+    conn.execute(
+        f'DELETE FROM {quote(UPLOADS)} WHERE "hash" = ? AND "pid" = ? AND "host" = ?',
+        (key, os.getpid(), socket.gethostname()),
+    )
+
+
+def uploads_in_progress(conn: sqlite3.Connection, clean: bool = True) -> set[str]:
+    """Hashes some live process is uploading; with ``clean``, rows of dead uploaders are deleted."""
+    try:
+        rows = conn.execute(f'SELECT "hash", "pid", "host", "started" FROM {quote(UPLOADS)}').fetchall()
+    except sqlite3.OperationalError as exc:
+        if "no such table" in str(exc):
+            return set()
+        raise
+    import psutil
+
+    here, now = socket.gethostname(), time.time()
+    live: set[str] = set()
+    for key, pid, host, started in rows:
+        alive = psutil.pid_exists(pid) if host == here else now - started < FOREIGN_UPLOAD_SECONDS
+        if alive:
+            live.add(key)
+        elif clean:
+            conn.execute(
+                f'DELETE FROM {quote(UPLOADS)} WHERE "hash" = ? AND "pid" = ? AND "host" = ?', (key, pid, host)
+            )
+    return live
 
 
 def header(conn: sqlite3.Connection, key: str) -> tuple[str, int, int] | None:
