@@ -4,7 +4,6 @@ import os
 import subprocess
 import sys
 import textwrap
-import threading
 import warnings
 from dataclasses import dataclass
 from pathlib import Path

@@ -15,7 +15,7 @@ import subprocess
 import cloudpickle
 import pytest
 
-from test_cli import XT, fails, fingerprint, ok, xt
+from test_cli import XT, fails, fingerprint, ok
 from xetrack import Reader, Tracker
 from xetrack.store.blobs import CHUNK_SIZE
 

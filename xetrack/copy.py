@@ -32,7 +32,7 @@ import sqlite3
 import warnings
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 from .assets import is_asset_hash
 from .store.base import rowid_alias

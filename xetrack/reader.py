@@ -100,7 +100,7 @@ class Reader(TableView):
         if not isinstance(track_id, str):
             raise TypeError(f"track_id must be a str, got {track_id!r}")
         deleted = self._engine.delete(self.table_name, {TRACK_ID: track_id})
-        from .artifacts import delete_run
+        from .garbage import delete_run
 
         delete_run(self._engine, self.table_name, track_id)  # its side rows; bytes stay until gc()
         return deleted
@@ -264,7 +264,7 @@ class Reader(TableView):
         >>> Reader("exp.db").gc(dry_run=True).bytes  # doctest: +SKIP
         73401929
         """
-        from .artifacts import gc
+        from .garbage import gc
 
         return gc(self._engine, dry_run, vacuum)
 

@@ -21,7 +21,7 @@ from typing import Any, Iterable, Sequence
 import pandas as pd
 
 from .frames import frame_from_rows
-from .schema import INTERNAL_PREFIX, TIMESTAMP, TRACK_ID, is_internal_table, quote
+from .schema import INTERNAL_PREFIX, TIMESTAMP, TRACK_ID, quote
 from .store import sqlite_engine
 from .store.base import close_matches
 from .filters import FilterError, order_sql, parse_condition  # noqa: F401 - FilterError is public here too
