@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Sequence
 
 from .assets import is_asset_hash
-from .store.base import rowid_alias
+from .store.base import has_table, rowid_alias
 from .store.busy import retry_busy
 from .schema import ASSETS_TABLE, BASE_COLUMNS, TIMESTAMP, TRACK_ID, is_internal_table, quote
 
@@ -256,11 +256,6 @@ def _ensure_table(dst: sqlite3.Connection, table: str, columns: list[tuple[str, 
     return existing
 
 
-def _has_table(conn: sqlite3.Connection, schema: str, name: str) -> bool:
-    sql = f"SELECT 1 FROM {schema}.sqlite_master WHERE type = 'table' AND name = ?"
-    return conn.execute(sql, (name,)).fetchone() is not None
-
-
 # -- the copy -----------------------------------------------------------------------
 _Plan = tuple[str, list[tuple[str, str]], dict[str, str], int]  # table, columns, lower -> name, rows
 
@@ -293,7 +288,7 @@ def _copy(
 
     side = SideCopy(src, dst, *paths, [table for table, *_ in plans], assets, result)
     side.check()  # a hash collision refuses the copy before anything is written
-    if assets and _has_table(src, "main", ASSETS_TABLE):
+    if assets and has_table(src, ASSETS_TABLE):
         result.assets = _copy_assets(src, dst)
     total = sum(count for *_, count in plans)
     done = 0
@@ -337,7 +332,7 @@ def _copy_assets(src: sqlite3.Connection, dst: sqlite3.Connection) -> int:
         copied += _transaction(dst, body)
         batch, size = [], 0
 
-    target_has_assets = _has_table(dst, "main", ASSETS_TABLE)
+    target_has_assets = has_table(dst, ASSETS_TABLE)
     last = None
     while True:
         page_sql = f"SELECT rowid, key FROM main.{quote(ASSETS_TABLE)}"
@@ -396,7 +391,7 @@ class _TableCopy:
         self.mark: int | None = None  # None: xt_seen not loaded yet
         self.seen = 0  # rows in xt_seen: 0 means no row needs checking
         self.insert_sql: dict[tuple[str, ...], str] = {}
-        self.counts_refs = _has_table(dst, "main", ASSETS_TABLE) or _has_table(src, "main", ASSETS_TABLE)
+        self.counts_refs = has_table(dst, ASSETS_TABLE) or has_table(src, ASSETS_TABLE)
         dst.execute("DELETE FROM temp.xt_runs")
         dst.execute("DELETE FROM temp.xt_seen")
         self._load_runs()
@@ -481,7 +476,7 @@ class _TableCopy:
         refs: Counter[str] = Counter()
         for row in rows:
             refs.update(_hashes(row))
-        if not refs or not _has_table(self.dst, "main", ASSETS_TABLE):
+        if not refs or not has_table(self.dst, ASSETS_TABLE):
             return
         from .store.base import AssetWrites
         from .store.sqlite import _write_assets

@@ -35,6 +35,7 @@ from .models import ALIASES, MODELS, MODELS_DDL
 from .runs import PREDICTIONS_DDL, PREDICTIONS_TABLE, RUNS_DDL, RUNS_TABLE, STATUSES
 from .schema import ASSETS_TABLE, quote
 from .store import blobs
+from .store.base import has_table
 
 if TYPE_CHECKING:
     from .copy import CopyResult
@@ -52,11 +53,6 @@ _FINAL = STATUSES[1:]  # finished, failed, killed
 
 def _names(columns: tuple[str, ...]) -> str:
     return ", ".join(quote(c) for c in columns)
-
-
-def _has(conn: sqlite3.Connection, name: str) -> bool:
-    sql = "SELECT 1 FROM main.sqlite_master WHERE type = 'table' AND name = ?"
-    return conn.execute(sql, (name,)).fetchone() is not None
 
 
 class SideCopy:
@@ -89,13 +85,13 @@ class SideCopy:
                 yield key
 
     def _artifact_hashes(self, table: str) -> Iterator[str]:
-        if not _has(self.src, ARTIFACTS):
+        if not has_table(self.src, ARTIFACTS):
             return iter(())
         sql = f'SELECT DISTINCT "hash" FROM main.{quote(ARTIFACTS)} WHERE "table" = ? COLLATE NOCASE ORDER BY "hash"'
         return self._hashes(sql, (table,))
 
     def _model_hashes(self) -> Iterator[str]:
-        if not _has(self.src, MODELS):
+        if not has_table(self.src, MODELS):
             return iter(())
         sql = f"SELECT DISTINCT \"hash\" FROM main.{quote(MODELS)} WHERE \"kind\" = 'artifact' ORDER BY \"hash\""
         return self._hashes(sql)
@@ -110,7 +106,7 @@ class SideCopy:
     def check(self) -> None:
         """Refuse, before anything is written, when TARGET holds a hash SOURCE's copied
         entries use with other bytes."""
-        if not (_has(self.src, blobs.BLOBS) and _has(self.dst, blobs.BLOBS)):
+        if not (has_table(self.src, blobs.BLOBS) and has_table(self.dst, blobs.BLOBS)):
             return
         keys = [self._model_hashes()] + [self._artifact_hashes(t) for t in self.tables]
         for key in (k for each in keys for k in each):
@@ -123,7 +119,7 @@ class SideCopy:
         SOURCE's digest when SOURCE has one)."""
         if kind == "asset":
             sql = f"SELECT 1 FROM main.{quote(ASSETS_TABLE)} WHERE key = ?"
-            return _has(self.dst, ASSETS_TABLE) and self.dst.execute(sql, (key,)).fetchone() is not None
+            return has_table(self.dst, ASSETS_TABLE) and self.dst.execute(sql, (key,)).fetchone() is not None
         if kind != "artifact":
             return False
         theirs = blobs.header(self.dst, key)
@@ -195,7 +191,7 @@ class SideCopy:
     # -- rows --------------------------------------------------------------------
     def _pages(self, side: str, columns: tuple[str, ...], table: str) -> Iterator[list[tuple[Any, ...]]]:
         """SOURCE's rows of ``side`` for ``table``, in rowid order, a batch at a time."""
-        if not _has(self.src, side):
+        if not has_table(self.src, side):
             return
         sql = (
             f"SELECT rowid, {_names(columns)} FROM main.{quote(side)} "
@@ -261,13 +257,13 @@ class SideCopy:
         changes). A SOURCE alias is set only when TARGET has no alias of that name for
         the model; it points at the number its version has in TARGET.
         """
-        if not _has(self.src, MODELS):
+        if not has_table(self.src, MODELS):
             return
         if self.assets:
             for key in self._model_hashes():
                 self.blob(key)
         select = f'SELECT {_names(_MODEL_COLUMNS)} FROM main.{quote(MODELS)} WHERE "name" = ? ORDER BY "version"'
-        has_aliases = _has(self.src, ALIASES)
+        has_aliases = has_table(self.src, ALIASES)
         names = [n for (n,) in self.src.execute(f'SELECT DISTINCT "name" FROM main.{quote(MODELS)} ORDER BY "name"')]
         group: list[tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]] = []
         size = 0

@@ -17,6 +17,7 @@ from .artifacts import ARTIFACTS
 from .assets import HASH_LENGTH
 from .schema import ASSET_COUNTS, ASSETS_TABLE, is_internal_table, quote
 from .store import blobs, sqlite_engine
+from .store.base import has_table
 from .store.busy import retry_busy
 
 
@@ -34,7 +35,7 @@ def delete_run(engine: Any, table: str, track_id: str) -> None:
 
     def body(conn: sqlite3.Connection) -> None:
         for side in (RUNS_TABLE, PREDICTIONS_TABLE, ARTIFACTS):
-            if _has_table(conn, side):
+            if has_table(conn, side):
                 conn.execute(f'DELETE FROM {quote(side)} WHERE "track_id" = ? AND "table" = ?', (track_id, table))
 
     sq.write(body)
@@ -101,7 +102,7 @@ def _collect(conn: sqlite3.Connection, dry_run: bool) -> Garbage:
     )
     if dry_run:
         return result
-    counts = _has_table(conn, ASSET_COUNTS)
+    counts = has_table(conn, ASSET_COUNTS)
     for key in dead_assets:
         conn.execute(f"DELETE FROM {quote(ASSETS_TABLE)} WHERE key = ?", (key,))
         if counts:
@@ -112,12 +113,8 @@ def _collect(conn: sqlite3.Connection, dry_run: bool) -> Garbage:
     return result
 
 
-def _has_table(conn: sqlite3.Connection, name: str) -> bool:
-    return conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,)).fetchone() is not None
-
-
 def _rows(conn: sqlite3.Connection, table: str, sql: str) -> list[tuple[Any, ...]]:
-    return conn.execute(sql).fetchall() if _has_table(conn, table) else []
+    return conn.execute(sql).fetchall() if has_table(conn, table) else []
 
 
 def _referenced(conn: sqlite3.Connection, candidates: set[str], side_tables: Sequence[str]) -> set[str]:
@@ -127,7 +124,7 @@ def _referenced(conn: sqlite3.Connection, candidates: set[str], side_tables: Seq
     if not candidates:
         return used
     for side in side_tables:
-        if _has_table(conn, side):
+        if has_table(conn, side):
             used.update(h for (h,) in conn.execute(f'SELECT DISTINCT "hash" FROM {quote(side)}') if h in candidates)
     names = [n for (n,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'") if not is_internal_table(n)]
     for table in names:

@@ -59,6 +59,12 @@ def where_clause(where: Where | None) -> tuple[str, list[Any]]:
     return " WHERE " + " AND ".join(parts), params
 
 
+def has_table(conn: Any, name: str) -> bool:
+    """Whether a ``sqlite3`` connection's main database has table ``name``."""
+    sql = "SELECT 1 FROM main.sqlite_master WHERE type = 'table' AND name = ?"
+    return conn.execute(sql, (name,)).fetchone() is not None
+
+
 def close_matches(name: str, candidates: Sequence[str]) -> str:
     matches = difflib.get_close_matches(name, list(candidates), n=3, cutoff=0.6)
     if not matches and len(name) >= 3:  # 'prod' for 'production'
