@@ -373,34 +373,5 @@ def download(engine: Any, table: str, track_id: str, dest: Any) -> list[str]:
     return written
 
 
-class ArtifactStream(io.RawIOBase):
-    """A read-only binary file over an artifact's chunks; the digest is checked at the end
-    (a mismatch raises on the read that reaches it)."""
-
-    def __init__(self, pieces: Iterator[bytes], size: int) -> None:
-        self._pieces = pieces
-        self._buffer = memoryview(b"")
-        self.size = size
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, target: Any) -> int:
-        while not len(self._buffer):
-            piece = next(self._pieces, None)
-            if piece is None:
-                return 0
-            self._buffer = memoryview(piece)
-        n = min(len(target), len(self._buffer))
-        target[:n] = self._buffer[:n]
-        self._buffer = self._buffer[n:]
-        return n
-
-
 def open_stream(engine: Any, found: Found) -> io.BufferedReader:
-    sq = sqlite_engine(engine)
-    with sq._guard.lock:  # type: ignore[union-attr]
-        stored = blobs.header(sq._live(), found.hash)  # type: ignore[union-attr]
-    if stored is None:
-        raise NotFoundError(f"No stored bytes for {found.label}")
-    return io.BufferedReader(ArtifactStream(chunks(engine, found), stored[1]), blobs.CHUNK_SIZE)
+    return blobs.open_blob(sqlite_engine(engine), found.hash, found.label)  # type: ignore[arg-type]

@@ -307,16 +307,10 @@ def model_bytes(engine: Any, version: Version) -> Iterator[bytes]:
 
 def open_stream(engine: Any, spec: Any) -> io.BufferedReader:
     """A version's stored bytes as a read-only binary file (streamed for an artifact)."""
-    from .artifacts import ArtifactStream
-
     version = resolve(engine, spec)
-    pieces = model_bytes(engine, version)
-    if version.kind == "asset":
-        return io.BufferedReader(io.BytesIO(next(pieces)))
-    size = sqlite_engine(engine).query(  # type: ignore[union-attr]
-        f'SELECT "size" FROM {quote(blobs.BLOBS)} WHERE "hash" = ?', (version.hash,)
-    )
-    return io.BufferedReader(ArtifactStream(pieces, size[0][0] if size else 0), blobs.CHUNK_SIZE)
+    if version.kind == "artifact":
+        return blobs.open_blob(sqlite_engine(engine), version.hash, version.label)  # type: ignore[arg-type]
+    return io.BufferedReader(io.BytesIO(next(model_bytes(engine, version))))
 
 
 def referencing(engine: Any, key: str) -> list[str]:

@@ -18,6 +18,7 @@ one transaction); a killed upload's are removed.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import socket
 import sqlite3
@@ -212,17 +213,20 @@ def write_header(conn: sqlite3.Connection, key: str, digest: str, size: int, chu
 def read_chunks(engine: "SQLiteEngine", key: str, label: str) -> Iterator[bytes]:
     """The bytes of a blob, one chunk at a time, hashed as they go.
 
-    Raises :class:`NotFoundError` when nothing is stored under ``key`` and
+    Raises :class:`NotFoundError` at once when nothing is stored under ``key``, and
     :class:`IntegrityError`, naming ``label``, when a chunk is missing or the bytes do
     not hash to the stored digest. The check on the digest comes after the last chunk:
     a caller that must never expose bad bytes collects them first (see
-    ``write_verified``).
+    ``xetrack.artifacts.write_verified``).
     """
     with engine._guard.lock:
         found = header(engine._live(), key)
     if found is None:
         raise NotFoundError(f"No stored bytes for {label} in {engine.path!r}")
-    digest, size, chunks = found
+    return _verified(engine, key, label, *found)
+
+
+def _verified(engine: "SQLiteEngine", key: str, label: str, digest: str, size: int, chunks: int) -> Iterator[bytes]:
     check = hasher()
     sql = f'SELECT "data" FROM {quote(CHUNKS)} WHERE "hash" = ? AND "seq" = ?'
     total = 0
@@ -246,3 +250,31 @@ def read_chunks(engine: "SQLiteEngine", key: str, label: str) -> Iterator[bytes]
             f"{label} is corrupt: its stored bytes ({total} bytes, BLAKE2b {got[:16]}...) "
             f"do not match the {size} bytes it was stored as (BLAKE2b {digest[:16]}...)"
         )
+
+
+class _ChunkStream(io.RawIOBase):
+    """A read-only binary file over an iterator of byte strings."""
+
+    def __init__(self, pieces: Iterator[bytes]) -> None:
+        self._pieces = pieces
+        self._buffer = memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, target: Any) -> int:
+        while not len(self._buffer):
+            piece = next(self._pieces, None)
+            if piece is None:
+                return 0
+            self._buffer = memoryview(piece)
+        n = min(len(target), len(self._buffer))
+        target[:n] = self._buffer[:n]
+        self._buffer = self._buffer[n:]
+        return n
+
+
+def open_blob(engine: "SQLiteEngine", key: str, label: str) -> io.BufferedReader:
+    """A blob as a read-only binary file, streamed chunk by chunk; the digest is checked
+    at the end (a mismatch raises on the read that reaches it)."""
+    return io.BufferedReader(_ChunkStream(read_chunks(engine, key, label)), CHUNK_SIZE)
