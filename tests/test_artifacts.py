@@ -361,13 +361,20 @@ def test_gc_keeps_objects_rows_point_at_and_removes_the_others(db):
     assert dropped not in reader.assets
 
 
-def test_gc_removes_the_chunks_of_an_upload_that_never_finished(db, tmp_path, monkeypatch):
+@pytest.fixture
+def multi_batch_file(tmp_path, monkeypatch):
+    """A 9,000-byte file that uploads as 9 chunks in 5 transactions (2 chunks per batch)."""
     import xetrack.artifacts as artifacts
 
     monkeypatch.setattr(blobs, "CHUNK_SIZE", 1_000)
     monkeypatch.setattr(artifacts, "BATCH_BYTES", 2_000)
     path = tmp_path / "big.bin"
     path.write_bytes(os.urandom(9_000))
+    return path
+
+
+def test_gc_removes_the_chunks_of_an_upload_that_never_finished(db, multi_batch_file, monkeypatch):
+    path = multi_batch_file
     tracker = Tracker(db)
     calls = []
     original = blobs.write_header
@@ -493,13 +500,8 @@ def test_downloaded_files_get_the_usual_permissions(db, tmp_path):
     assert os.stat(path).st_mode & 0o777 == 0o666 & ~umask
 
 
-def test_gc_during_a_large_upload_leaves_its_chunks_alone(db, tmp_path, monkeypatch):
-    import xetrack.artifacts as artifacts
-
-    monkeypatch.setattr(blobs, "CHUNK_SIZE", 1_000)
-    monkeypatch.setattr(artifacts, "BATCH_BYTES", 2_000)
-    path = tmp_path / "big.bin"
-    path.write_bytes(os.urandom(9_000))
+def test_gc_during_a_large_upload_leaves_its_chunks_alone(db, multi_batch_file, monkeypatch):
+    path = multi_batch_file
     tracker = Tracker(db)
     tracker.log({"step": 1})
     collected = []
