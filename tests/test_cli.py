@@ -123,6 +123,7 @@ def test_the_issue_commands_all_exist():
         "artifacts ls", "artifacts get", "models ls", "models alias", "models unalias", "models export",
         "stats describe", "stats top", "stats bottom", "plot hist", "plot scatter",
         "runs", "compare", "history",
+        "backup", "duckdb",  # issue 11: a safe copy of a live file; the DuckDB shell, offline
     }
     assert set(COMMANDS) == expected
 

@@ -167,8 +167,8 @@ def test_copy_while_other_processes_write_to_the_target(tmp_path, monkeypatch):
         stderr=subprocess.PIPE,
         text=True,
     )
-    # A second copy at the same time, slowed down so that it spans the other two: each
-    # batch is its own transaction, and the rows the other copy wrote meanwhile are skipped.
+    # A second copy at the same time, slowed down so that it spans the other two: each copy
+    # is one transaction, so one waits for the other and then skips the rows it wrote.
     monkeypatch.setattr(sys.modules["xetrack.copy"], "_MAX_ROWS_PER_BATCH", 1000)
     xetrack.copy(source, target, progress=lambda done, total: time.sleep(0.05))
     assert copier.wait(timeout=120) == 0, copier.stderr.read()

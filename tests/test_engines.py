@@ -65,11 +65,6 @@ def test_duckdb_tracker_and_reader(db):
     assert len(tracker) == 1
 
 
-def test_in_memory_duckdb_is_a_clear_error():
-    with pytest.raises(ValueError, match="engine='sqlite'"):
-        Tracker(Tracker.IN_MEMORY, engine="duckdb")
-
-
 def test_sqlite_file_opens_with_duckdb_attach(db):
     con = duckdb.connect()
     load_sqlite_scanner(con)

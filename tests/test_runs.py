@@ -145,8 +145,9 @@ def test_runs_classifies_params_and_metrics(db):
 
     params, metrics, _ = RunQueries(Reader(db)._engine, "default").classify()
     # model constant, final set once -> params; acc varies and is numeric -> metric;
-    # phase varies but is text -> neither
-    assert params == ["model", "final"] and metrics == ["acc"]
+    # phase varies but is text -> neither. Table order: "final" got its column when it
+    # was first logged (as None), before the params' columns.
+    assert params == ["final", "model"] and metrics == ["acc"]
     assert "phase" not in Reader(db).runs().columns
 
 

@@ -36,8 +36,6 @@ def test_awkward_keys_are_quoted(db, key):
 
 def test_keys_that_cannot_be_named_are_refused(db):
     tracker = Tracker(db)
-    with pytest.raises(ValueError, match="no character in"):
-        tracker.log({"准确率": 1})
     with pytest.raises(TypeError, match="Keys must be str or int"):
         tracker.log({(1, 2): 1})
     with pytest.raises(ValueError, match="Empty key"):
@@ -124,7 +122,7 @@ def test_values_are_coerced(db):
     assert json.loads(row["dct"]) == {"a": {"b": [1, 2]}}
     assert json.loads(row["nested_nan"]) == [1.0, None, math.inf]
     assert row["pd_ts"] == "2024-01-02 03:04:05"
-    stored = Reader(db).latest()
+    stored = Reader(db).latest().to_dict("records")[-1]
     assert stored["np_int"] == 3 and stored["np_bool"] is True and stored["when"] == row["when"]
 
 
@@ -185,7 +183,7 @@ def test_column_limit_is_one_clear_error_and_writes_nothing(db):
 def test_huge_text_round_trips(db):
     text = "x" * 5_000_000
     Tracker(db).log({"big": text})
-    assert Reader(db).latest()["big"] == text
+    assert Reader(db).latest()["big"].tolist() == [text]
 
 
 def test_rowid_named_key_keeps_row_order(db):

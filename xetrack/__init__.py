@@ -16,6 +16,7 @@ from .errors import (
     ColumnLimitError,
     ColumnNotFoundError,
     DatabaseError,
+    DiskFullError,
     IntegrityError,
     NotFoundError,
     TableNotFoundError,
@@ -31,10 +32,12 @@ _LAZY = {
     "Reader": ".reader",
     "set_backend": ".frames",
     "get_backend": ".frames",
+    "duckdb_extension_path": ".store.extension",
 }
 
 if TYPE_CHECKING:
     from .frames import get_backend, set_backend
+    from .store.extension import duckdb_extension_path
     from .reader import Reader
     from .tracker import Tracker
 
@@ -58,6 +61,7 @@ __all__ = [
     "copy",
     "set_backend",
     "get_backend",
+    "duckdb_extension_path",
     "XetrackError",
     "TableNotFoundError",
     "ColumnNotFoundError",
@@ -65,5 +69,6 @@ __all__ = [
     "ColumnLimitError",
     "NotFoundError",
     "IntegrityError",
+    "DiskFullError",
     "__version__",
 ]

@@ -51,6 +51,34 @@ def verify_asset(key: str, data: bytes, label: str | None = None) -> bytes:
     return data
 
 
+#: The header of compressed asset bytes (``Tracker(compress=True)``), then a zlib stream.
+#: 0xFD is no pickle opcode, so stored pickles never start this way.
+COMPRESSED_HEADER = b"\xfdxetrack-zlib\x00"
+
+
+def compress_asset(data: bytes) -> bytes:
+    """Pickled bytes as stored with ``compress=True``: the header, then zlib.
+
+    >>> decode_asset(compress_asset(b"abc")) == b"abc"
+    True
+    """
+    import zlib
+
+    return COMPRESSED_HEADER + zlib.compress(data, 6)
+
+
+def decode_asset(data: bytes) -> bytes:
+    """The pickled bytes of a stored asset, compressed or not (told apart by the header)."""
+    if bytes(data[: len(COMPRESSED_HEADER)]) != COMPRESSED_HEADER:
+        return data
+    import zlib
+
+    try:
+        return zlib.decompress(bytes(data[len(COMPRESSED_HEADER) :]))
+    except zlib.error:
+        return data  # damaged: the hash check that follows names the asset
+
+
 def pickle_asset(obj: Any, key: Any = None) -> tuple[str, bytes]:
     """``(hash, bytes)`` of an object: cloudpickle, then a 16-hex content hash.
 
@@ -107,11 +135,12 @@ class AssetStore(Mapping[str, Any]):
         return f"AssetStore({self._engine.path!r}, {len(self)} assets)"
 
     def bytes(self, key: str) -> bytes:
-        """The cloudpickle bytes of one asset, as stored (checked against its hash)."""
+        """The cloudpickle bytes of one asset (decompressed if stored compressed),
+        checked against its hash."""
         data = self._engine.asset_get(key)
         if data is None:
             raise KeyError(f"No asset {key!r} in {self._engine.path!r}")
-        return verify_asset(key, data)
+        return verify_asset(key, decode_asset(data))
 
     def references(self, key: str) -> int:
         """How many logged rows pointed at the asset."""

@@ -14,9 +14,11 @@
 - The side tables come along (:mod:`xetrack.copy_side`): the runs' lifecycle rows, kept
   predictions and artifact entries of every table copied, the artifact bytes they point
   at, and the model registry with the bytes of its versions.
-- Memory stays bounded: rows travel in batches, each written in its own transaction
-  (``BEGIN IMMEDIATE``, with SQLite's busy timeout), so other processes may keep writing
-  to TARGET meanwhile. SOURCE is read in one snapshot and never written.
+- All or nothing: the whole copy is one transaction of TARGET (``BEGIN IMMEDIATE``, with
+  SQLite's busy timeout), so a copy that fails or is killed leaves nothing of itself
+  behind. Other processes writing to TARGET wait for it (up to their busy timeout) and
+  then go on. Memory stays bounded: rows travel in batches, and SQLite spills the
+  transaction to TARGET's WAL. SOURCE is read in one snapshot and never written.
 
 Rows are written with ``sqlite3`` directly rather than through a Tracker, because a
 Tracker sets ``timestamp`` and ``track_id`` itself and the copy must keep them.
@@ -37,6 +39,8 @@ from typing import Any, Callable, Iterator, Sequence
 from .assets import is_asset_hash
 from .store.base import has_table, rowid_alias
 from .store.busy import retry_busy
+from .store.guard import holding
+from .store.column_types import logical_types, read_types, record_types
 from .schema import ASSETS_TABLE, BASE_COLUMNS, TIMESTAMP, TRACK_ID, is_internal_table, quote
 
 #: The CLI shows a progress bar when a copy reads more rows than this.
@@ -140,6 +144,20 @@ def copy_tables(
     if os.path.isdir(target_path):
         raise IsADirectoryError(f"{target_path!r} is a directory, not a database file")
     reader = Reader(source_path)  # never creates or changes SOURCE; raises if it is missing
+    # Both files' guards are held: DuckDB in another thread of this process waits for
+    # the copy instead of closing its connections under it (store/guard.py).
+    with holding(source_path, target_path):
+        return _copy_files(reader, source_path, target_path, assets, tables, progress)
+
+
+def _copy_files(
+    reader: Any,
+    source_path: str,
+    target_path: str,
+    assets: bool,
+    tables: Sequence[str] | str | None,
+    progress: Progress | None,
+) -> CopyResult:
     try:
         if os.path.exists(target_path) and os.path.samefile(source_path, target_path):
             raise ValueError(f"SOURCE and TARGET are the same file: {source_path!r}")
@@ -150,7 +168,8 @@ def copy_tables(
             plans = _plan(src, _chosen_tables(src, source_path, tables), tables is not None, result)
             dst = _open_target(target_path)  # only now: a refused copy leaves no TARGET behind
             try:
-                return _copy(src, dst, plans, assets, result, progress, (source_path, target_path))
+                paths = (source_path, target_path)
+                return _all_or_nothing(dst, target_path, lambda: _copy(src, dst, plans, assets, result, progress, paths))
             finally:
                 dst.close()
         finally:
@@ -197,7 +216,9 @@ def _columns(conn: sqlite3.Connection, schema: str, table: str) -> list[tuple[st
 def _open_target(path: str) -> sqlite3.Connection:
     """A connection with the store's settings: WAL, synchronous=NORMAL, a busy timeout."""
     from .errors import DatabaseError
+    from .store.faults import check_writable, fault
 
+    check_writable(path)  # a read-only file or folder: PermissionError naming it
     try:
         conn = sqlite3.connect(path, timeout=_TIMEOUT, isolation_level=None, check_same_thread=False)
     except sqlite3.OperationalError as exc:  # e.g. its folder does not exist
@@ -214,14 +235,44 @@ def _open_target(path: str) -> sqlite3.Connection:
         )
     except sqlite3.DatabaseError as exc:
         conn.close()
+        clear = fault(exc, path)
+        if clear is not None and not isinstance(clear, DatabaseError):
+            raise clear from None  # out of disk, read-only
         if "not a database" not in str(exc) and "malformed" not in str(exc):
-            raise  # busy, or out of disk: SQLite's own message says it
+            raise  # busy: SQLite's own message says it
         raise DatabaseError(f"{path!r} is not a SQLite database or is damaged ({exc})") from None
     return conn
 
 
+def _all_or_nothing(dst: sqlite3.Connection, path: str, body: Callable[[], Any]) -> Any:
+    """The whole copy as ONE transaction of TARGET: a copy that fails, or whose process is
+    killed, leaves nothing of itself in TARGET. Other writers of TARGET wait for it, up
+    to their busy timeout (60 s); a copy of a million rows takes a few seconds."""
+    from .errors import DatabaseError
+    from .store.faults import fault
+
+    retry_busy(lambda: dst.execute("BEGIN IMMEDIATE"), _TIMEOUT)
+    try:
+        value = body()
+        dst.execute("COMMIT")
+        return value
+    except BaseException as exc:
+        if dst.in_transaction:
+            try:
+                dst.execute("ROLLBACK")
+            except sqlite3.Error:  # after an I/O error SQLite may have rolled back already
+                pass
+        clear = fault(exc, path) if isinstance(exc, sqlite3.Error) else None
+        if clear is None or isinstance(clear, DatabaseError):
+            raise  # a damaged file may be SOURCE as well as TARGET: SQLite's words stand
+        raise clear from None
+
+
 def _transaction(conn: sqlite3.Connection, body: Callable[[], Any]) -> Any:
-    """``body`` inside ``BEGIN IMMEDIATE`` ... ``COMMIT``, rolled back and retried when busy."""
+    """``body`` inside ``BEGIN IMMEDIATE`` ... ``COMMIT``, rolled back and retried when busy;
+    inside the copy's one transaction (:func:`_all_or_nothing`), just ``body``."""
+    if conn.in_transaction:
+        return body()
 
     def attempt() -> Any:
         conn.execute("BEGIN IMMEDIATE")
@@ -237,22 +288,34 @@ def _transaction(conn: sqlite3.Connection, body: Callable[[], Any]) -> Any:
     return retry_busy(attempt, _TIMEOUT)
 
 
-def _ensure_table(dst: sqlite3.Connection, table: str, columns: list[tuple[str, str]]) -> dict[str, str]:
+def _ensure_table(
+    dst: sqlite3.Connection, table: str, columns: list[tuple[str, str]], types: dict[str, str] | None = None
+) -> dict[str, str]:
     """Under the write lock: create the table and add its missing columns, as the store does.
+
+    ``types``: SOURCE's logical types (:mod:`xetrack.store.column_types`), which widen
+    TARGET's as the values would: an untyped column takes SOURCE's type, an INTEGER one
+    becomes REAL when SOURCE's is.
 
     Returns lower-cased name -> the target's spelling of every column.
     """
-    existing = {name.lower(): name for name, _ in _columns(dst, "main", table)}
+    declared = dict(_columns(dst, "main", table))
+    existing = {name.lower(): name for name in declared}
     if not existing:
         base = ", ".join(f"{quote(n)} {t}" for n, t in BASE_COLUMNS.items())
         dst.execute(f"CREATE TABLE IF NOT EXISTS main.{quote(table)} ({base})")
         index = quote(f"ix_{table}_{TRACK_ID}")
         dst.execute(f"CREATE INDEX IF NOT EXISTS main.{index} ON {quote(table)} ({quote(TRACK_ID)})")
         existing = {name.lower(): name for name in BASE_COLUMNS}
+        declared = dict(BASE_COLUMNS)
     for name, decl in columns:
         if name.lower() not in existing:
             dst.execute(f"ALTER TABLE main.{quote(table)} ADD COLUMN {quote(name)} {decl}".rstrip())
             existing[name.lower()] = name
+            declared[name] = decl.upper()
+    if types:
+        proposed = {existing[name.lower()]: kind for name, kind in types.items() if name.lower() in existing}
+        record_types(dst, table, proposed, {name: decl.upper() for name, decl in declared.items()})
     return existing
 
 
@@ -306,7 +369,7 @@ def _copy(
                 progress(done, total)
         if not written:
             # A table with no new rows still gets its columns, so TARGET has SOURCE's schema.
-            _transaction(dst, lambda: _ensure_table(dst, table, columns))
+            _transaction(dst, lambda: _ensure_table(dst, table, columns, copier.types))
         result.tables[table] = written
         result.rows += written
     side.run()
@@ -385,6 +448,7 @@ class _TableCopy:
     ) -> None:
         self.src, self.dst, self.table, self.columns = src, dst, table, columns
         self.names = [name for name, _ in columns]
+        self.types = logical_types(dict(columns), read_types(src, table))  # SOURCE's, in its snapshot
         self.key_positions = (self.names.index(track_id), self.names.index(timestamp))
         self.rowid = rowid_alias(self.names)
         self.batch_size = max(1, min(_MAX_ROWS_PER_BATCH, _CELLS_PER_BATCH // max(1, len(columns))))
@@ -448,7 +512,7 @@ class _TableCopy:
         dst = self.dst
 
         def body() -> tuple[int, int, int, int]:
-            target = _ensure_table(dst, self.table, self.columns)
+            target = _ensure_table(dst, self.table, self.columns, self.types)
             seen = self.seen + self._catch_up(target)
             rows = batch
             if seen:

@@ -1,8 +1,8 @@
 """The side tables of a copy (:mod:`xetrack.copy`): runs, predictions, artifacts with
 their bytes, and the model registry with the bytes of its versions.
 
-Called by ``xetrack.copy`` once the experiment tables are copied. Every write is its own
-``BEGIN IMMEDIATE`` transaction, retried while TARGET is busy; SOURCE is only read.
+Called by ``xetrack.copy`` once the experiment tables are copied, inside the copy's one
+transaction of TARGET (all or nothing); SOURCE is only read.
 
 - ``xetrack_runs`` of each copied table: a run TARGET lacks is added. A run TARGET has
   is kept, unless TARGET still says ``running`` and SOURCE says finished, failed or

@@ -32,3 +32,14 @@ class IntegrityError(DatabaseError):
 
 class ColumnLimitError(XetrackError, ValueError):
     """A write would pass SQLite's limit on the number of columns in a table."""
+
+
+class DiskFullError(XetrackError, OSError):
+    """A write found no room on the disk (``errno.ENOSPC``); nothing of that call was written.
+
+    Its message names the database file. Once there is room again, the same Tracker
+    or Reader writes on.
+    """
+
+    def __str__(self) -> str:  # OSError would print "[Errno 28] ...: 'path'", naming the file twice
+        return str(self.strerror) if self.strerror else super().__str__()

@@ -1,9 +1,11 @@
 """Turning query results into DataFrames, and the pandas/polars backend switch.
 
-Declared column types decide the dtype, so a mostly-empty INTEGER column is a
-nullable ``Int64`` (exact up to 2**63-1), not float64, and BOOLEAN reads back as
-``boolean``. A column holding values of more than one type stays ``object`` with
-each value as stored.
+A column's logical type decides the dtype (the engine passes it: the type recorded in
+``xetrack_columns``, else the declared one), so a mostly-empty INTEGER column is a
+nullable ``Int64`` (exact up to 2**63-1), not float64, an INTEGER column that received
+a float is float64, and BOOLEAN reads back as ``boolean``. A column holding values of
+truly different kinds (text in a numeric column) stays ``object`` with each value as
+stored.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ _backend = "pandas"
 def set_backend(name: str) -> None:
     """Choose the DataFrame type xetrack returns: 'pandas' (default), 'polars', or 'auto'.
 
-    'auto' uses polars when it is installed and pandas otherwise.
+    'auto' uses pandas when it is installed, and polars only when pandas is absent.
 
     >>> import xetrack
     >>> xetrack.set_backend("pandas")
@@ -36,11 +38,9 @@ def set_backend(name: str) -> None:
 def get_backend() -> str:
     """The backend frames are returned in: 'pandas' or 'polars' ('auto' resolved)."""
     if _backend == "auto":
-        try:
-            import polars  # noqa: F401
-        except ImportError:
-            return "pandas"
-        return "polars"
+        import importlib.util
+
+        return "pandas" if importlib.util.find_spec("pandas") is not None else "polars"
     return _backend
 
 
@@ -152,7 +152,7 @@ _CONVERTERS = {"INTEGER": _integer, "REAL": _real, "BOOLEAN": _boolean, "BLOB": 
 def frame_from_rows(
     names: Sequence[str], decltypes: Sequence[str], rows: list[tuple[Any, ...]]
 ) -> pd.DataFrame:
-    """Build a pandas frame from ``cursor.fetchall()`` rows using the declared types."""
+    """Build a pandas frame from ``cursor.fetchall()`` rows using the logical types."""
     if not rows:
         return empty_frame(names, decltypes)
     if _object_table is not None:
@@ -177,7 +177,9 @@ def empty_frame(names: Sequence[str], decltypes: Sequence[str]) -> pd.DataFrame:
 
 
 def normalize_duckdb_frame(frame: pd.DataFrame, decltypes: dict[str, str]) -> pd.DataFrame:
-    """Give a DuckDB ``.df()`` the same dtypes the sqlite engine produces."""
+    """Give a DuckDB ``.df()`` the same dtypes the sqlite engine produces (``decltypes``:
+    the logical types, which the engine only reads through DuckDB when they are the
+    declared ones)."""
     for name in frame.columns:
         decl = decltypes.get(name)
         series = frame[name]
@@ -206,6 +208,8 @@ def row_dict(
             continue
         if decl == "BOOLEAN" and type(value) is int and value in (0, 1):
             value = bool(value)
+        elif decl == "REAL" and type(value) is int:
+            value = float(value)  # an int column widened by a float: the frame has floats too
         (last if name in _LAST else out)[name] = value
     out.update(last)
     return out

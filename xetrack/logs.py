@@ -248,6 +248,43 @@ def _text_sink(target: Any) -> Any:
     return sink
 
 
+_RECORD_FIELDS = frozenset(
+    "elapsed exception extra file function level line message module name process thread time".split()
+)
+
+
+def check_file_format(line_format: Any) -> None:
+    """Refuse, at construction, a ``logs_file_format`` loguru could not write a line with."""
+    import string
+
+    if not isinstance(line_format, str):
+        raise TypeError(f"logs_file_format must be a loguru format str, got {line_format!r}")
+    try:
+        fields = [field for _, field, _, _ in string.Formatter().parse(line_format) if field is not None]
+    except ValueError as exc:
+        raise ValueError(f"logs_file_format {line_format!r} is not a format string: {exc}") from None
+    for field in fields:
+        root = re.split(r"[.\[]", field, maxsplit=1)[0]
+        if root not in _RECORD_FIELDS:
+            raise ValueError(
+                f"logs_file_format {line_format!r} names {{{field}}}: use loguru's record fields, "
+                f"such as {{time}}, {{level}}, {{name}}, {{line}} and {{message}} (the event as JSON)"
+            )
+    try:  # loguru's own check of the color markup
+        _LOGGER.remove(_LOGGER.add(lambda _: None, format=line_format, filter=lambda _: False))
+    except ValueError as exc:
+        raise ValueError(f"logs_file_format {line_format!r} is not a loguru format: {exc}") from None
+
+
+def _formatted_sink(target: Any) -> Any:
+    """A sink that writes the line loguru formatted with the user's format string."""
+
+    def sink(message: Any) -> None:
+        target.write(str(message).encode("utf-8"))
+
+    return sink
+
+
 # -- the logger object ----------------------------------------------------------------
 def _close_sinks(handler_ids: list[int], targets: list[Any]) -> None:
     for handler_id in handler_ids:
@@ -269,9 +306,20 @@ class TrackerLogger:
     >>> tracker.logger.monitor({"latency": 0.12, "prediction": 1})  # doctest: +SKIP
     """
 
-    def __init__(self, tracker: Any, logs_path: Any = None, logs_stdout: bool = False, jsonl: Any = None) -> None:
+    def __init__(
+        self,
+        tracker: Any,
+        logs_path: Any = None,
+        logs_stdout: bool = False,
+        jsonl: Any = None,
+        logs_file_format: str | None = None,
+    ) -> None:
+        if logs_file_format is not None:
+            check_file_format(logs_file_format)
         self._tracker = weakref.proxy(tracker)
         self.logs_path = None if logs_path is None else os.fspath(logs_path)
+        # With a format of the user's, an event's {message} is its row as JSON.
+        self.logs_file_format = logs_file_format if logs_path is not None else None
         self.logs_stdout = bool(logs_stdout)
         self.jsonl = None if jsonl is None else os.fspath(jsonl)
         self._handler_ids: list[int] = []
@@ -310,8 +358,12 @@ class TrackerLogger:
 
         for target in text_targets:
             self._targets.append(target)
+            if self.logs_file_format is not None and isinstance(target, RotatingLogFile):
+                sink, line_format = _formatted_sink(target), self.logs_file_format
+            else:
+                sink, line_format = _text_sink(target), "{message}"
             self._handler_ids.append(
-                _LOGGER.add(_text_sink(target), level="DEBUG", format="{message}", filter=ours, colorize=False, catch=False)
+                _LOGGER.add(sink, level="DEBUG", format=line_format, filter=ours, colorize=False, catch=False)
             )
         self._text = bool(text_targets)
         if jsonl_target is not None:
@@ -340,7 +392,10 @@ class TrackerLogger:
             self._jsonl.write((dumps(jsonl_event(row)) + "\n").encode("utf-8"))
         if self._text:
             events = self._events if not self._via else self._bound.opt(depth=2 + self._via)
-            events.log(TRACKING, "", event=row)
+            if self.logs_file_format is None:
+                events.log(TRACKING, "", event=row)
+            else:
+                events.log(TRACKING, "{}", dumps(row), event=row)
 
     def track_many(self, keys: tuple[str, ...], values: list[tuple[Any, ...]]) -> None:
         """Write the rows of one ``log_batch`` as TRACKING events, one line each."""
@@ -352,7 +407,10 @@ class TrackerLogger:
         if self._text:
             log = (self._events if not self._via else self._bound.opt(depth=2 + self._via)).log
             for row in rows:
-                log(TRACKING, "", event=row)
+                if self.logs_file_format is None:
+                    log(TRACKING, "", event=row)
+                else:
+                    log(TRACKING, "{}", dumps(row), event=row)
 
     # -- messages -----------------------------------------------------------------
     def _message(self, level: str, message: Any, *args: Any, **kwargs: Any) -> None:

@@ -21,7 +21,7 @@ import sqlite3
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterator
 
-from .assets import is_asset_hash, pickle_asset, verify_asset
+from .assets import compress_asset, decode_asset, is_asset_hash, pickle_asset, verify_asset
 from .errors import NotFoundError
 from .schema import ASSETS_TABLE, INTERNAL_PREFIX, quote
 from .store import blobs, sqlite_engine
@@ -85,7 +85,14 @@ def _create(conn: sqlite3.Connection) -> None:
 
 # ------------------------------------------------------------------- writing
 def register(
-    engine: Any, table: str, track_id: str, name: Any, model_or_hash: Any, alias: Any = None, description: Any = None
+    engine: Any,
+    table: str,
+    track_id: str,
+    name: Any,
+    model_or_hash: Any,
+    alias: Any = None,
+    description: Any = None,
+    compress: bool = False,
 ) -> int:
     """Record version N+1 of ``name``; returns N+1 (0 under Tracker.SKIP_INSERT: nothing kept)."""
     from .runs import now
@@ -107,6 +114,8 @@ def register(
             )
     else:
         key, data = pickle_asset(model_or_hash, name)
+        if compress:  # Tracker(compress=True); the key stays the pickle's hash
+            data = compress_asset(data)
         kind = "asset"
     if sq is None:
         return 0
@@ -302,7 +311,7 @@ def model_bytes(engine: Any, version: Version) -> Iterator[bytes]:
     data = sq.asset_get(version.hash) if sq is not None else None
     if data is None:
         raise NotFoundError(f"{version.label}: its object is no longer in the asset store")
-    return iter([verify_asset(version.hash, data, version.label)])
+    return iter([verify_asset(version.hash, decode_asset(data), version.label)])
 
 
 def open_stream(engine: Any, spec: Any) -> io.BufferedReader:

@@ -71,9 +71,20 @@ class Reader(TableView):
         where = None if track_id is None else {TRACK_ID: track_id}
         return to_backend(self._engine.read(self.table_name, where, head=head, tail=tail))
 
-    def latest(self) -> dict[str, Any] | None:
-        """The table's last row as a dict (empty columns left out), or None."""
-        return self._engine.last_row(self.table_name)
+    def latest(self) -> Any:
+        """The rows of the most recent run, oldest first, as a DataFrame (as in 0.7.0).
+
+        The most recent run is the one that logged the table's last row, whatever its
+        ``track_id``. An empty table gives an empty frame. ``Tracker.latest`` is the
+        run's last row as a dict.
+
+        >>> Reader("exp.db").latest().to_dict("records")[0]  # doctest: +SKIP
+        {'timestamp': '2026-11-22 11:02:35.162360', 'track_id': 'fierce-pudu-1649', ...}
+        """
+        last = self._engine.last_row(self.table_name)
+        if last is None:
+            return to_backend(self._engine.read(self.table_name, head=0))
+        return to_backend(self._engine.read(self.table_name, {TRACK_ID: last[TRACK_ID]}))
 
     def __getitem__(self, key: str) -> Any:
         """``reader['col']``: that column over every run."""
@@ -107,6 +118,27 @@ class Reader(TableView):
 
     def __repr__(self) -> str:
         return f"Reader(db={self.db!r}, table={self.table_name!r})\n" + self._preview_text()
+
+    def backup(self, dest: str | os.PathLike[str], overwrite: bool = False) -> str:
+        """Copy the whole file (every table, side table and asset) to ``dest``, safely
+        while other processes keep logging; returns ``dest``.
+
+        Uses SQLite's online backup API: the copy holds every row committed before the
+        call, including those still in the ``-wal`` file that ``cp`` would miss. The copy
+        is one self-contained file (rollback journal, no ``-wal``), written to a temporary
+        file and renamed, so a half backup never appears under ``dest``. An existing
+        ``dest`` is refused unless ``overwrite=True``.
+
+        >>> Reader("exp.db").backup("exp-backup.db")  # doctest: +SKIP
+        'exp-backup.db'
+        """
+        from .store import sqlite_engine
+        from .store.backup import backup
+
+        engine = sqlite_engine(self._engine)
+        if engine is None:  # pragma: no cover - a Reader always has a file
+            raise ValueError(f"{self.db!r} has no SQLite file to back up")
+        return backup(engine, dest, overwrite)
 
     # -- runs: one row per track_id, computed in SQL (see docs/runs.md) -------------
     def _runs(self) -> Any:

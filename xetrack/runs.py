@@ -218,10 +218,12 @@ class RunQueries:
         return bool(rows)
 
     def columns(self) -> dict[str, str]:
-        return self.engine.columns(self.table)  # raises TableNotFoundError
+        """Column -> logical type: a column added for None is numeric once its first
+        value is, and an INTEGER column that got a float reads as REAL."""
+        return self.engine.column_types(self.table)  # raises TableNotFoundError
 
     def classify(self) -> tuple[list[str], list[str], dict[str, str]]:
-        """(params, metrics, declared types) of the table, decided in one SQL pass.
+        """(params, metrics, logical types) of the table, decided in one SQL pass.
 
         A param holds at most one distinct non-NULL value inside every run (SQLite's own
         comparison: 1 and 1.0 are one value). A metric is a

@@ -74,11 +74,11 @@ def column_name(key: Hashable) -> str:
     """Turn a logged key into a column name.
 
     Every character outside ``[A-Za-z0-9_]`` becomes ``_`` and int keys become their
-    digits. A key that would be left with no letter or digit is refused, because it
-    could not be told apart from other such keys.
+    digits, as xetrack 0.7.0 did: ``'@@'`` is the column ``__``. Only what cannot be
+    stored at all is refused: an empty key, or a key that is no str or int.
 
-    >>> column_name("invalid key"), column_name(1)
-    ('invalid_key', '1')
+    >>> column_name("invalid key"), column_name(1), column_name("@@")
+    ('invalid_key', '1', '__')
     """
     if isinstance(key, str):
         text = key
@@ -88,13 +88,7 @@ def column_name(key: Hashable) -> str:
         raise TypeError(f"Keys must be str or int, got {type(key).__name__}: {key!r}")
     if not text:
         raise ValueError("Empty key: every logged key needs a name")
-    name = _NOT_NAME_CHAR.sub("_", text)
-    if name != text and not name.strip("_"):
-        raise ValueError(
-            f"Key {key!r} has no character in [A-Za-z0-9_], so it cannot be stored as a "
-            "column name that stays distinct; rename it"
-        )
-    return name
+    return _NOT_NAME_CHAR.sub("_", text)
 
 
 def sql_type(value: Any) -> str | None:

@@ -11,7 +11,7 @@ from typing import Any, Hashable, Iterable, Mapping
 from coolname import generate_slug
 
 from .frames import to_backend
-from .assets import HASH_LENGTH, AssetStore, is_asset_hash, pickle_asset
+from .assets import HASH_LENGTH, AssetStore, compress_asset, is_asset_hash, pickle_asset
 from .schema import (
     INT64_MAX,
     INT64_MIN,
@@ -77,55 +77,74 @@ class Tracker(TableView):
     >>> row["model"], row["epoch"]
     ('resnet18', 1)
 
+    The arguments come in xetrack 0.7.0's order, so 0.7.0 code runs unchanged:
+    ``Tracker('exp.db', {'model': 'rf'}, True)`` resets the table.
+
     Args:
         db: path of the SQLite file (created if missing), ``Tracker.IN_MEMORY`` (nothing
             on disk) or ``Tracker.SKIP_INSERT`` (nothing stored).
         params: values added to every row this run logs.
-        table: the experiment table; several tables in one file are independent.
-        engine: ``'sqlite'`` (default, fastest writes) or ``'duckdb'`` (reads and
-            ``tracker.conn`` through DuckDB).
-        warnings: let xetrack warn about what it does behind the scenes.
         reset: drop the table's existing rows first.
-        raise_on_error: for tracked functions, re-raise their errors.
-        track_id: continue a run by its id instead of starting a new one.
         log_system_params: tracked calls also log cpu, memory and disk use (psutil).
         log_network_params: tracked calls also log the bytes sent and received.
+        raise_on_error: for tracked functions, re-raise their errors.
         measurement_interval: seconds between system samples during a tracked call.
-        git_root: a folder in a git repository: every row gets ``git_commit_hash``.
-        cache: a directory (or a ``diskcache.Cache``) for results of tracked calls.
+        track_id: continue a run by its id instead of starting a new one.
         logs_path: a folder: every event is also written there as one structured line
             at level ``TRACKING``, to ``xetrack.log`` (rotated). See docs/logging.md.
-        logs_stdout: print the same line to stdout.
+        logs_file_format: a loguru format string for the lines of the ``logs_path``
+            file, e.g. ``"{time:HH:mm:ss} {level} {message}"``; an event's
+            ``{message}`` is its row as JSON. None: xetrack's own line, which
+            ``Reader.read_logs`` parses.
+        logs_stdout: print the same line to stdout (always xetrack's own line).
         jsonl: a file: every event is also written there as one JSON object per line
             (a dataset: ``Reader.read_jsonl`` or ``pandas.read_json(lines=True)``).
+        cache: a directory (or a ``diskcache.Cache``) for results of tracked calls.
+        compress: store the pickled bytes of new assets zlib-compressed. Reads detect
+            compressed bytes by their header, whatever this flag; the hash stays the
+            hash of the pickle, so an object is stored once across settings.
+        warnings: let xetrack warn about what it does behind the scenes.
+        git_root: a folder in a git repository: every row gets ``git_commit_hash``.
+        engine: ``'sqlite'`` (default, fastest writes) or ``'duckdb'`` (reads and
+            ``tracker.conn`` through DuckDB).
+        table: the experiment table; several tables in one file are independent.
     """
 
     IN_MEMORY = IN_MEMORY
     SKIP_INSERT = SKIP_INSERT
+    # What ``latest`` shows as None (see ``_own``): the keys of the last row this Tracker
+    # logged, and the keys it set with set_value/set_where.
+    _last_logged: Iterable[Hashable] = ()
+    _set_keys: frozenset[str] = frozenset()
 
     def __init__(
         self,
         db: str | os.PathLike[str] = "track.db",
         params: Mapping[Hashable, Any] | None = None,
-        table: str = "default",
-        engine: str = "sqlite",
-        warnings: bool = True,
         reset: bool = False,
-        raise_on_error: bool = True,
-        track_id: str | None = None,
         log_system_params: bool = False,
         log_network_params: bool = False,
+        raise_on_error: bool = True,
         measurement_interval: float = 1.0,
-        git_root: str | os.PathLike[str] | None = None,
-        cache: str | os.PathLike[str] | Any | None = None,
+        track_id: str | None = None,
         logs_path: str | os.PathLike[str] | None = None,
+        logs_file_format: str | None = None,
         logs_stdout: bool = False,
         jsonl: str | os.PathLike[str] | None = None,
+        cache: str | os.PathLike[str] | Any | None = None,
+        compress: bool = False,
+        warnings: bool = True,
+        git_root: str | os.PathLike[str] | None = None,
+        engine: str = "sqlite",
+        table: str = "default",
+        # xetrack 0.7.0's arguments, in its order; any argument added later goes after
+        # a bare ``*`` (keyword-only), so positional 0.7.0 calls keep their meaning.
     ) -> None:
         self.table_name = validate_table_name(table)
         self.db = os.fspath(db) if isinstance(db, os.PathLike) else db
         self.engine = engine
         self.raise_on_error = raise_on_error
+        self.compress = bool(compress)
         self.warnings_enabled = bool(warnings)  # the flag; ``warnings`` also needs a sink
         self._names: dict[Hashable, str] = {}
         self._stored_assets: set[str] = set()  # hashes this tracker knows are stored
@@ -143,7 +162,7 @@ class Tracker(TableView):
         from .logs import TrackerLogger
 
         # Before the database: an unwritable log path fails with nothing created.
-        self._logger = TrackerLogger(self, logs_path, logs_stdout, jsonl)
+        self._logger = TrackerLogger(self, logs_path, logs_stdout, jsonl, logs_file_format)
         self._log_events = self._logger.has_sinks
         self._engine = open_engine(db, engine, create=True)
         self._engine.ensure_table(self.table_name, reset=reset)
@@ -274,10 +293,35 @@ class Tracker(TableView):
 
     def _frame(self, head: int | None = None, tail: int | None = None) -> Any:
         # A wide table holds every run's keys; this run's view leaves out the
-        # columns it never filled.
+        # columns it never filled, unless this Tracker logged them (as None, say).
         frame = super()._frame(head=head, tail=tail)
-        empty = [c for c in frame.columns if c not in (TIMESTAMP, TRACK_ID) and frame[c].isna().all()]
+        logged = self._logged()
+        empty = [
+            c for c in frame.columns
+            if c not in (TIMESTAMP, TRACK_ID) and c.lower() not in logged and frame[c].isna().all()
+        ]
         return frame.drop(columns=empty) if len(frame) and empty else frame
+
+    def _logged(self) -> set[str]:
+        """The columns this Tracker wrote, lower-cased: keys it logged or set, and params.
+
+        Known from this object alone, so reading them costs ``log()`` nothing.
+        """
+        return {name.lower() for name in (*self._names.values(), *self._params)}
+
+    def _own(self, row: dict[str, Any] | None, logged: set[str] | None = None) -> dict[str, Any] | None:
+        """A row read with its NULLs, keeping a NULL only in a column of ``logged``
+        (lower-cased; by default every column this Tracker wrote)."""
+        if row is None:
+            return None
+        if logged is None:
+            logged = self._logged()
+        return {k: v for k, v in row.items() if v is not None or k.lower() in logged}
+
+    def _latest_keys(self) -> set[str]:
+        """Lower-cased: the keys of the last row this Tracker logged, params, keys it set."""
+        names = {self._name(k).lower() for k in self._last_logged}
+        return names | self._set_keys | {name.lower() for name in self._params}
 
     # -- writing ----------------------------------------------------------------
     def _name(self, key: Hashable) -> str:
@@ -324,7 +368,7 @@ class Tracker(TableView):
         digest, data = pickle_asset(value, key)
         known = digest in writes.blobs or digest in self._stored_assets
         if not known and not self._engine.has_asset(digest):
-            writes.blobs[digest] = data
+            writes.blobs[digest] = compress_asset(data) if self.compress else data
         writes.refs[digest] = 1
         return digest
 
@@ -340,6 +384,7 @@ class Tracker(TableView):
         """
         row, writes = self._row(data)
         self._engine.insert(self.table_name, row, writes)
+        self._last_logged = row
         if writes:
             self._stored_assets.update(writes.blobs)
         if self._log_events:
@@ -363,6 +408,7 @@ class Tracker(TableView):
             keys, values, writes = self._batch_general(rows)
         try:
             self._engine.insert_many(self.table_name, keys, values, _first_value_finder(values), writes)
+            self._last_logged = rows[-1]
         except OverflowError:  # an int beyond 64 bits slipped through the fast path
             self._batch_general(rows)  # raises the clear error
             raise
@@ -434,14 +480,16 @@ class Tracker(TableView):
 
         Adds the column if needed; returns the number of rows changed.
         """
-        return self._engine.update(
-            self.table_name, {self._name(key): coerce(value, key)}, self._where()
-        )
+        name = self._name(key)
+        self._set_keys = self._set_keys | {name.lower()}
+        return self._engine.update(self.table_name, {name: coerce(value, key)}, self._where())
 
     def set_where(self, key: Hashable, value: Any, where_key: Hashable, where_value: Any) -> int:
         """Set ``key`` to ``value`` on this run's rows whose ``where_key`` equals ``where_value``."""
         where = {self._resolve_column(where_key): coerce(where_value, where_key), **self._where()}
-        return self._engine.update(self.table_name, {self._name(key): coerce(value, key)}, where)
+        name = self._name(key)
+        self._set_keys = self._set_keys | {name.lower()}
+        return self._engine.update(self.table_name, {name: coerce(value, key)}, where)
 
     # -- assets -----------------------------------------------------------------
     @property
@@ -517,7 +565,9 @@ class Tracker(TableView):
         """
         from .models import register
 
-        return register(self._engine, self.table_name, self.track_id, name, model_or_hash, alias, description)
+        return register(
+            self._engine, self.table_name, self.track_id, name, model_or_hash, alias, description, self.compress
+        )
 
     def set_model_alias(self, name: str, version: int, alias: str) -> None:
         """Point ``alias`` of model ``name`` at ``version`` (an alias names one version)."""
@@ -537,18 +587,31 @@ class Tracker(TableView):
 
     @property
     def latest(self) -> dict[str, Any] | None:
-        """This run's last row as a dict (empty columns left out), or None."""
-        return self._engine.last_row(self.table_name, self._where())
+        """This run's last row as a dict, or None.
+
+        An empty column is left out unless the last row this Tracker logged had that
+        key, or it is a param or a key set with ``set_value``/``set_where``: a key logged
+        as None is there with None, as ``log()`` returned it, while the columns only
+        other runs filled are not.
+
+        >>> t = Tracker(Tracker.IN_MEMORY)
+        >>> _ = t.log({"acc": 1, "optimizer": None})
+        >>> t.latest["optimizer"] is None
+        True
+        """
+        row = self._engine.last_row(self.table_name, self._where(), drop_null=False)
+        return self._own(row, self._latest_keys())
 
     def __getitem__(self, key: Any) -> Any:
-        """``tracker['col']``: that column of this run; ``tracker[i]``: its i-th row (1-based)."""
+        """``tracker['col']``: that column of this run; ``tracker[i]``: its i-th row (1-based),
+        with None in the empty columns this Tracker logged in any row."""
         if isinstance(key, int) and not isinstance(key, bool):
             if key == 0:
                 raise IndexError("Rows are numbered from 1: tracker[1] is the first row")
-            row = (
-                self._engine.nth_row(self.table_name, self._where(), key - 1)
+            row = self._own(
+                self._engine.nth_row(self.table_name, self._where(), key - 1, drop_null=False)
                 if key > 0
-                else self._engine.last_row(self.table_name, self._where(), offset=-key - 1)
+                else self._engine.last_row(self.table_name, self._where(), offset=-key - 1, drop_null=False)
             )
             if row is None:
                 raise IndexError(f"Row {key} out of range: this run has {len(self)} rows")

@@ -15,7 +15,7 @@ from typing import Sequence
 import typer
 
 from .. import __version__
-from . import artifacts, assets, cache, copy, plot, rows, runs, sql, stats
+from . import artifacts, assets, backup, cache, copy, duckdb_shell, plot, rows, runs, sql, stats
 from .common import CommandError, error_message, note, one_line
 
 app = typer.Typer(
@@ -39,11 +39,13 @@ def version() -> None:
 rows.register(app)
 runs.register(app)
 sql.register(app)
+duckdb_shell.register(app)
 app.add_typer(assets.app, name="assets")
 app.add_typer(artifacts.artifacts_app, name="artifacts")
 app.add_typer(artifacts.models_app, name="models")
 app.add_typer(cache.app, name="cache")
 copy.register(app)
+backup.register(app)
 app.add_typer(stats.app, name="stats")
 app.add_typer(plot.app, name="plot")
 

@@ -2,11 +2,34 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 import typer
 
 from .common import CommandError, DbArg, Engine, EngineOpt, JsonOpt, note, open_reader, plural, print_frame
+
+
+_NEAR = re.compile(r'near "([A-Za-z_][A-Za-z0-9_]*)"')
+
+
+def keyword_hint(query: str, message: str) -> str:
+    """When a syntax error is at a table name after ``db.`` that is an SQL keyword
+    (``db.default``, ``db.order``), the advice to quote it; else nothing.
+
+    >>> keyword_hint('SELECT * FROM db.default', 'near "default": syntax error')
+    '. "default" is an SQL keyword: write the table as db."default"'
+    """
+    if "syntax error" not in message.lower():
+        return ""
+    near = _NEAR.search(message)
+    if near is None:
+        return ""
+    used = re.search(r"\bdb\s*\.\s*(" + re.escape(near.group(1)) + r")\b", query, re.IGNORECASE)
+    if used is None:
+        return ""
+    word = used.group(1)
+    return f'. "{word}" is an SQL keyword: write the table as db."{word}"'
 
 
 def sql(
@@ -34,7 +57,7 @@ def sql(
                 result = reader.conn.execute(query)
                 names, rows = list(result.columns), result.fetchall()
             except duckdb.Error as exc:
-                raise CommandError(f"SQL error: {exc}") from None
+                raise CommandError(f"SQL error: {exc}{keyword_hint(query, str(exc))}") from None
             if names == ["NULL"] and not rows:  # a statement with no result set
                 return
         else:
@@ -43,7 +66,7 @@ def sql(
                 names = [d[0] for d in cursor.description] if cursor.description else None
                 rows: list[Any] = cursor.fetchall() if names is not None else []
             except (sqlite3.Error, sqlite3.Warning) as exc:
-                raise CommandError(f"SQL error: {exc}") from None
+                raise CommandError(f"SQL error: {exc}{keyword_hint(query, str(exc))}") from None
             if names is None:
                 if cursor.rowcount >= 0:
                     note(f"{plural(cursor.rowcount, 'row')} changed")

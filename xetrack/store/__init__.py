@@ -32,6 +32,10 @@ def open_engine(db: str | os.PathLike[str], engine: str = "sqlite", *, create: b
     else:
         if os.path.isdir(path):
             raise IsADirectoryError(f"{path!r} is a directory, not a database file")
+        if create:  # a read-only file or folder is refused now, not at the first write
+            from .faults import check_writable
+
+            check_writable(path)
         path_or_none = path
     if engine == "duckdb":
         from .duckdb import DuckDBEngine

@@ -65,6 +65,17 @@ def has_table(conn: Any, name: str) -> bool:
     return conn.execute(sql, (name,)).fetchone() is not None
 
 
+def rows_if_table(conn: Any, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    """All rows of one read on a ``sqlite3`` connection; a table that does not exist yet
+    (nothing of that kind was ever stored in the file) reads as no rows."""
+    try:
+        return conn.execute(sql, params).fetchall()
+    except Exception as exc:  # sqlite3.OperationalError; base.py stays free of sqlite3
+        if "no such table" in str(exc):
+            return []
+        raise
+
+
 def close_matches(name: str, candidates: Sequence[str]) -> str:
     matches = difflib.get_close_matches(name, list(candidates), n=3, cutoff=0.6)
     if not matches and len(name) >= 3:  # 'prod' for 'production'
@@ -102,13 +113,23 @@ class Engine(ABC):
     def columns(self, table: str) -> dict[str, str]:
         """Column name -> declared type, in table order. Raises TableNotFoundError."""
 
+    def column_types(self, table: str) -> dict[str, str]:
+        """Column name -> logical type, in table order: what decides the read-back dtype.
+
+        It differs from the declared type for a column added for None (declared with no
+        type; its first value decides) and for an INTEGER column that received a float
+        (REAL). Engines without such records return the declared types.
+        """
+        return self.columns(table)
+
     @abstractmethod
     def ensure_table(self, table: str, reset: bool = False) -> None:
         """Create ``table`` with the base columns if missing; ``reset`` drops it first."""
 
     @abstractmethod
     def insert(self, table: str, row: dict[str, Any], assets: AssetWrites | None = None) -> None:
-        """Insert one row; unknown keys with a value add their column first."""
+        """Insert one row; unknown keys add their column first (with no declared type
+        for a None)."""
 
     @abstractmethod
     def insert_many(
@@ -122,7 +143,8 @@ class Engine(ABC):
         """Insert ``rows`` (tuples ordered as ``keys``) in one transaction.
 
         ``first_value(i)`` returns the first non-None value of column ``i``, used to
-        declare the type of a column that does not exist yet (None: all empty).
+        declare the type of a column that does not exist yet (None: all empty, and the
+        column is added with no declared type).
         """
 
     @abstractmethod
@@ -148,11 +170,15 @@ class Engine(ABC):
         """A pandas DataFrame of the matching rows, oldest first."""
 
     @abstractmethod
-    def last_row(self, table: str, where: Where | None = None, offset: int = 0) -> dict[str, Any] | None:
-        """The ``offset``-th row from the end (0: the last) as a dict, None if there is none."""
+    def last_row(
+        self, table: str, where: Where | None = None, offset: int = 0, drop_null: bool = True
+    ) -> dict[str, Any] | None:
+        """The ``offset``-th row from the end (0: the last) as a dict, None if there is none.
+
+        ``drop_null`` leaves out the columns the row holds no value in."""
 
     @abstractmethod
-    def nth_row(self, table: str, where: Where | None, n: int) -> dict[str, Any] | None:
+    def nth_row(self, table: str, where: Where | None, n: int, drop_null: bool = True) -> dict[str, Any] | None:
         """The n-th matching row, 0-based from the oldest."""
 
     # -- the asset store: pickled objects by content hash ---------------------------

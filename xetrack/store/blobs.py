@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 from ..errors import IntegrityError, NotFoundError
 from ..schema import INTERNAL_PREFIX, quote
+from .base import rows_if_table
 
 if TYPE_CHECKING:
     from .sqlite import SQLiteEngine
@@ -176,15 +177,8 @@ def uploads_in_progress(conn: sqlite3.Connection, clean: bool = True) -> set[str
 
 def header(conn: sqlite3.Connection, key: str) -> tuple[str, int, int] | None:
     """``(digest, size, chunks)`` of a stored blob, or None."""
-    try:
-        row = conn.execute(
-            f'SELECT "digest", "size", "chunks" FROM {quote(BLOBS)} WHERE "hash" = ?', (key,)
-        ).fetchone()
-    except sqlite3.OperationalError as exc:
-        if "no such table" in str(exc):
-            return None
-        raise
-    return None if row is None else (row[0], row[1], row[2])
+    rows = rows_if_table(conn, f'SELECT "digest", "size", "chunks" FROM {quote(BLOBS)} WHERE "hash" = ?', (key,))
+    return (rows[0][0], rows[0][1], rows[0][2]) if rows else None
 
 
 def write_chunks(conn: sqlite3.Connection, key: str, pieces: Iterable[tuple[int, Any]]) -> None:

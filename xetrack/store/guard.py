@@ -1,46 +1,92 @@
-"""One guard per database file per process.
+"""One guard per database file per process: Python's SQLite and DuckDB's take turns.
 
 Python's ``sqlite3`` and DuckDB's sqlite scanner each carry their own copy of the
 SQLite library. POSIX file locks belong to the process, not to a library, so two
-copies holding one file in one process do not see each other's locks: when DuckDB's
-copy closes the file it believes it was the last user, checkpoints and deletes the
-WAL under the other copy's feet, and rows are lost. (This is SQLite's documented
-"multiple copies of SQLite in one program" hazard, reproduced here while building
-xetrack.)
+copies holding one file in one process do not see each other's locks. When DuckDB's
+copy closes the file it believes it was the last user: it checkpoints, deletes the
+WAL, and its ``close()`` drops every lock the process held on the file. A ``sqlite3``
+connection still open then works from a stale WAL index, and its next checkpoint
+writes old pages over new ones: rows are lost and the file is malformed. (SQLite's
+documented "multiple copies of SQLite in one program" hazard.)
 
-The guard makes the two take turns: before DuckDB touches the file, every
-``sqlite3`` connection this process holds on it is closed (they reopen lazily), and
-DuckDB's own handle is closed again when its result is fully fetched. It also
-serializes threads that share one connection.
+The guard rules that out by construction, with two invariants:
+
+1. **Every** ``sqlite3`` connection xetrack opens on a file is opened through
+   :meth:`FileGuard.connect`, which keeps a strong reference to its :class:`Slot`.
+   The guard, not the lifetime of whatever object uses the connection, knows what is
+   open: a Tracker dropped without ``close()`` whose connection waits in a reference
+   cycle for the garbage collector is still on the list.
+2. DuckDB reaches the file only inside :meth:`FileGuard.duckdb`, which holds the
+   guard's lock and first closes every connection on that list. The DuckDB engine
+   attaches the file inside that block and detaches it before leaving, so no DuckDB
+   object that outlives the block can reach the file (see :mod:`xetrack.store.duckdb`).
+
+Owners find their slot emptied and reopen lazily. A finalizer closes the slots of an
+owner that is garbage collected, so the file is also released without DuckDB.
+Connections opened by the user's own code (``sqlite3.connect``, ``SqliteDict``) are
+out of reach: docs/concepts.md says not to hold one across DuckDB reads.
 """
 
 from __future__ import annotations
 
 import os
+import sqlite3
 import threading
 import weakref
-from contextlib import contextmanager
-from typing import Iterator, Protocol
+from contextlib import ExitStack, contextmanager
+from typing import Callable, Iterator
 
 
-class HoldsSQLite(Protocol):
-    def release_connection(self) -> None: ...
+class Slot:
+    """One ``sqlite3`` connection an owner uses; the guard may close it between uses.
+
+    ``conn`` is None while closed. Only code holding the guard's lock opens or closes it.
+    """
+
+    __slots__ = ("conn", "pid", "__weakref__")
+
+    def __init__(self) -> None:
+        self.conn: sqlite3.Connection | None = None
+        self.pid = 0
 
 
 class FileGuard:
-    def __init__(self) -> None:
-        self.lock = threading.RLock()
-        self._holders: weakref.WeakSet[HoldsSQLite] = weakref.WeakSet()
+    """The lock of one file in this process, and every ``sqlite3`` connection on it."""
 
-    def register(self, holder: HoldsSQLite) -> None:
-        self._holders.add(holder)
+    def __init__(self, path: str | None) -> None:
+        self.path = path
+        self.lock = threading.RLock()
+        self._open: set[Slot] = set()  # strong references: closed only by the guard or owner
+
+    def connect(self, slot: Slot, opener: Callable[[], sqlite3.Connection]) -> sqlite3.Connection:
+        """Open ``slot``'s connection with ``opener`` (under the lock) and keep it on the list."""
+        with self.lock:
+            conn = opener()
+            slot.conn, slot.pid = conn, os.getpid()
+            self._open.add(slot)
+            return conn
+
+    def close(self, *slots: Slot) -> None:
+        """Close these slots' connections now (their owners reopen on next use)."""
+        with self.lock:
+            pid = os.getpid()
+            for slot in slots:
+                conn, slot.conn = slot.conn, None
+                self._open.discard(slot)
+                if conn is not None and slot.pid == pid:
+                    conn.close()  # a parent's connection in a forked child is never touched
+
+    def open_count(self) -> int:
+        """How many ``sqlite3`` connections xetrack holds on the file (for tests)."""
+        with self.lock:
+            return sum(1 for slot in self._open if slot.conn is not None)
 
     @contextmanager
     def duckdb(self) -> Iterator[None]:
-        """Hold the file for DuckDB: no ``sqlite3`` connection of this process stays open."""
+        """Hold the file for DuckDB: every ``sqlite3`` connection on it is closed first,
+        and none can open until the block ends."""
         with self.lock:
-            for holder in list(self._holders):
-                holder.release_connection()
+            self.close(*list(self._open))
             yield
 
 
@@ -49,23 +95,49 @@ _guards_lock = threading.Lock()
 
 
 def guard_for(path: str | None) -> FileGuard:
-    """The process-wide guard of a file; a private one for in-memory databases."""
+    """The process-wide guard of a file; a private one for an in-memory database."""
     if path is None:
-        return FileGuard()
+        return FileGuard(None)
     key = os.path.realpath(path)
     with _guards_lock:
         guard = _guards.get(key)
         if guard is None:
-            guard = _guards[key] = FileGuard()
+            guard = _guards[key] = FileGuard(key)
         return guard
+
+
+@contextmanager
+def holding(*paths: str) -> Iterator[None]:
+    """Hold the guards of these files (in a fixed order, so two holders never deadlock)
+    while code of ours uses a ``sqlite3`` connection that is not on a guard's list."""
+    guards = sorted({id(g): g for g in map(guard_for, paths)}.values(), key=lambda g: g.path or "")
+    with ExitStack() as stack:
+        for guard in guards:
+            stack.enter_context(guard.lock)
+        yield
+
+
+def close_when_collected(owner: object, guard: FileGuard, *slots: Slot) -> weakref.finalize:
+    """Close ``slots`` when ``owner`` is garbage collected (or at exit)."""
+    return weakref.finalize(owner, guard.close, *slots)
+
+
+_inherited: list[sqlite3.Connection] = []  # a parent's connections in a forked child; never used
 
 
 def _after_fork_in_child() -> None:
     # A lock held by another thread at fork time would never be released in the child.
+    # The parent's connections are kept (not closed: closing could disturb the parent)
+    # and forgotten: owners see the new pid and open their own.
     global _guards_lock
     _guards_lock = threading.Lock()
     for guard in _guards.values():
         guard.lock = threading.RLock()
+        for slot in guard._open:
+            if slot.conn is not None:
+                _inherited.append(slot.conn)
+            slot.conn = None
+        guard._open.clear()
 
 
 os.register_at_fork(after_in_child=_after_fork_in_child)

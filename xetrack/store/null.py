@@ -60,10 +60,12 @@ class NullEngine(Engine):
         names = list(columns) if columns else list(BASE_COLUMNS)
         return empty_frame(names, [BASE_COLUMNS.get(n, "") for n in names])
 
-    def last_row(self, table: str, where: Where | None = None, offset: int = 0) -> dict[str, Any] | None:
+    def last_row(
+        self, table: str, where: Where | None = None, offset: int = 0, drop_null: bool = True
+    ) -> dict[str, Any] | None:
         return None
 
-    def nth_row(self, table: str, where: Where | None, n: int) -> dict[str, Any] | None:
+    def nth_row(self, table: str, where: Where | None, n: int, drop_null: bool = True) -> dict[str, Any] | None:
         return None
 
     @property

@@ -15,22 +15,36 @@ from __future__ import annotations
 import os
 import sqlite3
 from contextlib import contextmanager
+from operator import itemgetter
 from typing import Any, Callable, Iterator, Sequence, TypeVar
 
 from ..errors import ColumnLimitError, DatabaseError, TableNotFoundError
 from ..frames import frame_from_rows, row_dict
 from ..schema import ASSET_COUNTS, ASSETS_TABLE, BASE_COLUMNS, TRACK_ID, is_internal_table, quote, sql_type
-from .base import ROWID_ALIASES, AssetWrites, Engine, Where, column_not_found, rowid_alias, table_not_found, where_clause
+from .base import (
+    ROWID_ALIASES,
+    AssetWrites,
+    Engine,
+    Where,
+    column_not_found,
+    rowid_alias,
+    rows_if_table,
+    table_not_found,
+    where_clause,
+)
 from .blobs import check_pickle_size
 from .busy import is_busy, retry_busy
-from .guard import guard_for
+from .faults import fault, read_target, surfaces_faults
+from .column_types import forget_table, kind_of, logical_types, read_types, record_types
+from .guard import Slot, close_when_collected, guard_for
 
 DEFAULT_TIMEOUT = 60.0
 #: After a checkpoint the WAL file is cut back to this size: one big artifact must not
 #: leave a WAL file of its size behind.
 JOURNAL_SIZE_LIMIT = 64 * 2**20
 T = TypeVar("T")
-_inherited: list[sqlite3.Connection] = []  # connections copied into a forked child; never used
+#: Checked INSERTs kept per table, by keys and value types.
+_MAX_CHECKED = 4096
 
 
 class _Table:
@@ -38,26 +52,49 @@ class _Table:
 
     ``version`` is the file's ``PRAGMA schema_version`` the columns were read at: when
     it has not moved, the cached columns are still exact and need no rereading.
+
+    ``logical`` holds the logical types (:mod:`.column_types`) this process knows. It
+    only decides when to record one; it may lag behind another process's records,
+    which costs an extra check under the write lock, never a wrong read (reads take
+    the recorded types from the file). ``insert_sql`` is keyed by the row's keys and
+    the types of its values: such an INSERT was checked to change no logical type.
     """
 
-    __slots__ = ("columns", "lower", "insert_sql", "version")
+    __slots__ = ("columns", "lower", "logical", "insert_sql", "version")
 
     def __init__(self) -> None:
         self.columns: dict[str, str] = {}  # name -> declared type, table order
         self.lower: dict[str, str] = {}
-        self.insert_sql: dict[tuple[str, ...], str] = {}
+        self.logical: dict[str, str] = {}  # name -> logical type
+        self.insert_sql: dict[tuple[tuple[str, ...], tuple[type, ...]], str] = {}
         self.version = -1
 
-    def load(self, columns: dict[str, str], version: int) -> None:
+    def load(self, columns: dict[str, str], version: int, recorded: dict[str, str]) -> None:
         if not set(columns) >= set(self.columns):
             self.insert_sql.clear()  # columns went away (a reset): checked INSERTs are stale
         self.columns = columns
         self.lower = {name.lower(): name for name in columns}
+        self.logical = logical_types(columns, recorded)
         self.version = version
 
     def add(self, name: str, decl: str) -> None:
         self.columns[name] = decl
         self.lower[name.lower()] = name
+        self.logical.setdefault(name, decl)
+
+    def changes(self, keys: Sequence[str], values: Sequence[Any]) -> dict[str, str]:
+        """Column -> kind, for the values that would change a logical type this
+        process knows (a first value in an untyped column, a float in an int one)."""
+        out: dict[str, str] = {}
+        for key, value in zip(keys, values):
+            kind = kind_of(value)
+            if kind is None:
+                continue
+            name = self.lower.get(key.lower(), key)
+            current = self.logical.get(name, "")
+            if current != kind and (not current or (current == "INTEGER" and kind == "REAL")):
+                out[name] = kind
+        return out
 
 
 def _stale_schema(exc: BaseException) -> bool:
@@ -73,10 +110,10 @@ class SQLiteEngine(Engine):
         self.timeout = timeout
         self._create = create
         self._guard = guard_for(path)
-        self._guard.register(self)
-        self._conn: sqlite3.Connection | None = None  # xetrack's reads and writes
-        self._user: sqlite3.Connection | None = None  # tracker.conn
-        self._pid = 0
+        # The guard holds the connections (see store/guard.py); the engine its slots.
+        self._main = Slot()  # xetrack's reads and writes
+        self._user = Slot()  # tracker.conn
+        self._finalizer = close_when_collected(self, self._guard, self._main, self._user)
         self._tables: dict[str, _Table] = {}
         if path is not None and not create and not os.path.exists(path):
             raise FileNotFoundError(f"Database {path!r} does not exist")
@@ -104,6 +141,9 @@ class SQLiteEngine(Engine):
             conn.close()
             if is_busy(exc):
                 raise
+            clear = fault(exc, self.path)  # a full disk or a read-only folder says so
+            if clear is not None and not isinstance(clear, DatabaseError):
+                raise clear from None
             raise DatabaseError(
                 f"{self.path!r} is not a SQLite database or is damaged ({exc})"
             ) from None
@@ -114,31 +154,21 @@ class SQLiteEngine(Engine):
             return ":memory:", False
         if self._create:
             return self.path, False
-        return "file:" + _uri_path(self.path) + "?mode=rw", True  # never create a file
+        return read_target(self.path)  # never creates a file; read-only where it must be
 
     def _live(self) -> sqlite3.Connection:
-        """The engine's own connection, reopened after a release or in a forked child."""
-        conn = self._conn
-        if conn is None or self._pid != os.getpid():
-            if conn is not None:
-                _inherited.append(conn)  # a parent's: closing it could disturb the parent
-                if self._user is not None:
-                    _inherited.append(self._user)
-                self._user = None
-            conn = self._conn = self._open()
-            self._pid = os.getpid()
+        """The engine's own connection, reopened after the guard closed it or in a forked child."""
+        main = self._main
+        conn = main.conn
+        if conn is None or main.pid != os.getpid():
+            conn = self._guard.connect(main, self._open)
         return conn
 
     def release_connection(self) -> None:
         """Close the connections (they reopen on next use); see :mod:`xetrack.store.guard`."""
         if self.path is None:
             return  # an in-memory database lives only as long as its connection
-        with self._guard.lock:
-            if self._pid == os.getpid():
-                for conn in (self._conn, self._user):
-                    if conn is not None:
-                        conn.close()
-            self._conn = self._user = None
+        self._guard.close(self._main, self._user)
 
     @property
     def conn(self) -> sqlite3.Connection:
@@ -152,19 +182,21 @@ class SQLiteEngine(Engine):
             main = self._live()
             if self.path is None:
                 return main  # in memory there is nothing to attach
-            if self._user is None:
-                user = self._open()
-                user.execute("ATTACH DATABASE ? AS db", (self._target()[0],))
-                self._user = user
-            return self._user
+            user = self._user
+            if user.conn is None or user.pid != os.getpid():
+                return self._guard.connect(user, self._open_user)
+            return user.conn
+
+    def _open_user(self) -> sqlite3.Connection:
+        user = self._open()
+        user.execute("ATTACH DATABASE ? AS db", (self._target()[0],))
+        return user
 
     def close(self) -> None:
-        self.release_connection()
-        if self.path is None and self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        self._guard.close(self._main, self._user)  # in memory too: the database goes with it
 
     # -- schema -----------------------------------------------------------------
+    @surfaces_faults
     def tables(self) -> list[str]:
         with self._guard.lock:
             rows = self._live().execute(
@@ -185,16 +217,29 @@ class SQLiteEngine(Engine):
             return known
         version = conn.execute("PRAGMA schema_version").fetchone()[0]
         if version != known.version:  # read the version first: a race only rereads again
-            known.load(self._read_columns(conn, table), version)
+            known.load(self._read_columns(conn, table), version, read_types(conn, table))
         if not known.columns:
             del self._tables[table]
             raise table_not_found(table, str(self.path), self.tables())
         return known
 
+    @surfaces_faults
     def columns(self, table: str) -> dict[str, str]:
         with self._guard.lock:
             return dict(self._table(self._live(), table, refresh=True).columns)
 
+    def column_types(self, table: str) -> dict[str, str]:
+        with self._guard.lock:
+            conn = self._live()
+            return self._logical(conn, table, self._table(conn, table, refresh=True))
+
+    def _logical(self, conn: sqlite3.Connection, table: str, known: _Table) -> dict[str, str]:
+        """The logical types as the file records them now (this process's view refreshed)."""
+        logical = logical_types(known.columns, read_types(conn, table))
+        known.logical.update(logical)
+        return logical
+
+    @surfaces_faults
     def ensure_table(self, table: str, reset: bool = False) -> None:
         with self._guard.lock:
             conn = self._live()
@@ -211,6 +256,7 @@ class SQLiteEngine(Engine):
                 with self._writing(conn, table):
                     if reset:
                         conn.execute(f"DROP TABLE IF EXISTS {quote(table)}")
+                        forget_table(conn, table)  # its columns' logical types go with it
                     conn.execute(f"CREATE TABLE IF NOT EXISTS {quote(table)} ({columns})")
                     conn.execute(
                         f"CREATE INDEX IF NOT EXISTS {index} ON {quote(table)} ({quote(TRACK_ID)})"
@@ -222,9 +268,13 @@ class SQLiteEngine(Engine):
     def _add_columns(
         self, conn: sqlite3.Connection, table: str, wanted: dict[str, str | None]
     ) -> _Table:
-        """Inside a write transaction: add the wanted columns that are still missing."""
+        """Inside a write transaction: add the wanted columns that are still missing.
+
+        A column wanted for None (type None) is added with no declared type: SQLite then
+        stores every value exactly as given, and the first one sets its logical type.
+        """
         known = self._table(conn, table, refresh=True)
-        missing = {n: t for n, t in wanted.items() if t and n.lower() not in known.lower}
+        missing = {n: t or "" for n, t in wanted.items() if n.lower() not in known.lower}
         if not missing:
             return known
         limit = conn.getlimit(sqlite3.SQLITE_LIMIT_COLUMN)
@@ -238,28 +288,37 @@ class SQLiteEngine(Engine):
             )
         if any(name.lower() in ROWID_ALIASES for name in missing):
             rowid_alias([*known.columns, *missing])  # refuse to shadow every rowid name
+        raced = False
         for name, decl in missing.items():
             try:
-                conn.execute(f"ALTER TABLE {quote(table)} ADD COLUMN {quote(name)} {decl}")
+                conn.execute(f"ALTER TABLE {quote(table)} ADD COLUMN {quote(name)} {decl}".rstrip())
             except sqlite3.OperationalError as exc:
                 if "duplicate column name" not in str(exc):
                     raise
-                known.version = -1  # someone else's schema: reread next time
+                raced = True  # someone else's column, maybe of another declared type
             known.add(name, decl)
-        if known.version != -1:  # we hold the write lock: only our ALTERs moved the version
-            known.version = conn.execute("PRAGMA schema_version").fetchone()[0]
+        version = conn.execute("PRAGMA schema_version").fetchone()[0]
+        if raced:  # we hold the write lock: reading the schema now gives it exactly
+            known.load(self._read_columns(conn, table), version, read_types(conn, table))
+        else:  # only our ALTERs moved the version
+            known.version = version
         return known
 
     # -- writes -----------------------------------------------------------------
+    @surfaces_faults
     def insert(self, table: str, row: dict[str, Any], assets: AssetWrites | None = None) -> None:
         keys = tuple(row)
+        values = tuple(row.values())
+        # The same keys with values of the same types: an INSERT checked before.
+        signature = (keys, tuple(map(type, values)))
         with self._guard.lock:
-            conn = self._conn if self._conn is not None and self._pid == os.getpid() else self._live()
+            main = self._main
+            conn = main.conn if main.conn is not None and main.pid == os.getpid() else self._live()
             known = self._tables.get(table) or self._table(conn, table)
-            sql = None if assets else known.insert_sql.get(keys)
+            sql = None if assets else known.insert_sql.get(signature)
             if sql is not None:
                 try:
-                    conn.execute(sql, tuple(row.values()))
+                    conn.execute(sql, values)
                     return
                 except sqlite3.OperationalError as exc:
                     if not _stale_schema(exc):
@@ -267,21 +326,30 @@ class SQLiteEngine(Engine):
                     self._tables.pop(table, None)  # another connection reset the table
                     known = self._table(conn, table)
             _check_distinct(keys)
-            if not assets and all(k.lower() in known.lower for k in keys):
-                sql = known.insert_sql[keys] = _insert_sql(table, keys)
-                conn.execute(sql, tuple(row.values()))
+            if not assets and all(k.lower() in known.lower for k in keys) and not known.changes(keys, values):
+                sql = _insert_sql(table, keys)
+                conn.execute(sql, values)
+                if len(known.insert_sql) >= _MAX_CHECKED:  # rows of ever-changing shapes
+                    known.insert_sql.clear()
+                known.insert_sql[signature] = sql
                 return
 
             def grow_and_insert() -> None:
+                # New columns, or a logical type to record: one transaction with the row.
                 wanted = {k: sql_type(v) for k, v in row.items()}
                 with self._writing(conn, table):
                     grown = self._add_columns(conn, table, wanted)
+                    self._record(conn, table, grown, grown.changes(keys, values))
                     if assets:
                         _write_assets(conn, assets)
-                    present = [k for k in keys if k.lower() in grown.lower]  # drops new all-None keys
-                    conn.execute(_insert_sql(table, present), [row[k] for k in present])
+                    conn.execute(_insert_sql(table, keys), values)
 
             retry_busy(grow_and_insert, self.timeout)
+
+    def _record(self, conn: sqlite3.Connection, table: str, known: _Table, proposed: dict[str, str]) -> None:
+        """Inside a write transaction: record the logical types the values now written bring."""
+        if proposed:
+            known.logical.update(record_types(conn, table, proposed, known.columns))
 
     @contextmanager
     def _writing(self, conn: sqlite3.Connection, table: str) -> Iterator[None]:
@@ -297,6 +365,7 @@ class SQLiteEngine(Engine):
             self._tables.pop(table, None)
             raise
 
+    @surfaces_faults
     def insert_many(
         self,
         table: str,
@@ -311,26 +380,23 @@ class SQLiteEngine(Engine):
             known = self._tables.get(table) or self._table(conn, table)
 
             def write() -> None:
-                nonlocal keys, rows
                 with self._writing(conn, table):
-                    grown = known
-                    if not all(k.lower() in known.lower for k in keys):
+                    grown = self._tables.get(table) or known  # a retry after a rollback rereads
+                    if not all(k.lower() in grown.lower for k in keys):
                         wanted = {
                             k: sql_type(first_value(i))
                             for i, k in enumerate(keys)
-                            if k.lower() not in known.lower
+                            if k.lower() not in grown.lower
                         }
                         grown = self._add_columns(conn, table, wanted)
-                    keep = [i for i, k in enumerate(keys) if k.lower() in grown.lower]
-                    if len(keep) != len(keys):  # new keys that were None in every row
-                        keys = tuple(keys[i] for i in keep)
-                        rows = [tuple(r[i] for i in keep) for r in rows]
+                    self._record(conn, table, grown, _batch_changes(grown, keys, rows, first_value))
                     if assets:
                         _write_assets(conn, assets)
                     conn.executemany(_insert_sql(table, keys), rows)
 
             retry_busy(write, self.timeout)
 
+    @surfaces_faults
     def update(self, table: str, values: dict[str, Any], where: Where | None) -> int:
         with self._guard.lock:
             conn = self._live()
@@ -339,18 +405,20 @@ class SQLiteEngine(Engine):
             def write() -> int:
                 with self._writing(conn, table):
                     grown = self._add_columns(conn, table, {k: sql_type(v) for k, v in values.items()})
-                    present = {k: v for k, v in values.items() if k.lower() in grown.lower}
-                    if not present:
+                    if not values:
                         return 0
-                    sets = ", ".join(f"{quote(k)} = ?" for k in present)
+                    sets = ", ".join(f"{quote(k)} = ?" for k in values)
                     clause, params = where_clause(where)
                     cur = conn.execute(
-                        f"UPDATE {quote(table)} SET {sets}{clause}", [*present.values(), *params]
+                        f"UPDATE {quote(table)} SET {sets}{clause}", [*values.values(), *params]
                     )
+                    if cur.rowcount:  # a value stored: it may set or widen a logical type
+                        self._record(conn, table, grown, grown.changes(tuple(values), tuple(values.values())))
                     return cur.rowcount
 
             return retry_busy(write, self.timeout)
 
+    @surfaces_faults
     def delete(self, table: str, where: Where | None) -> int:
         with self._guard.lock:
             conn = self._live()
@@ -372,6 +440,7 @@ class SQLiteEngine(Engine):
         return known
 
     # -- side tables (runs, artifacts, models): plain SQL in one transaction ---------
+    @surfaces_faults
     def write(self, body: Callable[[sqlite3.Connection], T]) -> T:
         """``body(conn)`` inside ``BEGIN IMMEDIATE`` ... ``COMMIT``; rolled back on any error,
         run again when the file stays busy. ``body`` must be safe to run twice."""
@@ -391,15 +460,11 @@ class SQLiteEngine(Engine):
 
             return retry_busy(attempt, self.timeout)
 
+    @surfaces_faults
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """All rows of one read; a table that does not exist yet reads as no rows."""
         with self._guard.lock:
-            try:
-                return self._live().execute(sql, params).fetchall()
-            except sqlite3.OperationalError as exc:
-                if "no such table" in str(exc):
-                    return []  # nothing of that kind was ever stored in this file
-                raise
+            return rows_if_table(self._live(), sql, params)
 
     # -- assets -----------------------------------------------------------------
     _asset_query = query
@@ -422,6 +487,7 @@ class SQLiteEngine(Engine):
         rows = self._asset_query(f"SELECT count FROM {quote(ASSET_COUNTS)} WHERE hash = ?", (key,))
         return rows[0][0] if rows else 0
 
+    @surfaces_faults
     def asset_delete(self, key: str, table: str | None = None, column: str | None = None) -> int:
         with self._guard.lock:
             conn = self._live()
@@ -444,6 +510,7 @@ class SQLiteEngine(Engine):
             return retry_busy(write, self.timeout)
 
     # -- reads ------------------------------------------------------------------
+    @surfaces_faults
     def count(self, table: str, where: Where | None = None) -> int:
         with self._guard.lock:
             conn = self._live()
@@ -474,6 +541,7 @@ class SQLiteEngine(Engine):
             sql += f" LIMIT {int(head)}"
         return sql, params
 
+    @surfaces_faults
     def read(
         self,
         table: str,
@@ -484,35 +552,44 @@ class SQLiteEngine(Engine):
     ) -> Any:
         with self._guard.lock:
             conn = self._live()
-            known = self._checked(conn, table, where).columns
-            sql, params = self.select_sql(table, known, where, head, tail, columns)
+            checked = self._checked(conn, table, where)
+            sql, params = self.select_sql(table, checked.columns, where, head, tail, columns)
             # One statement: one consistent snapshot even while others write.
             cursor = conn.execute(sql, params)
             names = [d[0] for d in cursor.description]
             rows = cursor.fetchall()
-        return frame_from_rows(names, [known.get(n, "") for n in names], rows)
+            # Read after the rows: a logical type is recorded with the values that set it
+            # and only ever widens, so these types cover every row read above.
+            types = self._logical(conn, table, checked)
+        return frame_from_rows(names, [types.get(n, "") for n in names], rows)
 
-    def _row_at(self, table: str, where: Where | None, order: str, offset: int) -> dict[str, Any] | None:
+    @surfaces_faults
+    def _row_at(
+        self, table: str, where: Where | None, order: str, offset: int, drop_null: bool
+    ) -> dict[str, Any] | None:
         with self._guard.lock:
             conn = self._live()
-            known = self._checked(conn, table, where).columns
+            checked = self._checked(conn, table, where)
             clause, params = where_clause(where)
-            rowid = rowid_alias(known)
+            rowid = rowid_alias(checked.columns)
             cursor = conn.execute(
                 f"SELECT * FROM {quote(table)}{clause} ORDER BY {rowid} {order} LIMIT 1 OFFSET ?",
                 [*params, offset],
             )
             values = cursor.fetchone()
             names = [d[0] for d in cursor.description]
-        if values is None:
-            return None
-        return row_dict(names, [known.get(n, "") for n in names], values)
+            if values is None:
+                return None
+            types = self._logical(conn, table, checked)  # after the row, as in read()
+        return row_dict(names, [types.get(n, "") for n in names], values, drop_null)
 
-    def last_row(self, table: str, where: Where | None = None, offset: int = 0) -> dict[str, Any] | None:
-        return self._row_at(table, where, "DESC", offset)
+    def last_row(
+        self, table: str, where: Where | None = None, offset: int = 0, drop_null: bool = True
+    ) -> dict[str, Any] | None:
+        return self._row_at(table, where, "DESC", offset, drop_null)
 
-    def nth_row(self, table: str, where: Where | None, n: int) -> dict[str, Any] | None:
-        return self._row_at(table, where, "ASC", n)
+    def nth_row(self, table: str, where: Where | None, n: int, drop_null: bool = True) -> dict[str, Any] | None:
+        return self._row_at(table, where, "ASC", n, drop_null)
 
 
 def _create_asset_tables(conn: sqlite3.Connection) -> None:
@@ -543,6 +620,35 @@ def _write_assets(conn: sqlite3.Connection, assets: AssetWrites) -> None:
         )
 
 
+def _batch_changes(
+    known: _Table, keys: Sequence[str], rows: list[tuple[Any, ...]], first_value: Callable[[int], Any]
+) -> dict[str, str]:
+    """Column -> kind, for the logical types a batch sets or widens.
+
+    Only untyped and INTEGER columns can change; an INTEGER one is scanned in C for a
+    float (a NaN is no value), the other columns are not looked at.
+    """
+    out: dict[str, str] = {}
+    for i, key in enumerate(keys):
+        name = known.lower.get(key.lower(), key)
+        current = known.logical.get(name, "")
+        if not current:
+            kind = kind_of(first_value(i))
+            if kind is None:
+                continue  # empty in every row
+            if kind != "INTEGER":
+                out[name] = kind
+                continue
+            out[name] = "INTEGER"
+        elif current != "INTEGER":
+            continue
+        pick = itemgetter(i)
+        if float in set(map(type, map(pick, rows))):
+            if any(type(v) is float and v == v for v in map(pick, rows)):
+                out[name] = "REAL"
+    return out
+
+
 def _check_distinct(keys: Sequence[str]) -> None:
     seen: dict[str, str] = {}
     for key in keys:
@@ -558,9 +664,3 @@ def _insert_sql(table: str, keys: Sequence[str]) -> str:
     names = ", ".join(quote(k) for k in keys)
     marks = ", ".join("?" * len(keys))
     return f"INSERT INTO {quote(table)} ({names}) VALUES ({marks})"
-
-
-def _uri_path(path: str) -> str:
-    from urllib.parse import quote as url_quote
-
-    return url_quote(os.path.abspath(path))
