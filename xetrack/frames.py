@@ -187,6 +187,10 @@ def normalize_duckdb_frame(frame: pd.DataFrame, decltypes: dict[str, str]) -> pd
             frame[name] = series.astype("Int64")
         elif decl == "BOOLEAN" and series.dtype != "boolean":
             frame[name] = series.astype("boolean")
+        elif not decl and series.dtype == object:
+            # An untyped column (only NULLs so far): DuckDB gives pd.NA, SQLite None.
+            values = series.to_numpy(dtype=object, na_value=None)
+            frame[name] = _text(values)
         elif decl not in _CONVERTERS and series.dtype == object:
             frame[name] = series.infer_objects()
     return frame

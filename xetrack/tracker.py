@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import operator
 import os
 import random
 import time
@@ -332,7 +333,7 @@ class Tracker(TableView):
 
     def _row(self, data: Mapping[Hashable, Any]) -> tuple[dict[str, Any], AssetWrites | None]:
         """The row as stored, and the assets it brings (None when it brings none)."""
-        if not isinstance(data, Mapping):
+        if type(data) is not dict and not isinstance(data, Mapping):  # ABC checks cost 1 us
             raise TypeError(f"log() takes a dict, got {type(data).__name__}: {data!r:.80}")
         row: dict[str, Any] = {}
         names = self._names
@@ -428,10 +429,16 @@ class Tracker(TableView):
         if len(set(names)) != len(names) or TIMESTAMP in names or TRACK_ID in names:
             return None, None
         width = len(order)
-        for row in rows:
-            if type(row) is not dict or len(row) != width or tuple(row) != order:
-                return None, None
-        data = [tuple(row.values()) for row in rows]
+        # C-level passes, no Python loop per row: every row a dict with the first row's
+        # keys (same count, and each key found), its values picked in that key order.
+        if not width or set(map(type, rows)) != {dict} or set(map(len, rows)) != {width}:
+            return None, None
+        pick = operator.itemgetter(*order)
+        try:
+            picked = list(map(pick, rows))
+        except KeyError:
+            return None, None
+        data = picked if width > 1 else [(value,) for value in picked]
         if not set(map(type, itertools.chain.from_iterable(data))) <= _PLAIN:
             return None, None
         # SQLite itself stores a NaN float as NULL.

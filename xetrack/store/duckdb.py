@@ -279,14 +279,15 @@ def _scanner_misreads(declared: dict[str, str], types: dict[str, str], columns: 
     and it casts every value to the declared type (an INTEGER column holding a REAL
     raises). So a column whose logical type is not its declared one, or an untyped
     column that is not BLOB, is read through SQLite, which hands back each value as
-    stored.
+    stored. An untyped column with no logical type yet holds only NULLs (xetrack
+    records the type with the first value), which DuckDB reads as well as SQLite.
     """
     wanted = None if columns is None else {c.lower() for c in columns}
     for name, decl in declared.items():
         if wanted is not None and name.lower() not in wanted:
             continue
         kind = types.get(name, decl)
-        if kind != (decl or "BLOB"):
+        if kind and kind != (decl or "BLOB"):
             return True
     return False
 

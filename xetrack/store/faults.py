@@ -131,17 +131,25 @@ def surfaces_faults(method: F) -> F:
         try:
             return method(self, *args, **kwargs)
         except sqlite3.Error as exc:
-            clear = fault(exc, self.path)
-            if clear is None:
-                raise
-            if isinstance(clear, OSError) and not isinstance(clear, PermissionError):
-                try:
-                    self.release_connection()
-                except Exception:  # noqa: BLE001 - the fault is what the user must see
-                    pass
-            raise clear from None
+            raise_fault(self, exc)
+            raise
 
     return wrapper  # type: ignore[return-value]
+
+
+def raise_fault(engine: Any, exc: sqlite3.Error) -> None:
+    """Raise the clear error for ``exc`` on ``engine``'s file, if :func:`fault` has one
+    (the caller re-raises ``exc`` otherwise). The hot path (``insert``) calls this from
+    its own ``except`` instead of paying for a decorator's extra call."""
+    clear = fault(exc, engine.path)
+    if clear is None:
+        return
+    if isinstance(clear, OSError) and not isinstance(clear, PermissionError):
+        try:
+            engine.release_connection()
+        except Exception:  # noqa: BLE001 - the fault is what the user must see
+            pass
+    raise clear from None
 
 
 # -- before opening ------------------------------------------------------------------

@@ -34,7 +34,7 @@ from .base import (
 )
 from .blobs import check_pickle_size
 from .busy import is_busy, retry_busy
-from .faults import fault, read_target, surfaces_faults
+from .faults import fault, raise_fault, read_target, surfaces_faults
 from .column_types import forget_table, kind_of, logical_types, read_types, record_types
 from .guard import Slot, close_when_collected, guard_for
 
@@ -305,46 +305,49 @@ class SQLiteEngine(Engine):
         return known
 
     # -- writes -----------------------------------------------------------------
-    @surfaces_faults
     def insert(self, table: str, row: dict[str, Any], assets: AssetWrites | None = None) -> None:
         keys = tuple(row)
         values = tuple(row.values())
         # The same keys with values of the same types: an INSERT checked before.
         signature = (keys, tuple(map(type, values)))
-        with self._guard.lock:
-            main = self._main
-            conn = main.conn if main.conn is not None and main.pid == os.getpid() else self._live()
-            known = self._tables.get(table) or self._table(conn, table)
-            sql = None if assets else known.insert_sql.get(signature)
-            if sql is not None:
-                try:
+        try:  # inline, not @surfaces_faults: no extra call per log()
+            with self._guard.lock:
+                main = self._main
+                conn = main.conn if main.conn is not None and main.pid == os.getpid() else self._live()
+                known = self._tables.get(table) or self._table(conn, table)
+                sql = None if assets else known.insert_sql.get(signature)
+                if sql is not None:
+                    try:
+                        conn.execute(sql, values)
+                        return
+                    except sqlite3.OperationalError as exc:
+                        if not _stale_schema(exc):
+                            raise
+                        self._tables.pop(table, None)  # another connection reset the table
+                        known = self._table(conn, table)
+                _check_distinct(keys)
+                if not assets and all(k.lower() in known.lower for k in keys) and not known.changes(keys, values):
+                    sql = _insert_sql(table, keys)
                     conn.execute(sql, values)
+                    if len(known.insert_sql) >= _MAX_CHECKED:  # rows of ever-changing shapes
+                        known.insert_sql.clear()
+                    known.insert_sql[signature] = sql
                     return
-                except sqlite3.OperationalError as exc:
-                    if not _stale_schema(exc):
-                        raise
-                    self._tables.pop(table, None)  # another connection reset the table
-                    known = self._table(conn, table)
-            _check_distinct(keys)
-            if not assets and all(k.lower() in known.lower for k in keys) and not known.changes(keys, values):
-                sql = _insert_sql(table, keys)
-                conn.execute(sql, values)
-                if len(known.insert_sql) >= _MAX_CHECKED:  # rows of ever-changing shapes
-                    known.insert_sql.clear()
-                known.insert_sql[signature] = sql
-                return
 
-            def grow_and_insert() -> None:
-                # New columns, or a logical type to record: one transaction with the row.
-                wanted = {k: sql_type(v) for k, v in row.items()}
-                with self._writing(conn, table):
-                    grown = self._add_columns(conn, table, wanted)
-                    self._record(conn, table, grown, grown.changes(keys, values))
-                    if assets:
-                        _write_assets(conn, assets)
-                    conn.execute(_insert_sql(table, keys), values)
+                def grow_and_insert() -> None:
+                    # New columns, or a logical type to record: one transaction with the row.
+                    wanted = {k: sql_type(v) for k, v in row.items()}
+                    with self._writing(conn, table):
+                        grown = self._add_columns(conn, table, wanted)
+                        self._record(conn, table, grown, grown.changes(keys, values))
+                        if assets:
+                            _write_assets(conn, assets)
+                        conn.execute(_insert_sql(table, keys), values)
 
-            retry_busy(grow_and_insert, self.timeout)
+                retry_busy(grow_and_insert, self.timeout)
+        except sqlite3.Error as exc:
+            raise_fault(self, exc)
+            raise
 
     def _record(self, conn: sqlite3.Connection, table: str, known: _Table, proposed: dict[str, str]) -> None:
         """Inside a write transaction: record the logical types the values now written bring."""
