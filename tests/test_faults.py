@@ -7,7 +7,6 @@ disturb the test process (a file size limit, dropped privileges, SIGKILL) happen
 child process.
 """
 
-import ctypes
 import json
 import os
 import random
@@ -22,6 +21,7 @@ import time
 import pytest
 
 import xetrack
+from as_user import as_a_user
 from xetrack import DatabaseError, DiskFullError, Reader, Tracker
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -168,43 +168,6 @@ out["sides"] = sorted(os.listdir(os.path.dirname(ro_folder_db)))
 print(json.dumps(out))
 """
 
-_CAP_DAC_OVERRIDE, _CAP_DAC_READ_SEARCH, _PR_CAPBSET_DROP = 1, 2, 24
-
-
-def _drop_file_permission_override():
-    """In the child before exec: root loses the capabilities that ignore permission bits
-    (it stays root, so it can still run a Python that lives under /root)."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    caps = (_CAP_DAC_OVERRIDE, _CAP_DAC_READ_SEARCH)
-    for cap in caps:  # the bounding set: exec must not give them back
-        if libc.prctl(_PR_CAPBSET_DROP, cap, 0, 0, 0) != 0:
-            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
-
-    class Header(ctypes.Structure):
-        _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
-
-    class Data(ctypes.Structure):
-        _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
-
-    header, data = Header(0x20080522, 0), (Data * 2)()  # _LINUX_CAPABILITY_VERSION_3
-    if libc.capget(ctypes.byref(header), data) != 0:
-        raise OSError(ctypes.get_errno(), "capget")
-    keep = ~sum(1 << cap for cap in caps) & 0xFFFFFFFF
-    for name in ("effective", "permitted", "inheritable"):
-        setattr(data[0], name, getattr(data[0], name) & keep)
-    if libc.capset(ctypes.byref(header), data) != 0:
-        raise OSError(ctypes.get_errno(), "capset")
-
-
-def _as_a_user():
-    """subprocess arguments that make the child meet permission bits as a user does."""
-    if os.geteuid() != 0:
-        return {}
-    if not sys.platform.startswith("linux"):
-        pytest.skip("running as root, and dropping root's permission override needs Linux capabilities")
-    return {"preexec_fn": _drop_file_permission_override}
-
-
 @pytest.mark.skipif(not POSIX, reason="POSIX permission bits")
 def test_read_only_file_or_folder(tmp_path):
     files = tmp_path / "files"
@@ -219,7 +182,7 @@ def test_read_only_file_or_folder(tmp_path):
     os.chmod(ro_file, 0o444)
     os.chmod(ro_folder, 0o555)
     try:
-        out = child(READ_ONLY, ro_file, str(ro_folder / "new.db"), ro_folder_db, **_as_a_user())
+        out = child(READ_ONLY, ro_file, str(ro_folder / "new.db"), ro_folder_db, **as_a_user())
     except subprocess.SubprocessError as exc:  # preexec_fn failed: no CAP_SETPCAP, say
         pytest.skip(f"running as root and cannot drop CAP_DAC_OVERRIDE for the child ({exc})")
     finally:

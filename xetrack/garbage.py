@@ -65,6 +65,9 @@ def gc(engine: Any, dry_run: bool = False, vacuum: bool = False) -> Garbage:
         return Garbage(hashes=[])
     result = sq.write(lambda conn: _collect(conn, dry_run))
     if vacuum and not dry_run and sq.path is not None:
+        from .summary import drop as drop_summaries
+
+        sq.write(drop_summaries)  # VACUUM may renumber rowids: the run summaries are rebuilt on next read
         with sq._guard.lock:
             conn = sq._live()
             # In WAL mode the file only shrinks when the WAL is checkpointed into it.

@@ -31,6 +31,7 @@ class Reader(TableView):
         self.db = path
         self.engine = engine
         self._engine = open_engine(path, engine, create=False)
+        self._persist_summary = True  # the run summary may be written on read (xt leaves files alone)
 
     @classmethod
     def read_db(
@@ -144,7 +145,9 @@ class Reader(TableView):
     def _runs(self) -> Any:
         from .runs import RunQueries
 
-        return RunQueries(self._engine, self.table_name)
+        queries = RunQueries(self._engine, self.table_name)
+        queries.persist = self._persist_summary
+        return queries
 
     def runs(self, agg: str = "last") -> Any:
         """One row per run: track_id, status, start, end, duration (s), events, every

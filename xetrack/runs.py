@@ -20,6 +20,7 @@ from typing import Any, Iterable, Sequence
 
 import pandas as pd
 
+from . import summary
 from .frames import frame_from_rows
 from .schema import INTERNAL_PREFIX, TIMESTAMP, TRACK_ID, quote
 from .store import sqlite_engine
@@ -203,6 +204,15 @@ class RunQueries:
         if self.engine is None:
             raise TypeError("Run queries need a SQLite file")
         self.table = table
+        self.use_summary = summary.ENABLED  # False: the plain SQL, the reference the summary is tested against
+        self.persist = True  # False: use the summary only when it is up to date (reads that must not write)
+        self._summary: bool | None = None  # decided once per call, by classify()
+
+    def _from_summary(self) -> bool:
+        """Bring the run summary (:mod:`xetrack.summary`) up to date; False when the plain SQL answers."""
+        if self._summary is None:
+            self._summary = self.use_summary and summary.refresh(self.engine, self.table, self.persist)
+        return self._summary
 
     # -- plumbing -------------------------------------------------------------
     def _query(self, sql: str, params: Sequence[Any] = ()) -> tuple[list[str], list[tuple[Any, ...]]]:
@@ -232,6 +242,9 @@ class RunQueries:
         """
         cols = self.columns()
         rest = [c for c in cols if c not in (TIMESTAMP, TRACK_ID)]
+        if self._from_summary():
+            varies_in = summary.varying(lambda sql, binds: self._query(sql, binds)[1], self.table)
+            return _split(rest, [varies_in.get(c) for c in rest], cols)
         if not rest:
             return [], [], cols
         # min <> max within a run is "more than one distinct non-NULL value", and is
@@ -242,13 +255,7 @@ class RunQueries:
             f"SELECT {maxes} FROM (SELECT {varies} FROM {quote(self.table)} GROUP BY {quote(TRACK_ID)})"
         )
         most = rows[0] if rows else (0,) * len(rest)
-        params, metrics = [], []
-        for c, n in zip(rest, most):
-            if not n:
-                params.append(c)
-            elif cols[c].upper() in _NUMERIC or c in STEP_COLUMNS:
-                metrics.append(c)
-        return params, metrics, cols
+        return _split(rest, most, cols)
 
     def _runs_source(self, has_runs: bool) -> str:
         if has_runs:
@@ -273,6 +280,15 @@ class RunQueries:
             ' - julianday(coalesce(r."start", g."_first"))) * 86400.0 AS "duration"',
             'g."_events" AS "events"',
         ]
+        if self._summary:  # the per-run aggregates come from the summary tables
+            source, source_binds = summary.source_sql(self.table, params, metrics, agg)
+            select += [f"g.p{i} AS {quote(out_names[c])}" for i, c in enumerate(params)]
+            select += [f"g.m{i} AS {quote(out_names[c])}" for i, c in enumerate(metrics)]
+            sql = (
+                f"SELECT {', '.join(select)} FROM ({source}) AS g "
+                f"LEFT JOIN {self._runs_source(has_runs)} AS r ON r.\"track_id\" = g.{tid}"
+            )
+            return sql, [socket.gethostname(), *source_binds, *([self.table] if has_runs else [])], params, metrics, cols
         inner = [f"{tid}", f"min({quote(TIMESTAMP)}) AS \"_first\"", f"max({quote(TIMESTAMP)}) AS \"_last\"", 'count(*) AS "_events"']
         for i, c in enumerate(params):
             inner.append(f"max({quote(c)}) AS p{i}")
@@ -309,9 +325,27 @@ class RunQueries:
 
     # -- the calls --------------------------------------------------------------
     def runs(self, agg: str = "last") -> pd.DataFrame:
+        key = summary.cache_key(self.engine, self.table, "runs", agg, self.use_summary) if self.use_summary else None
+        if key is not None:  # warm: nothing in the file changed since this process last answered
+            tok = summary.token(self.engine)
+            frame = summary.cached(key, tok)
+            if frame is not None:
+                return frame.copy()
         sql, binds, params, metrics, cols = self.summary_sql(agg)
+        if key is not None:
+            tok = summary.token(self.engine)  # after the summary's own writes, before the read
+            gen = summary.generation(self.engine, self.table) if self._summary else None
+            frame = summary.cached(key, tok, gen)
+            if frame is not None:
+                summary.remember(key, tok, gen, frame)
+                return frame.copy()
         names, rows = self._query(sql + ' ORDER BY "start", "track_id"', binds)
-        return self._frame(names, rows, self._types(params, metrics, cols, agg))
+        frame = self._frame(names, rows, self._types(params, metrics, cols, agg))
+        # A running run turns dead when its process ends, with no write to the file.
+        if key is not None and not frame["status"].isin(["running", "dead"]).any():
+            summary.remember(key, tok, gen, frame)
+            return frame.copy()
+        return frame
 
     def search(self, where: str | None = None, order_by: Any = None, limit: int | None = None, agg: str = "last") -> pd.DataFrame:
         sql, binds, params, metrics, cols = self.summary_sql(agg)
@@ -449,6 +483,16 @@ def _key(value: Any) -> Any:
     except TypeError:
         pass
     return value
+
+
+def _split(rest: list[str], most: Sequence[Any], cols: dict[str, str]) -> tuple[list[str], list[str], dict[str, str]]:
+    params, metrics = [], []
+    for c, n in zip(rest, most):
+        if not n:
+            params.append(c)
+        elif cols[c].upper() in _NUMERIC or c in STEP_COLUMNS:
+            metrics.append(c)
+    return params, metrics, cols
 
 
 def _summary_names(params: list[str], metrics: list[str]) -> dict[str, str]:

@@ -45,7 +45,9 @@ class CommandError(Exception):
 def open_reader(db: str, table: str = "default", engine: Engine | str = Engine.sqlite) -> "Reader":
     from ..reader import Reader
 
-    return Reader(db, engine=Engine(engine).value, table=table)
+    reader = Reader(db, engine=Engine(engine).value, table=table)
+    reader._persist_summary = False  # a read from the shell leaves the file as it is
+    return reader
 
 
 def declared_types(db: str, table: str) -> dict[str, str]:

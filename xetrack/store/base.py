@@ -131,6 +131,15 @@ class Engine(ABC):
         """Insert one row; unknown keys add their column first (with no declared type
         for a None)."""
 
+    def checked(self, table: str, keys: tuple[str, ...], types: tuple[type, ...]) -> Any:
+        """A token for :meth:`insert_checked` when the engine has already checked rows of
+        these keys and value types, else None (engines without such a cache: always)."""
+        return None
+
+    def insert_checked(self, table: str, token: Any, values: tuple[Any, ...]) -> bool:
+        """Insert a row of the shape ``token`` stands for; False when the token is stale."""
+        return False
+
     @abstractmethod
     def insert_many(
         self,

@@ -13,15 +13,22 @@ SQLite holds it. Queries attach it read-only, which also keeps DuckDB's SQLite f
 checkpointing or deleting a WAL that a connection out of the guard's sight still uses.
 
 The scanner is loaded from the ``duckdb-extension-sqlite-scanner`` wheel, so no
-network is needed; ``INSTALL sqlite`` is only the fallback.
+network is needed; ``INSTALL sqlite`` is only the fallback. Loading it costs some 60 ms
+per DuckDB database, so xetrack's own reads (``to_df`` and the like) share one DuckDB
+database per process, loaded once: each engine attaches its file there under an alias
+of its own (two engines on two files may read at once), inside the same guard, and
+detaches only that alias. The DuckDB behind ``tracker.conn``, where the user's SQL
+sees the file as ``db``, stays the engine's own and is made on first use.
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import shutil
 import sqlite3
 import tempfile
+import threading
 import weakref
 from contextlib import contextmanager
 from typing import Any, Iterator, Sequence
@@ -63,6 +70,42 @@ def load_sqlite_scanner(conn: duckdb.DuckDBPyConnection) -> None:
         "DuckDB could not load its sqlite extension. Install the wheel that ships it: "
         f"pip install duckdb-extension-sqlite-scanner=={duckdb.__version__}\n" + "\n".join(errors)
     )
+
+
+_shared: tuple[int, duckdb.DuckDBPyConnection] | None = None  # (pid, database)
+_shared_lock = threading.Lock()
+_aliases = itertools.count(1)
+
+
+def _shared_cursor() -> duckdb.DuckDBPyConnection:
+    """A new cursor of this process's DuckDB database for xetrack's own reads, the
+    scanner loaded once per process (a cursor shares its database's extensions)."""
+    global _shared
+    with _shared_lock:
+        if _shared is None or _shared[0] != os.getpid():
+            # In a forked child the parent's DuckDB (and its threads) is left alone.
+            duck = duckdb.connect()
+            load_sqlite_scanner(duck)
+            _shared = (os.getpid(), duck)
+        return _shared[1].cursor()
+
+
+def _before_fork() -> None:
+    # A child cannot load the scanner into a DuckDB of its own while the parent's loaded
+    # one is open (it hangs): close it; the parent loads it again on its next read.
+    global _shared
+    with _shared_lock:
+        if _shared is not None and _shared[0] == os.getpid():
+            _shared[1].close()
+        _shared = None
+
+
+def _after_fork_in_child() -> None:
+    global _shared_lock
+    _shared_lock = threading.Lock()
+
+
+os.register_at_fork(before=_before_fork, after_in_child=_after_fork_in_child)
 
 
 def attach_sql(path: str, alias: str = ALIAS, read_only: bool = False) -> str:
@@ -157,7 +200,8 @@ class DuckDBEngine(SQLiteEngine):
         self._duck: duckdb.DuckDBPyConnection | None = None
         self._duck_pid = 0
         self._use_db = False  # the user's SQL said USE db: say it again on each attach
-        with self._attached():  # load the scanner and attach now, so a problem shows at once
+        self._alias = f"xetrack_{next(_aliases)}"  # the file's name in the shared database
+        with self._scanning():  # load the scanner and attach now, so a problem shows at once
             pass
 
     @property
@@ -188,6 +232,22 @@ class DuckDBEngine(SQLiteEngine):
             finally:
                 _detach_all(duck)
 
+    @contextmanager
+    def _scanning(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """For xetrack's own reads: the file attached read-only to the process's shared
+        DuckDB database as ``self._alias``, inside the guard; detached however the block
+        ends. Only this alias is detached: other engines' files may be attached there."""
+        with self._guard.duckdb():
+            cursor = _shared_cursor()
+            try:
+                cursor.execute(attach_sql(str(self.path), self._alias, read_only=True))
+                try:
+                    yield cursor
+                finally:
+                    cursor.execute(f"DETACH DATABASE IF EXISTS {quote(self._alias)}")
+            finally:
+                cursor.close()
+
     def run(self, query: str, parameters: Any = None) -> duckdb.DuckDBPyRelation:
         """Run the user's SQL in DuckDB; the result is fetched whole and handed back as a
         relation over the fetched data.
@@ -217,7 +277,7 @@ class DuckDBEngine(SQLiteEngine):
         return all(s.type in _READ_STATEMENTS for s in statements)
 
     def _frame(self, sql: str, params: list[Any]) -> Any:
-        with self._attached() as duck:
+        with self._scanning() as duck:
             return duck.execute(sql, params).df()
 
     def read(
@@ -233,7 +293,7 @@ class DuckDBEngine(SQLiteEngine):
             checked = self._checked(conn, table, where)
             known = dict(checked.columns)
             types = self._logical(conn, table, checked)
-        source = f"{quote(ALIAS)}.{quote(table)}"
+        source = f"{quote(self._alias)}.{quote(table)}"
         if (head is not None or tail is not None) and rowid_alias(known) != "rowid":
             # DuckDB's scanner only knows "rowid"; a user column has taken that name.
             return super().read(table, where, head, tail, columns)

@@ -57,7 +57,9 @@ class _Table:
     only decides when to record one; it may lag behind another process's records,
     which costs an extra check under the write lock, never a wrong read (reads take
     the recorded types from the file). ``insert_sql`` is keyed by the row's keys and
-    the types of its values: such an INSERT was checked to change no logical type.
+    the types of its values: such an INSERT was checked to change no logical type. It is
+    replaced, never cleared in place, when it goes stale, so a :meth:`SQLiteEngine.checked`
+    token that holds the old dict is known to be stale by identity alone.
     """
 
     __slots__ = ("columns", "lower", "logical", "insert_sql", "version")
@@ -71,7 +73,7 @@ class _Table:
 
     def load(self, columns: dict[str, str], version: int, recorded: dict[str, str]) -> None:
         if not set(columns) >= set(self.columns):
-            self.insert_sql.clear()  # columns went away (a reset): checked INSERTs are stale
+            self.insert_sql = {}  # columns went away (a reset): checked INSERTs are stale
         self.columns = columns
         self.lower = {name.lower(): name for name in columns}
         self.logical = logical_types(columns, recorded)
@@ -330,7 +332,7 @@ class SQLiteEngine(Engine):
                     sql = _insert_sql(table, keys)
                     conn.execute(sql, values)
                     if len(known.insert_sql) >= _MAX_CHECKED:  # rows of ever-changing shapes
-                        known.insert_sql.clear()
+                        known.insert_sql = {}
                     known.insert_sql[signature] = sql
                     return
 
@@ -345,6 +347,40 @@ class SQLiteEngine(Engine):
                         conn.execute(_insert_sql(table, keys), values)
 
                 retry_busy(grow_and_insert, self.timeout)
+        except sqlite3.Error as exc:
+            raise_fault(self, exc)
+            raise
+
+    def checked(self, table: str, keys: tuple[str, ...], types: tuple[type, ...]) -> Any:
+        """A token for :meth:`insert_checked`: the INSERT this engine checked for rows of
+        these keys and value types (None when it has checked none)."""
+        known = self._tables.get(table)
+        sql = None if known is None else known.insert_sql.get((keys, types))
+        return None if sql is None else (known, known.insert_sql, sql)
+
+    def insert_checked(self, table: str, token: Any, values: tuple[Any, ...]) -> bool:
+        """Insert a row of the keys and value types ``token`` was made for, with no check
+        of its own. False (nothing written) when the token went stale: the caller takes
+        the full :meth:`insert` instead."""
+        known, checked, sql = token
+        try:  # inline, as in insert(): the fast path of log()
+            with self._guard.lock:
+                main = self._main
+                conn = main.conn
+                # A forked child finds a file's slots emptied (guard.py); only a private
+                # in-memory guard needs the pid compared.
+                if conn is None or (self.path is None and main.pid != os.getpid()):
+                    conn = self._live()
+                if self._tables.get(table) is not known or known.insert_sql is not checked:
+                    return False
+                try:
+                    conn.execute(sql, values)
+                except sqlite3.OperationalError as exc:
+                    if not _stale_schema(exc):
+                        raise
+                    self._tables.pop(table, None)  # another connection reset the table
+                    return False
+                return True
         except sqlite3.Error as exc:
             raise_fault(self, exc)
             raise
