@@ -8,6 +8,7 @@ import subprocess
 import sys
 import textwrap
 
+import pandas as pd
 import pytest
 
 from xetrack import Reader, Tracker
@@ -176,6 +177,40 @@ def test_history_steps(db):
     assert Reader(db, table="plain").history("v", step="w")["step"].tolist() == [1, 1]
     with pytest.raises(ColumnNotFoundError, match="Did you mean: acc"):
         reader.history("acx")
+
+
+def test_history_of_one_run_searches_the_index_and_fetches_two_columns(db):
+    make_runs(db)
+    queries = Reader(db)._runs()
+    sql, binds, decls, constants = queries.history_sql("acc", track_id="run-1")
+    conn = sqlite3.connect(db)
+    plan = " ".join(str(row[-1]) for row in conn.execute("EXPLAIN QUERY PLAN " + sql, binds))
+    conn.close()
+    assert "USING INDEX ix_default_track_id" in plan and "TEMP B-TREE" not in plan, plan
+    assert '"track_id"' not in sql.split(" FROM ")[0]  # a constant: not fetched per row
+    assert binds == ["run-1"] and decls == ["INTEGER", "REAL"] and constants == [("track_id", "", "run-1")]
+
+
+def test_history_frames_are_the_same_under_both_engines(db):
+    make_runs(db)
+    run = Tracker(db, table="plain", track_id="p")
+    for v in (3, None, 5.5, "x"):
+        run.log({"v": v, "w": 1})
+    sqlite, duck = Reader(db), Reader(db, engine="duckdb")
+    for table, calls in (("default", [("acc", "run-1", None), ("loss", None, None), ("acc", "nope", None),
+                                      ("epoch", "run-2", "acc"), ("acc", 1, None)]),
+                         ("plain", [("v", "p", None), ("v", None, "w"), ("w", "p", None)])):
+        for metric, track_id, step in calls:
+            a = Reader(db, table=table).history(metric, track_id=track_id, step=step)
+            b = Reader(db, table=table, engine="duckdb").history(metric, track_id=track_id, step=step)
+            pd.testing.assert_frame_equal(a, b, check_exact=True)
+            assert list(a.columns) == ["track_id", "step", "value"]
+    one = sqlite.history("acc", track_id="run-1")
+    assert str(one["track_id"].dtype) == str(sqlite.history("acc")["track_id"].dtype)
+    assert one["step"].dtype == "Int64" and one["value"].dtype == "float64"
+    empty = duck.history("acc", track_id="nope")
+    assert len(empty) == 0 and empty["step"].dtype == "Int64" and empty["value"].dtype == "float64"
+    assert Reader(db, table="plain").history("v", track_id="p")["step"].tolist() == [0, 2, 3]
 
 
 # ------------------------------------------------------------------ search

@@ -214,3 +214,117 @@ def test_switch_off_is_the_plain_sql(db, monkeypatch):
     assert not sqlite3.connect(db).execute(
         "SELECT 1 FROM sqlite_master WHERE name = ?", (summary.STATE,)
     ).fetchall()
+
+
+def _spy_patched(monkeypatch):
+    used = []
+    original = RunQueries._patched
+
+    def spy(self, key, agg):
+        out = original(self, key, agg)
+        used.append(out is not None)
+        return out
+
+    monkeypatch.setattr(RunQueries, "_patched", spy)
+    return used
+
+
+def test_runs_after_appends_patches_the_cached_frame(db, monkeypatch):
+    for i in range(4):
+        with Tracker(db, params={"model": f"m{i % 2}", "lr": 0.1}) as t:
+            for e in range(3):
+                t.log({"epoch": e, "loss": 1.0 / (e + 1 + i)})
+    used = _spy_patched(monkeypatch)
+    reader = Reader(db)
+    for agg in [*AGGS, *AGGS]:  # the process's first call answers with the plain SQL
+        reader.runs(agg)
+    other = Tracker(db, params={"model": "m1", "lr": 0.1})  # a new run, no status yet
+    for round_ in range(3):
+        for e in range(2):
+            other.log({"epoch": e, "loss": 0.5 - round_ / 10})
+        for agg in AGGS:
+            got = reader.runs(agg)
+            pd.testing.assert_frame_equal(got, reference(db, agg), check_exact=agg != "mean", rtol=1e-12)
+    assert sum(used) == 3 * len(AGGS), used
+    # a param that now varies within a run moves the split: computed whole, still right
+    other.log({"epoch": 9, "loss": 0.1, "model": "m0"})
+    used.clear()
+    for agg in AGGS:
+        pd.testing.assert_frame_equal(reader.runs(agg), reference(db, agg), check_exact=agg != "mean", rtol=1e-12)
+    assert not any(used)
+    # a new column: computed whole
+    other.log({"epoch": 10, "acc": 0.5})
+    same(db)
+
+
+SEARCHES = [
+    ("loss < 0.6", "model", 5), (None, "acc DESC", 7), ("model = 'a' or lr > 0.1", "-loss", None), (None, None, 3),
+    ("events > 1", "lr", 10), ("k is null", "k", 4), ("model like 'A'", "acc", 20), ("k in (1, 2)", ["model", "-acc"], 9),
+]
+
+
+def test_search_from_the_in_memory_copy_equals_the_sql(db):
+    rng = random.Random(3)
+    for _ in range(40):
+        t = Tracker(db, params={"model": rng.choice(["a", "b", "c"]), "lr": rng.choice([0.1, 0.2]), "k": rng.choice([1, 2, None])})
+        for e in range(rng.randrange(1, 4)):
+            t.log({"loss": rng.choice([0.5, 0.25, rng.random()]), "acc": rng.randrange(3), "epoch": e})
+        t.start()
+        t.end()
+    for agg in AGGS:
+        for where, order, limit in SEARCHES:
+            reader = Reader(db)
+            got = [reader.search(where, order_by=order, limit=limit, agg=agg) for _ in range(3)]
+            sql = RunQueries(reader._engine, "default")
+            sql._summary_copy = lambda agg: (None, None)  # the summary SELECT itself
+            want = sql.search(where, order_by=order, limit=limit, agg=agg)
+            for frame in got:
+                pd.testing.assert_frame_equal(frame, want)
+    reader = Reader(db)
+    before = len(reader.search("loss >= 0"))
+    Tracker(db).log({"loss": 2.0})  # another connection: the copy is made again
+    assert len(reader.search("loss >= 0")) == before + 1
+
+
+def test_a_dropped_summary_never_serves_a_frame_cached_before(db):
+    t = Tracker(db)
+    t.log({"loss": 1.0})
+    reader = Reader(db)
+    reader.runs()  # the process's first call: the plain SQL
+    t.log({"loss": 2.0})
+    reader.runs()  # the second builds the summary and caches its frame
+    conn = sqlite3.connect(db)
+    conn.execute(f"DELETE FROM {summary.STATE}")  # what to do after a VACUUM by another tool
+    conn.commit()
+    conn.close()
+    t.log({"loss": 3.0})  # the rebuilt summary's gen must not meet the cached frame's
+    same(db)
+    assert reader.runs()["loss"].tolist() == [3.0]
+
+
+def built(db):
+    with sqlite3.connect(db) as conn:
+        return bool(conn.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (summary.STATE,)).fetchall())
+
+
+def test_a_one_off_call_builds_no_summary_and_the_second_does(tmp_path):
+    db = str(tmp_path / "once.db")
+    with Tracker(db, params={"model": "m"}) as t:
+        t.log({"loss": 0.5})
+    first = Reader(db).runs()
+    assert not built(db)  # a script that asks once pays only the plain GROUP BY
+    with Tracker(db, params={"model": "m"}) as t:
+        t.log({"loss": 0.75})
+    second = Reader(db).runs()
+    assert built(db)
+    assert len(second) == 2 and first["loss"].tolist() == [0.5]
+    # another process finds the summary built and keeps it up to date on its first call
+    with Tracker(db, params={"model": "m"}) as t:
+        t.log({"loss": 0.25})
+    script = "import sys; from xetrack import Reader; print(len(Reader(sys.argv[1]).runs()))"
+    out = subprocess.run([sys.executable, "-c", script, db], capture_output=True, text=True, timeout=120)
+    assert out.stdout.strip() == "3", out.stderr[-2000:]
+    with sqlite3.connect(db) as conn:
+        (watermark,) = conn.execute(f"SELECT watermark FROM {summary.STATE}").fetchone()
+        assert watermark == conn.execute('SELECT max(rowid) FROM "default"').fetchone()[0]
+

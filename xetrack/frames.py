@@ -72,9 +72,18 @@ try:  # pandas' own C routines, the ones read_sql uses; the numpy path below is 
     from pandas._libs.lib import to_object_array_tuples as _object_table
 except ImportError:  # pragma: no cover - a pandas without them
     _infer = _object_table = None
+try:
+    from pandas._libs.lib import is_integer_array as _all_ints
+except ImportError:  # pragma: no cover
+    _all_ints = None
 
 
 def _integer(column: np.ndarray) -> Any:
+    if _all_ints is not None and _all_ints(column, skipna=False):
+        try:  # only ints, no NULL: one C check and one cast, nothing to compare after
+            return pd.arrays.IntegerArray(column.astype(np.int64), np.zeros(len(column), dtype=bool))
+        except OverflowError:
+            pass  # beyond int64: the path below keeps the values as stored
     try:  # the common case, a column with no NULL: a C cast, checked below
         values = column.astype(np.int64)
     except (TypeError, ValueError, OverflowError):
@@ -150,11 +159,19 @@ _CONVERTERS = {"INTEGER": _integer, "REAL": _real, "BOOLEAN": _boolean, "BLOB": 
 
 
 def frame_from_rows(
-    names: Sequence[str], decltypes: Sequence[str], rows: list[tuple[Any, ...]]
+    names: Sequence[str],
+    decltypes: Sequence[str],
+    rows: list[tuple[Any, ...]],
+    constants: Sequence[tuple[str, str, Any]] = (),
 ) -> pd.DataFrame:
-    """Build a pandas frame from ``cursor.fetchall()`` rows using the logical types."""
+    """Build a pandas frame from ``cursor.fetchall()`` rows using the logical types.
+
+    ``constants``: (name, logical type, value) of columns that hold one value on every
+    row and were left out of the query; they come first, typed as a fetched column of
+    that value would be.
+    """
     if not rows:
-        return empty_frame(names, decltypes)
+        return empty_frame([c[0] for c in constants] + list(names), [c[1] for c in constants] + list(decltypes))
     if _object_table is not None:
         table = _object_table(rows)
     else:
@@ -163,10 +180,30 @@ def frame_from_rows(
             table[i, :] = row
     del rows
     data = {}
+    for name, decl, value in constants:
+        data[name] = _repeated(decl, value, len(table))
     for j, (name, decl) in enumerate(zip(names, decltypes)):
-        convert = _CONVERTERS.get(decl, _text)
-        data[name] = convert(table[:, j])
+        data[name] = convert_column(decl, table[:, j])
     return pd.DataFrame(data, copy=False)
+
+
+def _repeated(decl: str, value: Any, n: int) -> Any:
+    """``n`` copies of ``value``, as a fetched column of that value would read back."""
+    one = np.empty(1, dtype=object)
+    one[0] = value
+    first = convert_column(decl, one)  # one conversion decides the dtype
+    if isinstance(first, pd.arrays.ArrowStringArray) and type(value) is str:
+        import pyarrow as pa  # the string dtype keeps its data in it
+
+        repeated = pa.chunked_array([pa.repeat(pa.scalar(value, pa.large_string()), n)])
+        return pd.arrays.ArrowStringArray(repeated, dtype=first.dtype)
+    return first.take(np.zeros(n, dtype=np.intp))
+
+
+def convert_column(decl: str, column: np.ndarray) -> Any:
+    """One fetched column (an object array of the stored values) as the array its
+    logical type ``decl`` reads back as: what :func:`frame_from_rows` does per column."""
+    return _CONVERTERS.get(decl, _text)(column)
 
 
 def empty_frame(names: Sequence[str], decltypes: Sequence[str]) -> pd.DataFrame:

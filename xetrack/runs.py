@@ -11,6 +11,7 @@ were checked against the table's columns, and every user value is a bound parame
 
 from __future__ import annotations
 
+import gc
 import math
 import os
 import socket
@@ -18,6 +19,7 @@ import sqlite3
 import time
 from typing import Any, Iterable, Sequence
 
+import numpy as np
 import pandas as pd
 
 from . import summary
@@ -37,6 +39,10 @@ STEP_COLUMNS = ("step", "epoch")
 BASE = ("track_id", "status", "start", "end", "duration", "events")
 _NUMERIC = ("INTEGER", "REAL", "NUMERIC", "FLOAT", "DOUBLE", "INT", "BIGINT")
 _ALIVE_FN = "xetrack_pid_alive"
+#: runs() recomputes at most this many runs of a cached frame; more, and it is computed whole.
+PATCH_RUNS = 1000
+#: dtypes whose column stays of that dtype with a NULL added (name -> kind, to be exact)
+_NULL_JOINS = {"str": "O", "string": "O", "float64": "f", "Int64": "i", "boolean": "b", "object": "O"}
 
 
 def now() -> str:
@@ -208,10 +214,12 @@ class RunQueries:
         self.persist = True  # False: use the summary only when it is up to date (reads that must not write)
         self._summary: bool | None = None  # decided once per call, by classify()
 
-    def _from_summary(self) -> bool:
-        """Bring the run summary (:mod:`xetrack.summary`) up to date; False when the plain SQL answers."""
+    def _from_summary(self, delta: list[Any] | None = None) -> bool:
+        """Bring the run summary (:mod:`xetrack.summary`) up to date; False when the plain SQL answers.
+
+        ``delta`` receives what :func:`summary.update` changed, when this call changed it."""
         if self._summary is None:
-            self._summary = self.use_summary and summary.refresh(self.engine, self.table, self.persist)
+            self._summary = self.use_summary and summary.refresh(self.engine, self.table, self.persist, delta)
         return self._summary
 
     # -- plumbing -------------------------------------------------------------
@@ -267,6 +275,14 @@ class RunQueries:
         if agg not in AGGS:
             raise ValueError(f"agg must be one of {', '.join(AGGS)}, got {agg!r}")
         params, metrics, cols = self.classify()
+        sql, binds = self._select(agg, params, metrics, cols)
+        return sql, binds, params, metrics, cols
+
+    def _select(
+        self, agg: str, params: list[str], metrics: list[str], cols: dict[str, str], only: Sequence[Any] | None = None
+    ) -> tuple[str, list[Any]]:
+        """The SELECT of :meth:`summary_sql` for a given split; with ``only`` (summary
+        answers only), just those runs."""
         has_runs = self._has(RUNS_TABLE)
         t, tid = quote(self.table), quote(TRACK_ID)
         out_names = _summary_names(params, metrics)
@@ -281,14 +297,16 @@ class RunQueries:
             'g."_events" AS "events"',
         ]
         if self._summary:  # the per-run aggregates come from the summary tables
-            source, source_binds = summary.source_sql(self.table, params, metrics, agg)
+            source, source_binds = summary.source_sql(self.table, params, metrics, agg, only)
             select += [f"g.p{i} AS {quote(out_names[c])}" for i, c in enumerate(params)]
             select += [f"g.m{i} AS {quote(out_names[c])}" for i, c in enumerate(metrics)]
             sql = (
                 f"SELECT {', '.join(select)} FROM ({source}) AS g "
                 f"LEFT JOIN {self._runs_source(has_runs)} AS r ON r.\"track_id\" = g.{tid}"
             )
-            return sql, [socket.gethostname(), *source_binds, *([self.table] if has_runs else [])], params, metrics, cols
+            return sql, [socket.gethostname(), *source_binds, *([self.table] if has_runs else [])]
+        if only is not None:
+            raise ValueError("only: the summary answers only")
         inner = [f"{tid}", f"min({quote(TIMESTAMP)}) AS \"_first\"", f"max({quote(TIMESTAMP)}) AS \"_last\"", 'count(*) AS "_events"']
         for i, c in enumerate(params):
             inner.append(f"max({quote(c)}) AS p{i}")
@@ -310,7 +328,7 @@ class RunQueries:
         binds: list[Any] = [socket.gethostname()]
         if has_runs:
             binds.append(self.table)
-        return sql, binds, params, metrics, cols
+        return sql, binds
 
     def _frame(self, names: list[str], rows: list[tuple[Any, ...]], types: dict[str, str]) -> pd.DataFrame:
         decl = {"events": "INTEGER", "duration": "REAL", "pid": "INTEGER"}
@@ -331,6 +349,9 @@ class RunQueries:
             frame = summary.cached(key, tok)
             if frame is not None:
                 return frame.copy()
+            frame = self._patched(key, agg)
+            if frame is not None:
+                return frame.copy()
         sql, binds, params, metrics, cols = self.summary_sql(agg)
         if key is not None:
             tok = summary.token(self.engine)  # after the summary's own writes, before the read
@@ -343,43 +364,195 @@ class RunQueries:
         frame = self._frame(names, rows, self._types(params, metrics, cols, agg))
         # A running run turns dead when its process ends, with no write to the file.
         if key is not None and not frame["status"].isin(["running", "dead"]).any():
-            summary.remember(key, tok, gen, frame)
+            summary.remember(key, tok, gen, frame, (agg, params, metrics, cols) if self._summary else None)
             return frame.copy()
         return frame
 
+    def _patched(self, key: Any, agg: str) -> pd.DataFrame | None:
+        """The cached runs frame with only the runs that the summary update of this call
+        touched recomputed, when that gives what a from-scratch :meth:`runs` gives (rows
+        appended to runs of the same columns, nothing else changed since the frame was
+        cached); else None, and the caller computes it whole."""
+        cached = summary.entry(key)
+        if cached is None or cached[3] is None or cached[3][0] != agg:
+            return None
+        if not self._from_summary():
+            return None
+        _, old_gen, old, meta = cached
+        params, metrics, cols = meta[1:4]
+        tok = summary.token(self.engine)
+        gen = summary.generation(self.engine, self.table)
+        # what this process's summary updates since the frame's gen touched; None when
+        # another connection changed the summary too, or more than rows were appended
+        touched = summary.changes_since(self.engine, self.table, old_gen, gen)
+        if touched is None or None in touched or len(touched) > PATCH_RUNS:
+            return None
+        if self.columns() != cols:
+            return None
+        only = list(touched)
+        varies = summary.varying_in(lambda sql, binds: self._query(sql, binds)[1], self.table, only)
+        if any(varies.get(c) for c in params):  # a param now varies within a run: the split moves
+            return None
+        sql, binds = self._select(agg, params, metrics, cols, only)
+        names, rows = self._query(sql + ' ORDER BY "start", "track_id"', binds)
+        if len(rows) != len(only) or names != list(old.columns):
+            return None
+        if not all(isinstance(r[0], str) and isinstance(r[2], str) for r in rows):
+            return None
+        new = self._frame(names, rows, self._types(params, metrics, cols, agg))
+        dtypes = old.dtypes
+        for j, n in enumerate(names):
+            if dtypes.iloc[j] == new[n].dtype:
+                continue
+            # NULL alone (a new run without a status yet) takes the whole's dtype, as a NULL
+            # among values does; any other difference: the dtype of the whole might differ
+            if all(r[j] is None for r in rows) and _NULL_JOINS.get(str(dtypes.iloc[j])) == dtypes.iloc[j].kind:
+                new[n] = pd.array([None] * len(rows), dtype=dtypes.iloc[j])
+            else:
+                return None
+        if not all(isinstance(dtypes[c], pd.StringDtype) for c in ("start", "track_id")):
+            return None  # the order below is that of text without NULLs
+        tids = old["track_id"]
+        if tids.hasnans or old["start"].hasnans:
+            return None
+        keep = np.flatnonzero(~tids.isin(only).to_numpy())
+        if not len(keep):
+            return None
+        # ORDER BY "start", "track_id": text compares as its code points (UTF-8 bytes).
+        # The frame's two sort columns as str objects, kept from the last patch.
+        all_starts, all_ids = meta[4] if len(meta) > 4 else (
+            old["start"].to_numpy(dtype=object), tids.to_numpy(dtype=object))
+        starts, ids = all_starts[keep], all_ids[keep]
+        at = []
+        for r in rows:
+            lo = int(np.searchsorted(starts, r[2], "left"))
+            hi = int(np.searchsorted(starts, r[2], "right"))
+            at.append(lo + int(np.searchsorted(ids[lo:hi], r[0])))
+        order = np.insert(keep, at, np.arange(len(old), len(old) + len(rows)))
+        frame = pd.concat([old, new], ignore_index=True).take(order).reset_index(drop=True)
+        if not frame.dtypes.equals(dtypes):
+            return None
+        if not new["status"].isin(["running", "dead"]).any():
+            sort_keys = tuple(
+                np.concatenate([column, np.array([r[j] for r in rows], dtype=object)])[order]
+                for column, j in ((all_starts, 2), (all_ids, 0))
+            )
+            summary.remember(key, tok, gen, frame, (agg, params, metrics, cols, sort_keys))
+        return frame
+
     def search(self, where: str | None = None, order_by: Any = None, limit: int | None = None, agg: str = "last") -> pd.DataFrame:
-        sql, binds, params, metrics, cols = self.summary_sql(agg)
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
+            raise ValueError(f"limit must be an int >= 0, got {limit!r}")
+        copy, built = self._summary_copy(agg)
+        if copy is not None:  # the same SELECT over the per-run rows, copied in memory
+            params, metrics, cols, mem = copy
+            sql, binds = '"s"', []
+        else:
+            sql, binds, params, metrics, cols = built or self.summary_sql(agg)
+            sql = f"({sql}) AS s"
         summary = list(BASE) + list(_summary_names(params, metrics).values())
         clause, values = ("", [])
         if where is not None and str(where).strip():
             cond, values = parse_condition(where, summary)
             clause = f" WHERE {cond}"
         order = order_sql(order_by, summary) if order_by else '"start", "track_id"'
-        query = f"SELECT * FROM ({sql}) AS s{clause} ORDER BY {order}"
+        query = f"SELECT * FROM {sql}{clause} ORDER BY {order}"
         if limit is not None:
-            if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
-                raise ValueError(f"limit must be an int >= 0, got {limit!r}")
             query += f" LIMIT {int(limit)}"
-        names, rows = self._query(query, [*binds, *values])
+        if copy is not None:
+            names, rows = mem.query(query, values)
+        else:
+            names, rows = self._query(query, [*binds, *values])
         return self._frame(names, rows, self._types(params, metrics, cols, agg))
 
+    def _summary_copy(self, agg: str) -> tuple[Any, Any]:
+        """(copy, the :meth:`summary_sql` tuple when this call computed it). copy: (params,
+        metrics, types, the per-run rows of :meth:`summary_sql` in an in-memory table ``s``)
+        while nothing in the file changed, made by the second search of an unchanged file
+        (a first search pays no more than the SELECT); None when the summary does not
+        answer or a run is running (its status can turn ``dead`` with no write)."""
+        if not self.use_summary or agg not in AGGS:
+            return None, None
+        key = summary.cache_key(self.engine, self.table, "search", agg)
+        if key is None:
+            return None, None
+        tok = summary.token(self.engine)
+        hit = summary.entry(key)
+        if hit is not None and hit[0] == tok and hit[3] is not None:
+            return hit[3], None
+        built = self.summary_sql(agg)
+        if not self._summary:
+            return None, built
+        tok = summary.token(self.engine)
+        gen = summary.generation(self.engine, self.table)
+        hit = summary.entry(key)
+        if hit is None or gen is None or hit[1] != gen:
+            summary.remember(key, tok, gen, None, None)  # seen once: the next search makes the copy
+            return None, built
+        if hit[3] is not None:
+            summary.remember(key, tok, gen, None, hit[3])
+            return hit[3], built
+        sql, binds, params, metrics, cols = built
+        # the rows in the order the SELECT gives them, which is what a search's ORDER BY
+        # sees first: ties come out alike
+        names, rows = self._query(f"SELECT * FROM ({sql}) AS s", binds)
+        if any(r[1] in ("running", "dead") for r in rows):
+            return None, built
+        copy = (params, metrics, cols, _MemoryRuns(names, rows))
+        summary.remember(key, tok, gen, None, copy)
+        return copy, built
+
     def history(self, metric: str, track_id: str | None = None, step: str | None = None) -> pd.DataFrame:
+        sql, binds, decls, constants = self.history_sql(metric, track_id, step)
+        # A fetch makes a tuple per row, each one counted by the cyclic GC, which would
+        # walk them every 700 rows; they hold only numbers and text, so no cycle can form
+        # while the rows are fetched and turned into columns, and the walks are skipped.
+        collecting = gc.isenabled()
+        if collecting:
+            gc.disable()
+        try:
+            rows = self.engine.query(sql, binds)  # no SQL function of ours in it: a plain read
+            return frame_from_rows(["track_id", "step", "value"][len(constants):], decls, rows, constants)
+        finally:
+            if collecting:
+                gc.enable()
+
+    def history_sql(
+        self, metric: str, track_id: str | None = None, step: str | None = None
+    ) -> tuple[str, list[Any], list[str], list[tuple[str, str, Any]]]:
+        """The SELECT behind ``history``: (sql, binds, logical types of its step and value
+        columns, the columns it leaves out as constants); the frame is track_id, step, value.
+
+        One run (a str ``track_id``) is a search of the track_id index that fetches only
+        the step and the metric: the id is the same on every row, so it is not fetched
+        (a str object per row) but repeated in the frame. Rows come in table order.
+        """
         cols = self.columns()
         metric = _resolve(metric, list(cols), self.table)
-        tid, t = quote(TRACK_ID), quote(self.table)
         if step is None:
             step = next((c for c in STEP_COLUMNS if c in cols), None)
         else:
             step = _resolve(step, list(cols), self.table)
-        step_sql = quote(step) if step else f"row_number() OVER (PARTITION BY {tid} ORDER BY rowid) - 1"
-        binds = [] if track_id is None else [track_id]
-        sql = (
-            f"SELECT track_id, step, value FROM (SELECT {tid} AS track_id, {step_sql} AS step, "
-            f"{quote(metric)} AS value, rowid AS _r FROM {t}"
-            f"{' WHERE ' + tid + ' = ?' if track_id is not None else ''}) WHERE value IS NOT NULL ORDER BY _r"
-        )
-        names, rows = self._query(sql, binds)
-        return self._frame(names, rows, {"step": cols.get(step, "INTEGER") if step else "INTEGER", "value": cols[metric]})
+        t, tid, value = quote(self.table), quote(TRACK_ID), quote(metric)
+        one = isinstance(track_id, str)  # any other value: the stored ids, as SQLite matched them
+        where = "" if track_id is None else f" WHERE {tid} = ?"
+        binds: list[Any] = [] if track_id is None else [track_id]
+        fetched = "" if one else f"{tid}, "
+        if step:
+            sql = (
+                f"SELECT {fetched}{quote(step)}, {value} FROM {t}{where}"
+                f"{' AND' if where else ' WHERE'} {value} IS NOT NULL ORDER BY rowid"
+            )
+        else:  # the row's position in its run, counted before the NULLs are left out
+            part = "" if track_id is not None else f"PARTITION BY {tid} "
+            sql = (
+                f"SELECT {fetched}s, v FROM (SELECT {tid}, row_number() OVER ({part}ORDER BY rowid) - 1 AS s, "
+                f"{value} AS v, rowid AS r FROM {t}{where}) WHERE v IS NOT NULL ORDER BY r"
+            )
+        decls = [cols.get(step, "INTEGER") if step else "INTEGER", cols[metric]]
+        if one:
+            return sql, binds, decls, [("track_id", "", track_id)]
+        return sql, binds, ["", *decls], []
 
     def compare(self, track_ids: Sequence[str], only_diff: bool = False, agg: str = "last") -> pd.DataFrame:
         if isinstance(track_ids, str):
@@ -450,6 +623,29 @@ class RunQueries:
         names, rows = self._query(sql + ' ORDER BY "name", "idx"', binds)
         frame = pd.DataFrame(rows, columns=names)
         return frame.infer_objects()
+
+
+class _MemoryRuns:
+    """The per-run rows of a summary SELECT in an in-memory SQLite table ``s``, with the
+    column affinities the SELECT's columns have (``events`` INTEGER, the others none),
+    so that a WHERE and ORDER BY over it compare exactly as over the SELECT."""
+
+    def __init__(self, names: list[str], rows: list[tuple[Any, ...]]) -> None:
+        import threading
+
+        self.lock = threading.Lock()
+        self.conn = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
+        decl = ", ".join(quote(n) + (" INTEGER" if n == "events" else "") for n in names)
+        self.conn.execute(f"CREATE TABLE s ({decl})")
+        marks = ", ".join("?" for _ in names)
+        self.conn.execute("BEGIN")
+        self.conn.executemany(f"INSERT INTO s VALUES ({marks})", rows)
+        self.conn.execute("COMMIT")
+
+    def query(self, sql: str, params: Sequence[Any]) -> tuple[list[str], list[tuple[Any, ...]]]:
+        with self.lock:
+            cursor = self.conn.execute(sql, params)
+            return [d[0] for d in cursor.description], cursor.fetchall()
 
 
 def tables(engine: Any) -> pd.DataFrame:

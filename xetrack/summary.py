@@ -22,6 +22,7 @@ went away; a new column has a default) is rebuilt, never served.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import sys
 import time
@@ -132,21 +133,6 @@ def _fold(
     (rows past the watermark), or as the whole of each run (dirty runs, already cleared).
     Returns the number of runs touched."""
     t, tid, rid = quote(table), quote(TRACK_ID), "rowid"
-    runs_sql = (
-        f"SELECT {tid}, count(*), min({quote(TIMESTAMP)}), max({quote(TIMESTAMP)}) FROM {t} "
-        f"WHERE {where} AND {tid} IS NOT NULL GROUP BY {tid}"
-    )
-    run_rows = conn.execute(runs_sql, binds).fetchall()
-    if not run_rows:
-        return 0
-    rs = quote(RUN_STATS)
-    conn.executemany(
-        f'INSERT INTO {rs} ("tbl", "track_id", "events", "t0", "t1") VALUES (?, ?, ?, ?, ?) '
-        'ON CONFLICT ("tbl", "track_id") DO UPDATE SET "events" = "events" + excluded."events", '
-        '"t0" = CASE WHEN "t0" IS NULL OR excluded."t0" < "t0" THEN excluded."t0" ELSE "t0" END, '
-        '"t1" = CASE WHEN "t1" IS NULL OR excluded."t1" > "t1" THEN excluded."t1" ELSE "t1" END',
-        [(table, *r) for r in run_rows],
-    )
     cs = quote(COLUMN_STATS)
     upsert = (
         f'INSERT INTO {cs} ("tbl", "track_id", "col", "n", "mn", "mx", "tot", "fr", "fv", "lr", "lv") '
@@ -160,9 +146,14 @@ def _fold(
             '"tot" = "tot" + excluded."tot", '
             '"lr" = excluded."lr", "lv" = excluded."lv"'
         )
-    for start in range(0, len(columns), COLUMN_BATCH):
-        batch = columns[start:start + COLUMN_BATCH]
-        aggs, looks = [], []
+    run_rows: list[tuple[Any, ...]] = []
+    # The first query also gives each run's events and first and last timestamp: one
+    # pass over the rows less than a separate GROUP BY for them.
+    batches = [columns[i:i + COLUMN_BATCH] for i in range(0, len(columns), COLUMN_BATCH)] or [[]]
+    for number, batch in enumerate(batches):
+        head = f"{tid}, count(*), min({quote(TIMESTAMP)}), max({quote(TIMESTAMP)})" if number == 0 else tid
+        skip = 4 if number == 0 else 1
+        aggs, looks = [head], []
         for i, c in enumerate(batch):
             q = quote(c)
             aggs.append(
@@ -173,18 +164,30 @@ def _fold(
                 f"(SELECT {q} FROM {t} WHERE {rid} = g.f{i}), (SELECT {q} FROM {t} WHERE {rid} = g.l{i})"
             )
         sql = (
-            f"SELECT g.*, {', '.join(looks)} FROM (SELECT {tid}, {', '.join(aggs)} FROM {t} "
+            f"SELECT g.*{''.join(', ' + x for x in looks)} FROM (SELECT {', '.join(aggs)} FROM {t} "
             f"WHERE {where} AND {tid} IS NOT NULL GROUP BY {tid}) AS g"
         )
         k = len(batch)
         out = []
         for row in conn.execute(sql, binds):
             run = row[0]
+            if number == 0:
+                run_rows.append(row[:4])
             for i, c in enumerate(batch):
-                n, mn, mx, tot, fr, lr = row[1 + 6 * i: 7 + 6 * i]
+                n, mn, mx, tot, fr, lr = row[skip + 6 * i: skip + 6 + 6 * i]
                 if n:
-                    out.append((table, run, c, n, mn, mx, tot, fr, row[1 + 6 * k + 2 * i], lr, row[2 + 6 * k + 2 * i]))
+                    out.append((table, run, c, n, mn, mx, tot, fr, row[skip + 6 * k + 2 * i], lr, row[skip + 1 + 6 * k + 2 * i]))
         conn.executemany(upsert, out)
+    if not run_rows:
+        return 0
+    rs = quote(RUN_STATS)
+    conn.executemany(
+        f'INSERT INTO {rs} ("tbl", "track_id", "events", "t0", "t1") VALUES (?, ?, ?, ?, ?) '
+        'ON CONFLICT ("tbl", "track_id") DO UPDATE SET "events" = "events" + excluded."events", '
+        '"t0" = CASE WHEN "t0" IS NULL OR excluded."t0" < "t0" THEN excluded."t0" ELSE "t0" END, '
+        '"t1" = CASE WHEN "t1" IS NULL OR excluded."t1" > "t1" THEN excluded."t1" ELSE "t1" END',
+        [(table, *r) for r in run_rows],
+    )
     return len(run_rows)
 
 
@@ -202,11 +205,15 @@ def _ensure_side_tables(conn: sqlite3.Connection) -> None:
         conn.execute(ddl)
 
 
-def update(conn: sqlite3.Connection, table: str, progress: bool = True) -> tuple[int, int, set[Any]]:
+def update(
+    conn: sqlite3.Connection, table: str, progress: bool = True, delta: list[Any] | None = None
+) -> tuple[int, int, set[Any]]:
     """Inside a write transaction: bring ``table``'s summary up to date.
 
     Returns (watermark, gen, the runs recomputed or folded; None in the set when
-    every run may have changed, after a rebuild)."""
+    every run may have changed, after a rebuild). With ``delta``, appends
+    (gen before, gen after, those runs, whether the change was rows appended to the
+    same columns only: no rebuild, no dirty run, no new column)."""
     _ensure_side_tables(conn)
     cols = _columns(conn, table)
     names = [n for n, _ in cols if n not in (TRACK_ID,)]
@@ -236,7 +243,10 @@ def update(conn: sqlite3.Connection, table: str, progress: bool = True) -> tuple
         )
     if rebuild:
         known = []
-        gen = (state[2] + 1) if state is not None else 1
+        # A new state (the summary was dropped: gc(vacuum=True), or never built) starts its
+        # gen at the clock, past any gen this file had, so that no frame cached at an old
+        # gen (or change recorded since one) is taken for the new summary's.
+        gen = (state[2] + 1) if state is not None else time.time_ns()
         _clear(conn, table)
         for ddl in _trigger_ddl(table):
             conn.execute(ddl)
@@ -270,7 +280,10 @@ def update(conn: sqlite3.Connection, table: str, progress: bool = True) -> tuple
         conn.execute(f'DELETE FROM {quote(DIRTY)} WHERE "tbl" = ?', (table,))
         touched.update(dirty)
         changed = True
+    appended = not (rebuild or changed_floor or dirty or known != folded)
     if changed:
+        if delta is not None:
+            delta.append((gen, gen + 1, touched, appended))
         gen += 1
         conn.execute(
             f'INSERT INTO {quote(STATE)} ("tbl", "watermark", "columns", "gen", "floor") VALUES (?, ?, ?, ?, NULL) '
@@ -329,9 +342,11 @@ def usable(conn: sqlite3.Connection, table: str) -> bool:
     return conn.execute(f"SELECT 1 FROM {quote(table)} WHERE {quote(TRACK_ID)} IS NULL LIMIT 1").fetchone() is None
 
 
-def source_sql(table: str, params: list[str], metrics: list[str], agg: str) -> tuple[str, list[Any]]:
+def source_sql(
+    table: str, params: list[str], metrics: list[str], agg: str, only: Sequence[Any] | None = None
+) -> tuple[str, list[Any]]:
     """The per-run subquery ``g`` (track_id, _first, _last, _events, p0.., m0..) read from
-    the summary, with its binds."""
+    the summary, with its binds; with ``only``, just those runs."""
     cs = quote(COLUMN_STATS)
     field = {"last": '"lv"', "first": '"fv"', "min": '"mn"', "max": '"mx"',
              "mean": 'CASE WHEN "n" > 0 THEN "tot" / "n" END'}[agg]
@@ -344,7 +359,21 @@ def source_sql(table: str, params: list[str], metrics: list[str], agg: str) -> t
         parts.append(f'(SELECT {field} FROM {cs} WHERE "tbl" = ? AND "track_id" = r."track_id" AND "col" = ?) AS m{i}')
         binds += [table, c]
     sql = f'SELECT {", ".join(parts)} FROM {quote(RUN_STATS)} AS r WHERE r."tbl" = ?'
+    if only is not None:
+        sql += f' AND r."track_id" IN ({", ".join("?" for _ in only)})'
+        return sql, [*binds, table, *only]
     return sql, [*binds, table]
+
+
+def varying_in(conn_query: Callable[[str, Sequence[Any]], list[tuple[Any, ...]]], table: str,
+               runs: Sequence[Any]) -> dict[str, Any]:
+    """:func:`varying` over ``runs`` only."""
+    marks = ", ".join("?" for _ in runs)
+    rows = conn_query(
+        f'SELECT "col", max("mn" <> "mx") FROM {quote(COLUMN_STATS)} WHERE "tbl" = ? '
+        f'AND "track_id" IN ({marks}) GROUP BY "col"', (table, *runs)
+    )
+    return dict(rows)
 
 
 def varying(conn_query: Callable[[str, Sequence[Any]], list[tuple[Any, ...]]], table: str) -> dict[str, Any]:
@@ -361,7 +390,7 @@ def varying(conn_query: Callable[[str, Sequence[Any]], list[tuple[Any, ...]]], t
 LOCK_WAIT_MS = 2000
 
 
-def refresh(engine: Any, table: str, persist: bool = True) -> bool:
+def refresh(engine: Any, table: str, persist: bool = True, delta: list[Any] | None = None) -> bool:
     """Bring ``table``'s summary up to date; False when it cannot be used (the plain SQL
     answers): a read-only file, a table without ``track_id``, a NULL track_id, or the
     write lock held by another process for longer than ``LOCK_WAIT_MS``. Without
@@ -377,12 +406,18 @@ def refresh(engine: Any, table: str, persist: bool = True) -> bool:
                 return True
             if not persist:
                 return False
+            if _first_ask(engine, conn, table):
+                return False
             conn.execute(f"PRAGMA busy_timeout = {LOCK_WAIT_MS}")
             try:
                 conn.execute("BEGIN IMMEDIATE")
                 try:
-                    update(conn, table)
+                    step: list[Any] = []
+                    update(conn, table, delta=step)
                     conn.execute("COMMIT")
+                    if delta is not None:
+                        delta.extend(step)
+                    _record(engine, table, step)
                 except BaseException:
                     if conn.in_transaction:
                         conn.execute("ROLLBACK")
@@ -397,9 +432,35 @@ def refresh(engine: Any, table: str, persist: bool = True) -> bool:
     return True
 
 
+#: (realpath, table) that this process answered once with the plain SQL, no summary built.
+_ASKED: set[tuple[str, str]] = set()
+
+
+def _first_ask(engine: Any, conn: sqlite3.Connection, table: str) -> bool:
+    """True for the first call of this process on a table that has no summary yet.
+
+    Building the summary costs several times one plain GROUP BY, which a script that asks
+    once would pay for nothing: the first call answers with the plain SQL, and the second
+    one (a dashboard, a sweep asking after each trial) builds the summary that serves
+    every later call, in this process and in others. A summary that exists is always
+    brought up to date and used.
+    """
+    key = (os.path.realpath(str(engine.path)), table)
+    if key in _ASKED:
+        return False
+    try:
+        built = conn.execute(f'SELECT 1 FROM {quote(STATE)} WHERE "tbl" = ?', (table,)).fetchone()
+    except sqlite3.OperationalError:  # no summary table in the file yet
+        built = None
+    if built is not None:
+        return False
+    _ASKED.add(key)
+    return True
+
+
 # ------------------------------------------------------------- the per-process cache
-#: (realpath, table, call) -> (token, gen, frame). Shared by every Reader of the file.
-_FRAMES: dict[tuple[Any, ...], tuple[Any, Any, Any]] = {}
+#: (realpath, table, call) -> (token, gen, frame, meta). Shared by every Reader of the file.
+_FRAMES: dict[tuple[Any, ...], tuple[Any, Any, Any, Any]] = {}
 _MAX_FRAMES = 64
 
 
@@ -436,6 +497,45 @@ def cache_key(engine: Any, table: str, *call: Any) -> tuple[Any, ...] | None:
     return (os.path.realpath(engine.path), table, *call)
 
 
+#: (realpath, table) -> the latest summary changes this process made (see :func:`update`'s
+#: delta): a frame cached at an earlier gen can be brought forward by the runs they touched.
+_DELTAS: dict[tuple[Any, ...], list[tuple[Any, Any, set[Any], bool]]] = {}
+_MAX_DELTAS = 16
+
+
+def _record(engine: Any, table: str, step: list[Any]) -> None:
+    key = cache_key(engine, table)
+    if key is None or not step:
+        return
+    log = _DELTAS.setdefault(key, [])
+    for change in step:
+        if not change[3]:  # a rebuild or a recomputation: nothing before it chains on
+            log.clear()
+        log.append(change)
+    del log[:-_MAX_DELTAS]
+    if len(_DELTAS) > _MAX_FRAMES:
+        _DELTAS.pop(next(iter(_DELTAS)))
+
+
+def changes_since(engine: Any, table: str, gen: Any, now: Any) -> set[Any] | None:
+    """The runs that this process's summary changes from ``gen`` to ``now`` touched, when
+    those were all rows appended to the same columns; else None."""
+    key = cache_key(engine, table)
+    if key is None or gen is None or now is None:
+        return None
+    touched: set[Any] = set()
+    for before, after, runs, appended in _DELTAS.get(key, []):
+        if before == gen and appended:
+            touched |= runs
+            gen = after
+    return touched if gen == now and touched else None
+
+
+def entry(key: Any) -> Any:
+    """(token, gen, frame, meta) cached for ``key``, or None."""
+    return _FRAMES.get(key)
+
+
 def cached(key: Any, tok: Any, gen: Any = None) -> Any:
     """The cached frame for ``key`` when ``tok`` (or, failing that, a non-None ``gen``)
     still matches; else None."""
@@ -447,7 +547,9 @@ def cached(key: Any, tok: Any, gen: Any = None) -> Any:
     return None
 
 
-def remember(key: Any, tok: Any, gen: Any, frame: Any) -> None:
+def remember(key: Any, tok: Any, gen: Any, frame: Any, meta: Any = None) -> None:
+    """Cache ``frame`` (and what it was built from, ``meta``) for ``key``."""
+    _FRAMES.pop(key, None)
     if len(_FRAMES) >= _MAX_FRAMES:
         _FRAMES.pop(next(iter(_FRAMES)))
-    _FRAMES[key] = (tok, gen, frame)
+    _FRAMES[key] = (tok, gen, frame, meta)

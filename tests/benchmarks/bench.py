@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import itertools
 import json
 import multiprocessing as mp
 import os
@@ -84,7 +85,7 @@ FULL = dict(
     runs=10_000,
     run_events=20,
     big_runs=100_000,
-    big_run_events=5,
+    big_run_events=20,
     history_runs=200,
     history_steps=10_000,
 )
@@ -1347,13 +1348,24 @@ def _hand_frame(path: str, sql: str) -> pd.DataFrame:
 
 
 def _bench_runs(tmp: str, size: dict[str, int], repeats: int, name: str, label: str,
-                ours: Callable[[Reader], pd.DataFrame], hand_sql: str, expect: int | None) -> Result:
-    path = os.path.join(tmp, "runs.db")
-    build_runs_db(path, size["runs"], size["run_events"])
-    res = Result(name, label, "queries/s", op=">=", threshold=0.5, target=">= 0.5x hand-written GROUP BY")
+                ours: Callable[[Reader], pd.DataFrame], hand_sql: str, expect: int | None,
+                threshold: float = 0.5) -> Result:
+    """The first call on a fresh file, as a new user's script pays it: every repeat times a
+    new untouched copy of the file (copied untimed), for xetrack and for the hand query, so
+    no run summary and no per-process cache exists yet."""
+    pristine = os.path.join(tmp, "runs.db")
+    build_runs_db(pristine, size["runs"], size["run_events"])
+    res = Result(name, label, "queries/s", op=">=", threshold=threshold,
+                 target=f">= {threshold:g}x hand-written GROUP BY, first call")
+    copies = itertools.count()
+
+    def fresh() -> str:
+        path = os.path.join(tmp, f"fresh{next(copies)}.db")
+        shutil.copyfile(pristine, path)
+        return path
 
     def x_run(r: int) -> float:
-        reader = Reader(path)
+        reader = Reader(fresh())
         out: list[pd.DataFrame] = []
         elapsed = timed(lambda: out.append(ours(reader)))
         reader.close()
@@ -1362,24 +1374,22 @@ def _bench_runs(tmp: str, size: dict[str, int], repeats: int, name: str, label: 
         return elapsed
 
     def b_run(r: int) -> float:
+        path = fresh()
         return timed(lambda: _hand_frame(path, hand_sql))
 
-    warm = Reader(path)  # lazy imports and first-use costs are not what we measure
+    warm = Reader(fresh())  # lazy imports and first-use costs are not what we measure
     ours(warm)
     warm.close()
-    _hand_frame(path, hand_sql)
+    _hand_frame(fresh(), hand_sql)
     xs, bs = alternate(repeats, x_run, b_run)
     return rate_result(res, 1, xs, bs)
 
 
 def bench_runs_summary(tmp: str, size: dict[str, int], repeats: int) -> Result:
-    res = _bench_runs(tmp, size, repeats, "runs", f"Reader.runs(): {size['runs']:,} runs x {size['run_events']}",
-                      lambda r: r.runs(), HAND_SUMMARY, size["runs"])
-    path = os.path.join(tmp, "runs.db")
-    reader = Reader(path)
-    best_max = min(timed(lambda: reader.runs(agg="max")) for _ in range(repeats))
-    reader.close()
-    res.detail = (f"runs() (agg='last') {min(res.xetrack_seconds):.3f}s, runs(agg='max') {best_max:.3f}s, "
+    res = _bench_runs(tmp, size, repeats, "runs", f"Reader.runs() first call: {size['runs']:,} runs x {size['run_events']}",
+                      lambda r: r.runs(), HAND_SUMMARY, size["runs"], threshold=1.0)
+    res.detail = (f"first runs() on a fresh file {min(res.xetrack_seconds):.3f}s (the plain SQL: a process's "
+                  "second call builds the run summary), "
                   f"hand GROUP BY {min(res.baseline_seconds):.3f}s")
     return res
 
@@ -1388,7 +1398,7 @@ def bench_runs_search(tmp: str, size: dict[str, int], repeats: int) -> Result:
     hand = (f"SELECT * FROM ({HAND_SUMMARY}) WHERE \"max(t.acc)\" > 0.5 AND \"max(t.model)\" = 'rf' "
             'ORDER BY "max(t.loss)" DESC LIMIT 100')
     return _bench_runs(tmp, size, repeats, "search",
-                       f"Reader.search(where, order_by): {size['runs']:,} runs x {size['run_events']}",
+                       f"Reader.search() first call: {size['runs']:,} runs x {size['run_events']}",
                        lambda r: r.search("metrics.acc > 0.5 and params.model = 'rf'", order_by="-loss", limit=100, agg="max"),
                        hand, None)
 
@@ -1396,11 +1406,13 @@ def bench_runs_search(tmp: str, size: dict[str, int], repeats: int) -> Result:
 def bench_runs_big(tmp: str, size: dict[str, int], repeats: int) -> Result:
     path = os.path.join(tmp, "big.db")
     build_runs_db(path, size["big_runs"], size["big_run_events"])
-    res = Result("runs_big", f"Reader.runs(): {size['big_runs']:,} runs x {size['big_run_events']}, peak memory",
+    res = Result("runs_big", f"Reader.runs() first call: {size['big_runs']:,} runs x {size['big_run_events']}, peak memory",
                  "MiB", op="<=", threshold=2.0, target="completes; <= 2x hand query peak")
-    reader = Reader(path)
-    reader.runs()  # warm imports
+    small = os.path.join(tmp, "small.db")  # lazy imports on another file: the big one stays fresh
+    build_runs_db(small, 10, 2)
+    Reader(small).runs()
     gc.collect()
+    reader = Reader(path)
     tracemalloc.start()
     t0 = time.perf_counter()
     frame = reader.runs()
@@ -1427,8 +1439,10 @@ def bench_runs_again(tmp: str, size: dict[str, int], repeats: int) -> Result:
     res = Result("runs_again", f"Reader.runs() after 100 more rows: {size['runs']:,} runs x {size['run_events']}",
                  "queries/s", op=">=", threshold=20.0, target=">= 20x hand-written GROUP BY")
     reader = Reader(path)
-    first = timed(reader.runs)
+    first = timed(reader.runs)  # a process's first call: the plain SQL, no summary built
     tracker = Tracker(path, params={"model": "rf", "lr": 0.1, "seed": 1})
+    tracker.log({"epoch": 0, "acc": 0.5, "loss": 0.5})
+    build = timed(reader.runs)  # the second call builds the summary
 
     def x_run(r: int) -> float:
         for e in range(100):
@@ -1442,7 +1456,8 @@ def bench_runs_again(tmp: str, size: dict[str, int], repeats: int) -> Result:
     reader.close()
     tracker.close()
     res = rate_result(res, 1, xs, bs)
-    res.detail = f"first runs() on the fresh file {first:.3f}s, again {min(xs):.4f}s, hand {min(bs):.3f}s"
+    res.detail = (f"first runs() on the fresh file {first:.3f}s (plain SQL), second {build:.3f}s (builds the "
+                  f"summary), after 100 rows {min(xs):.4f}s, hand {min(bs):.3f}s")
     return res
 
 
@@ -1458,6 +1473,10 @@ def bench_search_warm(tmp: str, size: dict[str, int], repeats: int) -> Result:
     def ours() -> Any:
         return reader.search("loss < 0.1 and model = 'm3'", order_by="acc DESC", limit=10)
 
+    ours()  # the process's first call: the plain SQL
+    with Tracker(path, params={"model": "m3"}) as tracker:
+        tracker.log({"acc": 0.5, "loss": 0.5})
+    ours()  # builds the summary
     ours()
     xs, bs = alternate(repeats, lambda r: timed(ours), lambda r: timed(lambda: _hand_frame(path, hand)))
     reader.close()
@@ -1484,7 +1503,12 @@ def bench_history(tmp: str, size: dict[str, int], repeats: int) -> Result:
     reader = Reader(path)
     bare = raw_connect(path)
     sql = f"SELECT step, loss FROM {quote(TABLE)} WHERE track_id = ?"
-    assert len(reader.history("loss", track_id=one)) == len(bare.execute(sql, (one,)).fetchall()) == per_run
+    # Both sides answer the same thing (checked before timing): the run's steps and losses.
+    frame, expected = reader.history("loss", track_id=one), bare.execute(sql, (one,)).fetchall()
+    assert len(expected) == per_run and list(frame.columns) == ["track_id", "step", "value"]
+    assert list(zip(frame["step"].tolist(), frame["value"].tolist())) == expected
+    assert (frame["track_id"] == one).all()
+    del frame, expected
     xs, bs = alternate(read_repeats(repeats), lambda r: timed(lambda: reader.history("loss", track_id=one)),
                        lambda r: timed(lambda: bare.execute(sql, (one,)).fetchall()))
     reader.close()
