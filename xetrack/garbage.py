@@ -76,6 +76,7 @@ def gc(engine: Any, dry_run: bool = False, vacuum: bool = False) -> Garbage:
             before = os.path.getsize(sq.path)
             retry_busy(lambda: conn.execute("VACUUM"), sq.timeout)
             retry_busy(checkpoint, sq.timeout)
+        sq.write(drop_summaries)  # again: another process may have built one before the VACUUM
         result.file_bytes = max(0, before - os.path.getsize(sq.path))
     return result
 
