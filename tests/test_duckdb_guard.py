@@ -17,17 +17,10 @@ import traceback
 
 import duckdb
 import pytest
+from filecheck import integrity
 
 from xetrack import Reader, Tracker
 from xetrack.store.guard import guard_for
-
-
-def integrity(db: str) -> str:
-    con = sqlite3.connect(db)
-    try:
-        return con.execute("PRAGMA integrity_check").fetchone()[0]
-    finally:
-        con.close()
 
 
 def stored_seqs(db: str, table: str = "default") -> list[int]:

@@ -19,18 +19,14 @@ import textwrap
 import time
 
 import pytest
+from as_user import as_a_user
+from filecheck import integrity
 
 import xetrack
-from as_user import as_a_user
 from xetrack import DatabaseError, DiskFullError, Reader, Tracker
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 POSIX = os.name == "posix"
-
-
-def integrity(path):
-    with sqlite3.connect(path) as conn:
-        return conn.execute("PRAGMA integrity_check").fetchone()[0]
 
 
 def child(script, *args, timeout=60, **kwargs):
