@@ -41,6 +41,8 @@ _NUMERIC = ("INTEGER", "REAL", "NUMERIC", "FLOAT", "DOUBLE", "INT", "BIGINT")
 _ALIVE_FN = "xetrack_pid_alive"
 #: runs() recomputes at most this many runs of a cached frame; more, and it is computed whole.
 PATCH_RUNS = 1000
+#: runs() guesses params from these runs (the first ones, and those of the latest rows), then checks
+SAMPLE_RUNS, SAMPLE_ROWS = 32, 256
 #: dtypes whose column stays of that dtype with a NULL added (name -> kind, to be exact)
 _NULL_JOINS = {"str": "O", "string": "O", "float64": "f", "Int64": "i", "boolean": "b", "object": "O"}
 
@@ -265,6 +267,35 @@ class RunQueries:
         most = rows[0] if rows else (0,) * len(rest)
         return _split(rest, most, cols)
 
+    def _guessed(self, agg: str) -> tuple[str, list[Any], list[str], list[str], dict[str, str], int] | None:
+        """The plain SQL of :meth:`summary_sql` from a split guessed on a sample of runs,
+        with one check column per param at the end of each row (its min beside its max).
+
+        A column that varies inside a sampled run varies in some run: it is a metric, as
+        the full pass would find. A column that varies in no sampled run is taken for a
+        param, and the check columns say whether it holds in every run; when one does not,
+        the caller falls back to :meth:`summary_sql`. This skips the full pass over the
+        table that deciding the split takes, which costs about as much as the answer.
+        (sql, binds, params, metrics, types, number of check columns); None: no sample."""
+        cols = self.columns()
+        rest = [c for c in cols if c not in (TIMESTAMP, TRACK_ID)]
+        if not rest:
+            return None
+        t, tid = quote(self.table), quote(TRACK_ID)
+        varies = ", ".join(f"min({quote(c)}) <> max({quote(c)}) AS c{i}" for i, c in enumerate(rest))
+        maxes = ", ".join(f"max(c{i})" for i in range(len(rest)))
+        # the first runs in the index and those of the latest rows
+        sample = (
+            f"SELECT {tid} FROM (SELECT DISTINCT {tid} FROM {t} LIMIT {SAMPLE_RUNS}) UNION "
+            f"SELECT {tid} FROM (SELECT {tid} FROM {t} ORDER BY rowid DESC LIMIT {SAMPLE_ROWS})"
+        )
+        _, rows = self._query(f"SELECT {maxes} FROM (SELECT {varies} FROM {t} WHERE {tid} IN ({sample}) GROUP BY {tid})")
+        if not rows:
+            return None
+        params, metrics, cols = _split(rest, rows[0], cols)
+        sql, binds = self._select(agg, params, metrics, cols, check=bool(params))
+        return sql, binds, params, metrics, cols, len(params)
+
     def _runs_source(self, has_runs: bool) -> str:
         if has_runs:
             return f"(SELECT * FROM {quote(RUNS_TABLE)} WHERE \"table\" = ?)"
@@ -279,10 +310,12 @@ class RunQueries:
         return sql, binds, params, metrics, cols
 
     def _select(
-        self, agg: str, params: list[str], metrics: list[str], cols: dict[str, str], only: Sequence[Any] | None = None
+        self, agg: str, params: list[str], metrics: list[str], cols: dict[str, str], only: Sequence[Any] | None = None,
+        check: bool = False,
     ) -> tuple[str, list[Any]]:
         """The SELECT of :meth:`summary_sql` for a given split; with ``only`` (summary
-        answers only), just those runs."""
+        answers only), just those runs; with ``check`` (plain SQL only), each param's min
+        in a column after the others (see :meth:`_guessed`)."""
         has_runs = self._has(RUNS_TABLE)
         t, tid = quote(self.table), quote(TRACK_ID)
         out_names = _summary_names(params, metrics)
@@ -311,6 +344,8 @@ class RunQueries:
         for i, c in enumerate(params):
             inner.append(f"max({quote(c)}) AS p{i}")
             select.append(f"g.p{i} AS {quote(out_names[c])}")
+            if check:
+                inner.append(f"min({quote(c)}) AS q{i}")
         for i, c in enumerate(metrics):
             if agg in ("last", "first"):
                 order = "DESC" if agg == "last" else "ASC"
@@ -321,6 +356,8 @@ class RunQueries:
             else:
                 inner.append(f"{AGGS[agg]}({quote(c)}) AS m{i}")
                 select.append(f"g.m{i} AS {quote(out_names[c])}")
+        if check:
+            select += [f"g.q{i} AS \"?check{i}\"" for i in range(len(params))]
         sql = (
             f"SELECT {', '.join(select)} FROM (SELECT {', '.join(inner)} FROM {t} GROUP BY {tid}) AS g "
             f"LEFT JOIN {self._runs_source(has_runs)} AS r ON r.\"track_id\" = g.{tid}"
@@ -352,7 +389,12 @@ class RunQueries:
             frame = self._patched(key, agg)
             if frame is not None:
                 return frame.copy()
-        sql, binds, params, metrics, cols = self.summary_sql(agg)
+        checks = 0
+        guessed = None if not self.use_summary or self._from_summary() or agg not in AGGS else self._guessed(agg)
+        if guessed is not None:
+            sql, binds, params, metrics, cols, checks = guessed
+        else:
+            sql, binds, params, metrics, cols = self.summary_sql(agg)
         if key is not None:
             tok = summary.token(self.engine)  # after the summary's own writes, before the read
             gen = summary.generation(self.engine, self.table) if self._summary else None
@@ -361,6 +403,15 @@ class RunQueries:
                 summary.remember(key, tok, gen, frame)
                 return frame.copy()
         names, rows = self._query(sql + ' ORDER BY "start", "track_id"', binds)
+        if checks:
+            width = len(names) - checks
+            first = len(BASE)
+            if any(any(r[first + i] != r[width + i] for r in rows) for i in range(checks)):
+                # a guessed param varies in a run outside the sample: decide on every run
+                sql, binds, params, metrics, cols = self.summary_sql(agg)
+                names, rows = self._query(sql + ' ORDER BY "start", "track_id"', binds)
+            else:
+                names = names[:width]  # the frame leaves the check columns out
         frame = self._frame(names, rows, self._types(params, metrics, cols, agg))
         # A running run turns dead when its process ends, with no write to the file.
         if key is not None and not frame["status"].isin(["running", "dead"]).any():
