@@ -17,12 +17,12 @@ import os
 import socket
 import sqlite3
 import time
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
-from . import summary
+from . import meta, summary
 from .frames import frame_from_rows
 from .schema import INTERNAL_PREFIX, TIMESTAMP, TRACK_ID, quote
 from .store import sqlite_engine
@@ -124,6 +124,36 @@ def mark_ended(
     ])
 
 
+def record_run(
+    engine: Any, table: str, track_id: str, status: str, start: str | None, end: str | None, error: str | None = None
+) -> None:
+    """Record a run's lifecycle as given (an import: another tool ran it, so no pid or host)."""
+    if status not in STATUSES:
+        raise ValueError(f"status must be one of {', '.join(STATUSES)}, got {status!r}")
+    _write(engine, table, [
+        (RUNS_DDL, ()),
+        (
+            f'INSERT INTO {quote(RUNS_TABLE)} ("track_id", "table", "status", "start", "end", "error", "pid", "host") '
+            "VALUES (?, ?, ?, ?, ?, ?, NULL, NULL) ON CONFLICT (\"track_id\", \"table\") DO UPDATE SET "
+            '"status" = excluded."status", "start" = excluded."start", "end" = excluded."end", "error" = excluded."error"',
+            (track_id, table, status, start, end, error),
+        ),
+    ])
+
+
+def run_records(engine: Any, table: str) -> dict[str, tuple[Any, Any, Any]]:
+    """track_id -> (status, start, end) of the runs side table for ``table``."""
+    sq = sqlite_engine(engine)
+    if sq is None:
+        return {}
+    with sq._guard.lock:
+        conn = sq._live()
+        if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (RUNS_TABLE,)).fetchone() is None:
+            return {}
+        rows = conn.execute(f'SELECT "track_id", "status", "start", "end" FROM {quote(RUNS_TABLE)} WHERE "table" = ?', (table,))
+        return {r[0]: r[1:] for r in rows}
+
+
 # ------------------------------------------------------------------ predictions
 def _mean(xs: list[float]) -> float:
     return math.fsum(xs) / len(xs)
@@ -213,6 +243,7 @@ class RunQueries:
         self.use_summary = summary.ENABLED  # False: the plain SQL, the reference the summary is tested against
         self.persist = True  # False: use the summary only when it is up to date (reads that must not write)
         self._summary: bool | None = None  # decided once per call, by classify()
+        self._extra: tuple[bool, list[str]] | None = None  # run names and tag keys, read once per call
 
     def _from_summary(self, delta: list[Any] | None = None) -> bool:
         """Bring the run summary (:mod:`xetrack.summary`) up to date; False when the plain SQL answers.
@@ -250,11 +281,14 @@ class RunQueries:
         """
         cols = self.columns()
         rest = [c for c in cols if c not in (TIMESTAMP, TRACK_ID)]
+        recorded = meta.kinds(self.engine, self.table)
         if self._from_summary():
             varies_in = summary.varying(lambda sql, binds: self._query(sql, binds)[1], self.table)
-            return _split(rest, [varies_in.get(c) for c in rest], cols)
+            return _split(rest, [varies_in.get(c) for c in rest], cols, recorded)
         if not rest:
             return [], [], cols
+        if recorded and all(c in recorded for c in rest):  # nothing left to guess
+            return _split(rest, [recorded[c] == "metric" for c in rest], cols, recorded)
         # min <> max within a run is "more than one distinct non-NULL value", and is
         # much cheaper than count(DISTINCT), which sorts every column of every run.
         varies = ", ".join(f"min({quote(c)}) <> max({quote(c)}) AS c{i}" for i, c in enumerate(rest))
@@ -263,7 +297,7 @@ class RunQueries:
             f"SELECT {maxes} FROM (SELECT {varies} FROM {quote(self.table)} GROUP BY {quote(TRACK_ID)})"
         )
         most = rows[0] if rows else (0,) * len(rest)
-        return _split(rest, most, cols)
+        return _split(rest, most, cols, recorded)
 
     def _runs_source(self, has_runs: bool) -> str:
         if has_runs:
@@ -278,14 +312,42 @@ class RunQueries:
         sql, binds = self._select(agg, params, metrics, cols)
         return sql, binds, params, metrics, cols
 
+    def _meta(self) -> tuple[bool, list[str]]:
+        """(the table has run names, its tag keys): the runs() columns of :mod:`xetrack.meta`."""
+        if self._extra is None:
+            self._extra = meta.summary_columns(self.engine, self.table)
+        return self._extra
+
+    def _names(self, params: list[str], metrics: list[str]) -> dict[str, str]:
+        names, keys = self._meta()
+        return _summary_names(params, metrics, ([meta.RUN_NAME] if names else []) + [meta.TAG_PREFIX + k for k in keys])
+
+    def _columns_out(self, params: list[str], metrics: list[str]) -> list[str]:
+        """The summary's column names, in order."""
+        names, keys = self._meta()
+        out = list(BASE)
+        if names:
+            out.insert(1, meta.RUN_NAME)
+        return out + list(self._names(params, metrics).values()) + [meta.TAG_PREFIX + k for k in keys]
+
     def _select(
         self, agg: str, params: list[str], metrics: list[str], cols: dict[str, str], only: Sequence[Any] | None = None
     ) -> tuple[str, list[Any]]:
-        """The SELECT of :meth:`summary_sql` for a given split; with ``only`` (summary
-        answers only), just those runs."""
+        """The SELECT of :meth:`summary_sql` for a given split, with the run names and tags
+        of :mod:`xetrack.meta` when the table has any; with ``only``, just those runs."""
+        sql, binds = self._select_rows(agg, params, metrics, cols, only)
+        names, keys = self._meta()
+        if not names and not keys:
+            return sql, binds
+        rest = list(self._names(params, metrics).values())
+        return meta.wrap_select(sql, list(BASE), rest, names, keys, self.table, binds)
+
+    def _select_rows(
+        self, agg: str, params: list[str], metrics: list[str], cols: dict[str, str], only: Sequence[Any] | None = None
+    ) -> tuple[str, list[Any]]:
         has_runs = self._has(RUNS_TABLE)
         t, tid = quote(self.table), quote(TRACK_ID)
-        out_names = _summary_names(params, metrics)
+        out_names = self._names(params, metrics)
         select = [
             f"g.{tid} AS {quote('track_id')}",
             "CASE WHEN r.\"status\" = 'running' AND r.\"host\" = ? AND NOT "
@@ -335,10 +397,14 @@ class RunQueries:
         return frame_from_rows(names, [decl.get(n, types.get(n, "")) for n in names], rows)
 
     def _types(self, params: list[str], metrics: list[str], cols: dict[str, str], agg: str) -> dict[str, str]:
-        names = _summary_names(params, metrics)
+        names = self._names(params, metrics)
         out = {names[c]: cols[c] for c in params}
         for c in metrics:
             out[names[c]] = "REAL" if agg == "mean" else cols[c]
+        has_names, keys = self._meta()
+        out.update({meta.TAG_PREFIX + k: "TEXT" for k in keys})
+        if has_names:
+            out[meta.RUN_NAME] = "TEXT"
         return out
 
     # -- the calls --------------------------------------------------------------
@@ -450,7 +516,7 @@ class RunQueries:
         else:
             sql, binds, params, metrics, cols = built or self.summary_sql(agg)
             sql = f"({sql}) AS s"
-        summary = list(BASE) + list(_summary_names(params, metrics).values())
+        summary = self._columns_out(params, metrics)
         clause, values = ("", [])
         if where is not None and str(where).strip():
             cond, values = parse_condition(where, summary)
@@ -588,7 +654,7 @@ class RunQueries:
                 raise ValueError(f"Unknown agg {a!r}: choose from {', '.join(allowed)}")
         by = [by] if isinstance(by, str) else list(by)
         sql, binds, params, metrics, cols = self.summary_sql(run_agg)
-        summary = list(BASE) + list(_summary_names(params, metrics).values())
+        summary = self._columns_out(params, metrics)
         m = quote(_resolve(metric, summary, self.table + " runs summary"))
         keys = [quote(_resolve(b, summary, self.table + " runs summary")) for b in by]
         parts = list(keys)
@@ -650,16 +716,20 @@ class _MemoryRuns:
 
 def tables(engine: Any) -> pd.DataFrame:
     """Every experiment table with its row and run counts (runs empty without a
-    ``track_id`` column, in a table some other tool wrote)."""
+    ``track_id`` column, in a table some other tool wrote), and a ``description`` column
+    when some table has one."""
     sq = sqlite_engine(engine)
     rows = []
+    described = meta.descriptions(engine)
     for name in engine.tables():  # experiment tables only: internal ones are left out
         has_runs = TRACK_ID in {c.lower() for c in engine.columns(name)}
         runs = f"count(DISTINCT {quote(TRACK_ID)})" if has_runs else "NULL"
         with sq._guard.lock:
             n, run_count = sq._live().execute(f"SELECT count(*), {runs} FROM {quote(name)}").fetchone()
-        rows.append((name, n, run_count))
-    frame = pd.DataFrame(rows, columns=["table", "rows", "runs"])
+        rows.append((name, n, run_count, described.get(name)))
+    frame = pd.DataFrame(rows, columns=["table", "rows", "runs", "description"])
+    if not described:  # a file without descriptions keeps 0.7.0's three columns
+        frame = frame.drop(columns="description")
     return frame.astype({"rows": "Int64", "runs": "Int64"})
 
 
@@ -681,22 +751,33 @@ def _key(value: Any) -> Any:
     return value
 
 
-def _split(rest: list[str], most: Sequence[Any], cols: dict[str, str]) -> tuple[list[str], list[str], dict[str, str]]:
+def _split(
+    rest: list[str], most: Sequence[Any], cols: dict[str, str], recorded: Mapping[str, str] | None = None
+) -> tuple[list[str], list[str], dict[str, str]]:
+    """Params and metrics: the kind recorded when the column was written (see
+    :mod:`xetrack.meta`), else the guess ``most`` (more than one value in some run)."""
     params, metrics = [], []
+    recorded = recorded or {}
     for c, n in zip(rest, most):
-        if not n:
+        kind = recorded.get(c)
+        if kind == "param":
+            params.append(c)
+        elif kind == "metric":
+            metrics.append(c)
+        elif not n:
             params.append(c)
         elif cols[c].upper() in _NUMERIC or c in STEP_COLUMNS:
             metrics.append(c)
     return params, metrics, cols
 
 
-def _summary_names(params: list[str], metrics: list[str]) -> dict[str, str]:
+def _summary_names(params: list[str], metrics: list[str], reserved: Sequence[str] = ()) -> dict[str, str]:
     """User column -> summary column; one that clashes with a summary column gets ``_``."""
     out = {}
+    taken = set(BASE) | {r.lower() for r in reserved}
     for c in [*params, *metrics]:
         name = c
-        while name.lower() in BASE or name.lower() in {v.lower() for v in out.values()}:
+        while name.lower() in taken or name.lower() in {v.lower() for v in out.values()}:
             name += "_"
         out[c] = name
     return out
