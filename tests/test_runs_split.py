@@ -1,14 +1,17 @@
-"""A process's first runs() guesses params from a sample of runs, then checks the guess
-on every run: it must answer exactly what deciding the split on every run answers."""
+"""In a file without recorded kinds (written before they were, or by another tool), a
+process's first runs() guesses params from a sample of runs, then checks the guess on
+every run: it must answer exactly what deciding the split on every run answers."""
 
 import os
 import random
 import shutil
+import sqlite3
 
 import pandas as pd
 import pytest
 
 from xetrack import Reader, Tracker
+from xetrack.meta import KINDS
 from xetrack.runs import AGGS, SAMPLE_ROWS, SAMPLE_RUNS, RunQueries
 
 SEED = int(os.environ.get("XETRACK_SPLIT_SEED", "0"))  # shift to try other tables
@@ -18,6 +21,15 @@ def reference(db, agg):
     queries = RunQueries(Reader(db)._engine, "default")
     queries.use_summary = False  # the plain SQL, split decided on every run
     return queries.runs(agg)
+
+
+def as_an_older_file(db):
+    """Forget the kinds a Tracker recorded, as in a file written before they were: the
+    split is then guessed from the values."""
+    conn = sqlite3.connect(db)
+    with conn:
+        conn.execute(f"DELETE FROM {KINDS}")
+    conn.close()
 
 
 def random_table(db, rng):
@@ -46,6 +58,7 @@ def random_table(db, rng):
         tail.track_id = "run-tail"
         tail.log_batch([{"m": rng.random(), "p": 1, "q": "a"} for _ in range(SAMPLE_ROWS)])
         tail.close()
+    as_an_older_file(db)
 
 
 def test_first_runs_equals_the_split_decided_on_every_run(tmp_path, monkeypatch):
@@ -88,6 +101,7 @@ def test_a_param_varying_outside_the_sample_makes_it_a_metric(tmp_path, agg):
     tail.track_id = "zz-tail"
     tail.log_batch([{"lr": 0.1, "loss": 0.1}] * (SAMPLE_ROWS + 1))
     tail.close()
+    as_an_older_file(db)
     frame = Reader(db).runs(agg)
     pd.testing.assert_frame_equal(frame, reference(db, agg))
     odd = frame.set_index("track_id").loc[f"run-{SAMPLE_RUNS + 10:04d}", "lr"]

@@ -33,6 +33,8 @@ _LAZY = {
     "set_backend": ".frames",
     "get_backend": ".frames",
     "duckdb_extension_path": ".store.extension",
+    "import_mlflow": ".migrate",
+    "export_mlflow": ".migrate",
 }
 
 if TYPE_CHECKING:
@@ -40,6 +42,7 @@ if TYPE_CHECKING:
     from .store.extension import duckdb_extension_path
     from .reader import Reader
     from .tracker import Tracker
+    from .migrate import export_mlflow, import_mlflow
 
 
 def __getattr__(name: str) -> Any:
@@ -62,6 +65,8 @@ __all__ = [
     "set_backend",
     "get_backend",
     "duckdb_extension_path",
+    "import_mlflow",
+    "export_mlflow",
     "XetrackError",
     "TableNotFoundError",
     "ColumnNotFoundError",

@@ -4,6 +4,8 @@ their bytes, and the model registry with the bytes of its versions.
 Called by ``xetrack.copy`` once the experiment tables are copied, inside the copy's one
 transaction of TARGET (all or nothing); SOURCE is only read.
 
+- ``xetrack_tags``, ``xetrack_run_names``, ``xetrack_descriptions`` of each copied
+  table: what TARGET lacks is added, TARGET's own values win;
 - ``xetrack_runs`` of each copied table: a run TARGET lacks is added. A run TARGET has
   is kept, unless TARGET still says ``running`` and SOURCE says finished, failed or
   killed: then SOURCE's row replaces it (the worker finished since the last copy).
@@ -224,6 +226,18 @@ class SideCopy:
         for rows in self._pages(PREDICTIONS_TABLE, _PREDICTION_COLUMNS, table):
             self.result.predictions += self.transaction(lambda: self._insert(PREDICTIONS_DDL, sql, rows))
 
+    def metadata(self, table: str) -> None:
+        """Tags, run names and the description of ``table`` (TARGET's own win)."""
+        from . import meta
+
+        added = 0
+        for name, columns in meta.COPY_COLUMNS.items():
+            ddl, sql = meta.copy_sql(name)
+            for rows in self._pages(name, columns, table):
+                added += self.transaction(lambda: self._insert(ddl, sql, rows))
+        if added:  # cached runs() frames of TARGET go stale
+            self.transaction(lambda: meta.bump(self.dst))
+
     def _insert(self, ddl: str, sql: str, rows: list[tuple[Any, ...]]) -> int:
         self.dst.execute(ddl)
         return sum(max(0, self.dst.execute(sql, row).rowcount) for row in rows)
@@ -322,4 +336,5 @@ class SideCopy:
             self.runs(table)
             self.predictions(table)
             self.artifacts(table)
+            self.metadata(table)
         self.models()

@@ -1,7 +1,8 @@
 """The search grammar: a SQL-like condition parsed into safe SQL, never pasted in.
 
 ``accuracy > 0.9 AND model = 'rf'`` and MLflow's ``metrics.accuracy > 0.9 and
-params.model = 'rf'`` (``tags.`` likewise) become SQL over the runs summary. Names
+params.model = 'rf'`` become SQL over the runs summary (``tags.team`` names the
+``tags.team`` column of a run's tags; a key with dots is written ``tags.`mlflow.runName```). Names
 are checked against its columns (a typo gets the close matches), and every literal
 is a bound parameter:
 
@@ -35,6 +36,17 @@ def resolve_column(name: Any, columns: Sequence[str], where: str) -> str:
     )
 
 
+def resolve_tag(key: str, columns: Sequence[str]) -> str:
+    """``tags.<key>``: the run's tag column; a file without that tag: the plain column
+    ``key`` (0.7.0 read every prefix as a plain column)."""
+    lowered = {c.lower(): c for c in columns}
+    if ("tags." + key).lower() in lowered:
+        return lowered[("tags." + key).lower()]
+    if key.lower() in lowered:
+        return lowered[key.lower()]
+    return resolve_column("tags." + key, columns, "the runs summary")
+
+
 _TOKEN = re.compile(
     r"""\s*(?:
     (?P<num>[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?(?![A-Za-z_]))
@@ -47,6 +59,7 @@ _TOKEN = re.compile(
 )
 _KEYWORDS = {"AND", "OR", "NOT", "LIKE", "IN", "IS", "NULL", "TRUE", "FALSE"}
 _PREFIXES = {"metrics", "metric", "params", "param", "tags", "tag", "attributes", "attribute", "attr", "run"}
+_TAG_PREFIXES = {"tags", "tag"}
 _COMPARE = {"=", "==", "!=", "<>", "<", "<=", ">", ">="}
 
 
@@ -82,7 +95,8 @@ def _tokens(text: str) -> list[tuple[str, Any]]:
                     raise FilterError(
                         f"Unknown prefix {prefix!r} in {value!r}: use metrics., params., tags. or a plain column name"
                     )
-                out.append(("col", _unquote(rest)))
+                # a tag is a column of its own (``tags.<key>``); the other prefixes name plain columns
+                out.append(("tag" if prefix.lower() in _TAG_PREFIXES else "col", _unquote(rest)))
             else:
                 out.append(("col", value))
     return out
@@ -160,6 +174,8 @@ class _Parser:
         kind, value = tok
         if kind == "col":
             return quote(resolve_column(value, self.columns, "the runs summary"))
+        if kind == "tag":
+            return quote(resolve_tag(value, self.columns))
         if kind == "lit":
             self.binds.append(value)
             return "?"
@@ -232,6 +248,10 @@ def order_sql(order_by: Any, columns: Sequence[str]) -> str:
             name, direction = name[1:], "DESC"
         elif name.startswith("+"):
             name = name[1:]
+        if "." in name and name.split(".", 1)[0].lower() in _TAG_PREFIXES:
+            col = quote(resolve_tag(_unquote(name.split(".", 1)[1]), columns))
+            terms.append(f"{col} IS NULL, {col} {direction}")
+            continue
         if "." in name and name.split(".", 1)[0].lower() in _PREFIXES:
             name = name.split(".", 1)[1]
         col = quote(resolve_column(_unquote(name), columns, "the runs summary"))

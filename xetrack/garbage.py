@@ -22,11 +22,12 @@ from .store.busy import retry_busy
 
 
 def delete_run(engine: Any, table: str, track_id: str) -> None:
-    """Forget a deleted run's side rows (lifecycle, predictions, artifact entries).
+    """Forget a deleted run's side rows (lifecycle, predictions, artifact entries, tags, name).
 
     The bytes stay: another run may hold the same ones. ``gc`` removes what nothing
     points at any more.
     """
+    from .meta import NAMES, TAGS
     from .runs import PREDICTIONS_TABLE, RUNS_TABLE
 
     sq = sqlite_engine(engine)
@@ -34,7 +35,7 @@ def delete_run(engine: Any, table: str, track_id: str) -> None:
         return
 
     def body(conn: sqlite3.Connection) -> None:
-        for side in (RUNS_TABLE, PREDICTIONS_TABLE, ARTIFACTS):
+        for side in (RUNS_TABLE, PREDICTIONS_TABLE, ARTIFACTS, TAGS, NAMES):
             if has_table(conn, side):
                 conn.execute(f'DELETE FROM {quote(side)} WHERE "track_id" = ? AND "table" = ?', (track_id, table))
 

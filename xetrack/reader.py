@@ -7,7 +7,7 @@ from typing import Any, Hashable
 
 from .assets import AssetStore
 from .frames import to_backend
-from .schema import TRACK_ID, coerce, column_name, validate_table_name
+from .schema import TRACK_ID, coerce, column_name, quote, validate_table_name
 from .store import IN_MEMORY, SKIP_INSERT, open_engine
 from .view import TableView, check_count
 
@@ -194,10 +194,66 @@ class Reader(TableView):
         return to_backend(self._runs().aggregate(metric, by, agg, run_agg))
 
     def tables(self) -> Any:
-        """The experiment tables of the file, with their row and run counts."""
+        """The experiment tables of the file, with their row and run counts (and a
+        ``description`` column once a table has one)."""
         from .runs import tables
 
         return to_backend(tables(self._engine))
+
+    # -- run metadata: tags, run names, descriptions (see xetrack.meta) ---------------
+    def _known_run(self, track_id: str) -> str:
+        if not isinstance(track_id, str) or not track_id:
+            raise TypeError(f"track_id must be a non-empty str, got {track_id!r}")
+        rows = self._engine.query(
+            f"SELECT 1 FROM {quote(self.table_name)} WHERE {quote(TRACK_ID)} = ? LIMIT 1", (track_id,)
+        )
+        if not rows:
+            raise KeyError(f"Run {track_id!r} not found in table {self.table_name!r}")
+        return track_id
+
+    def set_tag(self, track_id: str, key: str, value: Any) -> None:
+        """Set a tag of a logged run (shown by ``runs()`` as ``tags.<key>``).
+
+        >>> Reader("exp.db").set_tag("fierce-pudu-1649", "team", "vision")  # doctest: +SKIP
+        """
+        self.set_tags(track_id, {key: value})
+
+    def set_tags(self, track_id: str, tags: Any) -> None:
+        """Set several tags of a logged run."""
+        from . import meta
+
+        meta.set_tags(self._engine, self.table_name, self._known_run(track_id), tags)
+
+    def delete_tag(self, track_id: str, key: str) -> bool:
+        """Remove a tag of a run; True when it was there."""
+        from . import meta
+
+        return meta.delete_tag(self._engine, self.table_name, track_id, key)
+
+    def tags(self, track_id: str) -> dict[str, str]:
+        """The tags of one run, by key."""
+        from . import meta
+
+        return meta.get_tags(self._engine, self.table_name, track_id)
+
+    def set_run_name(self, track_id: str, run_name: str) -> None:
+        """Give a logged run a display name (shown by ``runs()`` as ``run_name``)."""
+        from . import meta
+
+        meta.set_run_name(self._engine, self.table_name, self._known_run(track_id), run_name)
+
+    def describe_table(self, table: str, text: str | None) -> None:
+        """Keep a description of ``table`` (None removes it), shown by ``tables()``.
+
+        >>> Reader("exp.db").describe_table("default", "lr sweep, May")  # doctest: +SKIP
+        """
+        from . import meta
+
+        if table not in self._engine.tables():
+            from .store.base import close_matches
+
+            raise KeyError(f"Table {table!r} not found.{close_matches(table, self._engine.tables())}")
+        meta.describe_table(self._engine, table, text)
 
     def predictions(self, track_id: str, name: str | None = None) -> Any:
         """The pairs ``Tracker.log_predictions`` kept: idx, prediction, actual."""

@@ -17,12 +17,12 @@ import os
 import socket
 import sqlite3
 import time
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
-from . import summary
+from . import meta, summary
 from .frames import frame_from_rows
 from .schema import INTERNAL_PREFIX, TIMESTAMP, TRACK_ID, quote
 from .store import sqlite_engine
@@ -126,6 +126,36 @@ def mark_ended(
     ])
 
 
+def record_run(
+    engine: Any, table: str, track_id: str, status: str, start: str | None, end: str | None, error: str | None = None
+) -> None:
+    """Record a run's lifecycle as given (an import: another tool ran it, so no pid or host)."""
+    if status not in STATUSES:
+        raise ValueError(f"status must be one of {', '.join(STATUSES)}, got {status!r}")
+    _write(engine, table, [
+        (RUNS_DDL, ()),
+        (
+            f'INSERT INTO {quote(RUNS_TABLE)} ("track_id", "table", "status", "start", "end", "error", "pid", "host") '
+            "VALUES (?, ?, ?, ?, ?, ?, NULL, NULL) ON CONFLICT (\"track_id\", \"table\") DO UPDATE SET "
+            '"status" = excluded."status", "start" = excluded."start", "end" = excluded."end", "error" = excluded."error"',
+            (track_id, table, status, start, end, error),
+        ),
+    ])
+
+
+def run_records(engine: Any, table: str) -> dict[str, tuple[Any, Any, Any]]:
+    """track_id -> (status, start, end) of the runs side table for ``table``."""
+    sq = sqlite_engine(engine)
+    if sq is None:
+        return {}
+    with sq._guard.lock:
+        conn = sq._live()
+        if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (RUNS_TABLE,)).fetchone() is None:
+            return {}
+        rows = conn.execute(f'SELECT "track_id", "status", "start", "end" FROM {quote(RUNS_TABLE)} WHERE "table" = ?', (table,))
+        return {r[0]: r[1:] for r in rows}
+
+
 # ------------------------------------------------------------------ predictions
 def _mean(xs: list[float]) -> float:
     return math.fsum(xs) / len(xs)
@@ -215,6 +245,7 @@ class RunQueries:
         self.use_summary = summary.ENABLED  # False: the plain SQL, the reference the summary is tested against
         self.persist = True  # False: use the summary only when it is up to date (reads that must not write)
         self._summary: bool | None = None  # decided once per call, by classify()
+        self._extra: tuple[bool, list[str]] | None = None  # run names and tag keys, read once per call
 
     def _from_summary(self, delta: list[Any] | None = None) -> bool:
         """Bring the run summary (:mod:`xetrack.summary`) up to date; False when the plain SQL answers.
@@ -252,11 +283,14 @@ class RunQueries:
         """
         cols = self.columns()
         rest = [c for c in cols if c not in (TIMESTAMP, TRACK_ID)]
+        recorded = meta.kinds(self.engine, self.table)
         if self._from_summary():
             varies_in = summary.varying(lambda sql, binds: self._query(sql, binds)[1], self.table)
-            return _split(rest, [varies_in.get(c) for c in rest], cols)
+            return _split(rest, [varies_in.get(c) for c in rest], cols, recorded)
         if not rest:
             return [], [], cols
+        if recorded and all(c in recorded for c in rest):  # nothing left to guess
+            return _split(rest, [recorded[c] == "metric" for c in rest], cols, recorded)
         # min <> max within a run is "more than one distinct non-NULL value", and is
         # much cheaper than count(DISTINCT), which sorts every column of every run.
         varies = ", ".join(f"min({quote(c)}) <> max({quote(c)}) AS c{i}" for i, c in enumerate(rest))
@@ -265,25 +299,29 @@ class RunQueries:
             f"SELECT {maxes} FROM (SELECT {varies} FROM {quote(self.table)} GROUP BY {quote(TRACK_ID)})"
         )
         most = rows[0] if rows else (0,) * len(rest)
-        return _split(rest, most, cols)
+        return _split(rest, most, cols, recorded)
 
-    def _guessed(self, agg: str) -> tuple[str, list[Any], list[str], list[str], dict[str, str], int] | None:
+    def _guessed(self, agg: str) -> tuple[str, list[Any], list[str], list[str], dict[str, str], list[int]] | None:
         """The plain SQL of :meth:`summary_sql` from a split guessed on a sample of runs,
-        with one check column per param at the end of each row (its min beside its max).
+        with a check column per guessed param at the end of each row (its min beside its max).
 
         A column that varies inside a sampled run varies in some run: it is a metric, as
         the full pass would find. A column that varies in no sampled run is taken for a
         param, and the check columns say whether it holds in every run; when one does not,
         the caller falls back to :meth:`summary_sql`. This skips the full pass over the
         table that deciding the split takes, which costs about as much as the answer.
-        (sql, binds, params, metrics, types, number of check columns); None: no sample."""
+        Columns of a recorded kind (:mod:`xetrack.meta`) need neither. (sql, binds, params,
+        metrics, types, the positions of the checked params among params); None: the
+        split needs no guess (every kind recorded), or the table has run names or tags."""
         cols = self.columns()
         rest = [c for c in cols if c not in (TIMESTAMP, TRACK_ID)]
-        if not rest:
+        recorded = meta.kinds(self.engine, self.table)
+        guess = [c for c in rest if c not in recorded]
+        if not guess or self._meta() != (False, []):
             return None
         t, tid = quote(self.table), quote(TRACK_ID)
-        varies = ", ".join(f"min({quote(c)}) <> max({quote(c)}) AS c{i}" for i, c in enumerate(rest))
-        maxes = ", ".join(f"max(c{i})" for i in range(len(rest)))
+        varies = ", ".join(f"min({quote(c)}) <> max({quote(c)}) AS c{i}" for i, c in enumerate(guess))
+        maxes = ", ".join(f"max(c{i})" for i in range(len(guess)))
         # the first runs in the index and those of the latest rows
         sample = (
             f"SELECT {tid} FROM (SELECT DISTINCT {tid} FROM {t} LIMIT {SAMPLE_RUNS}) UNION "
@@ -292,9 +330,11 @@ class RunQueries:
         _, rows = self._query(f"SELECT {maxes} FROM (SELECT {varies} FROM {t} WHERE {tid} IN ({sample}) GROUP BY {tid})")
         if not rows:
             return None
-        params, metrics, cols = _split(rest, rows[0], cols)
-        sql, binds = self._select(agg, params, metrics, cols, check=bool(params))
-        return sql, binds, params, metrics, cols, len(params)
+        seen = dict(zip(guess, rows[0]))
+        params, metrics, cols = _split(rest, [seen.get(c) for c in rest], cols, recorded)
+        check = [c for c in params if c not in recorded]
+        sql, binds = self._select(agg, params, metrics, cols, check=check)
+        return sql, binds, params, metrics, cols, [i for i, c in enumerate(params) if c in check]
 
     def _runs_source(self, has_runs: bool) -> str:
         if has_runs:
@@ -309,16 +349,48 @@ class RunQueries:
         sql, binds = self._select(agg, params, metrics, cols)
         return sql, binds, params, metrics, cols
 
+    def _meta(self) -> tuple[bool, list[str]]:
+        """(the table has run names, its tag keys): the runs() columns of :mod:`xetrack.meta`."""
+        if self._extra is None:
+            self._extra = meta.summary_columns(self.engine, self.table)
+        return self._extra
+
+    def _names(self, params: list[str], metrics: list[str]) -> dict[str, str]:
+        names, keys = self._meta()
+        return _summary_names(params, metrics, ([meta.RUN_NAME] if names else []) + [meta.TAG_PREFIX + k for k in keys])
+
+    def _columns_out(self, params: list[str], metrics: list[str]) -> list[str]:
+        """The summary's column names, in order."""
+        names, keys = self._meta()
+        out = list(BASE)
+        if names:
+            out.insert(1, meta.RUN_NAME)
+        return out + list(self._names(params, metrics).values()) + [meta.TAG_PREFIX + k for k in keys]
+
     def _select(
         self, agg: str, params: list[str], metrics: list[str], cols: dict[str, str], only: Sequence[Any] | None = None,
-        check: bool = False,
+        check: Sequence[str] = (),
     ) -> tuple[str, list[Any]]:
-        """The SELECT of :meth:`summary_sql` for a given split; with ``only`` (summary
-        answers only), just those runs; with ``check`` (plain SQL only), each param's min
-        in a column after the others (see :meth:`_guessed`)."""
+        """The SELECT of :meth:`summary_sql` for a given split, with the run names and tags
+        of :mod:`xetrack.meta` when the table has any; with ``only``, just those runs; with
+        ``check`` (plain SQL only, no names or tags), the min of each of those params in a
+        column after the others (see :meth:`_guessed`)."""
+        sql, binds = self._select_rows(agg, params, metrics, cols, only, check)
+        names, keys = self._meta()
+        if not names and not keys:
+            return sql, binds
+        if check:
+            raise ValueError("check: a table without run names and tags only")
+        rest = list(self._names(params, metrics).values())
+        return meta.wrap_select(sql, list(BASE), rest, names, keys, self.table, binds)
+
+    def _select_rows(
+        self, agg: str, params: list[str], metrics: list[str], cols: dict[str, str], only: Sequence[Any] | None = None,
+        check: Sequence[str] = (),
+    ) -> tuple[str, list[Any]]:
         has_runs = self._has(RUNS_TABLE)
         t, tid = quote(self.table), quote(TRACK_ID)
-        out_names = _summary_names(params, metrics)
+        out_names = self._names(params, metrics)
         select = [
             f"g.{tid} AS {quote('track_id')}",
             "CASE WHEN r.\"status\" = 'running' AND r.\"host\" = ? AND NOT "
@@ -344,7 +416,7 @@ class RunQueries:
         for i, c in enumerate(params):
             inner.append(f"max({quote(c)}) AS p{i}")
             select.append(f"g.p{i} AS {quote(out_names[c])}")
-            if check:
+            if c in check:
                 inner.append(f"min({quote(c)}) AS q{i}")
         for i, c in enumerate(metrics):
             if agg in ("last", "first"):
@@ -356,8 +428,7 @@ class RunQueries:
             else:
                 inner.append(f"{AGGS[agg]}({quote(c)}) AS m{i}")
                 select.append(f"g.m{i} AS {quote(out_names[c])}")
-        if check:
-            select += [f"g.q{i} AS \"?check{i}\"" for i in range(len(params))]
+        select += [f"g.q{i} AS \"?check{i}\"" for i, c in enumerate(params) if c in check]
         sql = (
             f"SELECT {', '.join(select)} FROM (SELECT {', '.join(inner)} FROM {t} GROUP BY {tid}) AS g "
             f"LEFT JOIN {self._runs_source(has_runs)} AS r ON r.\"track_id\" = g.{tid}"
@@ -372,10 +443,14 @@ class RunQueries:
         return frame_from_rows(names, [decl.get(n, types.get(n, "")) for n in names], rows)
 
     def _types(self, params: list[str], metrics: list[str], cols: dict[str, str], agg: str) -> dict[str, str]:
-        names = _summary_names(params, metrics)
+        names = self._names(params, metrics)
         out = {names[c]: cols[c] for c in params}
         for c in metrics:
             out[names[c]] = "REAL" if agg == "mean" else cols[c]
+        has_names, keys = self._meta()
+        out.update({meta.TAG_PREFIX + k: "TEXT" for k in keys})
+        if has_names:
+            out[meta.RUN_NAME] = "TEXT"
         return out
 
     # -- the calls --------------------------------------------------------------
@@ -389,7 +464,7 @@ class RunQueries:
             frame = self._patched(key, agg)
             if frame is not None:
                 return frame.copy()
-        checks = 0
+        checks: list[int] = []
         guessed = None if not self.use_summary or self._from_summary() or agg not in AGGS else self._guessed(agg)
         if guessed is not None:
             sql, binds, params, metrics, cols, checks = guessed
@@ -404,9 +479,9 @@ class RunQueries:
                 return frame.copy()
         names, rows = self._query(sql + ' ORDER BY "start", "track_id"', binds)
         if checks:
-            width = len(names) - checks
-            first = len(BASE)
-            if any(any(r[first + i] != r[width + i] for r in rows) for i in range(checks)):
+            width = len(names) - len(checks)
+            pairs = [(len(BASE) + i, width + k) for k, i in enumerate(checks)]
+            if any(any(r[a] != r[b] for r in rows) for a, b in pairs):
                 # a guessed param varies in a run outside the sample: decide on every run
                 sql, binds, params, metrics, cols = self.summary_sql(agg)
                 names, rows = self._query(sql + ' ORDER BY "start", "track_id"', binds)
@@ -501,7 +576,7 @@ class RunQueries:
         else:
             sql, binds, params, metrics, cols = built or self.summary_sql(agg)
             sql = f"({sql}) AS s"
-        summary = list(BASE) + list(_summary_names(params, metrics).values())
+        summary = self._columns_out(params, metrics)
         clause, values = ("", [])
         if where is not None and str(where).strip():
             cond, values = parse_condition(where, summary)
@@ -639,7 +714,7 @@ class RunQueries:
                 raise ValueError(f"Unknown agg {a!r}: choose from {', '.join(allowed)}")
         by = [by] if isinstance(by, str) else list(by)
         sql, binds, params, metrics, cols = self.summary_sql(run_agg)
-        summary = list(BASE) + list(_summary_names(params, metrics).values())
+        summary = self._columns_out(params, metrics)
         m = quote(_resolve(metric, summary, self.table + " runs summary"))
         keys = [quote(_resolve(b, summary, self.table + " runs summary")) for b in by]
         parts = list(keys)
@@ -701,16 +776,20 @@ class _MemoryRuns:
 
 def tables(engine: Any) -> pd.DataFrame:
     """Every experiment table with its row and run counts (runs empty without a
-    ``track_id`` column, in a table some other tool wrote)."""
+    ``track_id`` column, in a table some other tool wrote), and a ``description`` column
+    when some table has one."""
     sq = sqlite_engine(engine)
     rows = []
+    described = meta.descriptions(engine)
     for name in engine.tables():  # experiment tables only: internal ones are left out
         has_runs = TRACK_ID in {c.lower() for c in engine.columns(name)}
         runs = f"count(DISTINCT {quote(TRACK_ID)})" if has_runs else "NULL"
         with sq._guard.lock:
             n, run_count = sq._live().execute(f"SELECT count(*), {runs} FROM {quote(name)}").fetchone()
-        rows.append((name, n, run_count))
-    frame = pd.DataFrame(rows, columns=["table", "rows", "runs"])
+        rows.append((name, n, run_count, described.get(name)))
+    frame = pd.DataFrame(rows, columns=["table", "rows", "runs", "description"])
+    if not described:  # a file without descriptions keeps 0.7.0's three columns
+        frame = frame.drop(columns="description")
     return frame.astype({"rows": "Int64", "runs": "Int64"})
 
 
@@ -732,22 +811,33 @@ def _key(value: Any) -> Any:
     return value
 
 
-def _split(rest: list[str], most: Sequence[Any], cols: dict[str, str]) -> tuple[list[str], list[str], dict[str, str]]:
+def _split(
+    rest: list[str], most: Sequence[Any], cols: dict[str, str], recorded: Mapping[str, str] | None = None
+) -> tuple[list[str], list[str], dict[str, str]]:
+    """Params and metrics: the kind recorded when the column was written (see
+    :mod:`xetrack.meta`), else the guess ``most`` (more than one value in some run)."""
     params, metrics = [], []
+    recorded = recorded or {}
     for c, n in zip(rest, most):
-        if not n:
+        kind = recorded.get(c)
+        if kind == "param":
+            params.append(c)
+        elif kind == "metric":
+            metrics.append(c)
+        elif not n:
             params.append(c)
         elif cols[c].upper() in _NUMERIC or c in STEP_COLUMNS:
             metrics.append(c)
     return params, metrics, cols
 
 
-def _summary_names(params: list[str], metrics: list[str]) -> dict[str, str]:
+def _summary_names(params: list[str], metrics: list[str], reserved: Sequence[str] = ()) -> dict[str, str]:
     """User column -> summary column; one that clashes with a summary column gets ``_``."""
     out = {}
+    taken = set(BASE) | {r.lower() for r in reserved}
     for c in [*params, *metrics]:
         name = c
-        while name.lower() in BASE or name.lower() in {v.lower() for v in out.values()}:
+        while name.lower() in taken or name.lower() in {v.lower() for v in out.values()}:
             name += "_"
         out[c] = name
     return out

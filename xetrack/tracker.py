@@ -145,6 +145,10 @@ class Tracker(TableView):
         engine: ``'sqlite'`` (default, fastest writes) or ``'duckdb'`` (reads and
             ``tracker.conn`` through DuckDB).
         table: the experiment table; several tables in one file are independent.
+        run_name: (keyword-only) a display name for this run, MLflow's ``run_name``,
+            shown by ``runs()`` and searchable (``run_name = 'baseline'``).
+        description: (keyword-only) kept as the table's description, shown by
+            ``Reader.tables()`` and ``xt tables``.
     """
 
     IN_MEMORY = IN_MEMORY
@@ -179,6 +183,9 @@ class Tracker(TableView):
         table: str = "default",
         # xetrack 0.7.0's arguments, in its order; any argument added later goes after
         # a bare ``*`` (keyword-only), so positional 0.7.0 calls keep their meaning.
+        *,
+        run_name: str | None = None,
+        description: str | None = None,
     ) -> None:
         self.table_name = validate_table_name(table)
         self.db = os.fspath(db) if isinstance(db, os.PathLike) else db
@@ -206,6 +213,13 @@ class Tracker(TableView):
         self._log_events = self._logger.has_sinks
         self._engine = open_engine(db, engine, create=True)
         self._engine.ensure_table(self.table_name, reset=reset)
+        self._kinds_noted: set[str] = set()  # columns whose kind this tracker recorded
+        from . import meta
+
+        if run_name is not None:
+            meta.set_run_name(self._engine, self.table_name, self.track_id, run_name)
+        if description is not None:
+            meta.describe_table(self._engine, self.table_name, description)
         self._cache = None
         if cache is not None:
             from .cache import ResultCache
@@ -451,6 +465,7 @@ class Tracker(TableView):
                     self._shape = None
         row, writes = self._row(data)
         self._engine.insert(self.table_name, row, writes)
+        self._note_kinds(row)
         self._last_logged = row
         if writes:
             self._stored_assets.update(writes.blobs)
@@ -480,6 +495,43 @@ class Tracker(TableView):
             tail = tuple(row.values())[len(types):-2]  # the params the row does not override
             self._shape = _Shape(keys, types, columns, tail, token)
 
+    def _note_kinds(self, row: Mapping[str, Any]) -> None:
+        """Record the kind of the row's columns not recorded yet: a param (it came
+        through ``params=``/``set_params`` and the row did not override it) or a metric
+        (a number logged). Other values are left to the guess of ``runs()``."""
+        new = [k for k in row if k not in self._kinds_noted and k not in (TIMESTAMP, TRACK_ID)]
+        if not new:
+            return
+        from . import meta
+
+        params = [k for k in new if k in self._params and row[k] == self._params[k]]
+        metrics = [k for k in new if k not in params and type(row[k]) in (int, float)]
+        meta.record_kinds(self._engine, self.table_name, params, metrics)
+        self._kinds_noted.update(new)
+
+    # -- run metadata: tags (see xetrack.meta) -------------------------------------
+    def set_tag(self, key: str, value: Any) -> None:
+        """Label this run; tags can change after the run and show in ``runs()`` as ``tags.<key>``.
+
+        >>> t = Tracker(Tracker.IN_MEMORY); t.set_tag("team", "vision")
+        >>> t.tags
+        {'team': 'vision'}
+        """
+        self.set_tags({key: value})
+
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
+        """Set several tags of this run at once (values are kept as text)."""
+        from . import meta
+
+        meta.set_tags(self._engine, self.table_name, self.track_id, tags)
+
+    @property
+    def tags(self) -> dict[str, str]:
+        """This run's tags."""
+        from . import meta
+
+        return meta.get_tags(self._engine, self.table_name, self.track_id)
+
     def log_batch(self, data: Iterable[Mapping[Hashable, Any]]) -> int:
         """Store many rows in one transaction; returns how many were written.
 
@@ -498,6 +550,8 @@ class Tracker(TableView):
         try:
             self._engine.insert_many(self.table_name, keys, values, _first_value_finder(values), writes)
             self._last_logged = rows[-1]
+            if not self._kinds_noted.issuperset(keys):
+                self._note_kinds(dict(zip(keys, values[0])))
         except OverflowError:  # an int beyond 64 bits slipped through the fast path
             self._batch_general(rows)  # raises the clear error
             raise

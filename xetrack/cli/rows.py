@@ -83,7 +83,7 @@ def tables(
     as_json: JsonOpt = False,
     engine: EngineOpt = Engine.sqlite,
 ) -> None:
-    """List the experiment tables with their row and run counts.
+    """List the experiment tables with their row and run counts (and descriptions).
 
     Example: xt tables results.db
     """
@@ -92,8 +92,9 @@ def tables(
     with open_reader(db, engine=engine) as reader:
         frame = reader.tables()
     listing = [
-        {"table": table, "rows": int(rows), "runs": None if pd.isna(runs) else int(runs)}
-        for table, rows, runs in frame.astype(object).itertuples(index=False)
+        {"table": row["table"], "rows": int(row["rows"]), "runs": None if pd.isna(row["runs"]) else int(row["runs"]),
+         **({"description": row["description"]} if "description" in row and isinstance(row["description"], str) else {})}
+        for row in frame.astype(object).to_dict("records")
     ]
     if as_json:
         print_json(listing)

@@ -18,17 +18,50 @@ def runs(
     order_by: Annotated[Optional[str], typer.Option("--order-by", "-o", help="'acc DESC', or '-acc,loss'.")] = None,
     limit: Annotated[Optional[int], typer.Option("--limit", "-n", min=0, help="At most N runs.")] = None,
     agg: AggOpt = "last",
+    tags: Annotated[bool, typer.Option("--tags", help="Show the runs' tags as tags.<key> columns.")] = False,
     as_json: JsonOpt = False,
     table: TableOpt = "default",
     engine: EngineOpt = Engine.sqlite,
 ) -> None:
-    """One row per run: status, start, end, duration, events, params and metrics.
+    """One row per run: status, start, end, duration, events, params and metrics
+    (and, with --tags, the tags; --where can filter on tags.<key> either way).
 
     Example: xt runs results.db --where "metrics.acc > 0.9" --order-by "-acc" --limit 5
     """
     with open_reader(db, table, engine) as reader:
         frame = reader.search(where, order_by=order_by, limit=limit, agg=agg)
+    if not tags:
+        frame = frame[[c for c in frame.columns if not str(c).startswith("tags.")]]
     print_frame(frame, as_json)
+
+
+def tag(
+    db: DbArg,
+    track_id: Annotated[str, typer.Argument(metavar="TRACK_ID", help="The run.", show_default=False)],
+    pairs: Annotated[list[str], typer.Argument(metavar="KEY=VALUE...", help="Tags to set; KEY= (no value) with --delete.", show_default=False)],
+    delete: Annotated[bool, typer.Option("--delete", help="Remove the tags named (KEY or KEY=).")] = False,
+    table: TableOpt = "default",
+) -> None:
+    """Set (or --delete) tags of a run.
+
+    Example: xt tag results.db fierce-pudu-1649 team=vision stage=baseline
+    """
+    from ..reader import Reader
+
+    with Reader(db, table=table) as reader:
+        reader.columns  # a missing or damaged file, or a misspelled table, is the error to report first
+        parsed: dict[str, str] = {}
+        for pair in pairs:
+            key, eq, value = pair.partition("=")
+            if not key or (not eq and not delete):
+                raise CommandError(f"Expected KEY=VALUE, got {pair!r}")
+            parsed[key] = value
+        if delete:
+            gone = [k for k in parsed if reader.delete_tag(track_id, k)]
+            typer.echo(f"Deleted {plural(len(gone), 'tag')} of {track_id}")
+            return
+        reader.set_tags(track_id, parsed)
+    typer.echo(f"Set {plural(len(parsed), 'tag')} on {track_id}")
 
 
 def compare(
@@ -89,5 +122,6 @@ def history(
 
 def register(app: typer.Typer) -> None:
     app.command()(runs)
+    app.command()(tag)
     app.command()(compare)
     app.command()(history)

@@ -1,0 +1,67 @@
+"""``xt import mlflow SRC DB`` and ``xt export mlflow DB DEST``: through
+:func:`xetrack.import_mlflow` and :func:`xetrack.export_mlflow`."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from .common import CommandError, DbArg, plural
+
+import_app = typer.Typer(help="Bring runs from another tracker into a database file.", no_args_is_help=True)
+export_app = typer.Typer(help="Write a database file's runs in another tracker's format.", no_args_is_help=True)
+
+
+@import_app.command("mlflow")
+def import_mlflow(
+    src: Annotated[str, typer.Argument(metavar="SRC", help="An mlruns/ folder or sqlite:///mlflow.db.", show_default=False)],
+    db: DbArg,
+    artifact_root: Annotated[Optional[str], typer.Option("--artifact-root", help="The folder the runs' artifacts are in, when their URIs do not lead there.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Import MLflow experiments, runs, metrics, tags, artifacts and registered models.
+
+    Running it again adds only what is new; an import that was stopped resumes.
+
+    Example: xt import mlflow ./mlruns results.db
+    """
+    import os
+
+    from ..migrate import NotAnMlflowStore, import_mlflow as run_import
+    from ..reader import Reader
+
+    if os.path.exists(db):  # a damaged target is named before the source is read
+        with Reader(db) as reader:
+            reader._engine.tables()
+    try:
+        result = run_import(src, db, artifact_root=artifact_root, progress=not quiet)
+    except NotAnMlflowStore as exc:
+        raise CommandError(str(exc)) from None
+    typer.echo(
+        f"Imported {plural(result.runs, 'run')} ({plural(result.rows, 'row')}, {plural(result.artifacts, 'artifact')}) "
+        f"from {plural(result.experiments, 'experiment')} and {plural(result.models, 'model version')}; "
+        f"{plural(result.skipped, 'run')} already there; {result.rows_per_second:,.0f} rows/s"
+    )
+    if result.warnings:
+        typer.echo(f"{plural(len(result.warnings), 'warning')} (see stderr)", err=True)
+
+
+@export_app.command("mlflow")
+def export_mlflow(
+    db: DbArg,
+    dest: Annotated[str, typer.Argument(metavar="DEST", help="The mlruns/ folder to write (created if missing).", show_default=False)],
+    table: Annotated[Optional[list[str]], typer.Option("--table", "-t", help="Only this table (repeatable).")] = None,
+) -> None:
+    """Write the runs as an MLflow file store that MLflow reads (mlflow ui --backend-store-uri DEST).
+
+    Example: xt export mlflow results.db ./mlruns
+    """
+    from ..migrate import export_mlflow as run_export
+
+    result = run_export(db, dest, tables=table or None)
+    typer.echo(
+        f"Exported {plural(result.runs, 'run')} ({plural(result.points, 'metric point')}, "
+        f"{plural(result.artifacts, 'artifact')}) of {plural(result.experiments, 'experiment')} and "
+        f"{plural(result.models, 'model version')} to {dest}; {plural(result.skipped, 'run')} already there"
+    )
