@@ -124,6 +124,7 @@ def test_the_issue_commands_all_exist():
         "stats describe", "stats top", "stats bottom", "plot hist", "plot scatter",
         "runs", "compare", "history",
         "backup", "duckdb",  # issue 11: a safe copy of a live file; the DuckDB shell, offline
+        "ui",  # issue 13: the dashboard
     }
     assert set(COMMANDS) == expected
 

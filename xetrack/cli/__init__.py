@@ -15,7 +15,7 @@ from typing import Sequence
 import typer
 
 from .. import __version__
-from . import artifacts, assets, backup, cache, copy, duckdb_shell, plot, rows, runs, sql, stats
+from . import artifacts, assets, backup, cache, copy, duckdb_shell, plot, rows, runs, sql, stats, ui
 from .common import CommandError, error_message, note, one_line
 
 app = typer.Typer(
@@ -48,6 +48,7 @@ copy.register(app)
 backup.register(app)
 app.add_typer(stats.app, name="stats")
 app.add_typer(plot.app, name="plot")
+ui.register(app)
 
 
 def _usage_hint(exc: BaseException) -> str:
