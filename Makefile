@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench stress install clean
+.PHONY: demo test bench stress install clean screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +17,8 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	cd examples && ../$(BIN)/python quickstart.py
+	@echo
+	@echo "See it in the browser: $(BIN)/xt ui examples/quickstart.db --open"
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
@@ -26,6 +28,10 @@ stress: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python tests/benchmarks/bench.py
+
+# docs/images/ui-*.png: the dashboard on the example data, photographed with Chromium
+screenshots: $(STAMP)
+	$(BIN)/python scripts/screenshots.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -125,6 +125,7 @@ def test_the_issue_commands_all_exist():
         "runs", "compare", "history",
         "backup", "duckdb",  # issue 11: a safe copy of a live file; the DuckDB shell, offline
         "tag", "import mlflow", "export mlflow",  # issue 15: run tags; MLflow in and out
+        "ui",  # issue 13: the dashboard
     }
     assert set(COMMANDS) == expected
 

@@ -359,6 +359,28 @@ class Reader(TableView):
 
         return gc(self._engine, dry_run, vacuum)
 
+    # -- the dashboard (docs/ui.md) ------------------------------------------------
+    def ui(self, host: str = "127.0.0.1", port: int = 0) -> str:
+        """Serve the dashboard of this file in a background thread and return its URL; in
+        a notebook it also shows in an IFrame. Needs ``pip install 'xetrack[ui]'``.
+
+        >>> Reader("exp.db").ui()  # doctest: +SKIP
+        'http://127.0.0.1:41737/runs?table=default'
+        """
+        from .ui import serve_in_thread
+
+        dashboard = serve_in_thread(self.db, self.table_name, host=host, port=port)
+        self._dashboards = [*getattr(self, "_dashboards", []), dashboard]
+        try:
+            from IPython import get_ipython  # type: ignore[import-not-found]
+            from IPython.display import display
+
+            if get_ipython() is not None and getattr(get_ipython(), "kernel", None) is not None:
+                display(dashboard)
+        except ImportError:
+            pass
+        return dashboard.url
+
     # -- logs written by a Tracker's sinks ----------------------------------------
     @staticmethod
     def read_logs(path: str | os.PathLike[str]) -> Any:

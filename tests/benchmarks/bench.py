@@ -44,6 +44,7 @@ import argparse
 import gc
 import itertools
 import json
+import math
 import multiprocessing as mp
 import os
 import platform
@@ -88,6 +89,8 @@ FULL = dict(
     big_run_events=20,
     history_runs=200,
     history_steps=10_000,
+    curve_points=1_000_000,
+    live_rows=100_000,
 )
 QUICK = dict(
     log=500,
@@ -110,6 +113,8 @@ QUICK = dict(
     big_run_events=5,
     history_runs=20,
     history_steps=10_000,
+    curve_points=100_000,
+    live_rows=10_000,
 )
 
 # --------------------------------------------------------------------------- helpers
@@ -1564,6 +1569,157 @@ def bench_history(tmp: str, size: dict[str, int], repeats: int) -> Result:
     return rate_result(res, 1, xs, bs)
 
 
+def _ui_client(path: str) -> Any:
+    """Starlette's TestClient over the dashboard of ``path``: requests without sockets."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        from starlette.testclient import TestClient
+    from xetrack.ui.app import create_app
+
+    return TestClient(create_app(path))
+
+
+def bench_ui_runs(tmp: str, size: dict[str, int], repeats: int) -> Result:
+    """The dashboard's runs endpoint (one page of 100, filtered and sorted, as JSON) against
+    Reader.search() of the same filter and order, both warm, in one process."""
+    path = os.path.join(tmp, "runs.db")
+    build_runs_db(path, size["runs"], size["run_events"])
+    res = Result("ui_runs", f"xt ui /api/runs, 1 page of 100: {size['runs']:,} runs x {size['run_events']}",
+                 "queries/s", op=">=", threshold=0.5, target=">= 0.5x Reader.search() (<= 2x its time)")
+    where, order = "metrics.acc > 0.2 and params.model = 'rf'", "-loss"
+    client, reader = _ui_client(path), Reader(path)
+    reader._persist_summary = False  # as the dashboard reads: the file is left as it is
+
+    def ours() -> Any:
+        body = client.get("/api/runs", params={"filter": where, "sort": order, "size": 100}).json()
+        assert len(body["rows"]) == min(100, body["total"])
+        return body
+
+    def theirs() -> Any:
+        return reader.search(where, order_by=order)
+
+    assert ours()["total"] == len(theirs()) > 100
+    xs, bs = alternate(read_repeats(repeats), lambda r: timed(ours), lambda r: timed(theirs))
+    client.close()
+    reader.close()
+    res = rate_result(res, 1, xs, bs)
+    res.detail = f"endpoint {min(xs) * 1000:.1f} ms, search() {min(bs) * 1000:.1f} ms"
+    return res
+
+
+def bench_ui_curve(tmp: str, size: dict[str, int], repeats: int) -> Result:
+    """The curve endpoint on one run of ``curve_points`` points (downsampled to <= 4,000)
+    against reading that run's column with Reader.history()."""
+    n = size["curve_points"]
+    res = Result("ui_curve", f"xt ui /api/curve: 1 run of {n:,} points", "queries/s", op=">=", threshold=2.0,
+                 target="<= 4,000 points; >= 2x Reader.history() (<= 0.5x its time)")
+    path = os.path.join(tmp, "curve.db")
+    conn = raw_create(path, xetrack_schema(tmp, {"step": 0, "loss": 0.5}))
+    rnd = random.Random(3)
+    rows = ((f"2026-01-01 00:00:00.{i % 1_000_000:06d}", "run-big" if i % 2 else "run-other", i // 2, rnd.random())
+            for i in range(2 * n))
+    conn.execute("BEGIN")
+    conn.executemany(insert_sql(["timestamp", "track_id", "step", "loss"]), rows)
+    conn.execute("COMMIT")
+    conn.close()
+    client, reader = _ui_client(path), Reader(path)
+
+    def ours() -> Any:
+        body = client.get("/api/curve", params={"run": "run-big", "metric": "loss"}).json()
+        assert body["n"] == n and len(body["x"]) <= 4000, (body["n"], len(body["x"]))
+        return body
+
+    def theirs() -> Any:
+        return reader.history("loss", track_id="run-big")
+
+    points = len(ours()["x"])
+    theirs()
+    xs, bs = alternate(read_repeats(repeats), lambda r: timed(ours), lambda r: timed(theirs))
+    client.close()
+    reader.close()
+    res = rate_result(res, 1, xs, bs)
+    res.detail = f"endpoint {min(xs) * 1000:.0f} ms for {points:,} points, history() {min(bs) * 1000:.0f} ms"
+    return res
+
+
+def bench_ui_live(tmp: str, size: dict[str, int], repeats: int) -> Result:
+    """The live update of a run page after 10 new rows in a run of ``live_rows`` rows: the
+    bytes of the rows-after-cursor answer against those of the whole run's rows."""
+    n = size["live_rows"]
+    path = os.path.join(tmp, "live.db")
+    res = Result("ui_live", f"xt ui live update: 10 new rows in a {n:,}-row run", "bytes", op="<=", threshold=0.01,
+                 target="transfers only the new rows (<= 1% of the run)")
+    tracker = Tracker(path, params={"model": "rf"})
+    tracker.log_batch([{"step": i, "loss": 1 / (i + 1)} for i in range(n)])
+    client = _ui_client(path)
+    cursor = client.get("/api/rows", params={"run": tracker.track_id, "after": 0, "size": 1000}).json()
+    while cursor["rows"]:
+        cursor = client.get("/api/rows", params={"run": tracker.track_id, "after": cursor["cursor"], "size": 1000}).json()
+    for i in range(10):
+        tracker.log({"step": n + i, "loss": 0.0})
+    fresh = client.get("/api/rows", params={"run": tracker.track_id, "after": cursor["cursor"], "size": 1000})
+    assert len(fresh.json()["rows"]) == 10
+    whole = sum(len(client.get("/api/rows", params={"run": tracker.track_id, "page": p, "size": 1000}).content)
+                for p in range(math.ceil((n + 10) / 1000)))
+    client.close()
+    tracker.close()
+    res.xetrack, res.baseline = float(len(fresh.content)), float(whole)
+    res.ratio = res.xetrack / res.baseline
+    res.detail = f"{len(fresh.content):,} bytes for the 10 new rows; the whole run is {whole:,} bytes"
+    return res
+
+
+def bench_ui_first_load(tmp: str, size: dict[str, int], repeats: int) -> Result:
+    """The runs page of the dashboard in headless Chromium: the time from navigation to a
+    visible table of the first 100 of ``runs`` runs, against fetching and parsing the same
+    JSON in a bare page of the same server (the network and the server's share)."""
+    from playwright.sync_api import sync_playwright
+
+    from xetrack.ui import serve_in_thread
+
+    chromium = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+    if not os.path.exists(chromium):
+        raise RuntimeError(f"no Chromium at {chromium}: apt-get install chromium")
+    path = os.path.join(tmp, "runs.db")
+    build_runs_db(path, size["runs"], size["run_events"])
+    res = Result("ui_first_load", f"xt ui runs page in Chromium: {size['runs']:,} runs", "ms", op=">=",
+                 threshold=0.0, target="report: time to a visible table vs the bare JSON")
+    dashboard = serve_in_thread(path, port=0)
+    base = dashboard.url.split("/runs")[0]
+    args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
+    try:
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=chromium, args=args, headless=True)
+            page = browser.new_page()
+
+            def x_run(r: int) -> float:
+                start = time.perf_counter()
+                page.goto(base + "/runs")
+                page.wait_for_selector("#runs tbody tr:nth-child(100)")
+                return time.perf_counter() - start
+
+            def b_run(r: int) -> float:
+                page.goto(base + "/static/app.css")  # a bare document of the same origin
+                start = time.perf_counter()
+                rows = page.evaluate("async () => (await (await fetch('/api/runs?size=100')).json()).rows.length")
+                assert rows == 100
+                return time.perf_counter() - start
+
+            x_run(0), b_run(0)  # Chromium's own first start is not what we measure
+            xs, bs = alternate(read_repeats(repeats), x_run, b_run)
+            browser.close()
+    finally:
+        dashboard.stop()
+    res.xetrack_seconds, res.baseline_seconds = xs, bs
+    res.xetrack, res.baseline = min(xs) * 1000, min(bs) * 1000
+    res.ratio = res.xetrack / res.baseline
+    res.detail = (f"page to a visible table {res.xetrack:.0f} ms; the same /api/runs JSON fetched and parsed in a "
+                  f"bare page {res.baseline:.0f} ms")
+    return res
+
+
 def judge(res: Result) -> None:
     if res.status != "-" or res.ratio is None:
         return
@@ -1669,6 +1825,10 @@ def main(argv: list[str] | None = None) -> int:
         ("history", f"history(): one run of {size['history_runs'] * size['history_steps']:,} rows", in_tmp(bench_history)),
         ("runs_again", f"Reader.runs() after 100 more rows: {size['runs']:,} runs", in_tmp(bench_runs_again)),
         ("search_warm", f"Reader.search() warm: {size['runs']:,} runs", in_tmp(bench_search_warm)),
+        ("ui_runs", f"xt ui /api/runs: {size['runs']:,} runs", in_tmp(bench_ui_runs)),
+        ("ui_curve", f"xt ui /api/curve: {size['curve_points']:,} points", in_tmp(bench_ui_curve)),
+        ("ui_live", f"xt ui live update in a {size['live_rows']:,}-row run", in_tmp(bench_ui_live)),
+        ("ui_first_load", f"xt ui runs page in Chromium: {size['runs']:,} runs", in_tmp(bench_ui_first_load)),
     ]
     unknown = only - {name for name, _, _ in workloads}
     if unknown:

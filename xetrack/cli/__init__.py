@@ -15,7 +15,7 @@ from typing import Sequence
 import typer
 
 from .. import __version__
-from . import artifacts, assets, backup, cache, copy, duckdb_shell, migrate, plot, rows, runs, sql, stats
+from . import artifacts, assets, backup, cache, copy, duckdb_shell, migrate, plot, rows, runs, sql, stats, ui
 from .common import CommandError, error_message, note, one_line
 
 app = typer.Typer(
@@ -50,6 +50,7 @@ app.add_typer(stats.app, name="stats")
 app.add_typer(plot.app, name="plot")
 app.add_typer(migrate.import_app, name="import")
 app.add_typer(migrate.export_app, name="export")
+ui.register(app)
 
 
 def _usage_hint(exc: BaseException) -> str:

@@ -1,0 +1,75 @@
+"""Take the screenshots of docs/ui.md from the example data: `make screenshots`.
+
+Runs examples/runs.py and examples/artifacts.py in a temporary folder, serves each file
+with the dashboard, and photographs every page with Playwright driving Debian's Chromium
+(`apt-get install chromium`; set CHROMIUM=/path to use another build). Writes
+docs/images/ui-*.png.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+OUT = ROOT / "docs" / "images"
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run"]
+
+
+def example(name: str, folder: str) -> None:
+    env = dict(os.environ, PYTHONPATH=str(ROOT), MPLBACKEND="Agg")
+    subprocess.run([sys.executable, str(ROOT / "examples" / name)], cwd=folder, env=env, check=True,
+                   stdout=subprocess.DEVNULL)
+
+
+def main() -> None:
+    if not os.path.exists(CHROMIUM):
+        sys.exit(f"No Chromium at {CHROMIUM}: install the Debian package 'chromium' or set CHROMIUM=/path")
+    sys.path.insert(0, str(ROOT))
+    from playwright.sync_api import sync_playwright
+
+    from xetrack import Reader
+    from xetrack.ui import serve_in_thread
+
+    OUT.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as folder:
+        example("runs.py", folder)
+        example("artifacts.py", folder)
+        runs_db, artifacts_db = os.path.join(folder, "runs.db"), os.path.join(folder, "artifacts_example.db")
+        ids = list(Reader(runs_db).search(None, order_by="loss")["track_id"])
+        owner = Reader(artifacts_db).search(order_by="-accuracy")["track_id"].iloc[0]
+        runs = serve_in_thread(runs_db, port=0)
+        artifacts = serve_in_thread(artifacts_db, port=0)
+        a, b = runs.url.split("/runs")[0], artifacts.url.split("/runs")[0]
+        pair = f"run={ids[0]}&run={ids[1]}"
+        shots = [
+            ("experiments", f"{a}/", "#tables tbody tr"),
+            ("runs", f"{a}/runs?sort=loss&{pair}", "#runs tbody tr"),
+            ("runs-filtered", f"{a}/runs?filter=params.model+%3D+%27linear%27+and+metrics.loss+%3C+1", "#runs tbody tr"),
+            ("charts", f"{a}/charts?{pair}&run={ids[2]}&metric=loss", "#chart .scatterlayer .trace"),
+            ("compare", f"{a}/compare?{pair}&sx=lr&sy=loss", "#scatter .scatterlayer .point"),
+            ("run", f"{b}/run?run={owner}", "#rows tbody tr"),
+            ("models", f"{b}/models", "#models tbody tr"),
+        ]
+        with sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+            page = browser.new_page(viewport={"width": 1280, "height": 760})
+            for name, url, ready in shots:
+                page.goto(url)
+                page.wait_for_selector(ready)
+                page.wait_for_load_state("networkidle")
+                page.wait_for_timeout(300)  # plotly's transitions
+                page.screenshot(path=str(OUT / f"ui-{name}.png"), full_page=name in ("run", "compare"))
+                print(f"wrote docs/images/ui-{name}.png")
+            browser.close()
+        runs.stop()
+        artifacts.stop()
+
+
+if __name__ == "__main__":
+    main()
