@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench stress install clean
+.PHONY: demo demo-postgres test bench stress install clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -18,6 +18,10 @@ install: $(STAMP)
 demo: $(STAMP)
 	cd examples && ../$(BIN)/python quickstart.py
 
+# The quickstart against a throwaway local PostgreSQL (Debian package postgresql), stopped after.
+demo-postgres: $(STAMP)
+	cd examples && ../$(BIN)/python ../tests/pg_server.py ../$(BIN)/python quickstart.py
+
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
@@ -26,6 +30,7 @@ stress: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python tests/benchmarks/bench.py
+	$(BIN)/python tests/benchmarks/bench_postgres.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

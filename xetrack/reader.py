@@ -8,7 +8,7 @@ from typing import Any, Hashable
 from .assets import AssetStore
 from .frames import to_backend
 from .schema import TRACK_ID, coerce, column_name, validate_table_name
-from .store import IN_MEMORY, SKIP_INSERT, open_engine
+from .store import IN_MEMORY, SKIP_INSERT, open_engine, shown
 from .view import TableView, check_count
 
 
@@ -28,7 +28,7 @@ class Reader(TableView):
         if path in (IN_MEMORY, SKIP_INSERT):
             raise ValueError(f"A Reader needs a database file; {path!r} stores nothing to read")
         self.table_name = validate_table_name(table)
-        self.db = path
+        self.db = shown(path)  # a PostgreSQL URL without its password
         self.engine = engine
         self._engine = open_engine(path, engine, create=False)
         self._persist_summary = True  # the run summary may be written on read (xt leaves files alone)
