@@ -4,7 +4,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench stress install clean screenshots
+.PHONY: demo demo-postgres test bench stress install clean screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,10 @@ demo: $(STAMP)
 	@echo
 	@echo "See it in the browser: $(BIN)/xt ui examples/quickstart.db --open"
 
+# The quickstart against a throwaway local PostgreSQL (Debian package postgresql), stopped after.
+demo-postgres: $(STAMP)
+	cd examples && ../$(BIN)/python ../tests/pg_server.py ../$(BIN)/python quickstart.py
+
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
@@ -28,6 +32,7 @@ stress: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python tests/benchmarks/bench.py
+	$(BIN)/python tests/benchmarks/bench_postgres.py
 
 # docs/images/ui-*.png: the dashboard on the example data, photographed with Chromium
 screenshots: $(STAMP)

@@ -1,7 +1,9 @@
 """Log a small experiment into an embedded SQLite file and read it back.
 
 Run it with `make demo` (or `python examples/quickstart.py`). It writes
-`quickstart.db` in the current folder and prints what it stored.
+`quickstart.db` in the current folder and prints what it stored. With
+``XETRACK_DB=postgresql://...`` it logs into that PostgreSQL database instead
+(`make demo-postgres` starts a throwaway local server for it).
 """
 
 import os
@@ -9,7 +11,7 @@ import random
 
 from xetrack import Reader, Tracker
 
-DB = "quickstart.db"
+DB = os.environ.get("XETRACK_DB", "quickstart.db")  # `make demo-postgres` passes a postgresql:// URL
 if os.path.exists(DB):
     os.remove(DB)
 
@@ -28,7 +30,7 @@ for model, lr in [("resnet18", 0.01), ("vit-tiny", 0.003)]:
 
 reader = Reader(DB)
 frame = reader.to_df()
-print(f"\n{DB} holds {len(reader)} rows in table 'default':\n")
+print(f"\n{reader.db} holds {len(reader)} rows in table 'default':\n")
 print(frame.drop(columns=["timestamp"]).to_string(index=False))
 
 best = frame.loc[frame["test_accuracy"].idxmax()]

@@ -13,3 +13,30 @@ def engine(request):
 def db(tmp_path):
     """A path for a fresh database file."""
     return str(tmp_path / "exp.db")
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """A real PostgreSQL server for the whole session (see tests/pg_server.py); skips,
+    naming the Debian package, on a machine without it."""
+    from pg_server import PACKAGE_HINT, PgServer, find_bin
+
+    if find_bin("initdb") is None or find_bin("pg_ctl") is None:
+        pytest.skip(PACKAGE_HINT)
+    server = PgServer.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def pg_url(pg_server):
+    """The URL of a fresh, empty database on the session's server."""
+    return pg_server.create_database()
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def engine_db(request, tmp_path):
+    """The same store on each engine: a SQLite path, or a PostgreSQL URL."""
+    if request.param == "sqlite":
+        return str(tmp_path / "exp.db")
+    return request.getfixturevalue("pg_url")

@@ -47,7 +47,8 @@ def test_keys_that_cannot_be_named_are_refused(db):
     assert len(tracker) == 0
 
 
-def test_key_differing_only_in_case_uses_the_existing_column(db):
+def test_key_differing_only_in_case_uses_the_existing_column(engine_db):
+    db = engine_db  # a SQLite file, and a PostgreSQL store
     tracker = Tracker(db)
     tracker.log({"Acc": 1})
     tracker.log({"acc": 2})

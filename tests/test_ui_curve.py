@@ -19,8 +19,10 @@ from xetrack.ui.data import BUCKET_ABOVE, MAX_POINTS  # noqa: E402
 N = BUCKET_ABOVE + 30_000
 
 
-@pytest.fixture(scope="module")
-def long_run(tmp_path_factory):
+@pytest.fixture(scope="module", params=["dense", "sparse"])
+def long_run(tmp_path_factory, request):
+    """A run of N points; "sparse": another run's rows make most of its rowid span, so the
+    buckets are read through the track_id index instead of in rowid order."""
     seed = random.randrange(2**32)
     rng = random.Random(seed)
     db = str(tmp_path_factory.mktemp("curve") / "long.db")
@@ -32,7 +34,8 @@ def long_run(tmp_path_factory):
     while done < N:  # another run's rows in between: the run's rowids have gaps
         size = rng.randrange(1, 20_000)
         main.log_batch([{"step": s, "loss": values[s]} for s in range(done, min(done + size, N))])
-        other.log_batch([{"step": 0, "loss": 0.0}] * rng.randrange(0, 3_000))
+        others = rng.randrange(0, 3_000) if request.param == "dense" else 4 * size
+        other.log_batch([{"step": 0, "loss": 0.0}] * others)
         done += size
     yield {"db": db, "run": main.track_id, "values": values, "seed": seed, "tracker": main}
     main.close()

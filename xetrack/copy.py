@@ -139,8 +139,13 @@ def copy_tables(
 ) -> CopyResult:
     """:func:`copy`, returning a :class:`CopyResult` with the details."""
     from .reader import Reader
+    from .store.pg_connect import is_url
 
     source_path, target_path = os.fspath(source), os.fspath(target)
+    if is_url(source_path) or is_url(target_path):  # SQLite <-> PostgreSQL (docs/postgres.md)
+        from .copy_pg import copy_with_postgres
+
+        return copy_with_postgres(source_path, target_path, assets, tables, progress)
     if os.path.isdir(target_path):
         raise IsADirectoryError(f"{target_path!r} is a directory, not a database file")
     reader = Reader(source_path)  # never creates or changes SOURCE; raises if it is missing

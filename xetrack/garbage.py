@@ -30,6 +30,10 @@ def delete_run(engine: Any, table: str, track_id: str) -> None:
     from .meta import NAMES, TAGS
     from .runs import PREDICTIONS_TABLE, RUNS_TABLE
 
+    if engine.dialect == "postgres":
+        from .store.pg_side import delete_run as delete_side_rows
+
+        return delete_side_rows(engine, table, track_id)
     sq = sqlite_engine(engine)
     if sq is None:
         return

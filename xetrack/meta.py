@@ -62,9 +62,19 @@ def copy_sql(name: str) -> tuple[str, str]:
     return _DDL[name], f"INSERT OR IGNORE INTO main.{quote(name)} ({names}) VALUES ({', '.join('?' * len(cols))})"
 
 
+def _on_postgres(engine: Any) -> bool:
+    return getattr(engine, "dialect", "sqlite") == "postgres"
+
+
 def _write(engine: Any, name: str, sql: str, rows: list[tuple[Any, ...]]) -> None:
     from .store import sqlite_engine
 
+    if _on_postgres(engine):  # the same tables on the server; no run summary there to bump
+        from .store import pg_side
+
+        if rows:
+            pg_side.meta_write(engine, _DDL[name], sql, rows)
+        return
     sq = sqlite_engine(engine)
     if sq is None or not rows:  # SKIP_INSERT: nothing is stored
         return
@@ -91,6 +101,10 @@ def bump(conn: sqlite3.Connection) -> None:
 def _read(engine: Any, name: str, sql: str, binds: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
     from .store import sqlite_engine
 
+    if _on_postgres(engine):
+        from .store import pg_side
+
+        return pg_side.meta_read(engine, sql, list(binds))
     sq = sqlite_engine(engine)
     if sq is None:
         return []
@@ -177,8 +191,9 @@ def record_kinds(
     p = [(table, c, "param", keys.get(c)) for c in params]
     m = [(table, c, "metric", keys.get(c)) for c in metrics]
     if p:
-        _write(engine, KINDS, sql + 'UPDATE SET "kind" = excluded."kind", "key" = coalesce(excluded."key", "key") '
-               'WHERE "kind" <> excluded."kind" OR excluded."key" IS NOT "key"', p)
+        k = quote(KINDS)  # the row already there, named in full: PostgreSQL finds a bare "key" ambiguous
+        _write(engine, KINDS, sql + f'UPDATE SET "kind" = excluded."kind", "key" = coalesce(excluded."key", {k}."key") '
+               f'WHERE {k}."kind" <> excluded."kind" OR excluded."key" IS NOT {k}."key"', p)
     if m:
         _write(engine, KINDS, sql + "NOTHING", m)
 

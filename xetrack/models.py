@@ -324,6 +324,8 @@ def open_stream(engine: Any, spec: Any) -> io.BufferedReader:
 
 def referencing(engine: Any, key: str) -> list[str]:
     """The versions (``name:version``) that point at a stored hash."""
+    if engine.dialect == "postgres":
+        return []  # no model registry on PostgreSQL yet: nothing points at it
     sq = sqlite_engine(engine)
     if sq is None:
         return []

@@ -7,8 +7,8 @@ from typing import Any, Hashable
 
 from .assets import AssetStore
 from .frames import to_backend
-from .schema import TRACK_ID, coerce, column_name, quote, validate_table_name
-from .store import IN_MEMORY, SKIP_INSERT, open_engine
+from .schema import TRACK_ID, coerce, column_name, validate_table_name
+from .store import IN_MEMORY, SKIP_INSERT, open_engine, shown
 from .view import TableView, check_count
 
 
@@ -28,7 +28,7 @@ class Reader(TableView):
         if path in (IN_MEMORY, SKIP_INSERT):
             raise ValueError(f"A Reader needs a database file; {path!r} stores nothing to read")
         self.table_name = validate_table_name(table)
-        self.db = path
+        self.db = shown(path)  # a PostgreSQL URL without its password
         self.engine = engine
         self._engine = open_engine(path, engine, create=False)
         self._persist_summary = True  # the run summary may be written on read (xt leaves files alone)
@@ -204,10 +204,7 @@ class Reader(TableView):
     def _known_run(self, track_id: str) -> str:
         if not isinstance(track_id, str) or not track_id:
             raise TypeError(f"track_id must be a non-empty str, got {track_id!r}")
-        rows = self._engine.query(
-            f"SELECT 1 FROM {quote(self.table_name)} WHERE {quote(TRACK_ID)} = ? LIMIT 1", (track_id,)
-        )
-        if not rows:
+        if not self._engine.count(self.table_name, {TRACK_ID: track_id}):  # through the index
             raise KeyError(f"Run {track_id!r} not found in table {self.table_name!r}")
         return track_id
 

@@ -22,7 +22,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from . import meta, summary
+from . import meta, runs_pg, summary
 from .frames import frame_from_rows
 from .schema import INTERNAL_PREFIX, TIMESTAMP, TRACK_ID, quote
 from .store import sqlite_engine
@@ -85,6 +85,8 @@ def _write(engine: Any, table: str, statements: list[tuple[str, Sequence[Any]]],
 
 def mark_started(engine: Any, table: str, track_id: str) -> None:
     """Record the run as ``running`` now, in this process on this host."""
+    if engine.dialect == "postgres":
+        return runs_pg.mark_started(engine, table, track_id)
     _write(engine, table, [
         (RUNS_DDL, ()),
         (
@@ -107,6 +109,8 @@ def mark_ended(
     """
     if status not in STATUSES[1:]:
         raise ValueError(f"status must be one of {', '.join(STATUSES[1:])}, got {status!r}")
+    if engine.dialect == "postgres":
+        return runs_pg.mark_ended(engine, table, track_id, status, error, started_as)
     stamp = now()
     moves: list[tuple[str, Sequence[Any]]] = []
     if started_as is not None and started_as != track_id:
@@ -225,6 +229,10 @@ def prediction_metrics(predictions: Any, actuals: Any, metrics: Iterable[str]) -
 
 
 def store_predictions(engine: Any, table: str, track_id: str, name: str, p: list[Any], a: list[Any]) -> None:
+    if engine.dialect == "postgres":
+        from .store import pg_side
+
+        return pg_side.store_predictions(engine, table, track_id, name, p, a)
     rows = [(track_id, table, name, i, x, y) for i, (x, y) in enumerate(zip(p, a))]
     _write(engine, table, [
         (PREDICTIONS_DDL, ()),
@@ -238,11 +246,14 @@ class RunQueries:
     """The SQL behind ``Reader.runs/history/search/compare/aggregate/tables``."""
 
     def __init__(self, engine: Any, table: str) -> None:
+        copied = engine.dialect == "postgres"
+        if copied:  # the same SQL over an in-memory copy of the table (runs_pg.py)
+            engine = runs_pg.sqlite_copy(engine, table)
         self.engine = sqlite_engine(engine)
         if self.engine is None:
             raise TypeError("Run queries need a SQLite file")
         self.table = table
-        self.use_summary = summary.ENABLED  # False: the plain SQL, the reference the summary is tested against
+        self.use_summary = summary.ENABLED and not copied  # False: the plain SQL, the reference the summary is tested against
         self.persist = True  # False: use the summary only when it is up to date (reads that must not write)
         self._summary: bool | None = None  # decided once per call, by classify()
         self._extra: tuple[bool, list[str]] | None = None  # run names and tag keys, read once per call
@@ -778,10 +789,15 @@ def tables(engine: Any) -> pd.DataFrame:
     """Every experiment table with its row and run counts (runs empty without a
     ``track_id`` column, in a table some other tool wrote), and a ``description`` column
     when some table has one."""
-    sq = sqlite_engine(engine)
+    sq = sqlite_engine(engine) if engine.dialect == "sqlite" else None
     rows = []
     described = meta.descriptions(engine)
     for name in engine.tables():  # experiment tables only: internal ones are left out
+        if engine.dialect == "postgres":
+            from .store.pg_side import table_counts
+
+            rows.append((name, *table_counts(engine, name), described.get(name)))
+            continue
         has_runs = TRACK_ID in {c.lower() for c in engine.columns(name)}
         runs = f"count(DISTINCT {quote(TRACK_ID)})" if has_runs else "NULL"
         with sq._guard.lock:

@@ -24,7 +24,7 @@ from .schema import (
     validate_table_name,
 )
 from .store.base import AssetWrites
-from .store import IN_MEMORY, SKIP_INSERT, open_engine
+from .store import IN_MEMORY, SKIP_INSERT, open_engine, shown
 from .view import TableView
 
 _PLAIN = frozenset((str, int, float, bool, type(None)))
@@ -188,7 +188,7 @@ class Tracker(TableView):
         description: str | None = None,
     ) -> None:
         self.table_name = validate_table_name(table)
-        self.db = os.fspath(db) if isinstance(db, os.PathLike) else db
+        self.db = shown(os.fspath(db) if isinstance(db, os.PathLike) else db)  # a URL without its password
         self.engine = engine
         self.raise_on_error = raise_on_error
         self.compress = bool(compress)

@@ -54,7 +54,10 @@ def declared_types(db: str, table: str) -> dict[str, str]:
     """Column -> declared SQLite type, in table order; a missing table is a clear error."""
     with open_reader(db, table) as reader:
         names = reader.columns  # raises TableNotFoundError, listing the tables
-        rows = reader.conn.execute("SELECT name, type FROM db.pragma_table_info(?)", (table,)).fetchall()
+        if reader._engine.dialect == "postgres":  # the logical types its columns were declared for
+            rows = list(reader._engine.columns(table).items())
+        else:
+            rows = reader.conn.execute("SELECT name, type FROM db.pragma_table_info(?)", (table,)).fetchall()
     types = {name: (decl or "") for name, decl in rows}
     return {name: types.get(name, "") for name in names}
 
@@ -182,8 +185,11 @@ def plural(n: int, word: str) -> str:
 
 
 def note(message: str) -> None:
-    """A diagnostic line: stderr, so that stdout stays clean for pipes."""
-    typer.echo(message, err=True)
+    """A diagnostic line: stderr, so that stdout stays clean for pipes. The password of
+    a PostgreSQL URL (echoed by a usage error, say) shows as ``***``."""
+    from ..store.pg_connect import hide_passwords
+
+    typer.echo(hide_passwords(message), err=True)
 
 
 # -- errors ---------------------------------------------------------------------

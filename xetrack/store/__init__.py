@@ -16,7 +16,27 @@ ENGINES = ("sqlite", "duckdb")
 
 
 def open_engine(db: str | os.PathLike[str], engine: str = "sqlite", *, create: bool = True) -> Engine:
-    """Open ``db`` with the named engine. ``create=False`` refuses to create a missing file."""
+    """Open ``db`` with the named engine. ``create=False`` refuses to create a missing file.
+
+    A ``postgresql://`` (or ``postgres://``) URL opens the PostgreSQL engine
+    (docs/postgres.md); ``engine`` then stays ``'sqlite'``, the default, or says
+    ``'postgres'``; ``'duckdb'`` reads through DuckDB's postgres scanner.
+    """
+    from .pg_connect import is_url
+
+    if is_url(db):
+        if engine not in ("sqlite", "postgres", "duckdb"):
+            raise ValueError(f"Unknown engine {engine!r}: choose 'sqlite' (or 'postgres') or 'duckdb'")
+        from .pg_connect import psycopg_module
+
+        psycopg_module()  # without the driver: the error names the pip command
+        if engine == "duckdb":  # reads through DuckDB's postgres scanner
+            from .pg_duckdb import PostgresDuckDBEngine
+
+            return PostgresDuckDBEngine(str(db), create=create)
+        from .postgres import PostgresEngine
+
+        return PostgresEngine(str(db), create=create)
     if engine not in ENGINES:
         raise ValueError(f"Unknown engine {engine!r}: choose 'sqlite' or 'duckdb'")
     if not isinstance(db, (str, os.PathLike)):
@@ -46,14 +66,30 @@ def open_engine(db: str | os.PathLike[str], engine: str = "sqlite", *, create: b
     return SQLiteEngine(path_or_none, create=create)
 
 
-def sqlite_engine(engine: Engine) -> "SQLiteEngine | None":
-    """The engine when it keeps a SQLite file (both real engines do); None for SKIP_INSERT.
+def shown(db: object) -> object:
+    """``db`` as a Tracker or Reader shows it: a PostgreSQL URL without its password."""
+    from .pg_connect import is_url, redact
 
-    Side tables (runs, artifacts, models) are plain SQL on that file.
+    return redact(db) if is_url(db) else db  # type: ignore[arg-type]
+
+
+def sqlite_engine(engine: Engine) -> "SQLiteEngine | None":
+    """The engine when it keeps a SQLite file; None for SKIP_INSERT; NotImplementedError,
+    naming what works, for a PostgreSQL store.
+
+    Side tables (artifacts, models) are plain SQL on that file.
     """
     from .sqlite import SQLiteEngine
 
-    return engine if isinstance(engine, SQLiteEngine) else None
+    if isinstance(engine, SQLiteEngine):
+        return engine
+    if engine.dialect == "postgres":
+        raise NotImplementedError(
+            f"{engine.path} is a PostgreSQL store: artifacts, the model registry, gc and "
+            "backup work on SQLite files only so far (docs/postgres.md lists what works). "
+            "Use a SQLite file for them, or take a snapshot with Reader(url).to_df()"
+        )
+    return None
 
 
-__all__ = ["Engine", "open_engine", "sqlite_engine", "IN_MEMORY", "SKIP_INSERT", "ENGINES"]
+__all__ = ["Engine", "open_engine", "shown", "sqlite_engine", "IN_MEMORY", "SKIP_INSERT", "ENGINES"]

@@ -104,6 +104,9 @@ class Engine(ABC):
     """Where rows live. One engine is one open database."""
 
     path: str | None
+    #: The SQL the engine's database speaks: 'sqlite' (the sqlite and duckdb engines, both
+    #: on one SQLite file) or 'postgres'.
+    dialect = "sqlite"
 
     @abstractmethod
     def tables(self) -> list[str]:
