@@ -445,7 +445,8 @@ class Tracker(TableView):
                 floats, strs = shape.floats, shape.strs
                 total = 0.0 if floats is None else sum(floats(values))  # a NaN makes it NaN
                 if total == total and (strs is None or HASH_LENGTH not in map(len, strs(values))):
-                    values += shape.tail + (self._clock.now(), self._track_id)
+                    stamp, track_id = self._clock.now(), self._track_id
+                    values += shape.tail + (stamp, track_id)
                     try:
                         done = self._engine.insert_checked(self.table_name, shape.token, values)
                     except OverflowError:  # an int beyond 64 bits: the full path says so
@@ -455,7 +456,8 @@ class Tracker(TableView):
                             row = data.copy()
                             if shape.params:
                                 row.update(shape.params)
-                            row[TIMESTAMP], row[TRACK_ID] = values[-2:]
+                            row[TIMESTAMP] = stamp
+                            row[TRACK_ID] = track_id
                         else:
                             row = dict(zip(shape.columns, values))
                         self._last_logged = row
