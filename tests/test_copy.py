@@ -92,7 +92,8 @@ def test_tables_assets_and_refusals(source, tmp_path):
     assert Reader(target).assets == {} and len(Reader(target, table="serving")) == 5
     with sqlite3.connect(target) as conn:
         names = {n for (n,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-    assert names == {"serving", "xetrack_runs"}  # no asset tables, no default table; the run's status
+    # no asset tables, no default table; the run's status and the kinds its keys were logged as
+    assert names == {"serving", "xetrack_runs", "xetrack_kinds"}
 
     assert xetrack.copy(source, target, assets=False) == 3
     assert Reader(target).to_df()["weights"].notna().sum() == 1  # the row keeps its hash

@@ -189,3 +189,6 @@ def test_copy_carries_tags_names_and_descriptions_and_keeps_the_targets(tmp_path
     assert runs.loc["w", "run_name"] == "worker-run" and runs.loc["w", "tags.team"] == "vision"
     assert target.runs().set_index("track_id").loc["w", "tags.team"] == "vision"
     assert Reader(main).tables().loc[0, "description"] == "main's own"
+    # f1, logged once, stays a metric (the guess would call a one-value column a param)
+    params, metrics, _ = Reader(main)._runs().classify()
+    assert "f1" in metrics and "lr" in params and "x" in metrics

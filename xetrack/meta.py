@@ -45,12 +45,12 @@ _DDL = {
 }
 
 
-#: The columns ``xetrack.copy`` carries over, per side table (TARGET's own rows win).
-#: Recorded kinds are not among them yet: a copy creates no side table a 0.7.0 copy did
-#: not (tests/test_copy.py pins TARGET's tables), so TARGET guesses the kinds.
+#: The columns ``xetrack.copy`` carries over, per side table (TARGET's own rows win). The
+#: recorded kinds come along, so a metric logged once stays a metric in TARGET.
 COPY_COLUMNS = {
     TAGS: ("table", "track_id", "key", "value"),
     NAMES: ("table", "track_id", "run_name"),
+    KINDS: ("table", "column", "kind", "key"),
     DESCRIPTIONS: ("table", "description"),
 }
 
