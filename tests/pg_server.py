@@ -24,6 +24,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+from typing import Any
 
 PACKAGE_HINT = "PostgreSQL's initdb not found: install the Debian package 'postgresql' (apt-get install postgresql)"
 PASSWORD_ROLE = "xt_secret"
@@ -139,6 +140,31 @@ class PgServer:
                 self._run([pg_ctl, "-D", self.data, "-m", "immediate", "-w", "stop"])
         finally:
             shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def raw_sql(db: str, statement: str, params: tuple = (), empty: Any = None) -> Any:
+    """Run one statement on a store behind xetrack's back, as a user with a SQL client
+    would (to damage bytes or count them): a SQLite path or a PostgreSQL URL, ``?``
+    placeholders on both. A table never created gives ``empty``."""
+    if str(db).startswith(("postgresql://", "postgres://")):
+        import psycopg
+
+        with psycopg.connect(db, autocommit=True) as conn:
+            try:
+                cur = conn.execute(statement.replace("?", "%s"), params)
+            except psycopg.errors.UndefinedTable:
+                return empty
+            return [tuple(row) for row in cur.fetchall()] if cur.description else cur.rowcount
+    import sqlite3
+
+    with sqlite3.connect(db) as conn:
+        try:
+            cur = conn.execute(statement, params)
+        except sqlite3.OperationalError as exc:
+            if "no such table" not in str(exc):
+                raise
+            return empty
+        return cur.fetchall() if cur.description else cur.rowcount
 
 
 def main() -> None:

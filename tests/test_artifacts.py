@@ -13,14 +13,12 @@ from xetrack import Reader, Tracker
 from xetrack.errors import IntegrityError, NotFoundError
 from xetrack.store import blobs
 
+from pg_server import raw_sql
+
 
 def _query(db, sql, empty):
-    with sqlite3.connect(db) as conn:
-        try:
-            return conn.execute(sql).fetchall()
-        except sqlite3.OperationalError as exc:  # never created: nothing stored
-            assert "no such table" in str(exc)
-            return empty
+    """Rows of one query on the store (SQLite or PostgreSQL); ``empty`` when never created."""
+    return raw_sql(db, sql, (), empty)
 
 
 def blob_rows(db):
@@ -28,7 +26,15 @@ def blob_rows(db):
 
 
 def chunk_bytes(db):
-    return _query(db, "SELECT coalesce(sum(length(data)), 0), count(*) FROM xetrack_chunks", [(0, 0)])[0]
+    (total, count), = _query(db, "SELECT coalesce(sum(length(data)), 0), count(*) FROM xetrack_chunks", [(0, 0)])
+    return int(total), count
+
+
+def keeper(db):
+    """The module that keeps the bytes of this store (what a test patches to die mid-upload)."""
+    from xetrack.store import pg_blobs
+
+    return pg_blobs if str(db).startswith("postgresql://") else blobs
 
 
 @pytest.fixture
@@ -54,61 +60,61 @@ def test_a_file_is_stored_with_its_name_and_read_back(db, file, engine):
     assert reader.artifact("metrics.csv", track_id=tracker.track_id) == file.read_bytes()
 
 
-def test_bytes_get_a_name_and_type_of_your_choice(db):
-    tracker = Tracker(db)
+def test_bytes_get_a_name_and_type_of_your_choice(engine_db):
+    tracker = Tracker(engine_db)
     digest = tracker.log_artifact(b"\x00\x01binary", name="weights/last.bin", type="checkpoint")
     unnamed = tracker.log_artifact(b"no name")
-    frame = Reader(db).artifacts(track_id=tracker.track_id)
+    frame = Reader(engine_db).artifacts(track_id=tracker.track_id)
     assert frame["name"].tolist() == ["weights/last.bin", unnamed]  # unnamed bytes: named by hash
     assert frame["type"].tolist() == ["checkpoint", "bytes"]
-    assert Reader(db).artifact("weights/last.bin") == b"\x00\x01binary"
-    assert Reader(db).artifact(digest) == b"\x00\x01binary"
+    assert Reader(engine_db).artifact("weights/last.bin") == b"\x00\x01binary"
+    assert Reader(engine_db).artifact(digest) == b"\x00\x01binary"
 
 
-def test_logging_a_name_again_in_a_run_replaces_it(db):
-    tracker = Tracker(db)
+def test_logging_a_name_again_in_a_run_replaces_it(engine_db):
+    tracker = Tracker(engine_db)
     tracker.log_artifact(b"v1", name="model.bin")
     second = tracker.log_artifact(b"v2", name="model.bin")
-    frame = Reader(db).artifacts()
+    frame = Reader(engine_db).artifacts()
     assert frame["name"].tolist() == ["model.bin"] and frame["hash"].tolist() == [second]
-    assert Reader(db).artifact("model.bin") == b"v2"
+    assert Reader(engine_db).artifact("model.bin") == b"v2"
 
 
-def test_same_bytes_from_many_runs_are_stored_once(db, file):
-    hashes = {Tracker(db).log_artifact(file) for _ in range(5)}
-    hashes.add(Tracker(db).log_artifact(file.read_bytes(), name="copy.csv"))
+def test_same_bytes_from_many_runs_are_stored_once(engine_db, file):
+    hashes = {Tracker(engine_db).log_artifact(file) for _ in range(5)}
+    hashes.add(Tracker(engine_db).log_artifact(file.read_bytes(), name="copy.csv"))
     assert len(hashes) == 1
     size = len(file.read_bytes())
-    assert blob_rows(db) == [(hashes.pop(), size, 1)]
-    assert chunk_bytes(db) == (size, 1)
-    assert len(Reader(db).artifacts()) == 6
+    assert blob_rows(engine_db) == [(hashes.pop(), size, 1)]
+    assert chunk_bytes(engine_db) == (size, 1)
+    assert len(Reader(engine_db).artifacts()) == 6
 
 
-def test_a_name_without_track_id_gives_the_latest(db):
-    first, second = Tracker(db), Tracker(db)
+def test_a_name_without_track_id_gives_the_latest(engine_db):
+    first, second = Tracker(engine_db), Tracker(engine_db)
     first.log_artifact(b"old", name="report.txt")
     second.log_artifact(b"new", name="report.txt")
-    reader = Reader(db)
+    reader = Reader(engine_db)
     assert reader.artifact("report.txt") == b"new"
     assert reader.artifact("report.txt", track_id=first.track_id) == b"old"
 
 
-def test_unknown_artifacts_list_what_exists(db):
-    tracker = Tracker(db)
+def test_unknown_artifacts_list_what_exists(engine_db):
+    tracker = Tracker(engine_db)
     tracker.log_artifact(b"x", name="confusion.png")
     tracker.log_artifact(b"y", name="metrics.csv")
     with pytest.raises(NotFoundError) as info:
-        Reader(db).artifact("confusion.pgn")
+        Reader(engine_db).artifact("confusion.pgn")
     message = str(info.value)
     assert "No artifact 'confusion.pgn'" in message and "Did you mean: confusion.png" in message
     assert "metrics.csv" in message
     with pytest.raises(NotFoundError, match="run 'nobody'"):
-        Reader(db).artifact("metrics.csv", track_id="nobody")
+        Reader(engine_db).artifact("metrics.csv", track_id="nobody")
     with pytest.raises(KeyError):  # NotFoundError is a KeyError
-        Reader(db).artifact("0123456789abcdef")
+        Reader(engine_db).artifact("0123456789abcdef")
 
 
-def test_log_artifacts_keeps_the_folder_tree_and_download_writes_it_back(db, tmp_path):
+def test_log_artifacts_keeps_the_folder_tree_and_download_writes_it_back(engine_db, tmp_path):
     out = tmp_path / "outputs"
     (out / "plots" / "deep").mkdir(parents=True)
     files = {
@@ -119,37 +125,37 @@ def test_log_artifacts_keeps_the_folder_tree_and_download_writes_it_back(db, tmp
     }
     for name, data in files.items():
         (out / name).write_bytes(data)
-    tracker = Tracker(db)
+    tracker = Tracker(engine_db)
     names = tracker.log_artifacts(out, prefix="epoch-3")
     assert sorted(names) == sorted(f"epoch-3/{n}" for n in files)
     dest = tmp_path / "restored"
-    written = Reader(db).download_artifacts(tracker.track_id, dest)
+    written = Reader(engine_db).download_artifacts(tracker.track_id, dest)
     assert len(written) == len(files)
     for name, data in files.items():
         assert (dest / "epoch-3" / name).read_bytes() == data
-    assert Reader(db).artifacts().set_index("name").loc["epoch-3/empty.txt", "size"] == 0
+    assert Reader(engine_db).artifacts().set_index("name").loc["epoch-3/empty.txt", "size"] == 0
 
 
-def test_download_of_a_run_without_artifacts_names_the_runs_that_have_some(db, tmp_path):
-    tracker = Tracker(db)
+def test_download_of_a_run_without_artifacts_names_the_runs_that_have_some(engine_db, tmp_path):
+    tracker = Tracker(engine_db)
     tracker.log_artifact(b"x", name="x.bin")
     with pytest.raises(NotFoundError) as info:
-        Reader(db).download_artifacts("someone-else", tmp_path / "d")
+        Reader(engine_db).download_artifacts("someone-else", tmp_path / "d")
     assert tracker.track_id in str(info.value)
     assert not (tmp_path / "d").exists()
 
 
 @pytest.mark.parametrize("name", ["../escape.txt", "/etc/passwd", "a/../../b", "", "  ", "a\x00b"])
-def test_names_that_leave_the_folder_are_refused(db, name):
-    tracker = Tracker(db)
+def test_names_that_leave_the_folder_are_refused(engine_db, name):
+    tracker = Tracker(engine_db)
     with pytest.raises((ValueError, TypeError), match="name"):
         tracker.log_artifact(b"data", name=name)
-    assert Reader(db).artifacts().empty
-    assert blob_rows(db) == []
+    assert Reader(engine_db).artifacts().empty
+    assert blob_rows(engine_db) == []
 
 
-def test_bad_sources_get_one_clear_error_and_write_nothing(db, tmp_path):
-    tracker = Tracker(db)
+def test_bad_sources_get_one_clear_error_and_write_nothing(engine_db, tmp_path):
+    tracker = Tracker(engine_db)
     tracker.log_artifact(b"kept", name="kept.bin")
     with pytest.raises(FileNotFoundError, match="missing.csv"):
         tracker.log_artifact(tmp_path / "missing.csv")
@@ -165,11 +171,11 @@ def test_bad_sources_get_one_clear_error_and_write_nothing(db, tmp_path):
         tracker.log_artifacts(tmp_path / "f.bin")
     with pytest.raises(TypeError, match="type"):
         tracker.log_artifact(b"x", type=3)
-    assert Reader(db).artifacts()["name"].tolist() == ["kept.bin"]
-    assert Reader(db).artifact("kept.bin") == b"kept"
+    assert Reader(engine_db).artifacts()["name"].tolist() == ["kept.bin"]
+    assert Reader(engine_db).artifact("kept.bin") == b"kept"
 
 
-def test_a_figure_is_stored_as_png_and_a_frame_as_parquet(db):
+def test_a_figure_is_stored_as_png_and_a_frame_as_parquet(engine_db):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -178,13 +184,13 @@ def test_a_figure_is_stored_as_png_and_a_frame_as_parquet(db):
 
     fig, ax = plt.subplots()
     ax.plot([1, 2, 3], [3, 1, 2])
-    tracker = Tracker(db)
+    tracker = Tracker(engine_db)
     tracker.log_artifact(fig, name="curve.png")
     plt.close(fig)
     frame = pd.DataFrame({"y": [1, 2], "label": ["a", "b"]})
     digest = tracker.log_artifact(frame)
     tracker.log_artifact(pl.DataFrame({"z": [1.5]}), name="polars.parquet")
-    reader = Reader(db)
+    reader = Reader(engine_db)
     listed = reader.artifacts().set_index("name")
     assert listed.loc["curve.png", "type"] == "figure"
     assert reader.artifact("curve.png").startswith(b"\x89PNG\r\n\x1a\n")
@@ -228,7 +234,7 @@ def test_large_files_are_written_in_several_transactions_and_read_back(db, tmp_p
 
 
 @pytest.mark.parametrize("change", [b"line 2\n", None])
-def test_a_file_that_changes_while_stored_is_refused(db, tmp_path, monkeypatch, change):
+def test_a_file_that_changes_while_stored_is_refused(engine_db, tmp_path, monkeypatch, change):
     import xetrack.artifacts as artifacts
 
     path = tmp_path / "growing.log"
@@ -245,29 +251,29 @@ def test_a_file_that_changes_while_stored_is_refused(db, tmp_path, monkeypatch, 
         return value
 
     monkeypatch.setattr(artifacts.FileSource, "digest", digest_then_change)
-    tracker = Tracker(db)
+    tracker = Tracker(engine_db)
     with pytest.raises(ValueError, match="changed"):
         tracker.log_artifact(path)
-    assert Reader(db).artifacts().empty
-    assert blob_rows(db) == [] and chunk_bytes(db) == (0, 0)
+    assert Reader(engine_db).artifacts().empty
+    assert blob_rows(engine_db) == [] and chunk_bytes(engine_db) == (0, 0)
 
 
-def test_a_50_mb_file_is_stored_and_read_back_in_bounded_memory(db, tmp_path):
+def test_a_50_mb_file_is_stored_and_read_back_in_bounded_memory(engine_db, tmp_path):
     size = 50 * 2**20
     path = tmp_path / "weights.bin"
     with open(path, "wb") as handle:
         for _ in range(50):
             handle.write(os.urandom(2**20))
-    tracker = Tracker(db)
+    tracker = Tracker(engine_db)
     tracemalloc.start()
     try:
         tracker.log_artifact(path)
         _, write_peak = tracemalloc.get_traced_memory()
         tracemalloc.reset_peak()
-        [written] = Reader(db).download_artifacts(tracker.track_id, tmp_path / "out")
+        [written] = Reader(engine_db).download_artifacts(tracker.track_id, tmp_path / "out")
         _, read_peak = tracemalloc.get_traced_memory()
         tracemalloc.reset_peak()
-        with Reader(db).open_artifact("weights.bin") as stream:
+        with Reader(engine_db).open_artifact("weights.bin") as stream:
             streamed = sum(len(piece) for piece in iter(lambda: stream.read(2**20), b""))
         _, stream_peak = tracemalloc.get_traced_memory()
     finally:
@@ -282,15 +288,14 @@ def test_a_50_mb_file_is_stored_and_read_back_in_bounded_memory(db, tmp_path):
 
 
 def corrupt_first_chunk(db):
-    with sqlite3.connect(db) as conn:
-        conn.execute("UPDATE xetrack_chunks SET data = CAST(? AS BLOB) WHERE seq = 0", (b"tampered",))
+    raw_sql(db, "UPDATE xetrack_chunks SET data = ? WHERE seq = 0", (b"tampered",))
 
 
-def test_corrupt_bytes_raise_naming_the_artifact_and_are_never_returned(db, tmp_path):
-    tracker = Tracker(db)
+def test_corrupt_bytes_raise_naming_the_artifact_and_are_never_returned(engine_db, tmp_path):
+    tracker = Tracker(engine_db)
     digest = tracker.log_artifact(b"the real weights", name="model.bin")
-    corrupt_first_chunk(db)
-    reader = Reader(db)
+    corrupt_first_chunk(engine_db)
+    reader = Reader(engine_db)
     with pytest.raises(IntegrityError, match=f"'model.bin' \\({digest}\\) is corrupt"):
         reader.artifact("model.bin")
     with pytest.raises(IntegrityError, match="model.bin"):
@@ -303,14 +308,13 @@ def test_corrupt_bytes_raise_naming_the_artifact_and_are_never_returned(db, tmp_
         stream.read()
 
 
-def test_a_missing_chunk_is_reported_not_skipped(db, monkeypatch):
+def test_a_missing_chunk_is_reported_not_skipped(engine_db, monkeypatch):
     monkeypatch.setattr(blobs, "CHUNK_SIZE", 4)
-    tracker = Tracker(db)
+    tracker = Tracker(engine_db)
     tracker.log_artifact(b"0123456789", name="ten.bin")
-    with sqlite3.connect(db) as conn:
-        conn.execute("DELETE FROM xetrack_chunks WHERE seq = 1")
+    raw_sql(engine_db, "DELETE FROM xetrack_chunks WHERE seq = 1")
     with pytest.raises(IntegrityError, match="chunk 2 of 3 is missing"):
-        Reader(db).artifact("ten.bin")
+        Reader(engine_db).artifact("ten.bin")
 
 
 def test_a_corrupt_asset_is_not_unpickled(db):
@@ -326,34 +330,34 @@ def test_a_corrupt_asset_is_not_unpickled(db):
         tracker.get(digest)
 
 
-def test_deleting_a_run_keeps_shared_bytes_and_gc_frees_the_rest(db):
+def test_deleting_a_run_keeps_shared_bytes_and_gc_frees_the_rest(engine_db):
     shared = os.urandom(5000)
     only_a = os.urandom(7000)
-    a, b = Tracker(db), Tracker(db)
+    a, b = Tracker(engine_db), Tracker(engine_db)
     a.log({"step": 1})
     a.log_artifact(shared, name="shared.bin")
     a.log_artifact(only_a, name="only.bin")
     b.log_artifact(shared, name="shared.bin")
-    reader = Reader(db)
+    reader = Reader(engine_db)
     assert reader.delete_run(a.track_id) == 1
     assert a.track_id not in set(reader.artifacts()["track_id"])
     assert reader.artifact("shared.bin") == shared  # b still holds those bytes
     preview = reader.gc(dry_run=True)
     assert (preview.artifacts, preview.bytes) == (1, 7000)
-    assert len(blob_rows(db)) == 2  # a dry run removes nothing
+    assert len(blob_rows(engine_db)) == 2  # a dry run removes nothing
     freed = reader.gc()
     assert (freed.assets, freed.artifacts, freed.bytes) == (0, 1, 7000)
-    assert [h for h, _, _ in blob_rows(db)] == [reader.artifacts()["hash"].iloc[0]]
+    assert [h for h, _, _ in blob_rows(engine_db)] == [reader.artifacts()["hash"].iloc[0]]
     assert reader.artifact("shared.bin") == shared
     assert reader.gc().bytes == 0  # nothing left to free
 
 
-def test_gc_keeps_objects_rows_point_at_and_removes_the_others(db):
-    tracker = Tracker(db)
+def test_gc_keeps_objects_rows_point_at_and_removes_the_others(engine_db):
+    tracker = Tracker(engine_db)
     kept = tracker.log({"model": {"kept", 1}})["model"]
-    other = Tracker(db)
+    other = Tracker(engine_db)
     dropped = other.log({"model": {"dropped", 2}})["model"]
-    reader = Reader(db)
+    reader = Reader(engine_db)
     reader.delete_run(other.track_id)
     result = reader.gc()
     assert result.assets == 1 and result.hashes == [dropped] and result.bytes > 0
@@ -373,29 +377,29 @@ def multi_batch_file(tmp_path, monkeypatch):
     return path
 
 
-def test_gc_removes_the_chunks_of_an_upload_that_never_finished(db, multi_batch_file, monkeypatch):
+def test_gc_removes_the_chunks_of_an_upload_that_never_finished(engine_db, multi_batch_file, monkeypatch):
     path = multi_batch_file
-    tracker = Tracker(db)
+    tracker = Tracker(engine_db)
     calls = []
-    original = blobs.write_header
+    original = keeper(engine_db).write_header
 
     def killed(*args):  # the process dies before the upload's last transaction
         calls.append(args)
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(blobs, "write_header", killed)
+    monkeypatch.setattr(keeper(engine_db), "write_header", killed)
     with pytest.raises(KeyboardInterrupt):
         tracker.log_artifact(path)
-    monkeypatch.setattr(blobs, "write_header", original)
-    assert calls and Reader(db).artifacts().empty
-    left, count = chunk_bytes(db)
+    monkeypatch.setattr(keeper(engine_db), "write_header", original)
+    assert calls and Reader(engine_db).artifacts().empty
+    left, count = chunk_bytes(engine_db)
     assert 0 < left < 9_000  # committed batches, invisible without their header
     with pytest.raises(NotFoundError):
-        Reader(db).artifact(calls[0][1])
-    assert Reader(db).gc().bytes == left
-    assert chunk_bytes(db) == (0, 0)
+        Reader(engine_db).artifact(calls[0][1])
+    assert Reader(engine_db).gc().bytes == left
+    assert chunk_bytes(engine_db) == (0, 0)
     tracker.log_artifact(path)  # logging it again works
-    assert Reader(db).artifact("big.bin") == path.read_bytes()
+    assert Reader(engine_db).artifact("big.bin") == path.read_bytes()
 
 
 def test_gc_vacuum_gives_the_space_back(db):
@@ -408,9 +412,9 @@ def test_gc_vacuum_gives_the_space_back(db):
     assert not os.path.exists(db + "-wal") or os.path.getsize(db + "-wal") < 2**20
 
 
-def test_skip_insert_stores_nothing_but_returns_the_hash(db):
+def test_skip_insert_stores_nothing_but_returns_the_hash(engine_db):
     digest = Tracker(Tracker.SKIP_INSERT).log_artifact(b"abc", name="a.txt")
-    assert digest == Tracker(db).log_artifact(b"abc", name="a.txt")
+    assert digest == Tracker(engine_db).log_artifact(b"abc", name="a.txt")
 
 
 def _log_shared(args):
@@ -424,15 +428,15 @@ def _log_shared(args):
     return tracker.track_id, tracker.log_artifact(data, name="shared.bin")
 
 
-def test_processes_logging_the_same_large_bytes_at_once_store_them_once(db):
+def test_processes_logging_the_same_large_bytes_at_once_store_them_once(engine_db):
     data = os.urandom(2 * 2**20 + 123)
-    Tracker(db).log({"ready": 1})
+    Tracker(engine_db).log({"ready": 1})
     with multiprocessing.get_context("spawn").Pool(4) as pool:
-        results = pool.map(_log_shared, [(db, data, 256 * 1024)] * 4)
+        results = pool.map(_log_shared, [(engine_db, data, 256 * 1024)] * 4)
     assert len({h for _, h in results}) == 1
-    reader = Reader(db)
+    reader = Reader(engine_db)
     assert sorted(reader.artifacts()["track_id"]) == sorted(t for t, _ in results)
-    assert len(blob_rows(db)) == 1 and chunk_bytes(db)[0] == len(data)
+    assert len(blob_rows(engine_db)) == 1 and chunk_bytes(engine_db)[0] == len(data)
     assert reader.artifact("shared.bin") == data
 
 
@@ -456,7 +460,7 @@ def test_an_object_past_the_value_limit_says_to_log_a_file_instead(db, tmp_path)
 
 def test_a_chunk_that_is_no_longer_bytes_is_damage_not_a_crash(db):
     Tracker(db).log_artifact(b"payload", name="p.bin")
-    with sqlite3.connect(db) as conn:
+    with sqlite3.connect(db) as conn:  # SQLite only: PostgreSQL's bytea column holds bytes alone
         conn.execute("UPDATE xetrack_chunks SET data = 'text now'")
     with pytest.raises(IntegrityError, match="'p.bin'.*not bytes"):
         Reader(db).artifact("p.bin")
@@ -491,32 +495,33 @@ def test_a_file_over_2_gb_is_stored_and_streamed_back(db, tmp_path):
     assert blob_rows(db)[0][1] == size and write_peak < 4 * blobs.CHUNK_SIZE
 
 
-def test_downloaded_files_get_the_usual_permissions(db, tmp_path):
-    tracker = Tracker(db)
+def test_downloaded_files_get_the_usual_permissions(engine_db, tmp_path):
+    tracker = Tracker(engine_db)
     tracker.log_artifact(b"x", name="a.txt")
-    [path] = Reader(db).download_artifacts(tracker.track_id, tmp_path / "out")
+    [path] = Reader(engine_db).download_artifacts(tracker.track_id, tmp_path / "out")
     umask = os.umask(0)
     os.umask(umask)
     assert os.stat(path).st_mode & 0o777 == 0o666 & ~umask
 
 
-def test_gc_during_a_large_upload_leaves_its_chunks_alone(db, multi_batch_file, monkeypatch):
+def test_gc_during_a_large_upload_leaves_its_chunks_alone(engine_db, multi_batch_file, monkeypatch):
     path = multi_batch_file
-    tracker = Tracker(db)
+    tracker = Tracker(engine_db)
     tracker.log({"step": 1})
     collected = []
-    write = tracker._engine.write
+    ops = keeper(engine_db)
+    write = ops.write
 
-    def write_then_gc(body):  # another process runs gc between our transactions
-        result = write(body)
-        collected.append(Reader(db).gc())
+    def write_then_gc(engine, body):  # another process runs gc between our transactions
+        result = write(engine, body)
+        collected.append(Reader(engine_db).gc())
         return result
 
-    monkeypatch.setattr(tracker._engine, "write", write_then_gc)
+    monkeypatch.setattr(ops, "write", write_then_gc)
     tracker.log_artifact(path)
     assert len(collected) >= 4 and sum(c.bytes for c in collected) == 0
-    assert Reader(db).artifact("big.bin") == path.read_bytes()
-    assert _query(db, "SELECT count(*) FROM xetrack_uploads", None) == [(0,)]
+    assert Reader(engine_db).artifact("big.bin") == path.read_bytes()
+    assert _query(engine_db, "SELECT count(*) FROM xetrack_uploads", None) == [(0,)]
 
 
 def _die_while_uploading(db, path):
@@ -525,21 +530,57 @@ def _die_while_uploading(db, path):
 
     blob_store.CHUNK_SIZE = 1_000
     artifacts.BATCH_BYTES = 2_000
-    blob_store.write_header = lambda *args: os._exit(9)  # killed before the last transaction
+    keeper(db).write_header = lambda *args: os._exit(9)  # killed before the last transaction
     Tracker(db).log_artifact(path)
 
 
-def test_gc_removes_what_a_killed_upload_left(db, tmp_path):
+def test_gc_removes_what_a_killed_upload_left(engine_db, tmp_path):
     path = tmp_path / "big.bin"
     path.write_bytes(os.urandom(9_000))
-    Tracker(db).log({"step": 1})
-    process = multiprocessing.get_context("spawn").Process(target=_die_while_uploading, args=(db, str(path)))
+    Tracker(engine_db).log({"step": 1})
+    process = multiprocessing.get_context("spawn").Process(target=_die_while_uploading, args=(engine_db, str(path)))
     process.start()
     process.join(60)
     assert process.exitcode == 9
-    left, _ = chunk_bytes(db)
-    assert left > 0 and _query(db, "SELECT count(*) FROM xetrack_uploads", None) == [(1,)]
-    assert Reader(db).gc(dry_run=True).bytes == left
-    assert _query(db, "SELECT count(*) FROM xetrack_uploads", None) == [(1,)]  # a dry run changes nothing
-    assert Reader(db).gc().bytes == left
-    assert chunk_bytes(db) == (0, 0) and _query(db, "SELECT count(*) FROM xetrack_uploads", None) == [(0,)]
+    left, _ = chunk_bytes(engine_db)
+    assert left > 0 and _query(engine_db, "SELECT count(*) FROM xetrack_uploads", None) == [(1,)]
+    assert Reader(engine_db).gc(dry_run=True).bytes == left
+    assert _query(engine_db, "SELECT count(*) FROM xetrack_uploads", None) == [(1,)]  # a dry run changes nothing
+    assert Reader(engine_db).gc().bytes == left
+    assert chunk_bytes(engine_db) == (0, 0) and _query(engine_db, "SELECT count(*) FROM xetrack_uploads", None) == [(0,)]
+
+
+def _log_delete_relog(args):
+    """A worker: log bytes, delete the run (its bytes become garbage), log them again in a
+    new run, over and over; returns the runs it kept and their bytes."""
+    db, seed = args
+    import random
+
+    rng = random.Random(seed)
+    kept = {}
+    for i in range(12):
+        data = b"shared-%d" % rng.randrange(3) * 50
+        gone = Tracker(db)
+        gone.log_artifact(data, name="x.bin")
+        Reader(db).delete_run(gone.track_id)
+        again = Tracker(db)
+        again.log_artifact(data, name="x.bin")
+        kept[again.track_id] = data
+    return kept
+
+
+def test_gc_racing_writers_never_removes_bytes_a_new_entry_points_at(engine_db):
+    """Seeded: workers keep re-logging bytes that gc sees as garbage; every entry they
+    kept must still read back."""
+    Tracker(engine_db).log({"ready": 1})
+    with multiprocessing.get_context("spawn").Pool(2) as pool:
+        pending = pool.map_async(_log_delete_relog, [(engine_db, seed) for seed in (1, 2)])
+        while not pending.ready():
+            Reader(engine_db).gc()
+        results = pending.get(120)
+    reader = Reader(engine_db)
+    for seed, kept in zip((1, 2), results):
+        for track_id, data in kept.items():
+            assert reader.artifact("x.bin", track_id=track_id) == data, f"seed {seed}, run {track_id}"
+    reader.gc()
+    assert len(blob_rows(engine_db)) == len({d for kept in results for d in kept.values()})

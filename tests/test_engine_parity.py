@@ -283,3 +283,45 @@ def test_tags_run_names_and_kinds_read_back_the_same(tmp_path, pg_url):
     same_frames(frames)
     assert frames["postgres"]["run_name"].iloc[0] == "baseline" and frames["postgres"]["run_name"].isna().iloc[1]
     assert list(frames["postgres"].columns[-3:]) == ["tags.note", "tags.reviewed", "tags.team"]
+
+
+def test_artifacts_and_models_read_back_the_same(tmp_path, pg_url):
+    """The same artifacts, registry and gc on both engines: equal frames, equal bytes."""
+    rng = random.Random(11)
+    blob = bytes(rng.getrandbits(8) for _ in range(5_000))
+    table = pd.DataFrame({"y": [1, 2, 3], "label": ["a", "b", None]})
+    out = tmp_path / "outputs"
+    (out / "plots").mkdir(parents=True)
+    (out / "model.pt").write_bytes(blob)
+    (out / "plots" / "curve.csv").write_bytes(b"x,y\n1,2\n")
+    listings, registries, stored, results = {}, {}, {}, {}
+
+    def script(t):
+        t.log({"step": 1})
+        t.log_artifact(blob, name="weights/last.bin", type="checkpoint")
+        t.log_artifact(table)
+        t.log_artifacts(out, prefix="epoch-1")
+        t.log_artifact(b"v1", name="notes.txt")
+        t.log_artifact(b"v2", name="notes.txt")  # replaces v1's entry
+        t.register_model("iris", {"w": [0.1, 0.2]}, description="first")
+        t.register_model("iris", t.log_artifact(b"ONNX", name="iris.onnx"), alias="production")
+        t.set_model_alias("iris", 1, "baseline")
+
+    for name, reader in run_both(tmp_path, pg_url, script).items():
+        listings[name] = reader.artifacts().drop(columns=["created"])
+        registries[name] = reader.models().drop(columns=["created"])
+        stored[name] = {n: reader.artifact(n) for n in listings[name]["name"]}
+        stored[name]["iris:1"] = reader.load_model("iris:1")
+        stored[name]["iris@production"] = reader.load_model("iris@production")
+        with reader.open_artifact("weights/last.bin") as stream:
+            stored[name]["streamed"] = stream.read()
+        reader.delete_run("run-1")
+        results[name] = (reader.gc(dry_run=True).hashes, reader.gc().bytes, reader.gc().bytes)
+    pd.testing.assert_frame_equal(listings["sqlite"], listings["postgres"])
+    pd.testing.assert_frame_equal(registries["sqlite"], registries["postgres"])
+    assert stored["sqlite"] == stored["postgres"]
+    assert stored["postgres"]["weights/last.bin"] == blob == stored["postgres"]["streamed"]
+    assert stored["postgres"]["iris@production"] == b"ONNX" and stored["postgres"]["iris:1"] == {"w": [0.1, 0.2]}
+    assert registries["postgres"]["aliases"].tolist() == [["baseline"], ["production"]]
+    assert results["sqlite"] == results["postgres"]
+    assert results["postgres"][1] > 5_000 and results["postgres"][2] == 0  # the registry keeps its bytes

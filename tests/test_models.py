@@ -1,13 +1,14 @@
 """The model registry: named versions and aliases on the content-addressed store."""
 
 import multiprocessing
-import sqlite3
 
 import cloudpickle
 import pytest
 
 from xetrack import Reader, Tracker
 from xetrack.errors import IntegrityError, NotFoundError
+
+from pg_server import raw_sql
 
 
 class Classifier:
@@ -18,13 +19,13 @@ class Classifier:
         self.predict = lambda xs: [int(x > self.threshold) for x in xs]
 
 
-def test_versions_count_up_and_load_by_name_version_and_alias(db, engine):
-    tracker = Tracker(db, engine=engine)
+def test_versions_count_up_and_load_by_name_version_and_alias(engine_db, engine):
+    tracker = Tracker(engine_db, engine=engine)
     assert tracker.register_model("iris", Classifier(0.3), description="first try") == 1
     assert tracker.register_model("iris", Classifier(0.5), alias="production") == 2
     assert tracker.register_model("iris", Classifier(0.7)) == 3
     assert tracker.register_model("wine", Classifier(0.1)) == 1
-    reader = Reader(db, engine=engine)
+    reader = Reader(engine_db, engine=engine)
     assert reader.load_model("iris").threshold == 0.7
     assert reader.load_model("iris:1").threshold == 0.3
     assert reader.load_model("iris@production").threshold == 0.5
@@ -40,23 +41,23 @@ def test_versions_count_up_and_load_by_name_version_and_alias(db, engine):
     assert models["created"].is_monotonic_increasing
 
 
-def test_the_same_model_twice_is_two_versions_of_one_stored_object(db):
-    tracker = Tracker(db)
+def test_the_same_model_twice_is_two_versions_of_one_stored_object(engine_db):
+    tracker = Tracker(engine_db)
     model = Classifier(0.5)
     tracker.register_model("iris", model)
     tracker.register_model("iris", model)
-    models = Reader(db).models()
+    models = Reader(engine_db).models()
     assert models["version"].tolist() == [1, 2] and models["hash"].nunique() == 1
-    assert len(Reader(db).assets) == 1
+    assert len(Reader(engine_db).assets) == 1
 
 
-def test_register_by_the_hash_of_a_logged_object_or_an_artifact(db):
-    tracker = Tracker(db)
+def test_register_by_the_hash_of_a_logged_object_or_an_artifact(engine_db):
+    tracker = Tracker(engine_db)
     digest = tracker.log({"model": Classifier(0.4)})["model"]
     assert tracker.register_model("from-log", digest) == 1
     onnx = tracker.log_artifact(b"ONNX-bytes", name="model.onnx")
     assert tracker.register_model("from-file", onnx, alias="production") == 1
-    reader = Reader(db)
+    reader = Reader(engine_db)
     assert reader.load_model("from-log").threshold == 0.4
     assert reader.load_model("from-file@production") == b"ONNX-bytes"
     kinds = dict(zip(reader.models()["name"], reader.models()["kind"]))
@@ -65,18 +66,18 @@ def test_register_by_the_hash_of_a_logged_object_or_an_artifact(db):
 
 
 @pytest.mark.parametrize("bad", ["not-a-hash", "0123456789abcdef"])
-def test_a_str_must_be_the_hash_of_something_stored(db, bad):
-    tracker = Tracker(db)
+def test_a_str_must_be_the_hash_of_something_stored(engine_db, bad):
+    tracker = Tracker(engine_db)
     with pytest.raises(ValueError, match="not the hash of an object or artifact stored"):
         tracker.register_model("iris", bad)
-    assert Reader(db).models().empty
+    assert Reader(engine_db).models().empty
 
 
-def test_an_alias_points_at_exactly_one_version_and_moves(db):
-    tracker = Tracker(db)
+def test_an_alias_points_at_exactly_one_version_and_moves(engine_db):
+    tracker = Tracker(engine_db)
     for threshold in (0.1, 0.2, 0.3):
         tracker.register_model("iris", Classifier(threshold), alias="staging")
-    reader = Reader(db)
+    reader = Reader(engine_db)
     assert reader.models()["aliases"].tolist() == [[], [], ["staging"]]  # registering moved it
     tracker.set_model_alias("iris", 1, "production")
     assert reader.load_model("iris@production").threshold == 0.1
@@ -88,11 +89,11 @@ def test_an_alias_points_at_exactly_one_version_and_moves(db):
     assert reader.models()["aliases"].tolist() == [[], ["production"], []]
 
 
-def test_unknown_names_versions_and_aliases_list_what_exists(db):
-    tracker = Tracker(db)
+def test_unknown_names_versions_and_aliases_list_what_exists(engine_db):
+    tracker = Tracker(engine_db)
     tracker.register_model("iris", Classifier(0.1))
     tracker.register_model("iris", Classifier(0.2), alias="production")
-    reader = Reader(db)
+    reader = Reader(engine_db)
     with pytest.raises(NotFoundError, match=r"No model named 'irsi'\. Did you mean: iris\? Models: iris"):
         reader.load_model("irsi")
     with pytest.raises(NotFoundError, match=r"no version 7\. Versions: 1, 2; aliases: production -> 2"):
@@ -106,60 +107,59 @@ def test_unknown_names_versions_and_aliases_list_what_exists(db):
     assert reader.load_model("iris@production").threshold == 0.2  # nothing moved
 
 
-def test_an_empty_registry_says_so(db):
-    Tracker(db).log({"a": 1})
+def test_an_empty_registry_says_so(engine_db):
+    Tracker(engine_db).log({"a": 1})
     with pytest.raises(NotFoundError, match="none is registered"):
-        Reader(db).load_model("iris")
-    assert Reader(db).models().empty
+        Reader(engine_db).load_model("iris")
+    assert Reader(engine_db).models().empty
 
 
 @pytest.mark.parametrize(
     "spec, error",
     [("iris:x", ValueError), ("iris:0", ValueError), ("", ValueError), ("iris@", ValueError), (3, TypeError)],
 )
-def test_malformed_specs_get_a_clear_error(db, spec, error):
-    Tracker(db).register_model("iris", Classifier(0.1))
+def test_malformed_specs_get_a_clear_error(engine_db, spec, error):
+    Tracker(engine_db).register_model("iris", Classifier(0.1))
     with pytest.raises(error):
-        Reader(db).load_model(spec)
+        Reader(engine_db).load_model(spec)
 
 
 @pytest.mark.parametrize(
     "name, alias",
     [("ir:is", None), ("iris@x", None), (" iris", None), ("iris", "latest"), ("iris", "3"), ("iris", "a:b")],
 )
-def test_bad_names_and_aliases_write_nothing(db, name, alias):
-    tracker = Tracker(db)
+def test_bad_names_and_aliases_write_nothing(engine_db, name, alias):
+    tracker = Tracker(engine_db)
     with pytest.raises(ValueError):
         tracker.register_model(name, Classifier(0.1), alias=alias)
-    assert Reader(db).models().empty
+    assert Reader(engine_db).models().empty
 
 
-def test_export_writes_the_stored_bytes(db, tmp_path):
-    tracker = Tracker(db)
+def test_export_writes_the_stored_bytes(engine_db, tmp_path):
+    tracker = Tracker(engine_db)
     tracker.register_model("iris", Classifier(0.25))
-    size = Reader(db).export_model("iris:1", tmp_path / "iris.pkl")
+    size = Reader(engine_db).export_model("iris:1", tmp_path / "iris.pkl")
     data = (tmp_path / "iris.pkl").read_bytes()
     assert size == len(data) and cloudpickle.loads(data).threshold == 0.25
 
 
-def test_a_corrupt_model_is_not_loaded(db, tmp_path):
-    tracker = Tracker(db)
+def test_a_corrupt_model_is_not_loaded(engine_db, tmp_path):
+    tracker = Tracker(engine_db)
     tracker.register_model("iris", Classifier(0.25))
-    digest = Reader(db).models()["hash"].iloc[0]
-    with sqlite3.connect(db) as conn:
-        conn.execute("UPDATE assets SET value = ? WHERE key = ?", (cloudpickle.dumps("evil"), digest))
+    digest = Reader(engine_db).models()["hash"].iloc[0]
+    raw_sql(engine_db, "UPDATE assets SET value = ? WHERE key = ?", (cloudpickle.dumps("evil"), digest))
     with pytest.raises(IntegrityError, match=f"Model iris:1 \\({digest}\\) is corrupt"):
-        Reader(db).load_model("iris")
+        Reader(engine_db).load_model("iris")
     with pytest.raises(IntegrityError):
-        Reader(db).export_model("iris", tmp_path / "iris.pkl")
+        Reader(engine_db).export_model("iris", tmp_path / "iris.pkl")
     assert not (tmp_path / "iris.pkl").exists()
 
 
-def test_a_registered_model_outlives_its_run_and_gc(db):
-    tracker = Tracker(db)
+def test_a_registered_model_outlives_its_run_and_gc(engine_db):
+    tracker = Tracker(engine_db)
     tracker.log({"accuracy": 0.9})
     tracker.register_model("iris", Classifier(0.6))
-    reader = Reader(db)
+    reader = Reader(engine_db)
     reader.delete_run(tracker.track_id)
     assert reader.gc().assets == 0
     assert reader.load_model("iris").threshold == 0.6
@@ -175,33 +175,33 @@ def _register(args):
     return Tracker(db).register_model("iris", Classifier(threshold))
 
 
-def test_processes_registering_at_once_get_distinct_versions(db):
-    Tracker(db).log({"ready": 1})
+def test_processes_registering_at_once_get_distinct_versions(engine_db):
+    Tracker(engine_db).log({"ready": 1})
     with multiprocessing.get_context("spawn").Pool(4) as pool:
-        versions = pool.map(_register, [(db, t / 10) for t in range(8)])
+        versions = pool.map(_register, [(engine_db, t / 10) for t in range(8)])
     assert sorted(versions) == list(range(1, 9))
-    models = Reader(db).models()
+    models = Reader(engine_db).models()
     assert models["version"].tolist() == list(range(1, 9))
 
 
-def test_open_model_streams_the_stored_bytes(db):
-    tracker = Tracker(db)
+def test_open_model_streams_the_stored_bytes(engine_db):
+    tracker = Tracker(engine_db)
     tracker.register_model("iris", Classifier(0.25))
     tracker.register_model("onnx", tracker.log_artifact(b"ONNX" * 1000, name="m.onnx"))
-    reader = Reader(db)
+    reader = Reader(engine_db)
     with reader.open_model("iris") as stream:
         assert cloudpickle.loads(stream.read()).threshold == 0.25
     with reader.open_model("onnx:1") as stream:
         assert stream.read(4) == b"ONNX" and len(stream.read()) == 3996
 
 
-def test_an_object_a_model_version_points_at_cannot_be_deleted(db):
-    tracker = Tracker(db)
+def test_an_object_a_model_version_points_at_cannot_be_deleted(engine_db):
+    tracker = Tracker(engine_db)
     digest = tracker.log({"model": Classifier(0.5)})["model"]
     tracker.register_model("iris", digest)
     with pytest.raises(ValueError, match="model version iris:1"):
-        Reader(db).assets.delete(digest)
+        Reader(engine_db).assets.delete(digest)
     with pytest.raises(ValueError, match="iris:1"):
         tracker.remove_asset(digest, "model")
-    assert Reader(db).load_model("iris").threshold == 0.5
-    assert Reader(db).to_df()["model"].tolist() == [digest]
+    assert Reader(engine_db).load_model("iris").threshold == 0.5
+    assert Reader(engine_db).to_df()["model"].tolist() == [digest]

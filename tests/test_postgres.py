@@ -270,17 +270,20 @@ def test_least_privilege_roles_in_their_own_schema(pg_server, pg_url):
         Tracker(reader_url).log({"loss": 1})
 
 
-def test_what_is_not_on_postgresql_yet_says_so(owned_db):
+def test_artifacts_models_and_gc_work_and_backup_points_to_pg_dump(owned_db, tmp_path):
     url, password = owned_db
     tracker = Tracker(url)
     tracker.log({"x": 1})
-    for call in (lambda: tracker.log_artifact(b"a,b\n", name="data.csv"),
-                 lambda: tracker.register_model("iris", {"w": 1}),
-                 lambda: Reader(url).gc()):
-        with pytest.raises(NotImplementedError, match="is a PostgreSQL store: artifacts, the model registry") as info:
-            call()
-        assert password not in str(info.value) and "xt_secret:***@" in str(info.value)
-    assert len(tracker) == 1
+    digest = tracker.log_artifact(b"a,b\n", name="data.csv")
+    assert tracker.register_model("iris", {"w": 1}) == 1
+    assert Reader(url).artifact("data.csv") == b"a,b\n" and Reader(url).artifact(digest) == b"a,b\n"
+    assert Reader(url).gc().bytes == 0  # everything is pointed at
+    with pytest.raises(NotImplementedError, match="pg_dump") as info:
+        Reader(url).backup(tmp_path / "backup.db")
+    assert password not in str(info.value) and "xt_secret:***@" in str(info.value)
+    out = xt("backup", url, tmp_path / "backup.db")
+    assert out.returncode != 0 and "pg_dump" in out.stderr and password not in out.stdout + out.stderr
+    assert not (tmp_path / "backup.db").exists() and len(tracker) == 1
 
 
 def test_an_int_beyond_64_bits_is_the_same_clear_error(engine_db):
@@ -341,3 +344,23 @@ def test_a_unix_socket_url(pg_server, pg_url):
     socket_url = f"postgresql://postgres@/{name}?host={pg_server.folder}&port={pg_server.port}"
     Tracker(socket_url).log({"x": 1})
     assert Reader(pg_url)["x"].tolist() == [1]
+
+
+def test_xt_artifacts_models_and_gc_on_a_url(owned_db, tmp_path):
+    url, password = owned_db
+    tracker = Tracker(url)
+    tracker.log({"x": 1})
+    tracker.log_artifact(b"epoch,loss\n1,0.5\n", name="metrics.csv")
+    tracker.register_model("iris", {"w": [1, 2]}, alias="production")
+    listed = xt("artifacts", "ls", url)
+    assert listed.returncode == 0 and "metrics.csv" in listed.stdout
+    got = xt("artifacts", "get", url, "metrics.csv", tmp_path / "m.csv")
+    assert got.returncode == 0 and (tmp_path / "m.csv").read_bytes() == b"epoch,loss\n1,0.5\n"
+    models = xt("models", "ls", url)
+    assert models.returncode == 0 and "iris" in models.stdout and "production" in models.stdout
+    Reader(url).delete_run(tracker.track_id)
+    gc = xt("assets", "gc", url)
+    assert gc.returncode == 0 and "1 artifact" in gc.stdout, gc.stdout
+    for out in (listed, got, models, gc):
+        assert password not in out.stdout + out.stderr
+    assert Reader(url).load_model("iris@production") == {"w": [1, 2]}  # the registry kept its bytes

@@ -7,6 +7,10 @@ size, created. The same bytes logged by many runs, or under many names, are stor
 once. A run logging a name again replaces its earlier entry, as writing a file over
 another does.
 
+On PostgreSQL the same tables hold the same rows, chunks as ``bytea``
+(:mod:`xetrack.store.pg_blobs`); :func:`keeper` picks the engine's module and
+:func:`store` drives either.
+
 Every read checks the bytes against the full digest; bytes that do not match raise
 :class:`~xetrack.errors.IntegrityError` naming the artifact and are never handed back.
 Deleting runs and garbage collection live in :mod:`xetrack.garbage`.
@@ -29,8 +33,6 @@ from .store.base import close_matches
 
 if TYPE_CHECKING:
     import pandas as pd
-
-    from .store.sqlite import SQLiteEngine
 
 ARTIFACTS = INTERNAL_PREFIX + "artifacts"
 #: A file bigger than this is written in several transactions, the last one making it visible.
@@ -157,7 +159,17 @@ def check_name(name: Any) -> str:
 
 
 # ------------------------------------------------------------------- writing
-def store(engine: "SQLiteEngine", source: Source, finish: Callable[[sqlite3.Connection, str], Any]) -> tuple[str, Any]:
+def keeper(engine: Any) -> Any:
+    """The module that keeps bytes for ``engine``: :mod:`.store.blobs` for a SQLite file,
+    :mod:`.store.pg_blobs` for PostgreSQL; None when nothing is stored (SKIP_INSERT)."""
+    if engine.dialect == "postgres":
+        from .store import pg_blobs
+
+        return pg_blobs
+    return None if sqlite_engine(engine) is None else blobs
+
+
+def store(engine: Any, source: Source, finish: Callable[[Any, str], Any]) -> tuple[str, Any]:
     """Store ``source``'s bytes unless they are stored; ``finish(conn, hash)`` runs in the
     transaction that makes them visible. Returns ``(hash, what finish returned)``.
 
@@ -168,22 +180,22 @@ def store(engine: "SQLiteEngine", source: Source, finish: Callable[[sqlite3.Conn
     """
     from .runs import now
 
+    ops = keeper(engine)
     digest = source.digest()
     key = digest[:HASH_LENGTH]
-    with engine._guard.lock:
-        chunk = blobs.chunk_size(engine._live())
+    chunk = ops.engine_chunk_size(engine)
     n = chunks_of(source.size, chunk)
     state = {"check": blobs.hasher(), "done": 0}
 
-    def write_batch(conn: sqlite3.Connection, stop: int) -> Any:
+    def write_batch(conn: Any, stop: int) -> Any:
         check = state["check"].copy()  # a retried transaction starts from the same state
         for seq, data in source.pieces(state["done"], stop, chunk):
             check.update(data)
-            blobs.write_chunks(conn, key, [(seq, data)])
+            ops.write_chunks(conn, key, [(seq, data)])
         return check
 
-    def known(conn: sqlite3.Connection) -> bool:
-        found = blobs.header(conn, key)
+    def known(conn: Any) -> bool:
+        found = ops.header(conn, key)
         if found is not None and found[0] != digest:
             raise ValueError(
                 f"Two different contents share the hash {key} (a BLAKE2b collision); "
@@ -191,8 +203,8 @@ def store(engine: "SQLiteEngine", source: Source, finish: Callable[[sqlite3.Conn
             )
         return found is not None
 
-    def last(conn: sqlite3.Connection) -> Any:
-        blobs.create_tables(conn)
+    def last(conn: Any) -> Any:
+        ops.create_tables(conn)
         if not known(conn):
             check = write_batch(conn, n)
             if check.hexdigest() != digest:  # rolled back; chunks of earlier batches are gc's
@@ -200,33 +212,33 @@ def store(engine: "SQLiteEngine", source: Source, finish: Callable[[sqlite3.Conn
                     f"{getattr(source, 'path', 'The data')!r} changed while it was being stored; "
                     "nothing was written. Log it again once it is complete"
                 )
-            if blobs.stored_chunks(conn, key) != (n, source.size):
+            if ops.stored_chunks(conn, key) != (n, source.size):
                 raise RuntimeError(
                     f"Chunks of {key} went away while it was being stored (a concurrent "
                     "'xt assets gc'?); nothing was written. Log it again"
                 )
-            blobs.write_header(conn, key, digest, source.size, n, now())
-        blobs.end_upload(conn, key)
+            ops.write_header(conn, key, digest, source.size, n, now())
+        ops.end_upload(conn, key)
         return finish(conn, key)
 
-    if source.size <= BATCH_BYTES or engine.query(f"SELECT 1 FROM {quote(blobs.BLOBS)} WHERE hash = ?", (key,)):
-        return key, engine.write(last)
+    if source.size <= BATCH_BYTES or ops.has_blob(engine, key):
+        return key, ops.write(engine, last)
     per_batch = max(1, BATCH_BYTES // chunk)
 
-    def begin(conn: sqlite3.Connection) -> None:
-        blobs.create_tables(conn)
-        blobs.begin_upload(conn, key)  # gc leaves our chunks alone until the last transaction
+    def begin(conn: Any) -> None:
+        ops.create_tables(conn)
+        ops.begin_upload(conn, key)  # gc leaves our chunks alone until the last transaction
 
-    engine.write(begin)
+    ops.write(engine, begin)
     try:
         while n - state["done"] > per_batch:
             stop = state["done"] + per_batch
-            state["check"] = engine.write(lambda conn: write_batch(conn, stop))
+            state["check"] = ops.write(engine, lambda conn: write_batch(conn, stop))
             state["done"] = stop
-        return key, engine.write(last)
+        return key, ops.write(engine, last)
     except BaseException:
         try:  # the chunks already committed are garbage now
-            engine.write(lambda conn: blobs.end_upload(conn, key))
+            ops.write(engine, lambda conn: ops.end_upload(conn, key))
         except Exception:  # noqa: BLE001 - the original error matters more; gc cleans up
             pass
         raise
@@ -240,9 +252,15 @@ def record(engine: Any, table: str, track_id: str, source: Source, name: str | N
     if type is not None and not isinstance(type, str):
         raise TypeError(f"An artifact type must be a str or None, got {type!r}")
     wanted = None if name is None else check_name(name)
-    sq = sqlite_engine(engine)
-    if sq is None:
+    ops = keeper(engine)
+    if ops is None:
         return source.digest()[:HASH_LENGTH]
+    if ops is not blobs:  # PostgreSQL
+        def put(conn: Any, key: str) -> None:
+            row = (track_id, table, wanted or source.name or key + source.ext, type or source.type, key, source.size, now())
+            ops.put_artifact(conn, row)
+
+        return store(engine, source, put)[0]
 
     def finish(conn: sqlite3.Connection, key: str) -> None:
         conn.execute(ARTIFACTS_DDL)
@@ -254,7 +272,7 @@ def record(engine: Any, table: str, track_id: str, source: Source, name: str | N
             (track_id, table, wanted or source.name or key + source.ext, type or source.type, key, source.size, now()),
         )
 
-    key, _ = store(sq, source, finish)
+    key, _ = store(engine, source, finish)
     return key
 
 
@@ -278,13 +296,17 @@ def folder_files(folder: Any) -> list[tuple[str, str]]:
 def listing(engine: Any, table: str, track_id: str | None = None) -> "pd.DataFrame":
     import pandas as pd
 
-    sq = sqlite_engine(engine)
-    where, params = '"table" = ?', [table]
-    if track_id is not None:
-        where += ' AND "track_id" = ?'
-        params.append(track_id)
-    cols = ", ".join(quote(c) for c in COLUMNS)
-    rows = [] if sq is None else sq.query(f"SELECT {cols} FROM {quote(ARTIFACTS)} WHERE {where} ORDER BY rowid", params)
+    ops = keeper(engine)
+    if ops is not None and ops is not blobs:
+        rows = ops.artifact_rows(engine, table, track_id, COLUMNS)
+    else:
+        sq = sqlite_engine(engine)
+        where, params = '"table" = ?', [table]
+        if track_id is not None:
+            where += ' AND "track_id" = ?'
+            params.append(track_id)
+        cols = ", ".join(quote(c) for c in COLUMNS)
+        rows = [] if sq is None else sq.query(f"SELECT {cols} FROM {quote(ARTIFACTS)} WHERE {where} ORDER BY rowid", params)
     frame = pd.DataFrame(rows, columns=list(COLUMNS))
     frame["size"] = frame["size"].astype("Int64")
     return frame
@@ -298,10 +320,13 @@ class Found:
 
 def find(engine: Any, table: str, hash_or_name: Any, track_id: str | None = None) -> Found:
     """The stored artifact a hash or a name points at (the latest one logged under a name)."""
-    sq = sqlite_engine(engine)
     if not isinstance(hash_or_name, (str, os.PathLike)):
         raise TypeError(f"Pass an artifact's hash or name, got {hash_or_name!r}")
     text = os.fspath(hash_or_name)
+    ops = keeper(engine)
+    if ops is not None and ops is not blobs:
+        return _find_pg(engine, ops, table, text, track_id)
+    sq = sqlite_engine(engine)
     if sq is None:
         raise NotFoundError(f"No artifact {text!r}: nothing is stored with Tracker.SKIP_INSERT")
     run = "" if track_id is None else ' AND "track_id" = ?'
@@ -319,13 +344,30 @@ def find(engine: Any, table: str, hash_or_name: Any, track_id: str | None = None
     if rows:
         return Found(rows[0][0], f"Artifact {name!r} ({rows[0][0]})")
     names = [n for (n,) in sq.query(f'SELECT DISTINCT "name" FROM {quote(ARTIFACTS)} WHERE "table" = ?{run} ORDER BY "name"', params)]
+    raise _not_found(text, name, names, table, track_id)
+
+
+def _find_pg(engine: Any, ops: Any, table: str, text: str, track_id: str | None) -> Found:
+    """:func:`find` on PostgreSQL (the queries in :mod:`.store.pg_blobs`)."""
+    if is_asset_hash(text):
+        names = ops.names_of_hash(engine, table, track_id, text)
+        if names or (track_id is None and ops.has_blob(engine, text)):
+            return Found(text, f"Artifact {names[0]!r} ({text})" if names else f"Artifact {text}")
+    name = text.replace(os.sep, "/") if os.sep != "/" else text
+    key = ops.hash_of_name(engine, table, track_id, name)
+    if key is not None:
+        return Found(key, f"Artifact {name!r} ({key})")
+    raise _not_found(text, name, ops.distinct(engine, "name", table, track_id), table, track_id)
+
+
+def _not_found(text: str, name: str, names: list[str], table: str, track_id: str | None) -> NotFoundError:
     where = f"run {track_id!r} of table {table!r}" if track_id else f"table {table!r}"
     listed = ", ".join(names[:20]) + (", ..." if len(names) > 20 else "") if names else "none"
-    raise NotFoundError(f"No artifact {text!r} in {where}.{close_matches(name, names)} Artifacts: {listed}")
+    return NotFoundError(f"No artifact {text!r} in {where}.{close_matches(name, names)} Artifacts: {listed}")
 
 
 def chunks(engine: Any, found: Found) -> Iterator[bytes]:
-    return blobs.read_chunks(sqlite_engine(engine), found.hash, found.label)  # type: ignore[arg-type]
+    return keeper(engine).read_chunks(engine, found.hash, found.label)
 
 
 def write_verified(pieces: Iterator[bytes], path: str) -> int:
@@ -354,10 +396,14 @@ def download(engine: Any, table: str, track_id: str, dest: Any) -> list[str]:
         raise TypeError(f"track_id must be a str, got {track_id!r}")
     frame = listing(engine, table, track_id)
     if frame.empty:
-        sq = sqlite_engine(engine)
-        runs = [] if sq is None else [
-            r for (r,) in sq.query(f'SELECT DISTINCT "track_id" FROM {quote(ARTIFACTS)} WHERE "table" = ?', (table,))
-        ]
+        ops = keeper(engine)
+        if ops is not None and ops is not blobs:
+            runs = ops.distinct(engine, "track_id", table)
+        else:
+            sq = sqlite_engine(engine)
+            runs = [] if sq is None else [
+                r for (r,) in sq.query(f'SELECT DISTINCT "track_id" FROM {quote(ARTIFACTS)} WHERE "table" = ?', (table,))
+            ]
         raise NotFoundError(
             f"Run {track_id!r} has no artifacts in table {table!r}.{close_matches(track_id, runs)} "
             f"Runs with artifacts: {', '.join(runs[:20]) if runs else 'none'}"
@@ -374,4 +420,4 @@ def download(engine: Any, table: str, track_id: str, dest: Any) -> list[str]:
 
 
 def open_stream(engine: Any, found: Found) -> io.BufferedReader:
-    return blobs.open_blob(sqlite_engine(engine), found.hash, found.label)  # type: ignore[arg-type]
+    return keeper(engine).open_blob(engine, found.hash, found.label)

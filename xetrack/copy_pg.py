@@ -10,8 +10,9 @@ skipped, so a second copy adds nothing and a copy that was killed resumes where 
 stopped when run again. Rows travel in batches, each batch one transaction of TARGET:
 memory stays bounded, and a kill loses at most the batch in flight (it is copied by the
 next run). Values are written through the engine interface, so each engine stores them
-by its own rules (docs/postgres.md). Artifacts, predictions and the model registry are
-not copied yet.
+by its own rules (docs/postgres.md). Then come the predictions and artifact entries of
+the tables copied, the artifact bytes they point at, and the model registry
+(:mod:`xetrack.copy_pg_side`), by the same rules as a copy between two files.
 """
 
 from __future__ import annotations
@@ -58,6 +59,9 @@ def copy_with_postgres(source: str, target: str, assets: bool, tables: Sequence[
                 if progress is not None:
                     progress(done, total)
             result.runs += _copy_runs(src, dst, name)
+        from .copy_pg_side import PgSideCopy
+
+        PgSideCopy(src, dst, assets, result).run([n for n in names if n in result.tables])
     finally:
         src.close()
         dst.close()

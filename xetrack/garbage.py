@@ -31,9 +31,11 @@ def delete_run(engine: Any, table: str, track_id: str) -> None:
     from .runs import PREDICTIONS_TABLE, RUNS_TABLE
 
     if engine.dialect == "postgres":
+        from .store.pg_gc import delete_entries
         from .store.pg_side import delete_run as delete_side_rows
 
-        return delete_side_rows(engine, table, track_id)
+        delete_side_rows(engine, table, track_id)
+        return delete_entries(engine, table, track_id)
     sq = sqlite_engine(engine)
     if sq is None:
         return
@@ -65,6 +67,8 @@ def gc(engine: Any, dry_run: bool = False, vacuum: bool = False) -> Garbage:
     Freed pages are reused by later writes; ``vacuum`` also gives them back to the file
     system (SQLite's VACUUM: it rewrites the file and needs as much free disk).
     """
+    if engine.dialect == "postgres":
+        return _gc_postgres(engine, dry_run, vacuum)
     sq = sqlite_engine(engine)
     if sq is None:
         return Garbage(hashes=[])
@@ -83,6 +87,20 @@ def gc(engine: Any, dry_run: bool = False, vacuum: bool = False) -> Garbage:
             retry_busy(checkpoint, sq.timeout)
         sq.write(drop_summaries)  # again: another process may have built one before the VACUUM
         result.file_bytes = max(0, before - os.path.getsize(sq.path))
+    return result
+
+
+def _gc_postgres(engine: Any, dry_run: bool, vacuum: bool) -> Garbage:
+    """:func:`gc` on PostgreSQL (the SQL is in :mod:`.store.pg_gc`); ``vacuum`` runs
+    PostgreSQL's VACUUM on the byte tables."""
+    from .store import pg_gc
+
+    assets, stored, orphans = pg_gc.collect(engine, dry_run)
+    result = Garbage(assets=len(assets), artifacts=len(stored),
+                     bytes=sum(assets.values()) + sum(stored.values()) + sum(orphans.values()),
+                     hashes=list(assets) + list(stored))
+    if vacuum and not dry_run:
+        result.file_bytes = pg_gc.vacuum(engine)
     return result
 
 

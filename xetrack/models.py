@@ -9,6 +9,9 @@
 Versions are numbered 1, 2, 3... per name, inside the write transaction that records
 them, so two processes registering at once get two different numbers.
 
+On PostgreSQL the same tables are written through :mod:`xetrack.store.pg_models`
+(numbers taken with the registry table locked against other registrations).
+
 A model is named ``'iris'`` (the latest version), ``'iris:3'`` (version 3) or
 ``'iris@production'`` (the version the alias points at). ``@latest`` is the latest.
 """
@@ -37,6 +40,8 @@ ALIASES = INTERNAL_PREFIX + "model_aliases"
 LATEST = "latest"
 COLUMNS = ("name", "version", "aliases", "hash", "kind", "size", "track_id", "description", "created")
 
+#: The most bytes one ``bytea`` value holds in PostgreSQL.
+PG_VALUE_LIMIT = 2**30 - 1
 MODELS_DDL = (
     f"CREATE TABLE IF NOT EXISTS {quote(MODELS)} ("
     '"name" TEXT NOT NULL, "version" INTEGER NOT NULL, "hash" TEXT NOT NULL, "kind" TEXT NOT NULL, '
@@ -78,6 +83,15 @@ def check_version(version: Any) -> int:
     return version
 
 
+def _pg(engine: Any) -> Any:
+    """:mod:`.store.pg_models` when ``engine`` is PostgreSQL, else None."""
+    if engine.dialect != "postgres":
+        return None
+    from .store import pg_models
+
+    return pg_models
+
+
 def _create(conn: sqlite3.Connection) -> None:
     for statement in MODELS_DDL:
         conn.execute(statement)
@@ -102,14 +116,16 @@ def register(
         check_alias(alias)
     if description is not None and not isinstance(description, str):
         raise TypeError(f"description must be a str or None, got {description!r}")
-    sq = sqlite_engine(engine)
+    pg = _pg(engine)
+    sq = None if pg is not None else sqlite_engine(engine)
     data = None
     if isinstance(model_or_hash, str):
         key = model_or_hash
-        kind = None if sq is None else _stored_kind(sq, key)
+        kind = pg.kind_of(engine, key) if pg is not None and is_asset_hash(key) else (
+            None if sq is None else _stored_kind(sq, key))
         if kind is None:
             raise ValueError(
-                f"{key!r} is not the hash of an object or artifact stored in {getattr(sq, 'path', None)!r}. "
+                f"{key!r} is not the hash of an object or artifact stored in {getattr(sq or engine, 'path', None)!r}. "
                 "Pass the model itself to store it, or the hash that log() or log_artifact() returned"
             )
     else:
@@ -117,6 +133,8 @@ def register(
         if compress:  # Tracker(compress=True); the key stays the pickle's hash
             data = compress_asset(data)
         kind = "asset"
+    if pg is not None:
+        return _register_pg(engine, pg, table, track_id, name, key, kind, data, alias, description)
     if sq is None:
         return 0
 
@@ -142,6 +160,33 @@ def register(
     return sq.write(body)
 
 
+def _register_pg(engine: Any, pg: Any, table: str, track_id: str, name: str, key: str, kind: str,
+                 data: bytes | None, alias: str | None, description: str | None) -> int:
+    """:func:`register` on PostgreSQL (the SQL is in :mod:`.store.pg_models`)."""
+    from .runs import now
+
+    if data is not None and len(data) > PG_VALUE_LIMIT:
+        raise ValueError(
+            f"Object {key} pickles to {len(data):,} bytes, more than PostgreSQL's limit of {PG_VALUE_LIMIT:,} "
+            "bytes per value; nothing was written. Save it to a file and log that with "
+            "tracker.log_artifact(path) (stored in chunks, any size), then "
+            "tracker.register_model(name, hash) if it is a model"
+        )
+
+    def body(conn: Any) -> int:
+        version = pg.next_version(conn, name)  # first: a gc waits for us, or we for it
+        if data is not None:
+            pg.put_asset(conn, key, data)
+        elif pg.stored_kind(conn, key) is None:  # removed since we looked
+            raise ValueError(f"{key!r} was removed from the store while registering {name!r}; nothing was written")
+        pg.insert_version(conn, (name, version, key, kind, track_id, table, description, now()))
+        if alias is not None:
+            pg.point(conn, name, alias, version)
+        return version
+
+    return pg.write(engine, body, f"version of model {name!r}")
+
+
 def _point(conn: sqlite3.Connection, name: str, alias: str, version: int) -> None:
     conn.execute(
         f'INSERT INTO {quote(ALIASES)} ("name", "alias", "version") VALUES (?, ?, ?) '
@@ -155,6 +200,13 @@ def set_alias(engine: Any, name: Any, version: Any, alias: Any) -> None:
     check_label(name, "name")
     version = check_version(version)
     check_alias(alias)
+    pg = _pg(engine)
+    if pg is not None:
+        def point(conn: Any) -> None:
+            _pick(name, version, None, *pg.versions_in(conn, name))  # a clear error when it does not exist
+            pg.point(conn, name, alias, version)
+
+        return pg.write(engine, point, f"alias {alias!r} of model {name!r}")
     sq = sqlite_engine(engine)
     if sq is None:
         return
@@ -171,6 +223,9 @@ def delete_alias(engine: Any, name: Any, alias: Any) -> bool:
     """Remove an alias; returns whether it existed."""
     check_label(name, "name")
     check_label(alias, "alias")
+    pg = _pg(engine)
+    if pg is not None:
+        return pg.write(engine, lambda conn: pg.drop_alias(conn, name, alias), f"alias {alias!r} of model {name!r}")
     sq = sqlite_engine(engine)
     if sq is None:
         return False
@@ -232,6 +287,9 @@ def parse(spec: Any) -> tuple[str, int | None, str | None]:
 
 def resolve(engine: Any, spec: Any) -> Version:
     name, version, alias = parse(spec)
+    pg = _pg(engine)
+    if pg is not None:
+        return _pick(name, version, alias, *pg.versions(engine, name))
     sq = sqlite_engine(engine)
     if sq is None:
         raise NotFoundError(f"No model {spec!r}: nothing is stored with Tracker.SKIP_INSERT")
@@ -251,12 +309,20 @@ def _resolve(conn: sqlite3.Connection, name: str, version: int | None = None, al
         if "no such table" not in str(exc):
             raise
         versions, aliases = [], {}
+    names = []
     if not versions:
-        names = []
         try:
             names = [n for (n,) in conn.execute(f'SELECT DISTINCT "name" FROM {quote(MODELS)} ORDER BY "name"')]
         except sqlite3.OperationalError:
             pass
+    return _pick(name, version, alias, versions, aliases, names)
+
+
+def _pick(name: str, version: int | None, alias: str | None, versions: list[Any], aliases: dict[str, int],
+          names: list[str]) -> Version:
+    """The version a spec names, from ``name``'s ``(version, hash, kind)`` rows and
+    aliases; ``names`` (every registered name) is for the message when it has none."""
+    if not versions:
         listed = ", ".join(names) if names else "none is registered"
         raise NotFoundError(f"No model named {name!r}.{close_matches(name, names)} Models: {listed}")
     by_number = {v: (h, k) for v, h, k in versions}
@@ -280,9 +346,12 @@ def _resolve(conn: sqlite3.Connection, name: str, version: int | None = None, al
 def listing(engine: Any) -> "pd.DataFrame":
     import pandas as pd
 
-    sq = sqlite_engine(engine)
+    pg = _pg(engine)
+    sq = None if pg is not None else sqlite_engine(engine)
     rows: list[Any] = []
-    if sq is not None and sq.query(f"SELECT 1 FROM {quote(MODELS)} LIMIT 1"):
+    if pg is not None:
+        rows = _listing_pg(engine, pg)
+    elif sq is not None and sq.query(f"SELECT 1 FROM {quote(MODELS)} LIMIT 1"):
         aliases: dict[tuple[str, int], list[str]] = {}
         for name, alias, version in sq.query(f'SELECT "name", "alias", "version" FROM {quote(ALIASES)} ORDER BY "alias"'):
             aliases.setdefault((name, version), []).append(alias)
@@ -303,11 +372,27 @@ def listing(engine: Any) -> "pd.DataFrame":
     return frame
 
 
+def _listing_pg(engine: Any, pg: Any) -> list[Any]:
+    versions = pg.all_versions(engine)
+    if not versions:
+        return []
+    aliases: dict[tuple[str, int], list[str]] = {}
+    for name, alias, number in pg.all_aliases(engine):
+        aliases.setdefault((name, number), []).append(alias)
+    by_kind = {k: [v[2] for v in versions if v[3] == k] for k in ("asset", "artifact")}
+    sizes = pg.sizes(engine, by_kind["asset"], by_kind["artifact"])
+    return [(name, number, aliases.get((name, number), []), key, kind, sizes.get((kind, key), 0), track_id,
+             description, created)
+            for name, number, key, kind, track_id, _, description, created in versions]
+
+
 def model_bytes(engine: Any, version: Version) -> Iterator[bytes]:
     """The stored bytes of a version, verified: the pickle of an asset, or an artifact's bytes."""
-    sq = sqlite_engine(engine)
+    from .artifacts import keeper
+
     if version.kind == "artifact":
-        return blobs.read_chunks(sq, version.hash, version.label)  # type: ignore[arg-type]
+        return keeper(engine).read_chunks(engine, version.hash, version.label)
+    sq = engine if engine.dialect == "postgres" else sqlite_engine(engine)
     data = sq.asset_get(version.hash) if sq is not None else None
     if data is None:
         raise NotFoundError(f"{version.label}: its object is no longer in the asset store")
@@ -318,14 +403,17 @@ def open_stream(engine: Any, spec: Any) -> io.BufferedReader:
     """A version's stored bytes as a read-only binary file (streamed for an artifact)."""
     version = resolve(engine, spec)
     if version.kind == "artifact":
-        return blobs.open_blob(sqlite_engine(engine), version.hash, version.label)  # type: ignore[arg-type]
+        from .artifacts import keeper
+
+        return keeper(engine).open_blob(engine, version.hash, version.label)
     return io.BufferedReader(io.BytesIO(next(model_bytes(engine, version))))
 
 
 def referencing(engine: Any, key: str) -> list[str]:
     """The versions (``name:version``) that point at a stored hash."""
-    if engine.dialect == "postgres":
-        return []  # no model registry on PostgreSQL yet: nothing points at it
+    pg = _pg(engine)
+    if pg is not None:
+        return [f"{name}:{version}" for name, version in pg.referencing(engine, key)]
     sq = sqlite_engine(engine)
     if sq is None:
         return []

@@ -75,9 +75,10 @@ def shown(db: object) -> object:
 
 def sqlite_engine(engine: Engine) -> "SQLiteEngine | None":
     """The engine when it keeps a SQLite file; None for SKIP_INSERT; NotImplementedError,
-    naming what works, for a PostgreSQL store.
+    naming what to use instead, for a PostgreSQL store (backup is SQLite's).
 
-    Side tables (artifacts, models) are plain SQL on that file.
+    Side tables (artifacts, models) are plain SQL on that file; on PostgreSQL their SQL
+    is in ``pg_blobs``, ``pg_models`` and ``pg_gc``.
     """
     from .sqlite import SQLiteEngine
 
@@ -85,9 +86,9 @@ def sqlite_engine(engine: Engine) -> "SQLiteEngine | None":
         return engine
     if engine.dialect == "postgres":
         raise NotImplementedError(
-            f"{engine.path} is a PostgreSQL store: artifacts, the model registry, gc and "
-            "backup work on SQLite files only so far (docs/postgres.md lists what works). "
-            "Use a SQLite file for them, or take a snapshot with Reader(url).to_df()"
+            f"{engine.path} is a PostgreSQL store: backup copies SQLite files only. Back the "
+            "server up with PostgreSQL's own tools (pg_dump), or take a SQLite snapshot with "
+            "'xt copy URL snapshot.db' (docs/postgres.md)"
         )
     return None
 

@@ -24,7 +24,7 @@ import socket
 import sqlite3
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 from ..errors import IntegrityError, NotFoundError
 from ..schema import INTERNAL_PREFIX, quote
@@ -221,16 +221,28 @@ def read_chunks(engine: "SQLiteEngine", key: str, label: str) -> Iterator[bytes]
 
 
 def _verified(engine: "SQLiteEngine", key: str, label: str, digest: str, size: int, chunks: int) -> Iterator[bytes]:
-    check = hasher()
     sql = f'SELECT "data" FROM {quote(CHUNKS)} WHERE "hash" = ? AND "seq" = ?'
+
+    def fetch(seq: int) -> Any:
+        rows = engine.query(sql, (key, seq))  # one short read per chunk: the file is not held between chunks
+        return rows[0][0] if rows else None
+
+    return verify_pieces(fetch, label, digest, size, chunks)
+
+
+def verify_pieces(fetch: Callable[[int], Any], label: str, digest: str, size: int, chunks: int) -> Iterator[bytes]:
+    """Chunks ``0 .. chunks - 1`` as ``fetch(seq)`` reads them (None: missing), hashed as
+    they go; :class:`IntegrityError`, naming ``label``, when one is missing or the bytes do
+    not hash to ``digest`` (checked after the last chunk). Any engine's reads use it."""
+    check = hasher()
     total = 0
     try:
         for seq in range(chunks):
-            # One short read per chunk: the file is not held between chunks.
-            rows = engine.query(sql, (key, seq))
-            if not rows:
+            data = fetch(seq)
+            if data is None:
                 raise IntegrityError(f"{label} is damaged: chunk {seq + 1} of {chunks} is missing")
-            data = rows[0][0]
+            if isinstance(data, (bytearray, memoryview)):
+                data = bytes(data)
             if not isinstance(data, bytes):
                 raise IntegrityError(f"{label} is damaged: chunk {seq + 1} of {chunks} is not bytes")
             check.update(data)  # hashed while the caller uses it and the next chunk is read
@@ -271,4 +283,36 @@ class _ChunkStream(io.RawIOBase):
 def open_blob(engine: "SQLiteEngine", key: str, label: str) -> io.BufferedReader:
     """A blob as a read-only binary file, streamed chunk by chunk; the digest is checked
     at the end (a mismatch raises on the read that reaches it)."""
-    return io.BufferedReader(_ChunkStream(read_chunks(engine, key, label)), CHUNK_SIZE)
+    return stream(read_chunks(engine, key, label))
+
+
+def stream(pieces: Iterator[bytes]) -> io.BufferedReader:
+    """An iterator of byte strings as a read-only binary file."""
+    return io.BufferedReader(_ChunkStream(pieces), CHUNK_SIZE)
+
+
+# ------------------------------------------------- the engine-level calls artifacts.store needs
+def write(engine: "SQLiteEngine", body: Callable[[sqlite3.Connection], Any]) -> Any:
+    """``body(conn)`` in one write transaction (the twin of :func:`.pg_blobs.write`)."""
+    return engine.write(body)
+
+
+def engine_chunk_size(engine: "SQLiteEngine") -> int:
+    with engine._guard.lock:
+        return chunk_size(engine._live())
+
+
+def has_blob(engine: "SQLiteEngine", key: str) -> bool:
+    return bool(engine.query(f'SELECT 1 FROM {quote(BLOBS)} WHERE "hash" = ?', (key,)))
+
+
+def blob_header(engine: "SQLiteEngine", key: str) -> tuple[str, int, int] | None:
+    """``(digest, size, chunks)`` of a stored blob, or None (the twin of :func:`.pg_blobs.blob_header`)."""
+    with engine._guard.lock:
+        return header(engine._live(), key)
+
+
+def read_chunk(engine: "SQLiteEngine", key: str, seq: int) -> bytes | None:
+    """Chunk ``seq`` of a blob as stored (unverified: the caller hashes), or None."""
+    rows = engine.query(f'SELECT "data" FROM {quote(CHUNKS)} WHERE "hash" = ? AND "seq" = ?', (key, seq))
+    return rows[0][0] if rows else None

@@ -8,7 +8,7 @@ SQL. Predictions keep any value as given in JSONB (SQLite: untyped columns).
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 from psycopg import errors as pg_errors
 from psycopg import sql
@@ -119,6 +119,34 @@ def side_rows(engine: PostgresEngine, side: str, table: str) -> list[tuple[Any, 
     if side == PREDICTIONS_TABLE:
         rows = [(*r[:4], from_json(r[4]), from_json(r[5])) for r in rows]
     return rows
+
+
+def prediction_pages(engine: PostgresEngine, table: str, size: int) -> Iterator[list[tuple[Any, ...]]]:
+    """The predictions of ``table`` (``PREDICTION_COLUMNS`` order, values as logged),
+    ``size`` rows at a time in key order: each page one query after the last one's key."""
+    query = sql.SQL('SELECT {} FROM {} WHERE "table" = %s AND ("track_id", "name", "idx") > (%s, %s, %s) '
+                    'ORDER BY "track_id", "name", "idx" LIMIT %s').format(
+        sql.SQL(", ").join(map(_I, PREDICTION_COLUMNS)), _I(PREDICTIONS_TABLE))
+    after: tuple[Any, ...] = ("", "", -(2**63))
+    while True:
+        rows = engine._run(lambda conn: engine._rows(conn, query, (table, *after, size)))
+        if not rows:
+            return
+        after = (rows[-1][0], rows[-1][2], rows[-1][3])
+        yield [(*r[:4], from_json(r[4]), from_json(r[5])) for r in rows]
+
+
+def put_predictions(engine: PostgresEngine, rows: Sequence[Sequence[Any]]) -> int:
+    """Add pairs (``PREDICTION_COLUMNS`` order) the table lacks; returns how many were added."""
+    query = sql.SQL('INSERT INTO {} VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT ("track_id", "table", "name", "idx") '
+                    "DO NOTHING").format(_I(PREDICTIONS_TABLE))
+    added = [0]
+
+    def body(conn: Any) -> None:
+        added[0] = sum(conn.execute(query, (*r[:4], _json(r[4]), _json(r[5]))).rowcount for r in rows)
+
+    _write(engine, PREDICTIONS_TABLE, body)
+    return added[0]
 
 
 def table_counts(engine: PostgresEngine, table: str) -> tuple[int, int]:
