@@ -177,6 +177,33 @@ def test_randomized_logs_read_back_the_same(tmp_path, pg_url):
         raise AssertionError(f"seed {seed}: {exc}") from None
 
 
+def test_big_batches_through_copy_read_back_the_same(tmp_path, pg_url):
+    """log_batch of hundreds of rows (PostgreSQL's binary COPY) with text that COPY's text
+    format would escape, numbers at the edges, NaN, bools, None and later misfits."""
+    seed = int(os.environ.get("XT_SEED") or random.randrange(2**32))  # XT_SEED=... reruns a failure
+    rng = random.Random(seed)
+    texts = ["", "tab\there", "line\nbreak\r", "back\\slash \\N", "ü ∑ 😀", "'quoted' \"x\"", "\\x00ff"]
+    numbers = [0, -1, 2**53, 2**63 - 1, -2**63, 0.5, -0.0, 1e300, float("inf"), float("-inf"), float("nan")]
+    first = [{"i": k, "f": k / 3, "s": rng.choice(texts), "b": k % 2 == 0, "n": None} for k in range(300)]
+    later = []
+    for k in range(300):
+        row = {"i": rng.choice(numbers + [None]), "f": rng.choice(numbers + [None, 7]),
+               "s": rng.choice(texts + [None]), "b": rng.choice([True, False, None]), "n": rng.choice(numbers + texts)}
+        if rng.random() < 0.05:
+            row["i"] = rng.choice(["text in an int column", 2.5, True])
+        later.append(row)
+
+    def script(t):
+        t.log_batch(first)
+        t.log_batch(later)
+
+    readers = run_both(tmp_path, pg_url, script)
+    try:
+        same_frames({k: r.to_df() for k, r in readers.items()})
+    except AssertionError as exc:
+        raise AssertionError(f"seed {seed}: {exc}") from None
+
+
 # -- runs: the lifecycle side table and the run queries ------------------------------
 TIMES = ["start", "end", "duration"]
 

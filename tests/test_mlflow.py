@@ -85,8 +85,22 @@ def stores(tmp_path_factory):
     return out
 
 
-@pytest.fixture(params=["file", "sqlite"])
+@pytest.fixture(scope="session")
+def postgres_store(pg_server, tmp_path_factory):
+    """An MLflow tracking database on the session's PostgreSQL server, built by MLflow
+    itself through SQLAlchemy and psycopg (``postgresql+psycopg://``)."""
+    pytest.importorskip("sqlalchemy", reason="MLflow's database store needs sqlalchemy (pip install sqlalchemy alembic)")
+    pytest.importorskip("alembic", reason="MLflow's database store needs alembic (pip install sqlalchemy alembic)")
+    root = tmp_path_factory.mktemp("mlflow-pg")
+    url = pg_server.create_database()
+    uri = "postgresql+psycopg://" + url.split("://", 1)[1]
+    return uri, f"{root}/pg-art", build(uri, f"{root}/pg-art", root / "files3")
+
+
+@pytest.fixture(params=["file", "sqlite", "postgres"])
 def store(request, stores):
+    if request.param == "postgres":
+        return request.getfixturevalue("postgres_store")
     if request.param not in stores:
         pytest.skip("the sqlite backend needs sqlalchemy and alembic (pip install sqlalchemy alembic)")
     return stores[request.param]
@@ -182,7 +196,7 @@ def test_round_trip_mlflow_reads_the_same_values(store, tmp_path, monkeypatch):
     out = CliRunner().invoke(app, ["export", "mlflow", db, str(tmp_path / "mlruns")])
     assert out.exit_code == 0, out.output
     assert "Exported 4 runs" in out.stdout
-    source_uri = src if src.startswith("sqlite") else f"file://{src}"
+    source_uri = src if "://" in src else f"file://{src}"  # sqlite:/// or postgresql+psycopg://
     dest_uri = f"file://{tmp_path}/mlruns"
     a, b = MlflowClient(source_uri, source_uri), MlflowClient(dest_uri, dest_uri)
     names = lambda c: sorted(e.name for e in c.search_experiments())  # noqa: E731
@@ -283,6 +297,28 @@ def test_cli_import_prints_counts_and_rate(stores, tmp_path):
     out = CliRunner().invoke(app, ["import", "mlflow", src, db, "--quiet"])
     assert out.exit_code == 0, out.output
     assert "Imported 4 runs" in out.stdout and "2 experiments" in out.stdout and "rows/s" in out.stdout
+
+
+def test_cli_import_from_postgres_never_prints_the_password(postgres_store, tmp_path, capsys):
+    src, art_root, logged = postgres_store
+    secret = "pw-never-shown"
+    with_password = src.replace("postgres@", f"postgres:{secret}@", 1)  # the test server trusts local users
+    assert with_password != src
+    db = str(tmp_path / "x.db")
+    out = CliRunner().invoke(app, ["import", "mlflow", with_password, db, "--quiet", "--artifact-root", art_root])
+    assert out.exit_code == 0, out.output
+    assert "Imported 4 runs" in out.stdout and secret not in out.output
+    assert set(Reader(db, table="nlp").runs()["track_id"]) | set(Reader(db, table="Vision_models_v1").runs()["track_id"]) == set(logged)
+    from xetrack.cli import main
+
+    server = with_password.rsplit("/", 1)[0]
+    for source, expected in ((server + "/no_such_database", 'database "no_such_database" does not exist'),
+                             (server + "/postgres", "is not an MLflow store: it has no experiments")):
+        with pytest.raises(SystemExit) as stopped:
+            main(["import", "mlflow", source, str(tmp_path / "y.db"), "--quiet"])
+        said = capsys.readouterr()
+        assert stopped.value.code == 1 and expected in said.err, said
+        assert secret not in said.err + said.out
 
 
 @pytest.mark.stress

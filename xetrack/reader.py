@@ -29,6 +29,7 @@ class Reader(TableView):
             raise ValueError(f"A Reader needs a database file; {path!r} stores nothing to read")
         self.table_name = validate_table_name(table)
         self.db = shown(path)  # a PostgreSQL URL without its password
+        self._source = path  # as given: what the dashboard reopens (never shown)
         self.engine = engine
         self._engine = open_engine(path, engine, create=False)
         self._persist_summary = True  # the run summary may be written on read (xt leaves files alone)
@@ -366,7 +367,7 @@ class Reader(TableView):
         """
         from .ui import serve_in_thread
 
-        dashboard = serve_in_thread(self.db, self.table_name, host=host, port=port)
+        dashboard = serve_in_thread(self._source, self.table_name, host=host, port=port)
         self._dashboards = [*getattr(self, "_dashboards", []), dashboard]
         try:
             from IPython import get_ipython  # type: ignore[import-not-found]

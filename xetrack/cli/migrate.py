@@ -15,7 +15,7 @@ export_app = typer.Typer(help="Write a database file's runs in another tracker's
 
 @import_app.command("mlflow")
 def import_mlflow(
-    src: Annotated[str, typer.Argument(metavar="SRC", help="An mlruns/ folder or sqlite:///mlflow.db.", show_default=False)],
+    src: Annotated[str, typer.Argument(metavar="SRC", help="An mlruns/ folder, sqlite:///mlflow.db or postgresql+psycopg://user@host/db.", show_default=False)],
     db: DbArg,
     artifact_root: Annotated[Optional[str], typer.Option("--artifact-root", help="The folder the runs' artifacts are in, when their URIs do not lead there.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,

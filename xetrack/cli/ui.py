@@ -28,7 +28,9 @@ def ui(
         raise CommandError(str(exc) if INSTALL_HINT in str(exc) else f"{INSTALL_HINT} ({exc})") from None
     with app.state.source.lock:
         app.state.source.reader(table).columns  # a missing table fails here, in one line
-    typer.echo(f"xetrack dashboard of {db}: {url}", err=False)
+    from ..store import shown
+
+    typer.echo(f"xetrack dashboard of {shown(db)}: {url}", err=False)  # a URL without its password
     note("Press Ctrl-C to stop")
     if open_browser:
         import webbrowser

@@ -158,8 +158,8 @@ def import_mlflow(
     src: str | os.PathLike[str], db: str | os.PathLike[str], *, artifact_root: str | None = None,
     progress: bool = True,
 ) -> ImportResult:
-    """Import an MLflow store into ``db``: an ``mlruns/`` folder, or ``sqlite:///mlflow.db``
-    (with ``artifact_root``, the folder its artifacts live in, when the runs' own
+    """Import an MLflow store into ``db``: an ``mlruns/`` folder, ``sqlite:///mlflow.db`` or
+    an MLflow database on PostgreSQL (``postgresql+psycopg://user@host/db``) (with ``artifact_root``, the folder its artifacts live in, when the runs' own
     artifact URIs do not lead there). Returns what was added; problems with one run are
     warnings (also written to stderr) that name it, and every other run is imported.
 

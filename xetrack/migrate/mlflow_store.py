@@ -132,13 +132,21 @@ def local_path(uri: str | None) -> str | None:
 
 
 def open_store(src: str, artifact_root: str | None = None) -> "FileStore | SqliteStore":
-    """The store at ``src``: an ``mlruns/`` folder (or ``file://`` URI) or ``sqlite:///path``."""
+    """The store at ``src``: an ``mlruns/`` folder (or ``file://`` URI), ``sqlite:///path``
+    or a PostgreSQL database (``postgresql+psycopg://user@host/db``, :mod:`.mlflow_pg`)."""
+    from .mlflow_pg import PostgresStore, is_postgres_uri
+
     text = os.fspath(src)
     if text.startswith("sqlite:"):
         return SqliteStore(text, artifact_root)
+    if is_postgres_uri(text):
+        return PostgresStore(text, artifact_root)
     if "://" in text and not text.startswith("file:"):
+        from ..store.pg_connect import hide_passwords
+
         raise NotAnMlflowStore(
-            f"{text!r} is not an MLflow store this import reads: give an mlruns/ folder or sqlite:///mlflow.db"
+            f"{hide_passwords(text)!r} is not an MLflow store this import reads: give an mlruns/ folder, "
+            "sqlite:///mlflow.db or postgresql+psycopg://user@host/db"
         )
     return FileStore(local_path(text) or text, artifact_root)
 

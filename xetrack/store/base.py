@@ -193,6 +193,36 @@ class Engine(ABC):
     def nth_row(self, table: str, where: Where | None, n: int, drop_null: bool = True) -> dict[str, Any] | None:
         """The n-th matching row, 0-based from the oldest."""
 
+    # -- one run, read by the dashboard ------------------------------------------------
+    # A run's rows carry a cursor: an increasing number per row of the table (SQLite's
+    # rowid, PostgreSQL's identity column), so that a poll "after" it brings new rows only.
+    def run_rows(self, table: str, track_id: str, after: int | None, offset: int,
+                 size: int) -> tuple[list[str], list[tuple[Any, ...]], int | None, int]:
+        """(column names, rows as ``(cursor, *values)``, total, top cursor) of one run,
+        oldest first: with ``after``, up to ``size`` rows past that cursor (total None,
+        top ``after``); else the run's row count and largest cursor, and ``size`` rows
+        from ``offset`` among those up to it."""
+        raise NotImplementedError(f"{type(self).__name__} does not read a run's rows by cursor")
+
+    def run_points(self, table: str, track_id: str, columns: Sequence[str], after: int,
+                   limit: int | None = None) -> tuple[list[tuple[Any, ...]], int | None]:
+        """``(cursor, *values)`` of the run's rows past ``after`` where none of ``columns``
+        is NULL, in order, and None; or, when given ``limit`` and (y, x) columns of a long
+        run, only the rows a downsampling to ``limit`` points keeps and how many there were."""
+        raise NotImplementedError(f"{type(self).__name__} does not read a run's points")
+
+    def points_before(self, table: str, track_id: str, column: str, cursor: int) -> int:
+        """How many of the run's rows up to ``cursor`` hold a value in ``column``."""
+        raise NotImplementedError(f"{type(self).__name__} does not count a run's points")
+
+    def run_start(self, table: str, track_id: str) -> Any:
+        """The timestamp of the run's first row, None without rows."""
+        raise NotImplementedError(f"{type(self).__name__} does not read a run's start")
+
+    def run_error(self, table: str, track_id: str) -> str | None:
+        """The error text the run's lifecycle row recorded, None without one."""
+        raise NotImplementedError(f"{type(self).__name__} does not read a run's error")
+
     # -- the asset store: pickled objects by content hash ---------------------------
     @abstractmethod
     def asset_get(self, key: str) -> bytes | None:

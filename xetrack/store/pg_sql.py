@@ -28,10 +28,12 @@ class TableSchema:
     """What this process knows of one table: columns (name -> declared logical type, the
     hidden ones left out), their logical types, and the INSERTs checked per row shape."""
 
-    __slots__ = ("columns", "lower", "logical", "insert_sql")
+    __slots__ = ("columns", "lower", "logical", "insert_sql", "declared")
 
-    def __init__(self, columns: dict[str, str], recorded: dict[str, str]) -> None:
+    def __init__(self, columns: dict[str, str], recorded: dict[str, str],
+                 declared: dict[str, str] | None = None) -> None:
         self.columns = columns
+        self.declared = declared or {}  # name -> PostgreSQL's type name (format_type), hidden ones too
         self.lower = {name.lower(): name for name in columns}
         self.logical = logical_types(columns, recorded)
         self.insert_sql: dict[tuple[tuple[str, ...], tuple[type, ...]], Any] = {}
@@ -60,13 +62,21 @@ def _has_nan(rows: list[tuple[Any, ...]], j: int, kinds: set[type]) -> bool:
     return any(r[j] != r[j] for r in rows)
 
 
-def place(known: TableSchema, names: Sequence[str], rows: list[tuple[Any, ...]]) -> tuple[list[tuple[Any, ...]], bool]:
+def kinds_of(rows: list[tuple[Any, ...]], width: int) -> list[set[type]]:
+    """The value types of each of the first ``width`` columns (one C-level pass each),
+    for :func:`place` and :func:`changes` to share."""
+    return [set(map(type, map(itemgetter(j), rows))) for j in range(width)]
+
+
+def place(known: TableSchema, names: Sequence[str], rows: list[tuple[Any, ...]],
+          column_kinds: list[set[type]] | None = None) -> tuple[list[tuple[Any, ...]], bool]:
     """Rows as stored: JSONB cells wrapped, misfits moved to the overflow (appended as a
     last value when any row has one). Returns the rows and whether they carry it."""
     decls = [known.columns[n] for n in names]
+    column_kinds = column_kinds or kinds_of(rows, len(names))
     odd = []
     for j, decl in enumerate(decls):
-        kinds = set(map(type, map(itemgetter(j), rows)))
+        kinds = column_kinds[j]
         if not kinds <= ALWAYS_FITS[decl] or (float in kinds and _has_nan(rows, j, kinds)):
             odd.append(j)
     if not odd:
@@ -93,7 +103,8 @@ def place(known: TableSchema, names: Sequence[str], rows: list[tuple[Any, ...]])
         out.append(tuple(values))
     return (out, True) if spill else ([r[:-1] for r in out], False)
 
-def changes(known: TableSchema, names: Sequence[str], rows: list[tuple[Any, ...]]) -> dict[str, str]:
+def changes(known: TableSchema, names: Sequence[str], rows: list[tuple[Any, ...]],
+            column_kinds: list[set[type]] | None = None) -> dict[str, str]:
     """Column -> logical type, for the types these values set (a first value in a
     column logged as None) or widen (a float in an INTEGER column)."""
     out: dict[str, str] = {}
@@ -101,12 +112,11 @@ def changes(known: TableSchema, names: Sequence[str], rows: list[tuple[Any, ...]
         current = known.logical.get(name, "")
         if current not in ("", "INTEGER"):
             continue
-        column = list(map(itemgetter(j), rows))
-        kinds = set(map(type, column))  # one C pass; kind_of only where it decides
+        kinds = column_kinds[j] if column_kinds else set(map(type, map(itemgetter(j), rows)))
         new = current
         if not current:  # an untyped column: its first value decides
-            new = next((k for k in map(kind_of, column) if k is not None), "")
-        if new == "INTEGER" and float in kinds and any(type(v) is float and v == v for v in column):
+            new = next((k for k in map(kind_of, map(itemgetter(j), rows)) if k is not None), "")
+        if new == "INTEGER" and float in kinds and any(type(v) is float and v == v for v in map(itemgetter(j), rows)):
             new = "REAL"
         if new != current:
             out[name] = new
@@ -134,6 +144,28 @@ def plain(value: Any, decl: str) -> Any:
 def short(row: dict[str, Any]) -> str:
     text = repr(row)
     return text if len(text) <= 200 else text[:197] + "..."
+
+
+#: ``format_type`` of a column -> the type name binary COPY dumps it as (columns that
+#: xetrack declares; a table with any other type is copied as text).
+_BINARY = {"bigint": "int8", "double precision": "float8", "text": "text", "boolean": "bool",
+           "bytea": "bytea", "jsonb": "jsonb"}
+
+
+def copy_rows(conn: Any, table: str, known: TableSchema, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
+    """``COPY ... FROM STDIN`` of rows as :func:`place` gives them (each value fits its
+    column, JSONB cells wrapped), in binary when every column has a type xetrack declares:
+    numbers go as 8 bytes, not as digits the server parses again."""
+    binary = [_BINARY.get(known.declared.get(name, "")) for name in columns]
+    query = sql.SQL("COPY {} ({}) FROM STDIN").format(_I(table), sql.SQL(", ").join(map(_I, columns)))
+    if all(binary):
+        query += sql.SQL(" (FORMAT BINARY)")
+    with conn.cursor().copy(query) as copy:
+        if all(binary):
+            copy.set_types(binary)
+        write = copy.write_row
+        for row in rows:
+            write(row)
 
 
 def insert_sql(table: str, columns: Sequence[str]) -> Any:

@@ -28,9 +28,10 @@ from ..schema import TIMESTAMP, TRACK_ID, is_internal_table, sql_type
 from .base import AssetWrites, Engine, Where, column_not_found, table_not_found
 from .column_types import COLUMN_TYPES, logical_types
 from .pg_assets import AssetMethods
+from .pg_runs import PostgresRunReads
 from .pg_connect import connect, psycopg_module, redact, scrub
-from .pg_sql import TableSchema, changes, check_names, create_side_tables, insert_sql, place, plain, row_limit
-from .pg_sql import short, where_sql, write_assets
+from .pg_sql import TableSchema, changes, check_names, copy_rows, create_side_tables, insert_sql, place, plain, row_limit
+from .pg_sql import kinds_of, short, where_sql, write_assets
 from .pg_types import HIDDEN, MAX_COLUMNS, MAX_NAME_BYTES, OVERFLOW, PG_TYPE, ROW
 from .pg_types import fits, frame_of, logical_of, merge_rows, to_json
 
@@ -63,7 +64,7 @@ _TABLES_SQL = (
 _I = sql.Identifier
 
 
-class PostgresEngine(AssetMethods, Engine):
+class PostgresEngine(PostgresRunReads, AssetMethods, Engine):
     """Rows in a PostgreSQL database, one table per experiment table (``current_schema()``)."""
 
     dialect = "postgres"
@@ -183,7 +184,7 @@ class PostgresEngine(AssetMethods, Engine):
             self._tables.pop(table, None)
             raise table_not_found(table, self.path, self.tables())
         columns = {name: logical_of(kind) for name, kind in rows if name not in HIDDEN}
-        known = self._tables[table] = TableSchema(columns, self._recorded(conn, table))
+        known = self._tables[table] = TableSchema(columns, self._recorded(conn, table), dict(rows))
         return known
 
     def _recorded(self, conn: Any, table: str) -> dict[str, str]:
@@ -348,18 +349,16 @@ class PostgresEngine(AssetMethods, Engine):
         def body(conn: Any) -> None:
             grown = self._grow(conn, table, wanted) if wanted else known
             final = tuple(grown.lower.get(n.lower(), n) for n in names)
-            self._record(conn, table, grown, changes(grown, final, rows))
+            kinds = kinds_of(rows, len(final))  # shared by changes() and place()
+            self._record(conn, table, grown, changes(grown, final, rows, kinds))
             if assets:
                 write_assets(conn, assets)
-            stored, spill = place(grown, final, rows)
+            stored, spill = place(grown, final, rows, kinds)
             columns = final + ((OVERFLOW,) if spill else ())
             if len(stored) == 1:
                 conn.execute(insert_sql(table, columns), stored[0])
                 return
-            copy_sql = sql.SQL("COPY {} ({}) FROM STDIN").format(_I(table), sql.SQL(", ").join(map(_I, columns)))
-            with conn.cursor().copy(copy_sql) as copy:
-                for row in stored:
-                    copy.write_row(row)
+            copy_rows(conn, table, grown, columns, stored)
 
         self._transact(conn, table, body)
 

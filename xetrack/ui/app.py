@@ -28,6 +28,7 @@ from starlette.routing import Route
 
 from ..errors import ColumnNotFoundError, IntegrityError, NotFoundError, TableNotFoundError, XetrackError
 from ..filters import FilterError
+from ..store import shown
 from . import data
 from .data import BadRequest
 
@@ -68,7 +69,7 @@ class Source:
 
             known = [str(t) for t in self._readers[self.default_table].tables()["table"]]
             if name not in known:
-                raise TableNotFoundError(f"Table {name!r} not found in {self.db!r}. Tables: {', '.join(known) or 'none'}")
+                raise TableNotFoundError(f"Table {name!r} not found in {shown(self.db)!r}. Tables: {', '.join(known) or 'none'}")
             reader = Reader(self.db, table=name)
             reader._persist_summary = False
             self._readers[name] = reader
@@ -78,6 +79,14 @@ class Source:
         with self.lock:
             for reader in self._readers.values():
                 reader.close()
+
+
+def _name_of(db: str) -> str:
+    """What the page calls the store: a file's name, or a URL's database (no password)."""
+    text = str(shown(db))
+    if text != db or "://" in text:
+        return text.split("?", 1)[0].rsplit("/", 1)[-1] or text
+    return os.path.basename(db)
 
 
 def static_path(name: str) -> str:
@@ -141,7 +150,7 @@ def create_app(
     def api_tables(request: Request) -> Response:
         with source.lock:
             body = data.tables(source.reader(None))
-        return answer({"default_table": source.default_table, "db": os.path.basename(db), "tables": body})
+        return answer({"default_table": source.default_table, "db": _name_of(db), "tables": body})
 
     def api_runs(request: Request) -> Response:
         q = request.query_params
@@ -338,6 +347,8 @@ def status_of(exc: BaseException) -> tuple[int, str]:
         return 404, str(exc)
     if isinstance(exc, (XetrackError, ValueError, TypeError)):
         return 400, str(exc)
+    if isinstance(exc, NotImplementedError):  # a feature this store's engine lacks (it says which)
+        return 501, str(exc)
     return 500, f"The server could not answer: {type(exc).__name__}"
 
 

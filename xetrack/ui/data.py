@@ -1,10 +1,10 @@
 """What the dashboard's JSON API answers, computed from a :class:`~xetrack.Reader`.
 
 Runs, search, compare, artifacts and models come from the Reader's public calls. The
-few reads the Reader has no call for yet (a run's rows after a cursor, a page of a run's
-rows, one run's points of a metric, a run's error text) are single SELECTs over
-``reader.conn`` (the file attached as ``db``), with quoted identifiers checked against
-the table's columns and every value bound; that connection is set ``query_only``.
+few reads the Reader has no call for (a run's rows after a cursor, a page of a run's
+rows, one run's points of a metric, a run's error text) are the engine's run reads
+(:class:`xetrack.store.base.Engine`), on SQLite and PostgreSQL alike: names are checked
+against the table's columns first, and the engine binds every value.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ import numpy as np
 import pandas as pd
 
 from ..errors import NotFoundError
-from ..schema import TIMESTAMP, TRACK_ID, quote
-from ..store.base import rowid_alias
+from ..schema import TIMESTAMP, TRACK_ID
+from ..store.sqlite_runs import BUCKET_ABOVE, DENSE_SPAN  # noqa: F401 - the curve's bucket sizes
 
 if TYPE_CHECKING:
     from ..reader import Reader
@@ -108,7 +108,7 @@ def tables(reader: "Reader") -> list[dict[str, Any]]:
         name = str(row["table"])
         last = None
         if int(row["rows"]):
-            one = reader if name == reader.table_name else Reader(reader.db, table=name)
+            one = reader if name == reader.table_name else Reader(reader._source, table=name)
             try:
                 tail = one.tail(1)
                 if TIMESTAMP in tail.columns and len(tail):
@@ -192,10 +192,9 @@ def columns_info(reader: "Reader") -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------- one run
-def _conn(reader: "Reader") -> Any:
-    conn = reader.conn
-    conn.execute("PRAGMA query_only = 1")  # this connection never writes
-    return conn
+def _engine(reader: "Reader") -> Any:
+    """The Reader's engine, whose run reads (rows by cursor, points, error) the API uses."""
+    return reader._engine
 
 
 def run_summary(reader: "Reader", track_id: str) -> dict[str, Any]:
@@ -206,26 +205,29 @@ def run_summary(reader: "Reader", track_id: str) -> dict[str, Any]:
         raise NotFoundError(f"No run {track_id!r} in table {reader.table_name!r}")
     row = {str(k): v for k, v in zip(match.columns, [json_value(v) for v in match.iloc[0].astype(object)])}
     params, metrics, _ = reader._runs().classify()
-    error = None
-    conn = _conn(reader)
-    has_runs = conn.execute(
-        "SELECT 1 FROM db.sqlite_master WHERE type = 'table' AND name = 'xetrack_runs'"
-    ).fetchone()
-    if has_runs:
-        found = conn.execute(
-            'SELECT "error" FROM db."xetrack_runs" WHERE "track_id" = ? AND "table" = ?',
-            (track_id, reader.table_name),
-        ).fetchone()
-        error = found[0] if found else None
-    models = reader.models()
+    error = _engine(reader).run_error(reader.table_name, track_id)
     return {
         "run": row,
         "params": {p: row.get(p) for p in params if p in row},
         "metrics": {m: row.get(m) for m in metrics if m in row},
         "error": error,
-        "artifacts": json_frame(reader.artifacts(track_id)),
-        "models": json_frame(models[models[TRACK_ID] == track_id]),
+        "artifacts": _listed(lambda: reader.artifacts(track_id)),
+        "models": _listed(lambda: _models_of(reader, track_id)),
     }
+
+
+def _models_of(reader: "Reader", track_id: str) -> pd.DataFrame:
+    models = reader.models()
+    return models[models[TRACK_ID] == track_id]
+
+
+def _listed(read: Any) -> dict[str, Any]:
+    """``json_frame(read())``; no rows on a store whose engine keeps none of these yet
+    (artifacts and models on PostgreSQL), so that the rest of the run page still shows."""
+    try:
+        return json_frame(read())
+    except NotImplementedError:
+        return {"columns": [], "rows": []}
 
 
 def run_rows(
@@ -238,29 +240,11 @@ def run_rows(
     for a page, the run's largest rowid when ``total`` was counted (the page holds no
     row past it), so that a poll from there brings exactly the rows logged since.
     """
-    columns = reader.columns  # raises TableNotFoundError
-    alias = rowid_alias(columns)
-    conn = _conn(reader)
-    table = "db." + quote(reader.table_name)
-    run = f"{quote(TRACK_ID)} = ?"
-    if after is not None:
-        cursor = conn.execute(
-            f"SELECT {alias} AS {quote('__rowid')}, * FROM {table} WHERE {run} AND {alias} > ? ORDER BY {alias} LIMIT ?",
-            (track_id, after, size),
-        )
-        total, top = None, after
-    else:
-        total, top = conn.execute(f"SELECT count(*), coalesce(max({alias}), 0) FROM {table} WHERE {run}", (track_id,)).fetchone()
-        cursor = conn.execute(
-            f"SELECT {alias} AS {quote('__rowid')}, * FROM {table} WHERE {run} AND {alias} <= ? "
-            f"ORDER BY {alias} LIMIT ? OFFSET ?",
-            (track_id, top, size, page * size),
-        )
-    names = [d[0] for d in cursor.description]
-    fetched = cursor.fetchall()
+    reader.columns  # raises TableNotFoundError
+    names, fetched, total, top = _engine(reader).run_rows(reader.table_name, track_id, after, page * size, size)
     rows = [[json_value(v) for v in r[1:]] for r in fetched]
     last = fetched[-1][0] if after is not None and fetched else top
-    return {"columns": names[1:], "rows": rows, "cursor": last, "total": total, "page": page, "size": size}
+    return {"columns": names, "rows": rows, "cursor": last, "total": total, "page": page, "size": size}
 
 
 # ----------------------------------------------------------------------- curves
@@ -292,13 +276,6 @@ def downsample_indices(y: np.ndarray, limit: int = MAX_POINTS) -> np.ndarray:
     lows = base + np.nanargmin(grid, axis=1)
     highs = base + np.nanargmax(grid, axis=1)
     return np.unique(np.concatenate([[0, n - 1], lows, highs]))
-
-
-def _start_time(conn: Any, table: str, track_id: str, alias: str) -> Any:
-    row = conn.execute(
-        f"SELECT {quote(TIMESTAMP)} FROM {table} WHERE {quote(TRACK_ID)} = ? ORDER BY {alias} LIMIT 1", (track_id,)
-    ).fetchone()
-    return pd.Timestamp(row[0]) if row and row[0] else None
 
 
 def _as_floats(rows: list[tuple[Any, ...]], width: int) -> np.ndarray | None:
@@ -337,23 +314,10 @@ def curve(
     x_column = TIMESTAMP if x_name in (WALL, RELATIVE) else x_name
     if x_column is not None:
         x_column = check_column(reader, x_column, "x column")
-    alias = rowid_alias(columns)
-    table = "db." + quote(reader.table_name)
-    conn = _conn(reader)
-    selected = ", ".join([alias, quote(y_name)] + ([quote(x_column)] if x_column else []))
-    not_null = f" AND {quote(x_column)} IS NOT NULL" if x_column else ""
-    picked = None
-    if x_column is not None and limit < 2**31:  # the index axis numbers every point: no buckets
-        picked = _bucket_extremes(conn, table, alias, track_id, y_name, x_column, after, limit)
-    if picked is not None:
-        fetched, counted = picked
-    else:
-        fetched = conn.execute(
-            f"SELECT {selected} FROM {table} WHERE {quote(TRACK_ID)} = ? AND {alias} > ? "
-            f"AND {quote(y_name)} IS NOT NULL{not_null} ORDER BY {alias}",
-            (track_id, after),
-        ).fetchall()
-        counted = None
+    engine, table = _engine(reader), reader.table_name
+    # The index axis numbers every point: no buckets there.
+    buckets = limit if x_column is not None and limit < 2**31 else None
+    fetched, counted = engine.run_points(table, track_id, [y_name] + ([x_column] if x_column else []), after, buckets)
     n = len(fetched)
     cursor = fetched[-1][0] if fetched else after
     numbers = _as_floats(fetched, 3 if x_column and x_name not in (WALL, RELATIVE) else 2)
@@ -365,16 +329,14 @@ def curve(
     if x_column is None:
         before = start or 0
         if after and start is None:
-            before = conn.execute(
-                f"SELECT count(*) FROM {table} WHERE {quote(TRACK_ID)} = ? AND {alias} <= ? AND {quote(y_name)} IS NOT NULL",
-                (track_id, after),
-            ).fetchone()[0]
+            before = engine.points_before(table, track_id, y_name, after)
         xs: Any = np.arange(before, before + n)
     elif x_name in (WALL, RELATIVE):
         stamps = pd.to_datetime(pd.Series([r[2] for r in fetched], dtype=object), errors="coerce")
         keep &= stamps.notna().to_numpy()
         if x_name == RELATIVE:
-            start = _start_time(conn, table, track_id, alias)
+            first = engine.run_start(table, track_id)
+            start = pd.Timestamp(first) if first else None
             xs = ((stamps - start).dt.total_seconds()).to_numpy(dtype=float) if start is not None else np.zeros(n)
         else:
             xs = stamps.dt.strftime("%Y-%m-%d %H:%M:%S.%f").to_numpy(dtype=object)
@@ -395,59 +357,6 @@ def curve(
         "n": int(keep.sum()) if counted is None else counted,
         "cursor": cursor,
     }
-
-
-#: A run whose points span more rowids than this is downsampled inside SQLite, bucket by bucket.
-BUCKET_ABOVE = 50_000
-#: ... reading the table's rows in rowid order when the run holds this share of its span or more
-DENSE_SPAN = 0.25
-
-
-def _bucket_extremes(
-    conn: Any, table: str, alias: str, track_id: str, y_name: str, x_column: str, after: int, limit: int
-) -> tuple[list[tuple[Any, ...]], int] | None:
-    """The points :func:`downsample_indices` keeps, chosen inside SQLite: (rowid, y, x) of
-    the first and last point and of the min and max of each rowid bucket, in rowid order,
-    and the number of points. Fetching a million rows into Python costs three times what
-    SQLite's aggregates over them cost; each bucket is a range of the ``track_id`` index.
-    (SQLite documents that with one min() or max(), the other columns come from that row.)
-    None for a run that is small enough to fetch whole, or whose column holds text."""
-    tid, y, x = quote(TRACK_ID), quote(y_name), quote(x_column)
-    where = f"{tid} = ? AND {alias} > ?"
-    lo = conn.execute(f"SELECT min({alias}) FROM {table} WHERE {where}", (track_id, after)).fetchone()[0]
-    hi = conn.execute(f"SELECT max({alias}) FROM {table} WHERE {where}", (track_id, after)).fetchone()[0]
-    if lo is None or hi - lo < max(BUCKET_ABOVE, limit):
-        return None
-    buckets = max(1, (limit - 2) // 2)
-    width = math.ceil((hi - lo + 1) / buckets)
-    # The run's rows among all rows of its rowid span (the index alone counts them): where
-    # they are most of it, reading the table's rows in rowid order beats a seek per row
-    # through the index, which "+" keeps the planner from using.
-    rows = conn.execute(f"SELECT count(*) FROM {table} WHERE {where}", (track_id, after)).fetchone()[0]
-    run = f"+{tid}" if rows >= DENSE_SPAN * (hi - lo + 1) else tid
-    cond = f"{alias} >= ? AND {alias} < ? AND {run} = ? AND {y} IS NOT NULL AND {x} IS NOT NULL"
-    lows = f"SELECT {alias}, min({y}), {x}, count(*) FROM {table} WHERE {cond}"
-    highs = f"SELECT {alias}, max({y}), {x} FROM {table} WHERE {cond}"
-    ends = f"SELECT {alias}, {y}, {x} FROM {table} WHERE {cond} ORDER BY {alias}"
-    points: dict[int, tuple[Any, ...]] = {}
-    total = 0
-    for b in range(buckets):
-        start = lo + b * width
-        low = conn.execute(lows, (start, start + width, track_id)).fetchone()
-        if not low[3]:
-            continue
-        total += low[3]
-        points[low[0]] = low[:3]
-        high = conn.execute(highs, (start, start + width, track_id)).fetchone()
-        points[high[0]] = high
-    bounds = (lo, hi + 1, track_id)
-    for row in (conn.execute(ends + " LIMIT 1", bounds).fetchone(), conn.execute(ends + " DESC LIMIT 1", bounds).fetchone()):
-        if row is not None:
-            points[row[0]] = row
-    chosen = [points[k] for k in sorted(points)]
-    if any(type(r[1]) not in (int, float) for r in chosen):
-        return None  # text among the numbers: the whole fetch turns it into gaps
-    return chosen, total
 
 
 def curve_csv(reader: "Reader", track_ids: Sequence[str], metric: str, x: str | None) -> Iterator[str]:
