@@ -112,16 +112,21 @@ def _unseen(dst: Any, table: str, keys: tuple[str, ...], rows: list[tuple[Any, .
     lowered = [k.lower() for k in keys]
     tid, ts = lowered.index(TRACK_ID), lowered.index(TIMESTAMP)
     runs = sorted({r[tid] for r in rows if r[tid] is not None})
+    # Only the pairs in the batch's span of timestamps can match: a long run is not read
+    # back whole for every batch (timestamps share one text format, so text order is time order).
+    stamps = [r[ts] for r in rows]
+    between = (min(stamps), max(stamps)) if all(type(s) is str for s in stamps) else None
     seen: set[tuple[Any, Any]] = set()
     for start in range(0, len(runs), 500):
         chunk = runs[start:start + 500]
         if dst.dialect == "postgres":
-            seen |= dst.stored_pairs(table, chunk)
+            seen |= dst.stored_pairs(table, chunk, between)
         else:
             marks = ", ".join("?" for _ in chunk)
+            span = f" AND {quote(TIMESTAMP)} BETWEEN ? AND ?" if between else ""
             seen |= set(map(tuple, dst.query(
-                f"SELECT {quote(TRACK_ID)}, {quote(TIMESTAMP)} FROM {quote(table)} WHERE {quote(TRACK_ID)} IN ({marks})",
-                chunk)))
+                f"SELECT {quote(TRACK_ID)}, {quote(TIMESTAMP)} FROM {quote(table)} WHERE {quote(TRACK_ID)} IN ({marks}){span}",
+                [*chunk, *(between or ())])))
     return [r for r in rows if (r[tid], r[ts]) not in seen]
 
 

@@ -481,11 +481,16 @@ class PostgresEngine(PostgresRunReads, AssetMethods, Engine):
             untyped = [j for j, n in enumerate(names) if known.columns[n] == ""]
             yield names, types, merge_rows([r[:-1] for r in rows], names, types, untyped)
 
-    def stored_pairs(self, table: str, track_ids: Sequence[str]) -> set[tuple[str, str]]:
-        """The ``(track_id, timestamp)`` pairs of the table's rows of these runs."""
+    def stored_pairs(self, table: str, track_ids: Sequence[str], between: tuple[str, str] | None = None) -> set[tuple[str, str]]:
+        """The ``(track_id, timestamp)`` pairs of the table's rows of these runs; with
+        ``between`` (first, last), only those whose timestamp lies in it."""
         query = sql.SQL("SELECT {}, {} FROM {} WHERE {} = ANY(%s)").format(
             _I(TRACK_ID), _I(TIMESTAMP), _I(table), _I(TRACK_ID))
-        return set(self._run(lambda conn: self._rows(conn, query, (list(track_ids),))))
+        binds: list[Any] = [list(track_ids)]
+        if between is not None:
+            query += sql.SQL(" AND {} BETWEEN %s AND %s").format(_I(TIMESTAMP))
+            binds += list(between)
+        return set(self._run(lambda conn: self._rows(conn, query, binds)))
 
     def read(self, table: str, where: Where | None = None, head: int | None = None,
              tail: int | None = None, columns: Sequence[str] | None = None) -> Any:
