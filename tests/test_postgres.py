@@ -364,3 +364,20 @@ def test_xt_artifacts_models_and_gc_on_a_url(owned_db, tmp_path):
     for out in (listed, got, models, gc):
         assert password not in out.stdout + out.stderr
     assert Reader(url).load_model("iris@production") == {"w": [1, 2]}  # the registry kept its bytes
+
+
+def test_a_column_of_a_type_made_by_hand_keeps_every_value(pg_url):
+    """A column a user added with a SQL client (TIMESTAMP): nothing xetrack logs fits it
+    for sure, so each value goes where it is stored as given, by log() and by log_batch()."""
+    from pg_server import raw_sql
+
+    tracker = Tracker(pg_url)
+    tracker.log({"x": 1})
+    raw_sql(pg_url, 'ALTER TABLE "default" ADD COLUMN "seen" TIMESTAMP')
+    tracker = Tracker(pg_url)  # a new process's view of the table
+    tracker.log_batch([{"x": 2, "seen": "2026-01-01 10:00:00"}, {"x": 3, "seen": 7}])
+    tracker.log({"x": 4, "seen": None})
+    frame = Reader(pg_url).to_df()
+    assert frame["x"].tolist() == [1, 2, 3, 4]
+    assert frame["seen"].tolist()[1:3] == ["2026-01-01 10:00:00", 7]
+    assert frame["seen"].isna().tolist() == [True, False, False, True]

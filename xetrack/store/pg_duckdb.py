@@ -21,7 +21,7 @@ from typing import Any, Sequence
 from ..errors import DatabaseError
 from .base import Where
 from .pg_connect import scrub
-from .pg_types import ALWAYS_FITS, OVERFLOW, ROW, frame_of, merge_rows
+from .pg_types import OVERFLOW, ROW, always_fits, frame_of, merge_rows
 from .postgres import PostgresEngine
 
 WHEEL = "duckdb-extension-postgres-scanner"
@@ -91,7 +91,7 @@ class PostgresDuckDBEngine(PostgresEngine):
         plain = {}
         for key, value in (where or {}).items():
             name = known.lower[key.lower()]
-            if value is None or type(value) not in ALWAYS_FITS[known.columns[name]]:
+            if value is None or type(value) not in always_fits(known.columns[name]):
                 # None and misfits may sit in the overflow: the psycopg read knows
                 return super().fetch(table, where, head, tail, columns)
             plain[name] = value

@@ -19,7 +19,7 @@ from ..errors import ColumnLimitError
 from ..schema import ASSET_COUNTS, ASSETS_TABLE, INT64_MAX, INT64_MIN
 from .base import AssetWrites, Where
 from .column_types import COLUMN_TYPES, kind_of, logical_types
-from .pg_types import ALWAYS_FITS, MAX_NAME_BYTES, OVERFLOW, fits, to_json
+from .pg_types import MAX_NAME_BYTES, OVERFLOW, always_fits, fits, to_json
 
 _I = sql.Identifier
 
@@ -77,7 +77,7 @@ def place(known: TableSchema, names: Sequence[str], rows: list[tuple[Any, ...]],
     odd = []
     for j, decl in enumerate(decls):
         kinds = column_kinds[j]
-        if not kinds <= ALWAYS_FITS[decl] or (float in kinds and _has_nan(rows, j, kinds)):
+        if not kinds <= always_fits(decl) or (float in kinds and _has_nan(rows, j, kinds)):
             odd.append(j)
     if not odd:
         return rows, False

@@ -60,6 +60,16 @@ ALWAYS_FITS = {
 _EXACT_FLOAT = 2**53
 
 
+def always_fits(decl: str) -> frozenset[type]:
+    """The value types that always fit a column of logical type ``decl``; for a column of
+    a type xetrack does not make (a TIMESTAMP made by hand), only None: every value is
+    looked at, and one that does not fit goes to the overflow."""
+    return ALWAYS_FITS.get(decl, _ONLY_NULL)
+
+
+_ONLY_NULL = frozenset((type(None),))
+
+
 def logical_of(pg_type: str) -> str:
     """The logical type of a column declared ``pg_type`` (others: upper-cased as is)."""
     return LOGICAL.get(pg_type.lower(), pg_type.upper())
