@@ -188,3 +188,21 @@ def test_bytes_stored_in_other_chunk_sizes_copy_exactly_randomized(tmp_path, pg_
         copy_tables(pg_url, home)
         back = Reader(home)
         assert {n: back.artifact(n, track_id=tracker.track_id) for n in payloads} == payloads, f"seed {seed}"
+
+
+def test_tags_run_names_kinds_and_descriptions_go_both_ways(tmp_path, pg_url):
+    copy = xetrack.copy
+    first, back = str(tmp_path / "first.db"), str(tmp_path / "back.db")
+    with Tracker(first, params={"lr": 0.1}, track_id="r1", run_name="baseline", description="sweep") as run:
+        run.log({"f1": 0.5})  # logged once: a metric because it is recorded so
+        run.set_tag("team", "vision")
+    copy(first, pg_url)
+    copy(pg_url, back)
+    copy(pg_url, back)  # a second copy adds nothing and keeps what is there
+    for db in (pg_url, back):
+        reader = Reader(db)
+        runs = reader.runs()
+        assert runs.loc[0, "run_name"] == "baseline" and runs.loc[0, "tags.team"] == "vision", db
+        params, metrics, _ = reader._runs().classify()
+        assert params == ["lr"] and metrics == ["f1"], db
+        assert reader.tables()["description"].tolist() == ["sweep"], db

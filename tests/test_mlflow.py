@@ -233,12 +233,12 @@ def test_round_trip_mlflow_reads_the_same_values(store, tmp_path, monkeypatch):
     assert "Exported 0 runs" in again.stdout and "4 runs already there" in again.stdout
 
 
-def test_export_of_a_native_file_keeps_a_metric_logged_once(tmp_path, monkeypatch):
+def test_export_of_a_native_file_keeps_a_metric_logged_once(engine_db, tmp_path, monkeypatch):
     from mlflow import MlflowClient
     from xetrack import Tracker
 
     monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
-    db = str(tmp_path / "x.db")
+    db = engine_db  # a SQLite file, and a PostgreSQL store
     with Tracker(db, params={"lr": 0.1}, track_id="run one", run_name="first", table="sweep", description="lr") as t:
         for step in range(3):
             t.log({"step": step, "loss": 1.0 - step / 10})

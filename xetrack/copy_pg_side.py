@@ -88,9 +88,12 @@ class PgSideCopy:
         self.src, self.dst, self.assets, self.result = src, dst, assets, result
 
     def run(self, tables: Sequence[str]) -> None:
+        from . import meta
+
         for table in tables:
             self.predictions(table)
             self.artifacts(table)
+            meta.copy_between(self.src, self.dst, table)  # tags, run names, kinds, description
         self.models()
 
     # -- reads of SOURCE ---------------------------------------------------------

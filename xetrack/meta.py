@@ -55,6 +55,21 @@ COPY_COLUMNS = {
 }
 
 
+def copy_between(src: Any, dst: Any, table: str) -> int:
+    """Carry ``table``'s rows of :data:`COPY_COLUMNS` from engine ``src`` to ``dst``, on
+    any engines (a copy with a PostgreSQL side); rows ``dst`` already holds are kept.
+    Returns how many side tables had rows to carry."""
+    carried = 0
+    for name, cols in COPY_COLUMNS.items():
+        names = ", ".join(quote(c) for c in cols)
+        rows = _read(src, name, f'SELECT {names} FROM {quote(name)} WHERE "table" = ?', (table,))
+        if rows:
+            marks = ", ".join("?" for _ in cols)
+            _write(dst, name, f"INSERT INTO {quote(name)} ({names}) VALUES ({marks}) ON CONFLICT DO NOTHING", rows)
+            carried += 1
+    return carried
+
+
 def copy_sql(name: str) -> tuple[str, str]:
     """(the DDL, an INSERT OR IGNORE of :data:`COPY_COLUMNS`) of side table ``name``."""
     cols = COPY_COLUMNS[name]

@@ -108,7 +108,17 @@ def export_mlflow(db: str | os.PathLike[str], dest: str | os.PathLike[str], *, t
     12
     """
     from ..reader import Reader
+    from ..store.pg_connect import is_url
 
+    if is_url(db):  # a PostgreSQL store: exported from a SQLite snapshot of it (xetrack.copy)
+        import tempfile
+
+        from ..copy import copy
+
+        with tempfile.TemporaryDirectory(prefix="xetrack-export-") as folder:
+            snapshot = os.path.join(folder, "snapshot.db")
+            copy(db, snapshot, tables=tables)
+            return export_mlflow(snapshot, dest, tables=tables)
     root = os.path.abspath(os.fspath(dest))
     if os.path.exists(root) and not os.path.isdir(root):
         raise NotADirectoryError(f"{root!r} is a file; export_mlflow writes an mlruns/ folder")
