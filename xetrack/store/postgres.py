@@ -460,17 +460,19 @@ class PostgresEngine(PostgresRunReads, AssetMethods, Engine):
 
         return self._run(attempt)
 
-    def pages(self, table: str, size: int) -> Iterator[tuple[list[str], list[str], Any]]:
-        """The table in order, ``size`` rows at a time, as :meth:`fetch` gives them (each
-        page one query after the previous page's last row: bounded memory)."""
-        last = 0
+    def pages(self, table: str, size: int, after: int = 0, upto: int | None = None) -> Iterator[tuple[list[str], list[str], Any]]:
+        """The table in order (its rows past row ``after``, up to row ``upto``), ``size``
+        rows at a time, as :meth:`fetch` gives them (each page one query after the previous
+        page's last row: bounded memory)."""
+        last = after
+        top = 2**63 - 1 if upto is None else upto
         while True:
             def attempt(conn: Any) -> Any:
                 known = self._load(conn, table)
                 names = list(known.columns)
-                query = sql.SQL("SELECT {}, {} FROM {} WHERE {} > %s ORDER BY {} LIMIT %s").format(
-                    sql.SQL(", ").join(map(_I, [*names, OVERFLOW])), _I(ROW), _I(table), _I(ROW), _I(ROW))
-                rows = conn.execute(query, (last, size)).fetchall()
+                query = sql.SQL("SELECT {}, {} FROM {} WHERE {} > %s AND {} <= %s ORDER BY {} LIMIT %s").format(
+                    sql.SQL(", ").join(map(_I, [*names, OVERFLOW])), _I(ROW), _I(table), _I(ROW), _I(ROW), _I(ROW))
+                rows = conn.execute(query, (last, top, size)).fetchall()
                 types = [logical_types(known.columns, self._recorded(conn, table)).get(n, "") for n in names]
                 return names, types, rows, known
 
