@@ -203,8 +203,13 @@ def record_kinds(
     keys = keys or {}
     sql = (f'INSERT INTO {quote(KINDS)} ("table", "column", "kind", "key") VALUES (?, ?, ?, ?) '
            'ON CONFLICT ("table", "column") DO ')
-    p = [(table, c, "param", keys.get(c)) for c in params]
-    m = [(table, c, "metric", keys.get(c)) for c in metrics]
+    # Read first: a file's later runs log the keys its first runs recorded, and a read
+    # takes no write lock (the writes below change nothing then).
+    params, metrics = list(params), list(metrics)
+    known = recorded_keys(engine, table, [*params, *metrics])
+    p = [(table, c, "param", keys.get(c)) for c in params
+         if known.get(c, ("",))[0] != "param" or keys.get(c) not in (None, known[c][1])]
+    m = [(table, c, "metric", keys.get(c)) for c in metrics if c not in known]
     if p:
         k = quote(KINDS)  # the row already there, named in full: PostgreSQL finds a bare "key" ambiguous
         _write(engine, KINDS, sql + f'UPDATE SET "kind" = excluded."kind", "key" = coalesce(excluded."key", {k}."key") '
@@ -218,9 +223,17 @@ def kinds(engine: Any, table: str) -> dict[str, str]:
     return {c: k for c, (k, _) in recorded_keys(engine, table).items()}
 
 
-def recorded_keys(engine: Any, table: str) -> dict[str, tuple[str, str | None]]:
-    """column -> (kind, the original key or None)."""
-    rows = _read(engine, KINDS, f'SELECT "column", "kind", "key" FROM {quote(KINDS)} WHERE "table" = ?', (table,))
+def recorded_keys(engine: Any, table: str, columns: Iterable[str] | None = None) -> dict[str, tuple[str, str | None]]:
+    """column -> (kind, the original key or None); of ``columns`` only, when given."""
+    sql = f'SELECT "column", "kind", "key" FROM {quote(KINDS)} WHERE "table" = ?'
+    if columns is None:
+        rows = _read(engine, KINDS, sql, (table,))
+    else:
+        wanted = list(columns)
+        rows = []
+        for start in range(0, len(wanted), 500):  # bound the number of bound values
+            part = wanted[start:start + 500]
+            rows += _read(engine, KINDS, sql + f' AND "column" IN ({", ".join("?" for _ in part)})', (table, *part))
     return {c: (k, key) for c, k, key in rows}
 
 
