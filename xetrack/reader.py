@@ -144,7 +144,7 @@ class Reader(TableView):
 
     # -- runs: one row per track_id, computed in SQL (see docs/runs.md) -------------
     def _runs(self) -> Any:
-        from .runs import RunQueries
+        from .run_queries import RunQueries
 
         queries = RunQueries(self._engine, self.table_name)
         queries.persist = self._persist_summary
