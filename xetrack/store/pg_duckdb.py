@@ -21,7 +21,7 @@ from typing import Any, Sequence
 from ..errors import DatabaseError
 from .base import Where
 from .pg_connect import scrub
-from .pg_types import OVERFLOW, ROW, always_fits, frame_of, merge_rows
+from .pg_types import OVERFLOW, ROW, always_fits, merge_rows
 from .postgres import PostgresEngine
 
 WHEEL = "duckdb-extension-postgres-scanner"
