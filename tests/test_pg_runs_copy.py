@@ -30,8 +30,11 @@ def _child_update(url, run, value):
     Tracker(url, track_id=run).set_value("loss", value)
 
 
-def one_op(url, rng):
-    op = rng.choice(["log", "log", "batch", "set_value", "set_where", "delete", "new_key", "tag", "other_process"])
+OPS = ["log", "log", "batch", "set_value", "set_where", "delete", "new_key", "tag", "other_process"]
+
+
+def one_op(url, rng, op=None):
+    op = op or rng.choice(OPS)
     run = f"run-{rng.randrange(5)}"
     tracker = Tracker(url, params={"model": rng.choice(["a", "b"])}, track_id=run)
     if op == "log":
@@ -66,8 +69,10 @@ def test_the_kept_copy_answers_what_a_fresh_one_does(pg_url):
     print("seed", SEED, "(replay: XETRACK_PG_COPY_SEED)")
     Tracker(pg_url, track_id="run-0").log({"step": 0, "loss": 1.0})
     done = []
-    for i in range(30):
-        done.append(one_op(pg_url, rng))
+    plan = [None] * 27 + ["batch", "set_value", "other_process"]  # each seed does these at least once
+    rng.shuffle(plan)
+    for forced in plan:
+        done.append(one_op(pg_url, rng, forced))
         agg = rng.choice(["last", "max", "mean"])
         got = Reader(pg_url).runs(agg)
         pd.testing.assert_frame_equal(got, fresh(pg_url, agg), check_exact=agg != "mean", rtol=1e-12,

@@ -6,10 +6,10 @@ for every call costs what shipping every row costs; this module tells the copy w
 must fetch instead, in one REPEATABLE READ snapshot:
 
 - whether the rows it holds (those up to its last row) are still as it read them: the
-  table's identity (a reset makes a new table), its columns, how many rows it holds up
-  to that row (a DELETE lowers the count), and the newest transaction that wrote one of
-  them (an UPDATE writes a new row version stamped with its own transaction id, newer
-  than any row the copy read);
+  table's identity (a reset makes a new table), its columns and their logical types, how
+  many rows it holds up to that row (a DELETE lowers the count), and the newest
+  transaction that wrote one of them and the sum of those ids (an UPDATE writes a new row
+  version stamped with its own transaction id, newer than any row the copy read);
 - the rows past it, and the same description of the table up to its new last row.
 
 >>> read_since(engine, "default", None, 0)  # doctest: +SKIP
@@ -30,19 +30,25 @@ _I = sql.Identifier
 def _describe(engine: Any, conn: Any, table: str, upto: int) -> tuple[tuple[Any, ...], int]:
     """(the description of ``table``'s rows up to row ``upto``, the table's last row)."""
     known = engine._load(conn, table)
+    logical = logical_types(known.columns, engine._recorded(conn, table))
+    # max and sum of the row versions' transaction ids: an UPDATE replaces a row version
+    # by one stamped with its own, newer, transaction (the sum still moves should the
+    # 32-bit ids ever wrap around)
     query = sql.SQL(
         "SELECT %s::regclass::oid, count(*) FILTER (WHERE {r} <= %s), "
-        "max(xmin::text::bigint) FILTER (WHERE {r} <= %s), coalesce(max({r}), 0) FROM {t}"
+        "max(xmin::text::bigint) FILTER (WHERE {r} <= %s), sum(xmin::text::bigint) FILTER (WHERE {r} <= %s), "
+        "coalesce(max({r}), 0) FROM {t}"
     ).format(t=_I(table), r=_I(ROW))
     name = sql.Identifier(table).as_string(conn)  # a regclass literal: quoted, then bound
-    oid, count, newest, last = conn.execute(query, (name, upto, upto)).fetchone()
-    return (oid, tuple(known.columns.items()), count, newest), last
+    oid, count, newest, total, last = conn.execute(query, (name, upto, upto, upto)).fetchone()
+    return (oid, tuple(known.columns.items()), tuple(sorted(logical.items())), count, newest, total), last
 
 
 def read_since(engine: Any, table: str, seen: Any, upto: int) -> tuple[bool, Any, int, Any]:
     """(whether the rows up to row ``upto`` are as ``seen`` describes them; the new
-    description; the new last row; (names, logical types, object table) of the rows after
-    ``upto``, or None when they must be read from the start). ``seen`` None: from the start."""
+    description; the new last row; (names, logical types, the object table of the rows
+    read, None when there are none)). The rows read are those after ``upto`` when the
+    first answer is yes, else every row. ``seen`` None: every row."""
     def attempt(conn: Any) -> tuple[bool, Any, int, Any]:
         with conn.transaction():
             conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
