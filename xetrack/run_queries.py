@@ -56,6 +56,7 @@ class RunQueries:
         self.persist = True  # False: use the summary only when it is up to date (reads that must not write)
         self._summary: bool | None = None  # decided once per call, by classify()
         self._extra: tuple[bool, list[str]] | None = None  # run names and tag keys, read once per call
+        self._kinds: dict[str, str] | None = None  # the recorded kinds, read once per call
 
     def _from_summary(self, delta: list[Any] | None = None) -> bool:
         """Bring the run summary (:mod:`xetrack.summary`) up to date; False when the plain SQL answers.
@@ -93,7 +94,7 @@ class RunQueries:
         """
         cols = self.columns()
         rest = [c for c in cols if c not in (TIMESTAMP, TRACK_ID)]
-        recorded = meta.kinds(self.engine, self.table)
+        recorded = self._recorded()
         if self._from_summary():
             varies_in = summary.varying(lambda sql, binds: self._query(sql, binds)[1], self.table)
             return _split(rest, [varies_in.get(c) for c in rest], cols, recorded)
@@ -101,15 +102,26 @@ class RunQueries:
             return [], [], cols
         if recorded and all(c in recorded for c in rest):  # nothing left to guess
             return _split(rest, [recorded[c] == "metric" for c in rest], cols, recorded)
+        most = self._varying(rest) or (0,) * len(rest)
+        return _split(rest, most, cols, recorded)
+
+    def _varying(self, columns: list[str], runs: str = "") -> tuple[Any, ...] | None:
+        """For each of ``columns``, whether some run (of those the SELECT ``runs`` names,
+        else every run) holds more than one distinct non-NULL value in it."""
+        t, tid = quote(self.table), quote(TRACK_ID)
         # min <> max within a run is "more than one distinct non-NULL value", and is
         # much cheaper than count(DISTINCT), which sorts every column of every run.
-        varies = ", ".join(f"min({quote(c)}) <> max({quote(c)}) AS c{i}" for i, c in enumerate(rest))
-        maxes = ", ".join(f"max(c{i})" for i in range(len(rest)))
-        _, rows = self._query(
-            f"SELECT {maxes} FROM (SELECT {varies} FROM {quote(self.table)} GROUP BY {quote(TRACK_ID)})"
-        )
-        most = rows[0] if rows else (0,) * len(rest)
-        return _split(rest, most, cols, recorded)
+        varies = ", ".join(f"min({quote(c)}) <> max({quote(c)}) AS c{i}" for i, c in enumerate(columns))
+        maxes = ", ".join(f"max(c{i})" for i in range(len(columns)))
+        where = f" WHERE {tid} IN ({runs})" if runs else ""
+        _, rows = self._query(f"SELECT {maxes} FROM (SELECT {varies} FROM {t}{where} GROUP BY {tid})")
+        return rows[0] if rows else None
+
+    def _recorded(self) -> dict[str, str]:
+        """The kinds recorded for the table's columns (:mod:`xetrack.meta`), read once per call."""
+        if self._kinds is None:
+            self._kinds = meta.kinds(self.engine, self.table)
+        return self._kinds
 
     def _guessed(self, agg: str) -> tuple[str, list[Any], list[str], list[str], dict[str, str], list[int]] | None:
         """The plain SQL of :meth:`summary_sql` from a split guessed on a sample of runs,
@@ -125,22 +137,20 @@ class RunQueries:
         split needs no guess (every kind recorded), or the table has run names or tags."""
         cols = self.columns()
         rest = [c for c in cols if c not in (TIMESTAMP, TRACK_ID)]
-        recorded = meta.kinds(self.engine, self.table)
+        recorded = self._recorded()
         guess = [c for c in rest if c not in recorded]
         if not guess or self._meta() != (False, []):
             return None
         t, tid = quote(self.table), quote(TRACK_ID)
-        varies = ", ".join(f"min({quote(c)}) <> max({quote(c)}) AS c{i}" for i, c in enumerate(guess))
-        maxes = ", ".join(f"max(c{i})" for i in range(len(guess)))
         # the first runs in the index and those of the latest rows
         sample = (
             f"SELECT {tid} FROM (SELECT DISTINCT {tid} FROM {t} LIMIT {SAMPLE_RUNS}) UNION "
             f"SELECT {tid} FROM (SELECT {tid} FROM {t} ORDER BY rowid DESC LIMIT {SAMPLE_ROWS})"
         )
-        _, rows = self._query(f"SELECT {maxes} FROM (SELECT {varies} FROM {t} WHERE {tid} IN ({sample}) GROUP BY {tid})")
-        if not rows:
+        most = self._varying(guess, sample)
+        if most is None:
             return None
-        seen = dict(zip(guess, rows[0]))
+        seen = dict(zip(guess, most))
         params, metrics, cols = _split(rest, [seen.get(c) for c in rest], cols, recorded)
         check = [c for c in params if c not in recorded]
         sql, binds = self._select(agg, params, metrics, cols, check=check)

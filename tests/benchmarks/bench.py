@@ -238,6 +238,11 @@ def alternate(repeats: int, x_run: Callable[[int], float], b_run: Callable[[int]
     return xs, bs
 
 
+def alternate_calls(repeats: int, ours: Callable[[], Any], theirs: Callable[[], Any]) -> tuple[list[float], list[float]]:
+    """:func:`alternate` of one timed call of each."""
+    return alternate(repeats, lambda r: timed(ours), lambda r: timed(theirs))
+
+
 def rate_result(res: Result, work: int, xs: list[float], bs: list[float]) -> Result:
     res.xetrack_seconds, res.baseline_seconds = xs, bs
     res.xetrack = work / min(xs)
@@ -1539,7 +1544,7 @@ def bench_search_warm(tmp: str, size: dict[str, int], repeats: int) -> Result:
         tracker.log({"acc": 0.5, "loss": 0.5})
     ours()  # builds the summary
     ours()
-    xs, bs = alternate(repeats, lambda r: timed(ours), lambda r: timed(lambda: _hand_frame(path, hand)))
+    xs, bs = alternate_calls(repeats, ours, lambda: _hand_frame(path, hand))
     reader.close()
     return rate_result(res, 1, xs, bs)
 
@@ -1615,7 +1620,7 @@ def bench_ui_runs(tmp: str, size: dict[str, int], repeats: int) -> Result:
         return reader.search(where, order_by=order)
 
     assert ours()["total"] == len(theirs()) > 100
-    xs, bs = alternate(read_repeats(repeats), lambda r: timed(ours), lambda r: timed(theirs))
+    xs, bs = alternate_calls(read_repeats(repeats), ours, theirs)
     client.close()
     reader.close()
     res = rate_result(res, 1, xs, bs)
@@ -1650,7 +1655,7 @@ def bench_ui_curve(tmp: str, size: dict[str, int], repeats: int) -> Result:
 
     points = len(ours()["x"])
     theirs()
-    xs, bs = alternate(read_repeats(repeats), lambda r: timed(ours), lambda r: timed(theirs))
+    xs, bs = alternate_calls(read_repeats(repeats), ours, theirs)
     client.close()
     reader.close()
     res = rate_result(res, 1, xs, bs)
