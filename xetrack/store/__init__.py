@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
 import os
+from types import ModuleType
 from typing import TYPE_CHECKING
 
 from .base import Engine
@@ -93,4 +95,20 @@ def sqlite_engine(engine: Engine) -> "SQLiteEngine | None":
     return None
 
 
-__all__ = ["Engine", "open_engine", "shown", "sqlite_engine", "IN_MEMORY", "SKIP_INSERT", "ENGINES"]
+def backend(engine: Engine, feature: str) -> ModuleType:
+    """The module that holds ``feature``'s SQL for ``engine``'s dialect.
+
+    Every feature with side tables (models, garbage collection, run lifecycle, copy...)
+    has one module per dialect with the same functions: ``store/sqlite_<feature>.py``
+    (the sqlite and duckdb engines, both on one SQLite file) and ``store/pg_<feature>.py``.
+    The feature module above ``store/`` validates and decides; it calls these functions
+    and never writes SQL itself.
+
+    >>> backend(open_engine(IN_MEMORY), "models").__name__
+    'xetrack.store.sqlite_models'
+    """
+    prefix = "pg" if engine.dialect == "postgres" else "sqlite"
+    return importlib.import_module(f"{__name__}.{prefix}_{feature}")
+
+
+__all__ = ["Engine", "backend", "open_engine", "shown", "sqlite_engine", "IN_MEMORY", "SKIP_INSERT", "ENGINES"]
