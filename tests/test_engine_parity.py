@@ -196,6 +196,7 @@ def test_big_batches_through_copy_read_back_the_same(tmp_path, pg_url):
     def script(t):
         t.log_batch(first)
         t.log_batch(later)
+        t.log_batch(later * 20)  # 6,000 rows: PostgreSQL's COPY hands them to a writer thread
 
     readers = run_both(tmp_path, pg_url, script)
     try:

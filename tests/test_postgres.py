@@ -131,6 +131,8 @@ def test_processes_adding_their_own_keys_lose_no_row(pg_url):
 
 
 def test_a_dropped_connection_is_reopened_without_losing_or_doubling_a_row(pg_server, pg_url):
+    from xetrack.store.pg_sql import QUEUED_ABOVE
+
     tracker = Tracker(pg_url)
     tracker.log({"x": 0})
     name = pg_url.rsplit("/", 1)[1]
@@ -150,8 +152,12 @@ def test_a_dropped_connection_is_reopened_without_losing_or_doubling_a_row(pg_se
     drop()
     assert tracker.set_value("z", True) == 5
     drop()
-    assert Reader(pg_url)["x"].tolist() == [0, 1, 2, 3, 4]
-    assert tracker.latest["z"] is True
+    tracker.log_batch([{"x": 5 + k} for k in range(QUEUED_ABOVE)])  # COPY through the writer thread
+    drop()
+    assert Reader(pg_url)["x"].tolist() == list(range(5 + QUEUED_ABOVE))
+    z = Reader(pg_url)["z"]
+    assert z[:5].tolist() == [True] * 5 and z[5:].isna().all()
+    assert tracker.latest.get("z") is None
 
 
 def test_the_column_limit_is_a_clear_error_that_writes_nothing(pg_url):

@@ -13,6 +13,7 @@ from typing import Any, Iterator, Sequence
 
 from psycopg import errors as pg_errors
 from psycopg import sql
+from psycopg.copy import QueuedLibpqWriter
 from psycopg.types.json import Jsonb
 
 from ..errors import ColumnLimitError
@@ -146,6 +147,10 @@ def short(row: dict[str, Any]) -> str:
     return text if len(text) <= 200 else text[:197] + "..."
 
 
+#: From this many rows a COPY hands its buffers to a writer thread, so that formatting
+#: the next rows overlaps with sending the last ones and the server's parsing.
+QUEUED_ABOVE = 5_000
+
 #: ``format_type`` of a column -> the type name binary COPY dumps it as (columns that
 #: xetrack declares; a table with any other type is copied as text).
 _BINARY = {"bigint": "int8", "double precision": "float8", "text": "text", "boolean": "bool",
@@ -160,7 +165,8 @@ def copy_rows(conn: Any, table: str, known: TableSchema, columns: Sequence[str],
     query = sql.SQL("COPY {} ({}) FROM STDIN").format(_I(table), sql.SQL(", ").join(map(_I, columns)))
     if all(binary):
         query += sql.SQL(" (FORMAT BINARY)")
-    with conn.cursor().copy(query) as copy:
+    cursor = conn.cursor()
+    with cursor.copy(query, writer=QueuedLibpqWriter(cursor) if len(rows) >= QUEUED_ABOVE else None) as copy:
         if all(binary):
             copy.set_types(binary)
         write = copy.write_row
