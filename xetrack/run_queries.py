@@ -2,36 +2,38 @@
 
 It reads the run summary (:mod:`xetrack.summary`) when there is one, and the wide table
 with plain SQL when there is not; the runs side table (:mod:`xetrack.runs`) gives each
-run's status, start and end. Every query is built from quoted identifiers that were
-checked against the table's columns, and every user value is a bound parameter.
+run's status, start and end. It decides (params or metrics, summary or plain SQL, what
+the per-process cache still answers) and builds the frames; the SQL, built from quoted
+identifiers checked against the table's columns with every user value bound, is in
+:mod:`xetrack.store.sqlite_run_sql`. A PostgreSQL store is read through an in-memory
+SQLite copy of the table (:mod:`xetrack.store.pg_run_copy`).
+
+>>> RunQueries(Reader("exp.db")._engine, "default").runs()  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 import gc
 import math
-import socket
-import sqlite3
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
-from . import meta, runs_pg, summary
+from . import meta, summary
 from .filters import order_sql, parse_condition
 from .filters import resolve_column as _resolve
 from .frames import frame_from_rows
-from .runs import PREDICTIONS_TABLE, RUNS_TABLE
-from .schema import TIMESTAMP, TRACK_ID, quote
-from .store import sqlite_engine
+from .schema import TIMESTAMP, TRACK_ID
+from .store import backend
+from .store import sqlite_run_sql as run_sql
 from .store.base import close_matches
+from .store.sqlite_run_sql import AGGS, GROUP_AGGS
 
-AGGS = {"last": None, "first": None, "min": "min", "max": "max", "mean": "avg"}
 STEP_COLUMNS = ("step", "epoch")
 #: Summary columns before the params and metrics.
 BASE = ("track_id", "status", "start", "end", "duration", "events")
 _NUMERIC = ("INTEGER", "REAL", "NUMERIC", "FLOAT", "DOUBLE", "INT", "BIGINT")
-_ALIVE_FN = "xetrack_pid_alive"
 #: runs() recomputes at most this many runs of a cached frame; more, and it is computed whole.
 PATCH_RUNS = 1000
 #: runs() guesses params from these runs (the first ones, and those of the latest rows), then checks
@@ -45,14 +47,12 @@ class RunQueries:
     """The SQL behind ``Reader.runs/history/search/compare/aggregate/tables``."""
 
     def __init__(self, engine: Any, table: str) -> None:
-        copied = engine.dialect == "postgres"
-        if copied:  # the same SQL over an in-memory copy of the table (runs_pg.py)
-            engine = runs_pg.sqlite_copy(engine, table)
-        self.engine = sqlite_engine(engine)
+        # the SQLite file, or on PostgreSQL the same SQL over an in-memory copy of the table
+        self.engine, summarized = backend(engine, "run_copy").run_source(engine, table)
         if self.engine is None:
             raise TypeError("Run queries need a SQLite file")
         self.table = table
-        self.use_summary = summary.ENABLED and not copied  # False: the plain SQL, the reference the summary is tested against
+        self.use_summary = summary.ENABLED and summarized  # False: the plain SQL, the reference the summary is tested against
         self.persist = True  # False: use the summary only when it is up to date (reads that must not write)
         self._summary: bool | None = None  # decided once per call, by classify()
         self._extra: tuple[bool, list[str]] | None = None  # run names and tag keys, read once per call
@@ -67,18 +67,6 @@ class RunQueries:
         return self._summary
 
     # -- plumbing -------------------------------------------------------------
-    def _query(self, sql: str, params: Sequence[Any] = ()) -> tuple[list[str], list[tuple[Any, ...]]]:
-        with self.engine._guard.lock:
-            conn = self.engine._live()
-            conn.create_function(_ALIVE_FN, 1, _pid_alive, deterministic=False)
-            cursor = conn.execute(sql, params)
-            names = [d[0] for d in cursor.description]
-            return names, cursor.fetchall()
-
-    def _has(self, name: str) -> bool:
-        _, rows = self._query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (name,))
-        return bool(rows)
-
     def columns(self) -> dict[str, str]:
         """Column -> logical type: a column added for None is numeric once its first
         value is, and an INTEGER column that got a float reads as REAL."""
@@ -96,26 +84,14 @@ class RunQueries:
         rest = [c for c in cols if c not in (TIMESTAMP, TRACK_ID)]
         recorded = self._recorded()
         if self._from_summary():
-            varies_in = summary.varying(lambda sql, binds: self._query(sql, binds)[1], self.table)
+            varies_in = summary.varying(self.engine, self.table)
             return _split(rest, [varies_in.get(c) for c in rest], cols, recorded)
         if not rest:
             return [], [], cols
         if recorded and all(c in recorded for c in rest):  # nothing left to guess
             return _split(rest, [recorded[c] == "metric" for c in rest], cols, recorded)
-        most = self._varying(rest) or (0,) * len(rest)
+        most = run_sql.varying(self.engine, self.table, rest) or (0,) * len(rest)
         return _split(rest, most, cols, recorded)
-
-    def _varying(self, columns: list[str], runs: str = "") -> tuple[Any, ...] | None:
-        """For each of ``columns``, whether some run (of those the SELECT ``runs`` names,
-        else every run) holds more than one distinct non-NULL value in it."""
-        t, tid = quote(self.table), quote(TRACK_ID)
-        # min <> max within a run is "more than one distinct non-NULL value", and is
-        # much cheaper than count(DISTINCT), which sorts every column of every run.
-        varies = ", ".join(f"min({quote(c)}) <> max({quote(c)}) AS c{i}" for i, c in enumerate(columns))
-        maxes = ", ".join(f"max(c{i})" for i in range(len(columns)))
-        where = f" WHERE {tid} IN ({runs})" if runs else ""
-        _, rows = self._query(f"SELECT {maxes} FROM (SELECT {varies} FROM {t}{where} GROUP BY {tid})")
-        return rows[0] if rows else None
 
     def _recorded(self) -> dict[str, str]:
         """The kinds recorded for the table's columns (:mod:`xetrack.meta`), read once per call."""
@@ -141,13 +117,8 @@ class RunQueries:
         guess = [c for c in rest if c not in recorded]
         if not guess or self._meta() != (False, []):
             return None
-        t, tid = quote(self.table), quote(TRACK_ID)
         # the first runs in the index and those of the latest rows
-        sample = (
-            f"SELECT {tid} FROM (SELECT DISTINCT {tid} FROM {t} LIMIT {SAMPLE_RUNS}) UNION "
-            f"SELECT {tid} FROM (SELECT {tid} FROM {t} ORDER BY rowid DESC LIMIT {SAMPLE_ROWS})"
-        )
-        most = self._varying(guess, sample)
+        most = run_sql.varying(self.engine, self.table, guess, sample=(SAMPLE_RUNS, SAMPLE_ROWS))
         if most is None:
             return None
         seen = dict(zip(guess, most))
@@ -155,11 +126,6 @@ class RunQueries:
         check = [c for c in params if c not in recorded]
         sql, binds = self._select(agg, params, metrics, cols, check=check)
         return sql, binds, params, metrics, cols, [i for i, c in enumerate(params) if c in check]
-
-    def _runs_source(self, has_runs: bool) -> str:
-        if has_runs:
-            return f"(SELECT * FROM {quote(RUNS_TABLE)} WHERE \"table\" = ?)"
-        return '(SELECT NULL AS "track_id", NULL AS "status", NULL AS "start", NULL AS "end", NULL AS "pid", NULL AS "host" WHERE 0)'
 
     def summary_sql(self, agg: str = "last") -> tuple[str, list[Any], list[str], list[str], dict[str, str]]:
         """One SELECT: a row per run with status, times, events, params and metrics."""
@@ -208,55 +174,9 @@ class RunQueries:
         self, agg: str, params: list[str], metrics: list[str], cols: dict[str, str], only: Sequence[Any] | None = None,
         check: Sequence[str] = (),
     ) -> tuple[str, list[Any]]:
-        has_runs = self._has(RUNS_TABLE)
-        t, tid = quote(self.table), quote(TRACK_ID)
-        out_names = self._names(params, metrics)
-        select = [
-            f"g.{tid} AS {quote('track_id')}",
-            "CASE WHEN r.\"status\" = 'running' AND r.\"host\" = ? AND NOT "
-            f"{_ALIVE_FN}(r.\"pid\") THEN 'dead' ELSE r.\"status\" END AS \"status\"",
-            'coalesce(r."start", g."_first") AS "start"',
-            'CASE WHEN r."track_id" IS NULL THEN g."_last" ELSE r."end" END AS "end"',
-            '(julianday(coalesce(CASE WHEN r."track_id" IS NULL THEN g."_last" ELSE r."end" END, g."_last"))'
-            ' - julianday(coalesce(r."start", g."_first"))) * 86400.0 AS "duration"',
-            'g."_events" AS "events"',
-        ]
-        if self._summary:  # the per-run aggregates come from the summary tables
-            source, source_binds = summary.source_sql(self.table, params, metrics, agg, only)
-            select += [f"g.p{i} AS {quote(out_names[c])}" for i, c in enumerate(params)]
-            select += [f"g.m{i} AS {quote(out_names[c])}" for i, c in enumerate(metrics)]
-            sql = (
-                f"SELECT {', '.join(select)} FROM ({source}) AS g "
-                f"LEFT JOIN {self._runs_source(has_runs)} AS r ON r.\"track_id\" = g.{tid}"
-            )
-            return sql, [socket.gethostname(), *source_binds, *([self.table] if has_runs else [])]
-        if only is not None:
-            raise ValueError("only: the summary answers only")
-        inner = [f"{tid}", f"min({quote(TIMESTAMP)}) AS \"_first\"", f"max({quote(TIMESTAMP)}) AS \"_last\"", 'count(*) AS "_events"']
-        for i, c in enumerate(params):
-            inner.append(f"max({quote(c)}) AS p{i}")
-            select.append(f"g.p{i} AS {quote(out_names[c])}")
-            if c in check:
-                inner.append(f"min({quote(c)}) AS q{i}")
-        for i, c in enumerate(metrics):
-            if agg in ("last", "first"):
-                order = "DESC" if agg == "last" else "ASC"
-                select.append(
-                    f"(SELECT {quote(c)} FROM {t} AS x WHERE x.{tid} = g.{tid} AND {quote(c)} IS NOT NULL "
-                    f"ORDER BY x.rowid {order} LIMIT 1) AS {quote(out_names[c])}"
-                )
-            else:
-                inner.append(f"{AGGS[agg]}({quote(c)}) AS m{i}")
-                select.append(f"g.m{i} AS {quote(out_names[c])}")
-        select += [f"g.q{i} AS \"?check{i}\"" for i, c in enumerate(params) if c in check]
-        sql = (
-            f"SELECT {', '.join(select)} FROM (SELECT {', '.join(inner)} FROM {t} GROUP BY {tid}) AS g "
-            f"LEFT JOIN {self._runs_source(has_runs)} AS r ON r.\"track_id\" = g.{tid}"
-        )
-        binds: list[Any] = [socket.gethostname()]
-        if has_runs:
-            binds.append(self.table)
-        return sql, binds
+        has_runs = run_sql.has(self.engine, run_sql.RUNS_TABLE)
+        return run_sql.select_rows(self.table, agg, params, metrics, self._names(params, metrics), has_runs,
+                                   bool(self._summary), only, check)
 
     def _frame(self, names: list[str], rows: list[tuple[Any, ...]], types: dict[str, str]) -> pd.DataFrame:
         decl = {"events": "INTEGER", "duration": "REAL", "pid": "INTEGER"}
@@ -297,14 +217,14 @@ class RunQueries:
             if frame is not None:
                 summary.remember(key, tok, gen, frame)
                 return frame.copy()
-        names, rows = self._query(sql + ' ORDER BY "start", "track_id"', binds)
+        names, rows = run_sql.runs_rows(self.engine, sql, binds)
         if checks:
             width = len(names) - len(checks)
             pairs = [(len(BASE) + i, width + k) for k, i in enumerate(checks)]
             if any(any(r[a] != r[b] for r in rows) for a, b in pairs):
                 # a guessed param varies in a run outside the sample: decide on every run
                 sql, binds, params, metrics, cols = self.summary_sql(agg)
-                names, rows = self._query(sql + ' ORDER BY "start", "track_id"', binds)
+                names, rows = run_sql.runs_rows(self.engine, sql, binds)
             else:
                 names = names[:width]  # the frame leaves the check columns out
         frame = self._frame(names, rows, self._types(params, metrics, cols, agg))
@@ -336,11 +256,11 @@ class RunQueries:
         if self.columns() != cols:
             return None
         only = list(touched)
-        varies = summary.varying_in(lambda sql, binds: self._query(sql, binds)[1], self.table, only)
+        varies = summary.varying_in(self.engine, self.table, only)
         if any(varies.get(c) for c in params):  # a param now varies within a run: the split moves
             return None
         sql, binds = self._select(agg, params, metrics, cols, only)
-        names, rows = self._query(sql + ' ORDER BY "start", "track_id"', binds)
+        names, rows = run_sql.runs_rows(self.engine, sql, binds)
         if len(rows) != len(only) or names != list(old.columns):
             return None
         if not all(isinstance(r[0], str) and isinstance(r[2], str) for r in rows):
@@ -390,25 +310,18 @@ class RunQueries:
         if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
             raise ValueError(f"limit must be an int >= 0, got {limit!r}")
         copy, built = self._summary_copy(agg)
+        mem = None
         if copy is not None:  # the same SELECT over the per-run rows, copied in memory
             params, metrics, cols, mem = copy
-            sql, binds = '"s"', []
+            sql, binds = None, []
         else:
             sql, binds, params, metrics, cols = built or self.summary_sql(agg)
-            sql = f"({sql}) AS s"
         summary = self._columns_out(params, metrics)
-        clause, values = ("", [])
+        cond, values = None, []
         if where is not None and str(where).strip():
             cond, values = parse_condition(where, summary)
-            clause = f" WHERE {cond}"
-        order = order_sql(order_by, summary) if order_by else '"start", "track_id"'
-        query = f"SELECT * FROM {sql}{clause} ORDER BY {order}"
-        if limit is not None:
-            query += f" LIMIT {int(limit)}"
-        if copy is not None:
-            names, rows = mem.query(query, values)
-        else:
-            names, rows = self._query(query, [*binds, *values])
+        order = order_sql(order_by, summary) if order_by else None
+        names, rows = run_sql.search_rows(self.engine, sql, binds, cond, values, order, limit, mem)
         return self._frame(names, rows, self._types(params, metrics, cols, agg))
 
     def _summary_copy(self, agg: str) -> tuple[Any, Any]:
@@ -441,10 +354,10 @@ class RunQueries:
         sql, binds, params, metrics, cols = built
         # the rows in the order the SELECT gives them, which is what a search's ORDER BY
         # sees first: ties come out alike
-        names, rows = self._query(f"SELECT * FROM ({sql}) AS s", binds)
+        names, rows = run_sql.all_rows(self.engine, sql, binds)
         if any(r[1] in ("running", "dead") for r in rows):
             return None, built
-        copy = (params, metrics, cols, _MemoryRuns(names, rows))
+        copy = (params, metrics, cols, run_sql.MemoryRuns(names, rows))
         summary.remember(key, tok, gen, None, copy)
         return copy, built
 
@@ -479,22 +392,8 @@ class RunQueries:
             step = next((c for c in STEP_COLUMNS if c in cols), None)
         else:
             step = _resolve(step, list(cols), self.table)
-        t, tid, value = quote(self.table), quote(TRACK_ID), quote(metric)
         one = isinstance(track_id, str)  # any other value: the stored ids, as SQLite matched them
-        where = "" if track_id is None else f" WHERE {tid} = ?"
-        binds: list[Any] = [] if track_id is None else [track_id]
-        fetched = "" if one else f"{tid}, "
-        if step:
-            sql = (
-                f"SELECT {fetched}{quote(step)}, {value} FROM {t}{where}"
-                f"{' AND' if where else ' WHERE'} {value} IS NOT NULL ORDER BY rowid"
-            )
-        else:  # the row's position in its run, counted before the NULLs are left out
-            part = "" if track_id is not None else f"PARTITION BY {tid} "
-            sql = (
-                f"SELECT {fetched}s, v FROM (SELECT {tid}, row_number() OVER ({part}ORDER BY rowid) - 1 AS s, "
-                f"{value} AS v, rowid AS r FROM {t}{where}) WHERE v IS NOT NULL ORDER BY r"
-            )
+        sql, binds = run_sql.history_sql(self.table, metric, step, track_id, one)
         decls = [cols.get(step, "INTEGER") if step else "INTEGER", cols[metric]]
         if one:
             return sql, binds, decls, [("track_id", "", track_id)]
@@ -507,16 +406,14 @@ class RunQueries:
         if not ids:
             raise ValueError("compare needs at least one track_id")
         sql, binds, params, metrics, cols = self.summary_sql(agg)
-        marks = ", ".join("?" for _ in ids)
-        names, rows = self._query(f"SELECT * FROM ({sql}) AS s WHERE \"track_id\" IN ({marks})", [*binds, *ids])
+        names, rows = run_sql.compare_rows(self.engine, sql, binds, ids)
         frame = self._frame(names, rows, self._types(params, metrics, cols, agg))
         found = set(frame["track_id"]) if len(frame) else set()
         missing = [i for i in ids if i not in found]
         if missing:
-            _, known = self._query(f"SELECT DISTINCT {quote(TRACK_ID)} FROM {quote(self.table)}")
             raise KeyError(
                 f"Run {missing[0]!r} not found in table {self.table!r}."
-                f"{close_matches(missing[0], [k for (k,) in known if k is not None])}"
+                f"{close_matches(missing[0], run_sql.run_ids(self.engine, self.table))}"
             )
         out = frame.set_index("track_id").loc[ids].T.astype(object)
         out.index.name = "field"
@@ -527,82 +424,29 @@ class RunQueries:
         return out
 
     def aggregate(self, metric: str, by: Sequence[str], agg: Sequence[str], run_agg: str = "last") -> pd.DataFrame:
-        allowed = {"mean": "avg({m})", "min": "min({m})", "max": "max({m})", "count": "count({m})", "sum": "sum({m})", "std": None}
         aggs = [agg] if isinstance(agg, str) else list(agg)
         for a in aggs:
-            if a not in allowed:
-                raise ValueError(f"Unknown agg {a!r}: choose from {', '.join(allowed)}")
+            if a not in GROUP_AGGS:
+                raise ValueError(f"Unknown agg {a!r}: choose from {', '.join(GROUP_AGGS)}")
         by = [by] if isinstance(by, str) else list(by)
         sql, binds, params, metrics, cols = self.summary_sql(run_agg)
         summary = self._columns_out(params, metrics)
-        m = quote(_resolve(metric, summary, self.table + " runs summary"))
-        keys = [quote(_resolve(b, summary, self.table + " runs summary")) for b in by]
-        parts = list(keys)
-        for a in aggs:
-            if a == "std":  # sample standard deviation, two passes
-                parts.append(
-                    f"sqrt(sum(({m} - _mean) * ({m} - _mean)) / nullif(count({m}) - 1, 0)) AS {quote(a)}"
-                )
-            else:
-                parts.append(allowed[a].format(m=m) + f" AS {quote(a)}")  # type: ignore[union-attr]
-        part = f"PARTITION BY {', '.join(keys)}" if keys else ""
-        group = f" GROUP BY {', '.join(keys)} ORDER BY {', '.join(keys)}" if keys else ""
-        query = f"SELECT {', '.join(parts)} FROM (SELECT *, avg({m}) OVER ({part}) AS _mean FROM ({sql})){group}"
-        try:
-            names, rows = self._query(query, binds)
-        except sqlite3.OperationalError as exc:
-            if "sqrt" not in str(exc):
-                raise
-            names, rows = self._query(query.replace("sqrt(", "(", 1), binds)  # no math functions
-            rows = [tuple(math.sqrt(v) if n == "std" and v is not None else v for n, v in zip(names, r)) for r in rows]
+        m = _resolve(metric, summary, self.table + " runs summary")
+        keys = [_resolve(b, summary, self.table + " runs summary") for b in by]
+        names, rows = run_sql.aggregate_rows(self.engine, sql, binds, m, keys, aggs)
         types = {**self._types(params, metrics, cols, run_agg), "count": "INTEGER"}
         return self._frame(names, rows, {n: ("REAL" if n in ("mean", "std") else types.get(n, "")) for n in names})
 
     def predictions(self, track_id: str, name: str | None = None) -> pd.DataFrame:
-        if not self._has(PREDICTIONS_TABLE):
+        found = run_sql.prediction_rows(self.engine, self.table, track_id, name)
+        if found is None:
             return pd.DataFrame({"idx": pd.Series([], dtype="int64"), "prediction": [], "actual": []})
-        sql = f'SELECT "idx", "prediction", "actual" FROM {quote(PREDICTIONS_TABLE)} WHERE "track_id" = ? AND "table" = ?'
-        binds: list[Any] = [track_id, self.table]
-        if name is not None:
-            sql += ' AND "name" = ?'
-            binds.append(name)
-        names, rows = self._query(sql + ' ORDER BY "name", "idx"', binds)
+        names, rows = found
         frame = pd.DataFrame(rows, columns=names)
         return frame.infer_objects()
 
 
-class _MemoryRuns:
-    """The per-run rows of a summary SELECT in an in-memory SQLite table ``s``, with the
-    column affinities the SELECT's columns have (``events`` INTEGER, the others none),
-    so that a WHERE and ORDER BY over it compare exactly as over the SELECT."""
-
-    def __init__(self, names: list[str], rows: list[tuple[Any, ...]]) -> None:
-        import threading
-
-        self.lock = threading.Lock()
-        self.conn = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
-        decl = ", ".join(quote(n) + (" INTEGER" if n == "events" else "") for n in names)
-        self.conn.execute(f"CREATE TABLE s ({decl})")
-        marks = ", ".join("?" for _ in names)
-        self.conn.execute("BEGIN")
-        self.conn.executemany(f"INSERT INTO s VALUES ({marks})", rows)
-        self.conn.execute("COMMIT")
-
-    def query(self, sql: str, params: Sequence[Any]) -> tuple[list[str], list[tuple[Any, ...]]]:
-        with self.lock:
-            cursor = self.conn.execute(sql, params)
-            return [d[0] for d in cursor.description], cursor.fetchall()
-
-
 # --------------------------------------------------------------- helpers
-def _pid_alive(pid: Any) -> int:
-    if pid is None:
-        return 1  # nothing to check: trust the status
-    import psutil
-
-    return int(psutil.pid_exists(int(pid)))
-
-
 def _key(value: Any) -> Any:
     try:
         if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:

@@ -4,9 +4,9 @@
   (:mod:`xetrack.store.pg_side`), in the same layout as on SQLite.
 - ``runs``/``search``/``compare``/``aggregate``/``history``/``predictions`` run the
   very SQL they run on a SQLite file, over an in-memory SQLite copy of one table and
-  its side rows, made for the call. That gives the SQLite engine's answers exactly
-  (values, dtypes, status ``dead``), at the price of reading the table whole; a run
-  summary kept on the server is the next step (docs/postgres.md).
+  its side rows (:mod:`xetrack.store.pg_run_copy`). That gives the SQLite engine's
+  answers exactly (values, dtypes, status ``dead``), at the price of reading the table
+  whole; a run summary kept on the server is the next step (docs/postgres.md).
 
 >>> Reader("postgresql://ana@db-host/exp").runs()  # doctest: +SKIP
 """
@@ -14,13 +14,13 @@
 from __future__ import annotations
 
 import os
-import threading
 import socket
 from typing import Any
 
-from . import meta
-from .schema import TRACK_ID, quote
 from .store.base import Engine
+# The in-memory SQLite copy behind the run queries moved to store/pg_run_copy.py; still
+# importable from here, as before.
+from .store.pg_run_copy import _COPIES, _MAX_COPIES, _Copy, _refresh, sqlite_copy  # noqa: F401
 
 
 def is_postgres(engine: Engine) -> bool:
@@ -39,75 +39,3 @@ def mark_ended(engine: Any, table: str, track_id: str, status: str, error: str |
     from .store import pg_side
 
     pg_side.mark_ended(engine, table, track_id, status, error, started_as, now(), os.getpid(), socket.gethostname())
-
-
-class _Copy:
-    """One table's rows as this process last read them, in an in-memory SQLite database."""
-
-    def __init__(self) -> None:
-        from .store.sqlite import SQLiteEngine
-
-        self.engine = SQLiteEngine(None)
-        self.lock = threading.Lock()  # one refresh at a time (the dashboard serves from threads)
-        self.seen: Any = None  # the description of the rows it holds (store/pg_mirror.py)
-        self.upto = 0  # the last row it holds
-
-
-#: (the store's URL, table) -> its copy. A process that asks again fetches only newer rows.
-_COPIES: dict[tuple[str, str], _Copy] = {}
-_MAX_COPIES = 8
-
-
-def sqlite_copy(engine: Any, table: str) -> Any:
-    """An in-memory SQLite engine holding ``table`` (its values as logged, each column
-    declared with its logical type) and the table's lifecycle, prediction and metadata rows.
-
-    The copy is kept per process: a later call reads only the rows logged since, unless
-    the rows it holds changed (an update, a delete, a new column, a reset), which makes it
-    read the table again (:mod:`xetrack.store.pg_mirror`). The side tables, one row per
-    run at most, are read whole every time."""
-    from .store.pg_mirror import read_since
-
-    key = (engine._url, table)
-    copy = _COPIES.pop(key, None) or _Copy()
-    _COPIES[key] = copy  # the newest last
-    while len(_COPIES) > _MAX_COPIES:
-        _COPIES.pop(next(iter(_COPIES)))
-    with copy.lock:
-        return _refresh(engine, table, key, copy, read_since)
-
-
-def _refresh(engine: Any, table: str, key: tuple[str, str], copy: _Copy, read_since: Any) -> Any:
-    from .runs import PREDICTIONS_DDL, PREDICTIONS_TABLE, RUNS_DDL, RUNS_TABLE
-    from .store import pg_side
-
-    kept, described, last, (names, types, values) = read_since(engine, table, copy.seen, copy.upto)
-    runs = pg_side.side_rows(engine, pg_side.RUNS_TABLE, table)
-    predictions = pg_side.side_rows(engine, pg_side.PREDICTIONS_TABLE, table)
-    extra = {name: meta._read(engine, name, f'SELECT * FROM {quote(name)} WHERE "table" = ?', (table,))
-             for name in (meta.TAGS, meta.NAMES, meta.KINDS)}
-
-    def fill(conn: Any) -> None:
-        if not kept:
-            conn.execute(f"DROP TABLE IF EXISTS {quote(table)}")
-            declared = ", ".join(f"{quote(n)} {t}".rstrip() for n, t in zip(names, types))
-            conn.execute(f"CREATE TABLE {quote(table)} ({declared})")
-            if TRACK_ID in names:  # one run's rows through an index, as in the file
-                conn.execute(f"CREATE INDEX {quote('ix_' + table + '_track_id')} ON {quote(table)} ({quote(TRACK_ID)})")
-        if values is not None:
-            marks = ", ".join("?" for _ in names)
-            conn.executemany(f"INSERT INTO {quote(table)} VALUES ({marks})", values.tolist())
-        for name, ddl, rows in ((RUNS_TABLE, RUNS_DDL, runs), (PREDICTIONS_TABLE, PREDICTIONS_DDL, predictions),
-                                *((n, meta._DDL[n], r) for n, r in extra.items())):
-            conn.execute(f"DROP TABLE IF EXISTS {quote(name)}")
-            if rows:
-                conn.execute(ddl)
-                conn.executemany(f"INSERT INTO {quote(name)} VALUES ({', '.join('?' for _ in rows[0])})", rows)
-
-    try:
-        copy.engine.write(fill)
-    except BaseException:
-        _COPIES.pop(key, None)  # half-filled: the next call starts over
-        raise
-    copy.seen, copy.upto = described, last
-    return copy.engine

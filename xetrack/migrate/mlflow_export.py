@@ -35,6 +35,8 @@ from .mlflow_store import NOTE_TAG, RUN_NAME_TAG, read_yaml
 STATUS = {"running": 1, "finished": 3, "failed": 4, "killed": 5, "dead": 5}
 _RUN_ID = re.compile(r"[a-zA-Z0-9][\w\-]{0,255}\Z")
 _STEP_COLUMNS = ("step", "epoch")
+#: Rows of a run read per query.
+_PAGE = 50_000
 
 
 @dataclass
@@ -153,6 +155,20 @@ def export_mlflow(db: str | os.PathLike[str], dest: str | os.PathLike[str], *, t
     return result
 
 
+def _run_values(engine: Any, table: str, track_id: Any, columns: list[str]) -> list[tuple[Any, ...]]:
+    """The run's rows, oldest first, as tuples of ``columns`` (read a page at a time
+    through the engine's cursor over the run's rows)."""
+    out: list[tuple[Any, ...]] = []
+    after = -(2**63)  # before any rowid
+    while True:
+        names, rows, _, _ = engine.run_rows(table, track_id, after, 0, _PAGE)
+        at = [names.index(c) + 1 for c in columns]  # each row starts with its cursor
+        out += [tuple(r[j] for j in at) for r in rows]
+        if len(rows) < _PAGE:
+            return out
+        after = rows[-1][0]
+
+
 def _experiments(root: str) -> dict[str, str]:
     out = {}
     for name in os.listdir(root):
@@ -199,10 +215,7 @@ def _export_table(reader: Any, folder: str, exp_id: str, result: ExportResult, r
         if os.path.isfile(os.path.join(run_dir, "meta.yaml")):
             result.skipped += 1
             continue
-        rows = engine.query(
-            f"SELECT {', '.join(quote(c) for c in select)} FROM {quote(table)} WHERE {quote(TRACK_ID)} = ? ORDER BY rowid",
-            (track_id,),
-        )
+        rows = _run_values(engine, table, track_id, select)
         part = run_dir + ".partial"  # written aside, renamed into place once complete
         _clear(part)
         offset = 1 + (1 if step_col else 0)
