@@ -233,11 +233,15 @@ def test_round_trip_mlflow_reads_the_same_values(store, tmp_path, monkeypatch):
     assert "Exported 0 runs" in again.stdout and "4 runs already there" in again.stdout
 
 
-def test_export_of_a_native_file_keeps_a_metric_logged_once(engine_db, tmp_path, monkeypatch):
+@pytest.mark.parametrize("page", [None, 2], ids=["one-page", "pages-of-2"])
+def test_export_of_a_native_file_keeps_a_metric_logged_once(engine_db, tmp_path, monkeypatch, page):
     from mlflow import MlflowClient
     from xetrack import Tracker
+    from xetrack.migrate import mlflow_export
 
     monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    if page:  # a run read in several pages gives the same history
+        monkeypatch.setattr(mlflow_export, "_PAGE", page)
     db = engine_db  # a SQLite file, and a PostgreSQL store
     with Tracker(db, params={"lr": 0.1}, track_id="run one", run_name="first", table="sweep", description="lr") as t:
         for step in range(3):
