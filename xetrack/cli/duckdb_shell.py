@@ -65,20 +65,14 @@ def _binary_version(binary: str) -> str | None:
     return match.group(1) if match else None
 
 
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
-
-
 def setup_sql(db: str, write: bool, binary: str) -> str:
     """The statements run before the shell starts: load the extension, attach, USE db."""
-    from ..store.extension import _duckdb_version, bundled_extension
+    from ..store.extension import _duckdb_version, bundled_extension, shell_setup_sql
 
     extension = bundled_extension()
     if extension is not None and _binary_version(binary) not in (None, _duckdb_version()):
         extension = None  # another DuckDB release cannot load this build of the extension
-    load = f"LOAD {_literal(extension)};" if extension else "INSTALL sqlite; LOAD sqlite;"
-    mode = "" if write else ", READ_ONLY"
-    return f"{load} ATTACH {_literal(os.path.abspath(db))} AS db (TYPE sqlite{mode}); USE db;"
+    return shell_setup_sql(db, write, extension)
 
 
 def duckdb_shell(

@@ -33,7 +33,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Iterator
 
-from ..schema import TIMESTAMP, TRACK_ID, column_name, quote
+from ..schema import TIMESTAMP, TRACK_ID, column_name
 from .mlflow_store import RUN_NAME_TAG, Experiment, Model, Run, open_store
 
 #: Rows per insert transaction: bounds the memory held for one write.
@@ -227,7 +227,7 @@ def _import_run(store: Any, table: _Table, run: Run, result: ImportResult) -> No
     if run.run_id in _finished(table):
         result.skipped += 1
         return
-    if engine.query(f"SELECT 1 FROM {quote(table.name)} WHERE {quote(TRACK_ID)} = ? LIMIT 1", (run.run_id,)):
+    if engine.count(table.name, {TRACK_ID: run.run_id}):
         _drop_run(table, run.run_id)  # a killed import left part of it: start it over
     try:
         rows = _write_rows(store, table, run)

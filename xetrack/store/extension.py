@@ -63,4 +63,21 @@ def duckdb_extension_path() -> str:
     return path
 
 
-__all__ = ["duckdb_extension_path", "bundled_extension"]
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def shell_setup_sql(db: str, write: bool, extension: str | None) -> str:
+    """The statements a ``duckdb`` shell runs first to open ``db``: load the sqlite
+    scanner (``extension``, a file, or installed from DuckDB's repository when None),
+    attach the file (read-only unless ``write``) and make it the default schema.
+
+    >>> shell_setup_sql("/data/exp.db", False, None)
+    "INSTALL sqlite; LOAD sqlite; ATTACH '/data/exp.db' AS db (TYPE sqlite, READ_ONLY); USE db;"
+    """
+    load = f"LOAD {_literal(extension)};" if extension else "INSTALL sqlite; LOAD sqlite;"
+    mode = "" if write else ", READ_ONLY"
+    return f"{load} ATTACH {_literal(os.path.abspath(db))} AS db (TYPE sqlite{mode}); USE db;"
+
+
+__all__ = ["duckdb_extension_path", "bundled_extension", "shell_setup_sql"]
