@@ -20,8 +20,10 @@
   then go on. Memory stays bounded: rows travel in batches, and SQLite spills the
   transaction to TARGET's WAL. SOURCE is read in one snapshot and never written.
 
-Rows are written with ``sqlite3`` directly rather than through a Tracker, because a
-Tracker sets ``timestamp`` and ``track_id`` itself and the copy must keep them.
+Rows are written by :mod:`xetrack.store.sqlite_copy` on TARGET's own connection rather
+than through a Tracker, because a Tracker sets ``timestamp`` and ``track_id`` itself and
+the copy must keep them. This module decides what to copy and in which order; every
+statement is in that store module (and :mod:`xetrack.store.sqlite_copy_side`).
 
 This module stays light on import (``xetrack`` imports it for ``xetrack.copy``): the
 store and the Reader are imported inside the calls.
@@ -30,26 +32,21 @@ store and the Reader are imported inside the calls.
 from __future__ import annotations
 
 import os
-import sqlite3
 import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Sequence
 
 from .assets import is_asset_hash
-from .store.base import has_table, rowid_alias
-from .store.busy import retry_busy
 from .store.guard import holding
-from .store.column_types import logical_types, read_types, record_types
-from .schema import ASSETS_TABLE, BASE_COLUMNS, TIMESTAMP, TRACK_ID, is_internal_table, quote
+from .schema import TIMESTAMP, TRACK_ID
 
 #: The CLI shows a progress bar when a copy reads more rows than this.
 PROGRESS_THRESHOLD = 100_000
 
 _CELLS_PER_BATCH = 200_000  # values held in memory at once, whatever the table's width
 _MAX_ROWS_PER_BATCH = 10_000
-_ASSET_BYTES_PER_BATCH = 64 * 2**20
-_TIMEOUT = 60.0
+_TIMEOUT = 60.0  # TARGET's busy timeout: other writers wait for the copy up to theirs
 
 Progress = Callable[[int, int], None]
 
@@ -163,35 +160,30 @@ def _copy_files(
     tables: Sequence[str] | str | None,
     progress: Progress | None,
 ) -> CopyResult:
+    from .store import sqlite_copy as ends  # both ends are SQLite files
+
     try:
         if os.path.exists(target_path) and os.path.samefile(source_path, target_path):
             raise ValueError(f"SOURCE and TARGET are the same file: {source_path!r}")
-        src = reader.conn
-        src.execute("BEGIN")  # one read snapshot for the whole copy
-        try:
+        with ends.snapshot(reader) as src:  # one read snapshot for the whole copy
             result = CopyResult()
             plans = _plan(src, _chosen_tables(src, source_path, tables), tables is not None, result)
-            dst = _open_target(target_path)  # only now: a refused copy leaves no TARGET behind
+            dst = ends.open_target(target_path, _TIMEOUT)  # only now: a refused copy leaves no TARGET behind
             try:
                 paths = (source_path, target_path)
-                return _all_or_nothing(dst, target_path, lambda: _copy(src, dst, plans, assets, result, progress, paths))
+                body = lambda: _copy(src, dst, plans, assets, result, progress, paths)  # noqa: E731
+                return ends.all_or_nothing(dst, target_path, body, _TIMEOUT)
             finally:
-                dst.close()
-        finally:
-            if src.in_transaction:
-                src.execute("COMMIT")
+                ends.close(dst)
     finally:
         reader.close()
 
 
 # -- source -------------------------------------------------------------------------
-def _source_tables(src: sqlite3.Connection) -> list[str]:
-    rows = src.execute("SELECT name FROM main.sqlite_master WHERE type = 'table' ORDER BY rowid").fetchall()
-    return [name for (name,) in rows if not is_internal_table(name)]
+def _chosen_tables(src: Any, path: str, tables: Sequence[str] | str | None) -> list[str]:
+    from .store import sqlite_copy as ends
 
-
-def _chosen_tables(src: sqlite3.Connection, path: str, tables: Sequence[str] | str | None) -> list[str]:
-    existing = _source_tables(src)
+    existing = ends.source_tables(src)
     if tables is None:
         return existing
     if isinstance(tables, str):
@@ -211,141 +203,37 @@ def _chosen_tables(src: sqlite3.Connection, path: str, tables: Sequence[str] | s
     return chosen
 
 
-def _columns(conn: sqlite3.Connection, schema: str, table: str) -> list[tuple[str, str]]:
-    """``[(name, declared type)]`` in table order. ``schema`` is a constant: main/db."""
-    rows = conn.execute(f"SELECT name, type FROM {schema}.pragma_table_info(?)", (table,)).fetchall()
-    return [(name, decl or "") for name, decl in rows]
+def _transaction(conn: Any, body: Callable[[], Any]) -> Any:
+    """``body`` in a write transaction of TARGET: inside the copy's one transaction, just
+    ``body`` (:func:`xetrack.store.sqlite_copy.transaction`)."""
+    from .store import sqlite_copy as ends
 
-
-# -- target -------------------------------------------------------------------------
-def _open_target(path: str) -> sqlite3.Connection:
-    """A connection with the store's settings: WAL, synchronous=NORMAL, a busy timeout."""
-    from .errors import DatabaseError
-    from .store.faults import check_writable, fault
-
-    check_writable(path)  # a read-only file or folder: PermissionError naming it
-    try:
-        conn = sqlite3.connect(path, timeout=_TIMEOUT, isolation_level=None, check_same_thread=False)
-    except sqlite3.OperationalError as exc:  # e.g. its folder does not exist
-        raise OSError(f"Cannot open {path!r} to copy into: {exc}") from None
-    try:
-        retry_busy(lambda: conn.execute("PRAGMA journal_mode=WAL").fetchone(), _TIMEOUT)
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute(
-            "CREATE TEMP TABLE IF NOT EXISTS xt_runs (track_id TEXT PRIMARY KEY) WITHOUT ROWID"
-        )
-        conn.execute(
-            "CREATE TEMP TABLE IF NOT EXISTS xt_seen (track_id TEXT NOT NULL, timestamp TEXT NOT NULL,"
-            " PRIMARY KEY (track_id, timestamp)) WITHOUT ROWID"
-        )
-    except sqlite3.DatabaseError as exc:
-        conn.close()
-        clear = fault(exc, path)
-        if clear is not None and not isinstance(clear, DatabaseError):
-            raise clear from None  # out of disk, read-only
-        if "not a database" not in str(exc) and "malformed" not in str(exc):
-            raise  # busy: SQLite's own message says it
-        raise DatabaseError(f"{path!r} is not a SQLite database or is damaged ({exc})") from None
-    return conn
-
-
-def _all_or_nothing(dst: sqlite3.Connection, path: str, body: Callable[[], Any]) -> Any:
-    """The whole copy as ONE transaction of TARGET: a copy that fails, or whose process is
-    killed, leaves nothing of itself in TARGET. Other writers of TARGET wait for it, up
-    to their busy timeout (60 s); a copy of a million rows takes a few seconds."""
-    from .errors import DatabaseError
-    from .store.faults import fault
-
-    retry_busy(lambda: dst.execute("BEGIN IMMEDIATE"), _TIMEOUT)
-    try:
-        value = body()
-        dst.execute("COMMIT")
-        return value
-    except BaseException as exc:
-        if dst.in_transaction:
-            try:
-                dst.execute("ROLLBACK")
-            except sqlite3.Error:  # after an I/O error SQLite may have rolled back already
-                pass
-        clear = fault(exc, path) if isinstance(exc, sqlite3.Error) else None
-        if clear is None or isinstance(clear, DatabaseError):
-            raise  # a damaged file may be SOURCE as well as TARGET: SQLite's words stand
-        raise clear from None
-
-
-def _transaction(conn: sqlite3.Connection, body: Callable[[], Any]) -> Any:
-    """``body`` inside ``BEGIN IMMEDIATE`` ... ``COMMIT``, rolled back and retried when busy;
-    inside the copy's one transaction (:func:`_all_or_nothing`), just ``body``."""
-    if conn.in_transaction:
-        return body()
-
-    def attempt() -> Any:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            value = body()
-            conn.execute("COMMIT")
-            return value
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-
-    return retry_busy(attempt, _TIMEOUT)
-
-
-def _ensure_table(
-    dst: sqlite3.Connection, table: str, columns: list[tuple[str, str]], types: dict[str, str] | None = None
-) -> dict[str, str]:
-    """Under the write lock: create the table and add its missing columns, as the store does.
-
-    ``types``: SOURCE's logical types (:mod:`xetrack.store.column_types`), which widen
-    TARGET's as the values would: an untyped column takes SOURCE's type, an INTEGER one
-    becomes REAL when SOURCE's is.
-
-    Returns lower-cased name -> the target's spelling of every column.
-    """
-    declared = dict(_columns(dst, "main", table))
-    existing = {name.lower(): name for name in declared}
-    if not existing:
-        base = ", ".join(f"{quote(n)} {t}" for n, t in BASE_COLUMNS.items())
-        dst.execute(f"CREATE TABLE IF NOT EXISTS main.{quote(table)} ({base})")
-        index = quote(f"ix_{table}_{TRACK_ID}")
-        dst.execute(f"CREATE INDEX IF NOT EXISTS main.{index} ON {quote(table)} ({quote(TRACK_ID)})")
-        existing = {name.lower(): name for name in BASE_COLUMNS}
-        declared = dict(BASE_COLUMNS)
-    for name, decl in columns:
-        if name.lower() not in existing:
-            dst.execute(f"ALTER TABLE main.{quote(table)} ADD COLUMN {quote(name)} {decl}".rstrip())
-            existing[name.lower()] = name
-            declared[name] = decl.upper()
-    if types:
-        proposed = {existing[name.lower()]: kind for name, kind in types.items() if name.lower() in existing}
-        record_types(dst, table, proposed, {name: decl.upper() for name, decl in declared.items()})
-    return existing
+    return ends.transaction(conn, body, _TIMEOUT)
 
 
 # -- the copy -----------------------------------------------------------------------
 _Plan = tuple[str, list[tuple[str, str]], dict[str, str], int]  # table, columns, lower -> name, rows
 
 
-def _plan(src: sqlite3.Connection, tables: list[str], explicit: bool, result: CopyResult) -> list[_Plan]:
+def _plan(src: Any, tables: list[str], explicit: bool, result: CopyResult) -> list[_Plan]:
+    from .store import sqlite_copy as ends
+
     plans = []
     for table in tables:
-        columns = _columns(src, "main", table)
+        columns = ends.columns(src, table)
         lowered = {name.lower(): name for name, _ in columns}
         if TRACK_ID not in lowered or TIMESTAMP not in lowered:
             if explicit:
                 raise ValueError(_skipped_message(table))
             result.skipped_tables.append(table)
             continue
-        count = src.execute(f"SELECT count(*) FROM main.{quote(table)}").fetchone()[0]
-        plans.append((table, columns, lowered, count))
+        plans.append((table, columns, lowered, ends.count(src, table)))
     return plans
 
 
 def _copy(
-    src: sqlite3.Connection,
-    dst: sqlite3.Connection,
+    src: Any,
+    dst: Any,
     plans: list[_Plan],
     assets: bool,
     result: CopyResult,
@@ -353,11 +241,12 @@ def _copy(
     paths: tuple[str, str],
 ) -> CopyResult:
     from .copy_side import SideCopy
+    from .store import sqlite_copy as ends
 
     side = SideCopy(src, dst, *paths, [table for table, *_ in plans], assets, result)
     side.check()  # a hash collision refuses the copy before anything is written
-    if assets and has_table(src, ASSETS_TABLE):
-        result.assets = _copy_assets(src, dst)
+    if assets and ends.has_assets(src):
+        result.assets = ends.copy_assets(src, dst, _TIMEOUT)
     total = sum(count for *_, count in plans)
     done = 0
     if progress is not None:
@@ -374,57 +263,11 @@ def _copy(
                 progress(done, total)
         if not written:
             # A table with no new rows still gets its columns, so TARGET has SOURCE's schema.
-            _transaction(dst, lambda: _ensure_table(dst, table, columns, copier.types))
+            _transaction(dst, lambda: ends.ensure_table(dst, table, columns, copier.types))
         result.tables[table] = written
         result.rows += written
     side.run()
     return result
-
-
-def _copy_assets(src: sqlite3.Connection, dst: sqlite3.Connection) -> int:
-    """Copy the objects TARGET lacks; returns how many. Reference counts follow the rows."""
-    from .store.sqlite import _create_asset_tables
-
-    copied = 0
-    batch: list[tuple[str, bytes]] = []
-    size = 0
-
-    def flush() -> None:
-        nonlocal copied, batch, size
-
-        def body() -> int:
-            _create_asset_tables(dst)
-            sql = f"INSERT OR IGNORE INTO main.{quote(ASSETS_TABLE)} (key, value) VALUES (?, ?)"
-            return sum(dst.execute(sql, item).rowcount for item in batch)
-
-        copied += _transaction(dst, body)
-        batch, size = [], 0
-
-    target_has_assets = has_table(dst, ASSETS_TABLE)
-    last = None
-    while True:
-        page_sql = f"SELECT rowid, key FROM main.{quote(ASSETS_TABLE)}"
-        page = src.execute(
-            page_sql + (" WHERE rowid > ?" if last is not None else "") + " ORDER BY rowid LIMIT 1000",
-            () if last is None else (last,),
-        ).fetchall()
-        if not page:
-            break
-        last = page[-1][0]
-        for _, key in page:
-            if target_has_assets and dst.execute(
-                f"SELECT 1 FROM main.{quote(ASSETS_TABLE)} WHERE key = ?", (key,)
-            ).fetchone():
-                continue  # content-addressed: the same key holds the same bytes
-            (value,) = src.execute(f"SELECT value FROM main.{quote(ASSETS_TABLE)} WHERE key = ?", (key,)).fetchone()
-            batch.append((key, value))
-            size += len(value) if isinstance(value, (bytes, str)) else 0
-            if size >= _ASSET_BYTES_PER_BATCH or len(batch) >= 1000:
-                flush()
-                target_has_assets = True
-    if batch:
-        flush()
-    return copied
 
 
 def _hashes(row: Sequence[Any]) -> set[str]:
@@ -435,106 +278,53 @@ def _hashes(row: Sequence[Any]) -> set[str]:
 class _TableCopy:
     """One table's rows, read in batches from SOURCE and written to TARGET once each.
 
-    Deduplication runs in TARGET's connection, on disk, so memory stays bounded:
-    ``temp.xt_runs`` holds SOURCE's track_ids, and ``temp.xt_seen`` the
-    ``(track_id, timestamp)`` of TARGET's rows of those runs. ``mark`` is the highest
-    rowid of TARGET that ``xt_seen`` covers; each write transaction first takes in the
+    Deduplication runs in TARGET's connection, on disk, so memory stays bounded
+    (:mod:`xetrack.store.sqlite_copy`): a temp table holds SOURCE's track_ids, another
+    the ``(track_id, timestamp)`` of TARGET's rows of those runs. ``mark`` is the highest
+    row of TARGET the second one covers; each write transaction first takes in the
     rows other processes added since, so a row that arrives meanwhile is not doubled.
     """
 
     def __init__(
         self,
-        src: sqlite3.Connection,
-        dst: sqlite3.Connection,
+        src: Any,
+        dst: Any,
         table: str,
         columns: list[tuple[str, str]],
         track_id: str,
         timestamp: str,
     ) -> None:
+        from .store import sqlite_copy
+
+        self.ends = sqlite_copy
         self.src, self.dst, self.table, self.columns = src, dst, table, columns
         self.names = [name for name, _ in columns]
-        self.types = logical_types(dict(columns), read_types(src, table))  # SOURCE's, in its snapshot
+        self.types = sqlite_copy.source_types(src, table, columns)  # SOURCE's, in its snapshot
         self.key_positions = (self.names.index(track_id), self.names.index(timestamp))
-        self.rowid = rowid_alias(self.names)
         self.batch_size = max(1, min(_MAX_ROWS_PER_BATCH, _CELLS_PER_BATCH // max(1, len(columns))))
-        self.mark: int | None = None  # None: xt_seen not loaded yet
-        self.seen = 0  # rows in xt_seen: 0 means no row needs checking
-        self.insert_sql: dict[tuple[str, ...], str] = {}
-        self.counts_refs = has_table(dst, ASSETS_TABLE) or has_table(src, ASSETS_TABLE)
-        dst.execute("DELETE FROM temp.xt_runs")
-        dst.execute("DELETE FROM temp.xt_seen")
-        self._load_runs()
-
-    def _load_runs(self) -> None:
-        cursor = self.src.execute(
-            f"SELECT DISTINCT {quote(self.names[self.key_positions[0]])} FROM main.{quote(self.table)}"
-            f" WHERE {quote(self.names[self.key_positions[0]])} IS NOT NULL"
-        )
-        while True:
-            chunk = cursor.fetchmany(_MAX_ROWS_PER_BATCH)
-            if not chunk:
-                break
-            self.dst.executemany("INSERT OR IGNORE INTO temp.xt_runs (track_id) VALUES (?)", chunk)
+        self.mark: int | None = None  # None: no TARGET row seen yet
+        self.seen = 0  # TARGET rows seen: 0 means no row needs checking
+        self.insert_sql: dict[Any, str] = {}
+        self.counts_refs = sqlite_copy.has_assets(dst) or sqlite_copy.has_assets(src)
+        sqlite_copy.reset_seen(src, dst, table, track_id, _MAX_ROWS_PER_BATCH)
 
     def batches(self) -> Iterator[list[tuple[Any, ...]]]:
-        cols = ", ".join(quote(n) for n in self.names)
-        base = f"SELECT {self.rowid}, {cols} FROM main.{quote(self.table)}"
-        last = None
-        while True:
-            if last is None:
-                sql, params = f"{base} ORDER BY {self.rowid} LIMIT ?", (self.batch_size,)
-            else:
-                sql, params = f"{base} WHERE {self.rowid} > ? ORDER BY {self.rowid} LIMIT ?", (last, self.batch_size)
-            rows = self.src.execute(sql, params).fetchall()
-            if not rows:
-                return
-            last = rows[-1][0]
-            yield [row[1:] for row in rows]
-
-    def _catch_up(self, target: dict[str, str]) -> int:
-        """Under the write lock: add TARGET's rows of these runs past ``mark`` to xt_seen."""
-        table = quote(self.table)
-        rowid = rowid_alias(target.values())
-        track_id, timestamp = quote(target[TRACK_ID]), quote(target[TIMESTAMP])
-        select = (
-            f"SELECT {track_id}, {timestamp} FROM main.{table} WHERE {track_id} IN"
-            f" (SELECT track_id FROM temp.xt_runs) AND {timestamp} IS NOT NULL"
-        )
-        params: tuple[Any, ...] = ()
-        if self.mark is not None:
-            select += f" AND {rowid} > ?"
-            params = (self.mark,)
-        added = self.dst.execute(f"INSERT OR IGNORE INTO temp.xt_seen {select}", params).rowcount
-        return max(0, added)
-
-    def _top(self, target: dict[str, str]) -> int:
-        rowid = rowid_alias(target.values())
-        return self.dst.execute(f"SELECT max({rowid}) FROM main.{quote(self.table)}").fetchone()[0] or 0
+        return self.ends.row_pages(self.src, self.table, self.names, self.batch_size)
 
     def write(self, batch: list[tuple[Any, ...]]) -> tuple[int, int]:
         """Write one batch in one transaction; returns (rows written, rows skipped)."""
         tid, ts = self.key_positions
-        dst = self.dst
+        dst, ends = self.dst, self.ends
 
         def body() -> tuple[int, int, int, int]:
-            target = _ensure_table(dst, self.table, self.columns, self.types)
-            seen = self.seen + self._catch_up(target)
-            rows = batch
-            if seen:
-                exists = "SELECT 1 FROM temp.xt_seen WHERE track_id = ? AND timestamp = ?"
-                rows = [r for r in batch if not dst.execute(exists, (r[tid], r[ts])).fetchone()]
+            target = ends.ensure_table(dst, self.table, self.columns, self.types)
+            seen = self.seen + ends.catch_up(dst, self.table, target, self.mark)
+            rows = ends.unseen(dst, batch, tid, ts) if seen else batch
             if rows:
-                names = tuple(target[n.lower()] for n in self.names)
-                sql = self.insert_sql.get(names)
-                if sql is None:
-                    marks = ", ".join("?" * len(names))
-                    sql = self.insert_sql[names] = (
-                        f"INSERT INTO main.{quote(self.table)} ({', '.join(quote(n) for n in names)}) VALUES ({marks})"
-                    )
-                dst.executemany(sql, rows)
+                ends.insert_rows(dst, self.table, tuple(target[n.lower()] for n in self.names), rows, self.insert_sql)
                 if self.counts_refs:
                     self._count_references(rows)
-            return len(rows), len(batch) - len(rows), seen, self._top(target)
+            return len(rows), len(batch) - len(rows), seen, ends.top(dst, self.table, target)
 
         written, skipped, seen, top = _transaction(dst, body)
         self.seen, self.mark = seen, top  # only once committed
@@ -545,9 +335,4 @@ class _TableCopy:
         refs: Counter[str] = Counter()
         for row in rows:
             refs.update(_hashes(row))
-        if not refs or not has_table(self.dst, ASSETS_TABLE):
-            return
-        from .store.base import AssetWrites
-        from .store.sqlite import _write_assets
-
-        _write_assets(self.dst, AssetWrites(refs=refs))
+        self.ends.count_references(self.dst, refs)

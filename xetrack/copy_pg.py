@@ -10,7 +10,8 @@ skipped, so a second copy adds nothing and a copy that was killed resumes where 
 stopped when run again. Rows travel in batches, each batch one transaction of TARGET:
 memory stays bounded, and a kill loses at most the batch in flight (it is copied by the
 next run). Values are written through the engine interface, so each engine stores them
-by its own rules (docs/postgres.md). Then come the predictions and artifact entries of
+by its own rules (docs/postgres.md); the reads and side writes of each end are in
+``xetrack.store.sqlite_copy`` / ``pg_copy`` (``backend(engine, "copy")``). Then come the predictions and artifact entries of
 the tables copied, the artifact bytes they point at, and the model registry
 (:mod:`xetrack.copy_pg_side`), by the same rules as a copy between two files.
 """
@@ -20,8 +21,9 @@ from __future__ import annotations
 from typing import Any, Callable, Iterator, Sequence
 
 from .assets import HASH_LENGTH, is_asset_hash
-from .schema import TIMESTAMP, TRACK_ID, quote
-from .store.base import AssetWrites, rowid_alias
+from .schema import TIMESTAMP, TRACK_ID
+from .store import backend
+from .store.base import AssetWrites
 
 BATCH_ROWS = 5_000
 
@@ -70,41 +72,7 @@ def copy_with_postgres(source: str, target: str, assets: bool, tables: Sequence[
 
 def _pages(engine: Any, table: str) -> Iterator[tuple[tuple[str, ...], list[tuple[Any, ...]]]]:
     """(column names, rows) in table order, ``BATCH_ROWS`` at a time, values as logged."""
-    if engine.dialect == "postgres":
-        for names, types, values in engine.pages(table, BATCH_ROWS):
-            yield tuple(names), [tuple(row) for row in values.tolist()]
-        return
-    types = engine.column_types(table)
-    names = tuple(types)
-    rowid = rowid_alias(names)
-    cols = ", ".join(quote(n) for n in names)
-    last = None
-    while True:
-        after = "" if last is None else f" WHERE {rowid} > ?"
-        rows = engine.query(
-            f"SELECT {rowid}, {cols} FROM {quote(table)}{after} ORDER BY {rowid} LIMIT {BATCH_ROWS}",
-            () if last is None else (last,),
-        )
-        if not rows:
-            return
-        last = rows[-1][0]
-        fixed = [(j, types[n]) for j, n in enumerate(names) if types[n] in ("BOOLEAN", "REAL")]
-        yield names, [_as_logged(row[1:], fixed) if fixed else row[1:] for row in rows]
-
-
-def _as_logged(row: Sequence[Any], fixed: Sequence[tuple[int, str]]) -> tuple[Any, ...]:
-    """A SQLite row as the values were logged: 0/1 of a BOOLEAN column as bools, an int
-    of a REAL one as a float (what the SQLite engine's reads show). ``fixed``: the
-    (index, logical type) of those columns."""
-    out = list(row)
-    for j, kind in fixed:
-        value = out[j]
-        if type(value) is int:
-            if kind == "BOOLEAN" and value in (0, 1):
-                out[j] = bool(value)
-            elif kind == "REAL":
-                out[j] = float(value)
-    return tuple(out)
+    return backend(engine, "copy").pages(engine, table, BATCH_ROWS)
 
 
 def _unseen(dst: Any, table: str, keys: tuple[str, ...], rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
@@ -117,16 +85,9 @@ def _unseen(dst: Any, table: str, keys: tuple[str, ...], rows: list[tuple[Any, .
     stamps = [r[ts] for r in rows]
     between = (min(stamps), max(stamps)) if all(type(s) is str for s in stamps) else None
     seen: set[tuple[Any, Any]] = set()
+    stored_pairs = backend(dst, "copy").stored_pairs
     for start in range(0, len(runs), 500):
-        chunk = runs[start:start + 500]
-        if dst.dialect == "postgres":
-            seen |= dst.stored_pairs(table, chunk, between)
-        else:
-            marks = ", ".join("?" for _ in chunk)
-            span = f" AND {quote(TIMESTAMP)} BETWEEN ? AND ?" if between else ""
-            seen |= set(map(tuple, dst.query(
-                f"SELECT {quote(TRACK_ID)}, {quote(TIMESTAMP)} FROM {quote(table)} WHERE {quote(TRACK_ID)} IN ({marks}){span}",
-                [*chunk, *(between or ())])))
+        seen |= stored_pairs(dst, table, runs[start:start + 500], between)
     return [r for r in rows if (r[tid], r[ts]) not in seen]
 
 
@@ -155,41 +116,13 @@ def _first_value(rows: list[tuple[Any, ...]]) -> Callable[[int], Any]:
 
 def _copy_runs(src: Any, dst: Any, table: str) -> int:
     """Lifecycle rows TARGET lacks, or has as ``running`` while SOURCE has them ended."""
-    from .runs import RUNS_TABLE, STATUSES
+    from .runs import STATUSES
 
-    if src.dialect == "postgres":
-        from .store.pg_side import side_rows
-
-        source_rows = side_rows(src, RUNS_TABLE, table)
-    else:
-        source_rows = src.query(
-            f'SELECT "track_id", "table", "status", "start", "end", "error", "pid", "host" '
-            f'FROM {quote(RUNS_TABLE)} WHERE "table" = ?', (table,))
-    if dst.dialect == "postgres":
-        from .store.pg_side import side_rows
-
-        target = {r[0]: r[2] for r in side_rows(dst, RUNS_TABLE, table)}
-    else:
-        target = dict(dst.query(f'SELECT "track_id", "status" FROM {quote(RUNS_TABLE)} WHERE "table" = ?', (table,)))
+    source_rows = backend(src, "copy").run_rows(src, table)
+    ends = backend(dst, "copy")
+    target = ends.run_statuses(dst, table)
     wanted = [r for r in source_rows
               if r[0] not in target or (target[r[0]] == "running" and r[2] in STATUSES[1:])]
     for track_id, _, status, start, end, error, pid, host in wanted:
-        _put_run(dst, table, track_id, status, start, end, error, pid, host)
+        ends.put_run(dst, table, (track_id, table, status, start, end, error, pid, host))
     return len(wanted)
-
-
-def _put_run(dst: Any, table: str, track_id: str, status: str, start: Any, end: Any, error: Any, pid: Any, host: Any) -> None:
-    if dst.dialect == "postgres":
-        from .store.pg_side import put_run
-
-        put_run(dst, table, (track_id, table, status, start, end, error, pid, host))
-        return
-    from .runs import RUNS_DDL, RUNS_TABLE
-
-    def body(conn: Any) -> None:
-        conn.execute(RUNS_DDL)
-        conn.execute(f"INSERT OR REPLACE INTO {quote(RUNS_TABLE)} VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                     (track_id, table, status, start, end, error, pid, host))
-
-    dst.write(body)
-

@@ -21,6 +21,10 @@ transaction of TARGET (all or nothing); SOURCE is only read.
   (:class:`~xetrack.errors.IntegrityError`) before writing anything.
 - The model registry, file-wide whatever ``tables`` says: see :meth:`SideCopy.models`.
 
+Every statement is in :mod:`xetrack.store.sqlite_copy_side` (and the chunk calls of
+:mod:`xetrack.store.blobs`); this module decides what is copied, in which order and in
+which transaction.
+
 An artifact entry or a model version is copied only when its bytes are in TARGET once
 the bytes are copied: with ``assets=False`` (nothing stored is copied), only the ones
 whose bytes TARGET already holds. The others are counted in ``CopyResult.left_out``.
@@ -28,16 +32,12 @@ whose bytes TARGET already holds. The others are counted in ``CopyResult.left_ou
 
 from __future__ import annotations
 
-import sqlite3
 from typing import TYPE_CHECKING, Any, Iterator
 
-from .artifacts import ARTIFACTS, ARTIFACTS_DDL
 from .errors import IntegrityError
-from .models import ALIASES, MODELS, MODELS_DDL
-from .runs import PREDICTIONS_DDL, PREDICTIONS_TABLE, RUNS_DDL, RUNS_TABLE, STATUSES
-from .schema import ASSETS_TABLE, quote
 from .store import blobs
-from .store.base import has_table
+from .store import sqlite_copy_side as side
+from .store.sqlite_copy_side import ARTIFACTS, MODELS, PREDICTIONS as PREDICTIONS_TABLE, RUNS as RUNS_TABLE
 
 if TYPE_CHECKING:
     from .copy import CopyResult
@@ -45,59 +45,33 @@ if TYPE_CHECKING:
 #: Bytes of chunks written per transaction when copying one blob.
 BLOB_BYTES_PER_BATCH = 64 * 2**20
 _ROWS_PER_BATCH = 5_000
-
-_RUN_COLUMNS = ("track_id", "table", "status", "start", "end", "error", "pid", "host")
-_PREDICTION_COLUMNS = ("track_id", "table", "name", "idx", "prediction", "actual")
-_ARTIFACT_COLUMNS = ("track_id", "table", "name", "type", "hash", "size", "created")
-_MODEL_COLUMNS = ("name", "version", "hash", "kind", "track_id", "table", "description", "created")
-_FINAL = STATUSES[1:]  # finished, failed, killed
-
-
-def _names(columns: tuple[str, ...]) -> str:
-    return ", ".join(quote(c) for c in columns)
+_TIMEOUT = 60.0  # TARGET's busy timeout, as xetrack.copy's
 
 
 class SideCopy:
-    """Copies the side rows of ``tables`` (SOURCE's names) and the registry into TARGET."""
+    """Copies the side rows of ``tables`` (SOURCE's names) and the registry into TARGET.
+
+    ``src`` and ``dst`` are the copy's two connections, handed to
+    :mod:`xetrack.store.sqlite_copy_side` (every statement) and :mod:`xetrack.store.blobs`.
+    """
 
     def __init__(
         self,
-        src: sqlite3.Connection,
-        dst: sqlite3.Connection,
+        src: Any,
+        dst: Any,
         source: str,
         target: str,
         tables: list[str],
         assets: bool,
         result: "CopyResult",
     ) -> None:
-        from .copy import _transaction
+        from .store import sqlite_copy
 
         self.src, self.dst, self.source, self.target = src, dst, source, target
         self.tables, self.assets, self.result = tables, assets, result
-        self.transaction = lambda body: _transaction(dst, body)
+        self.transaction = lambda body: sqlite_copy.transaction(dst, body, _TIMEOUT)
 
     # -- which bytes -------------------------------------------------------------
-    def _hashes(self, sql: str, params: tuple[Any, ...] = ()) -> Iterator[str]:
-        cursor = self.src.execute(sql, params)  # its own cursor: other reads do not reset it
-        while True:
-            page = cursor.fetchmany(1000)
-            if not page:
-                return
-            for (key,) in page:
-                yield key
-
-    def _artifact_hashes(self, table: str) -> Iterator[str]:
-        if not has_table(self.src, ARTIFACTS):
-            return iter(())
-        sql = f'SELECT DISTINCT "hash" FROM main.{quote(ARTIFACTS)} WHERE "table" = ? COLLATE NOCASE ORDER BY "hash"'
-        return self._hashes(sql, (table,))
-
-    def _model_hashes(self) -> Iterator[str]:
-        if not has_table(self.src, MODELS):
-            return iter(())
-        sql = f"SELECT DISTINCT \"hash\" FROM main.{quote(MODELS)} WHERE \"kind\" = 'artifact' ORDER BY \"hash\""
-        return self._hashes(sql)
-
     def _collision(self, key: str, theirs: str, ours: str) -> IntegrityError:
         return IntegrityError(
             f"Hash {key} holds different bytes in {self.target!r} (BLAKE2b {theirs[:16]}...) than in "
@@ -108,9 +82,9 @@ class SideCopy:
     def check(self) -> None:
         """Refuse, before anything is written, when TARGET holds a hash SOURCE's copied
         entries use with other bytes."""
-        if not (has_table(self.src, blobs.BLOBS) and has_table(self.dst, blobs.BLOBS)):
+        if not (side.has(self.src, blobs.BLOBS) and side.has(self.dst, blobs.BLOBS)):
             return
-        keys = [self._model_hashes()] + [self._artifact_hashes(t) for t in self.tables]
+        keys = [side.model_hashes(self.src)] + [side.artifact_hashes(self.src, t) for t in self.tables]
         for key in (k for each in keys for k in each):
             ours, theirs = blobs.header(self.src, key), blobs.header(self.dst, key)
             if ours is not None and theirs is not None and ours[0] != theirs[0]:
@@ -120,8 +94,7 @@ class SideCopy:
         """Under the write lock: whether TARGET holds these bytes (for a blob, with
         SOURCE's digest when SOURCE has one)."""
         if kind == "asset":
-            sql = f"SELECT 1 FROM main.{quote(ASSETS_TABLE)} WHERE key = ?"
-            return has_table(self.dst, ASSETS_TABLE) and self.dst.execute(sql, (key,)).fetchone() is not None
+            return side.has_asset(self.dst, key)
         if kind != "artifact":
             return False
         theirs = blobs.header(self.dst, key)
@@ -142,10 +115,7 @@ class SideCopy:
         digest, size, count = found
         if self._in_target(key):
             return
-        (created,) = self.src.execute(
-            f'SELECT "created" FROM main.{quote(blobs.BLOBS)} WHERE "hash" = ?', (key,)
-        ).fetchone()
-        read = f'SELECT "data" FROM main.{quote(blobs.CHUNKS)} WHERE "hash" = ? AND "seq" = ?'
+        created = side.blob_created(self.src, key)
         label = f"Artifact bytes {key} in {self.source!r}"
         state: dict[str, Any] = {"check": blobs.hasher(), "seq": 0, "total": 0}
 
@@ -157,13 +127,13 @@ class SideCopy:
             if seq == 0:
                 blobs.begin_upload(self.dst, key)  # a gc of TARGET meanwhile leaves the chunks alone
             while seq < count and written < BLOB_BYTES_PER_BATCH:
-                row = self.src.execute(read, (key, seq)).fetchone()
-                if row is None:
+                data = side.chunk(self.src, key, seq)
+                if data is None:
                     raise IntegrityError(f"{label} are damaged: chunk {seq + 1} of {count} is missing")
-                check.update(row[0])
-                blobs.write_chunks(self.dst, key, [(seq, row[0])])
-                written += len(row[0])
-                total += len(row[0])
+                check.update(data)
+                blobs.write_chunks(self.dst, key, [(seq, data)])
+                written += len(data)
+                total += len(data)
                 seq += 1
             if seq < count:
                 return check, seq, total, False
@@ -191,40 +161,17 @@ class SideCopy:
                 return
 
     # -- rows --------------------------------------------------------------------
-    def _pages(self, side: str, columns: tuple[str, ...], table: str) -> Iterator[list[tuple[Any, ...]]]:
-        """SOURCE's rows of ``side`` for ``table``, in rowid order, a batch at a time."""
-        if not has_table(self.src, side):
-            return
-        sql = (
-            f"SELECT rowid, {_names(columns)} FROM main.{quote(side)} "
-            'WHERE "table" = ? COLLATE NOCASE AND rowid > ? ORDER BY rowid LIMIT ?'
-        )
-        last = -(2**63)
-        while True:
-            rows = self.src.execute(sql, (table, last, _ROWS_PER_BATCH)).fetchall()
-            if not rows:
-                return
-            last = rows[-1][0]
-            yield [row[1:] for row in rows]
+    def _pages(self, name: str, columns: tuple[str, ...], table: str) -> Iterator[list[tuple[Any, ...]]]:
+        """SOURCE's rows of side table ``name`` for ``table``, in the order they were written, a batch at a time."""
+        return side.side_pages(self.src, name, columns, table, _ROWS_PER_BATCH)
 
     def runs(self, table: str) -> None:
-        final = ", ".join(f"'{s}'" for s in _FINAL)
-        updates = ", ".join(f"{quote(c)} = excluded.{quote(c)}" for c in _RUN_COLUMNS[2:])
-        sql = (
-            f"INSERT INTO main.{quote(RUNS_TABLE)} ({_names(_RUN_COLUMNS)}) VALUES ({', '.join('?' * len(_RUN_COLUMNS))}) "
-            f'ON CONFLICT ("track_id", "table") DO UPDATE SET {updates} '
-            f"WHERE {quote(RUNS_TABLE)}.\"status\" = 'running' AND excluded.\"status\" IN ({final})"
-        )
-        for rows in self._pages(RUNS_TABLE, _RUN_COLUMNS, table):
-            self.result.runs += self.transaction(lambda: self._insert(RUNS_DDL, sql, rows))
+        for rows in self._pages(RUNS_TABLE, side.RUN_COLUMNS, table):
+            self.result.runs += self.transaction(lambda: side.merge_runs(self.dst, rows))
 
     def predictions(self, table: str) -> None:
-        sql = (
-            f"INSERT OR IGNORE INTO main.{quote(PREDICTIONS_TABLE)} ({_names(_PREDICTION_COLUMNS)}) "
-            f"VALUES ({', '.join('?' * len(_PREDICTION_COLUMNS))})"
-        )
-        for rows in self._pages(PREDICTIONS_TABLE, _PREDICTION_COLUMNS, table):
-            self.result.predictions += self.transaction(lambda: self._insert(PREDICTIONS_DDL, sql, rows))
+        for rows in self._pages(PREDICTIONS_TABLE, side.PREDICTION_COLUMNS, table):
+            self.result.predictions += self.transaction(lambda: side.add_predictions(self.dst, rows))
 
     def metadata(self, table: str) -> None:
         """Tags, run names and the description of ``table`` (TARGET's own win)."""
@@ -234,29 +181,21 @@ class SideCopy:
         for name, columns in meta.COPY_COLUMNS.items():
             ddl, sql = meta.copy_sql(name)
             for rows in self._pages(name, columns, table):
-                added += self.transaction(lambda: self._insert(ddl, sql, rows))
+                added += self.transaction(lambda: side.add_rows(self.dst, ddl, sql, rows))
         if added:  # cached runs() frames of TARGET go stale
             self.transaction(lambda: meta.bump(self.dst))
 
-    def _insert(self, ddl: str, sql: str, rows: list[tuple[Any, ...]]) -> int:
-        self.dst.execute(ddl)
-        return sum(max(0, self.dst.execute(sql, row).rowcount) for row in rows)
-
     def artifacts(self, table: str) -> None:
         if self.assets:
-            for key in self._artifact_hashes(table):
+            for key in side.artifact_hashes(self.src, table):
                 self.blob(key)
-        sql = (
-            f"INSERT OR IGNORE INTO main.{quote(ARTIFACTS)} ({_names(_ARTIFACT_COLUMNS)}) "
-            f"VALUES ({', '.join('?' * len(_ARTIFACT_COLUMNS))})"
-        )
-        key_at = _ARTIFACT_COLUMNS.index("hash")
+        key_at = side.ARTIFACT_COLUMNS.index("hash")
 
         def body(rows: list[tuple[Any, ...]]) -> tuple[int, int]:
             stored = [row for row in rows if self._in_target(row[key_at])]
-            return (self._insert(ARTIFACTS_DDL, sql, stored) if stored else 0), len(rows) - len(stored)
+            return (side.add_artifacts(self.dst, stored) if stored else 0), len(rows) - len(stored)
 
-        for rows in self._pages(ARTIFACTS, _ARTIFACT_COLUMNS, table):
+        for rows in self._pages(ARTIFACTS, side.ARTIFACT_COLUMNS, table):
             copied, left_out = self.transaction(lambda: body(rows))
             self.result.artifacts += copied
             self.result.left_out += left_out
@@ -271,23 +210,16 @@ class SideCopy:
         changes). A SOURCE alias is set only when TARGET has no alias of that name for
         the model; it points at the number its version has in TARGET.
         """
-        if not has_table(self.src, MODELS):
+        if not side.has(self.src, MODELS):
             return
         if self.assets:
-            for key in self._model_hashes():
+            for key in side.model_hashes(self.src):
                 self.blob(key)
-        select = f'SELECT {_names(_MODEL_COLUMNS)} FROM main.{quote(MODELS)} WHERE "name" = ? ORDER BY "version"'
-        has_aliases = has_table(self.src, ALIASES)
-        names = [n for (n,) in self.src.execute(f'SELECT DISTINCT "name" FROM main.{quote(MODELS)} ORDER BY "name"')]
         group: list[tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]] = []
         size = 0
-        for name in names:
-            versions = self.src.execute(select, (name,)).fetchall()
-            aliases = []
-            if has_aliases:
-                aliases = self.src.execute(
-                    f'SELECT "alias", "version" FROM main.{quote(ALIASES)} WHERE "name" = ? ORDER BY "alias"', (name,)
-                ).fetchall()
+        for name in side.model_names(self.src):
+            versions = side.versions_of(self.src, name)
+            aliases = side.aliases_of(self.src, name)
             group.append((versions, aliases))
             size += len(versions) + len(aliases)
             if size >= _ROWS_PER_BATCH:
@@ -297,32 +229,24 @@ class SideCopy:
             self._write_models(group)
 
     def _write_models(self, group: list[tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]]) -> None:
-        insert = f"INSERT INTO main.{quote(MODELS)} ({_names(_MODEL_COLUMNS)}) VALUES ({', '.join('?' * len(_MODEL_COLUMNS))})"
-        same = f'SELECT "version" FROM main.{quote(MODELS)} WHERE "name" = ? AND "hash" = ? AND "created" = ? ORDER BY "version" LIMIT 1'
-        top = f'SELECT coalesce(max("version"), 0) FROM main.{quote(MODELS)} WHERE "name" = ?'
-        point = f'INSERT OR IGNORE INTO main.{quote(ALIASES)} ("name", "alias", "version") VALUES (?, ?, ?)'
-
         def body() -> tuple[int, int, int]:
-            for statement in MODELS_DDL:
-                self.dst.execute(statement)
+            side.create_registry(self.dst)
             added = pointed = left_out = 0
             for versions, aliases in group:
                 became: dict[int, int] = {}
                 for name, version, key, kind, *rest, created in versions:
-                    found = self.dst.execute(same, (name, key, created)).fetchone()
+                    found = side.same_version(self.dst, name, key, created)
                     if found is not None:
-                        became[version] = found[0]
+                        became[version] = found
                         continue
                     if not self._in_target(key, kind):
                         left_out += 1
                         continue
-                    number = self.dst.execute(top, (name,)).fetchone()[0] + 1
-                    self.dst.execute(insert, (name, number, key, kind, *rest, created))
-                    became[version] = number
+                    became[version] = side.add_version(self.dst, (name, key, kind, *rest, created))
                     added += 1
                 for alias, version in aliases:
                     if version in became:
-                        pointed += max(0, self.dst.execute(point, (versions[0][0], alias, became[version])).rowcount)
+                        pointed += side.point(self.dst, versions[0][0], alias, became[version])
             return added, pointed, left_out
 
         added, pointed, left_out = self.transaction(body)
