@@ -1,9 +1,11 @@
-"""The layering rule of docs/architecture.md: engine-specific SQL lives in ``xetrack/store/``.
+"""The layering rule of docs/architecture.md: engine-specific SQL lives in ``xetrack/store/``,
+and so does every use of an engine's internals.
 
 Above ``store/``, modules validate, decide and build frames; they reach the database
 through engine methods and the ``store/<dialect>_<feature>`` modules. This test reads
 every module above ``store/`` and fails on SQL text, on a call of a connection's
-``execute``, or on an import of a database driver.
+``execute``, on an engine's private machinery (``engine._live()``, ``._guard``,
+``._transact``...) or on an import of a database driver.
 """
 
 from __future__ import annotations
@@ -26,6 +28,9 @@ SQL = re.compile(
     r"\bATTACH\b|\bCOPY\s+\S+\s+(FROM|TO)\b|ORDER\s+BY\s+rowid"
 )
 CALLS = {"execute", "executemany", "executescript"}
+#: The engines' own machinery (their connection, lock, transactions): used only in store/.
+INTERNALS = {"_live", "_guard", "_run", "_transact", "_rows", "_cursor", "_load", "_write", "_writing",
+             "_open", "_shared_cursor", "_grow", "_record", "_select"}
 DRIVERS = {"sqlite3", "psycopg", "duckdb"}
 
 
@@ -56,6 +61,9 @@ def _findings(path: pathlib.Path) -> list[str]:
                 found.append(f"{line}: SQL text {node.value[:60]!r}")
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in CALLS:
             found.append(f"{line}: a call of .{node.func.attr}()")
+        elif (isinstance(node, ast.Attribute) and node.attr in INTERNALS
+              and not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"))):
+            found.append(f"{line}: an engine internal, .{node.attr}")
         elif isinstance(node, ast.Import):
             found += [f"{line}: import {a.name}" for a in node.names if a.name.split(".")[0] in DRIVERS]
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").split(".")[0] in DRIVERS:
@@ -72,8 +80,12 @@ def test_the_scan_finds_what_it_looks_for(tmp_path):
         '    """PRAGMA in a docstring is fine."""\n'
         "    conn.execute(f'SELECT a FROM {t} ORDER BY rowid')\n"
         "    return 'INSERT OR IGNORE INTO x VALUES (1)'\n"
+        "def g(engine, self):\n"
+        "    with engine._guard.lock:\n"
+        "        return self._live()\n"
     )
-    assert [f.split(":")[0] for f in _findings(sample)] == ["2", "5", "5", "5", "6"]  # the import; the call, SELECT...FROM and ORDER BY rowid; the INSERT
+    # the import; the call, SELECT...FROM and ORDER BY rowid; the INSERT; engine._guard (not self._live)
+    assert [f.split(":")[0] for f in _findings(sample)] == ["2", "5", "5", "5", "6", "8"]
 
 
 @pytest.mark.parametrize("path", _modules(), ids=lambda p: str(p.relative_to(PACKAGE)))
