@@ -346,3 +346,12 @@ def test_library_warnings_also_go_to_the_logs_when_there_is_a_sink(tmp_path):
         warnings.simplefilter("error")
         quiet.track(total, args=[[1, 2]])
     assert "WARNING" not in (tmp_path / "q" / "xetrack.log").read_text()
+
+
+def test_a_logger_whose_tracker_is_gone_says_to_keep_the_tracker():
+    import gc
+
+    logger = Tracker(Tracker.SKIP_INSERT).logger  # the Tracker is dropped at once
+    gc.collect()
+    with pytest.raises(ReferenceError, match=r"keep the Tracker in a variable \(tracker = Tracker"):
+        logger.monitor({"latency": 0.1})

@@ -316,7 +316,7 @@ class TrackerLogger:
     ) -> None:
         if logs_file_format is not None:
             check_file_format(logs_file_format)
-        self._tracker = weakref.proxy(tracker)
+        self._owner = weakref.ref(tracker)  # the Tracker owns its logger, not the other way
         self.logs_path = None if logs_path is None else os.fspath(logs_path)
         # With a format of the user's, an event's {message} is its row as JSON.
         self.logs_file_format = logs_file_format if logs_path is not None else None
@@ -330,6 +330,17 @@ class TrackerLogger:
         self._via = 0  # frames between the user and Tracker.log (monitor, experiment)
         self._open()
         self._finalizer = weakref.finalize(tracker, _close_sinks, self._handler_ids, self._targets)
+
+    @property
+    def _tracker(self) -> Any:
+        tracker = self._owner()
+        if tracker is None:
+            raise ReferenceError(
+                "The Tracker this logger belongs to no longer exists, so there is nothing to "
+                "log into: keep the Tracker in a variable (tracker = Tracker(...); "
+                "tracker.logger.monitor(...))"
+            )
+        return tracker
 
     @property
     def has_sinks(self) -> bool:

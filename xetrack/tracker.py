@@ -263,7 +263,8 @@ class Tracker(TableView):
         """This run's logger: ``info``, ``warning``, ``error``, ``debug``,
         ``monitor(dict_or_frame)`` and ``experiment(dict)``, written to the log sinks.
 
-        >>> Tracker(Tracker.SKIP_INSERT).logger.monitor({"latency": 0.1})
+        >>> tracker = Tracker(Tracker.SKIP_INSERT)
+        >>> tracker.logger.monitor({"latency": 0.1})
         1
         """
         return self._logger

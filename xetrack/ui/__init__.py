@@ -1,7 +1,6 @@
 """``xt ui``: a local dashboard over one database file (docs/ui.md).
 
->>> url = Reader("exp.db").ui()  # doctest: +SKIP
->>> url
+>>> Reader("exp.db").ui()  # doctest: +SKIP
 'http://127.0.0.1:8080/runs?table=default'
 
 The server is Starlette on uvicorn, from the ``ui`` extra. It binds 127.0.0.1 unless
