@@ -157,3 +157,12 @@ def test_backend_switch(db):
     assert isinstance(Reader(db).to_df(), pd.DataFrame)
     with pytest.raises(ValueError, match="Unknown backend"):
         xetrack.set_backend("spark")
+
+
+def test_a_table_name_in_the_second_place_gets_a_hint(tmp_path):
+    db = str(tmp_path / "x.db")
+    with pytest.raises(TypeError, match=r"params must be a dict, got str; to choose the table, pass table='runs'"):
+        Tracker(db, "runs")
+    with pytest.raises(ValueError, match=r"Unknown engine 'runs'.*; to choose the table, pass table='runs'"):
+        Reader(db, "runs")
+    assert not (tmp_path / "x.db").exists() or Reader(db).tables() == []

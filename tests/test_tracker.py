@@ -224,3 +224,14 @@ def test_nan_is_stored_as_null(db):
     assert math.isnan(values[0]) and values[1] == 0.5 and math.isnan(values[2])
     raw = tracker.conn.execute('SELECT count(*) FROM "default" WHERE a IS NULL').fetchone()[0]
     assert raw == 2
+
+
+def test_html_shows_logged_markup_as_text(db):
+    """A logged string and a run id render escaped in the notebook view (a key is made a
+    column name first: its markup characters become underscores)."""
+    tracker = Tracker(db, track_id="<i>run</i>")
+    tracker.log({"<b>key</b>": "<script>alert(1)</script>", "n": 1})
+    for html in (tracker._repr_html_(), Reader(db)._repr_html_()):
+        assert "<script>" not in html and "<b>key" not in html and "<i>run" not in html
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "<th>_b_key__b_</th>" in html
+        assert "&lt;i&gt;run&lt;/i&gt;" in html

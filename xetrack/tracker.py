@@ -619,7 +619,8 @@ class Tracker(TableView):
         'resnet18'
         """
         if not isinstance(params, Mapping):
-            raise TypeError(f"params must be a dict, got {type(params).__name__}")
+            hint = f"; to choose the table, pass table={params!r}" if isinstance(params, str) else ""
+            raise TypeError(f"params must be a dict, got {type(params).__name__}{hint}")
         coerced = {self._name(k): coerce(v, k) for k, v in params.items()}
         self._params.update(coerced)
         self._shape = None  # the next row holds other params

@@ -28,7 +28,8 @@ def open_engine(db: str | os.PathLike[str], engine: str = "sqlite", *, create: b
 
     if is_url(db):
         if engine not in ("sqlite", "postgres", "duckdb"):
-            raise ValueError(f"Unknown engine {engine!r}: choose 'sqlite' (or 'postgres') or 'duckdb'")
+            hint = f"; to choose the table, pass table={engine!r}" if isinstance(engine, str) else ""
+            raise ValueError(f"Unknown engine {engine!r}: choose 'sqlite' (or 'postgres') or 'duckdb'{hint}")
         from .pg_connect import psycopg_module
 
         psycopg_module()  # without the driver: the error names the pip command
@@ -40,7 +41,8 @@ def open_engine(db: str | os.PathLike[str], engine: str = "sqlite", *, create: b
 
         return PostgresEngine(str(db), create=create)
     if engine not in ENGINES:
-        raise ValueError(f"Unknown engine {engine!r}: choose 'sqlite' or 'duckdb'")
+        hint = f"; to choose the table, pass table={engine!r}" if isinstance(engine, str) else ""
+        raise ValueError(f"Unknown engine {engine!r}: choose 'sqlite' or 'duckdb'{hint}")
     if not isinstance(db, (str, os.PathLike)):
         raise TypeError(f"db must be a path, Tracker.IN_MEMORY or Tracker.SKIP_INSERT, got {db!r}")
     path = os.fspath(db)
