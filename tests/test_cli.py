@@ -346,3 +346,45 @@ def test_errors_are_one_line(tmp_path, readonly):
     fails("tail", readonly, "--n", "many", match="Invalid value for '--n'", code=2)
     (tmp_path / "notes.txt").write_text("not a database")
     fails("tables", tmp_path / "notes.txt", match="not a SQLite database")
+
+
+# -- the --json contract (docs/cli.md: a table is a list of row objects, a record one object)
+JSON_ROWS = {
+    "head": [], "tail": [], "columns": [], "tables": [], "runs": [], "history": ["accuracy"],
+    "compare": ["crouching-groundhog-5046", "ebony-loon-6720"], "sql": ['SELECT "epoch" FROM "default"'],
+    "assets ls": [], "artifacts ls": [], "models ls": [],
+}
+JSON_OBJECTS = {"stats describe": [], "stats top": ["accuracy"], "stats bottom": ["loss"], "assets gc": ["--dry-run"]}
+
+
+def test_every_json_command_is_in_the_contract():
+    import typer
+
+    from xetrack.cli import app
+
+    def walk(command, prefix=()):
+        for name, sub in (getattr(command, "commands", None) or {}).items():
+            yield from walk(sub, prefix + (name,))
+        if not getattr(command, "commands", None) and any("--json" in getattr(p, "opts", []) for p in command.params):
+            yield " ".join(prefix)
+
+    with_json = set(walk(typer.main.get_command(app)))
+    assert with_json == set(JSON_ROWS) | set(JSON_OBJECTS) | {"cache ls"}  # cache ls: its own test above
+
+
+@pytest.mark.parametrize("command", sorted(JSON_ROWS) + sorted(JSON_OBJECTS))
+def test_json_output_has_the_documented_shape(command, readonly):
+    from typer.testing import CliRunner
+
+    from xetrack.cli import app
+
+    args = JSON_ROWS.get(command, JSON_OBJECTS.get(command))
+    out = CliRunner().invoke(app, [*command.split(), readonly, *args, "--json"])
+    assert out.exit_code == 0, out.output
+    value = json.loads(out.stdout)
+    if command in JSON_ROWS:
+        assert isinstance(value, list) and all(isinstance(row, dict) for row in value), value
+        if command not in ("artifacts ls", "models ls"):  # the file has none of those
+            assert value and all(set(row) == set(value[0]) for row in value)
+    else:
+        assert isinstance(value, dict) and value, value
