@@ -1,7 +1,7 @@
 """Runs on a PostgreSQL store (first slice).
 
 - The lifecycle and predictions side tables are written on the server
-  (:mod:`xetrack.store.pg_side`), in the same layout as on SQLite.
+  (:mod:`xetrack.store.pg_runs_side`, through :mod:`xetrack.runs`), in the same layout as on SQLite.
 - ``runs``/``search``/``compare``/``aggregate``/``history``/``predictions`` run the
   very SQL they run on a SQLite file, over an in-memory SQLite copy of one table and
   its side rows, made for the call. That gives the SQLite engine's answers exactly
@@ -13,32 +13,11 @@
 
 from __future__ import annotations
 
-import os
 import threading
-import socket
 from typing import Any
 
 from . import meta
 from .schema import TRACK_ID, quote
-from .store.base import Engine
-
-
-def is_postgres(engine: Engine) -> bool:
-    return engine.dialect == "postgres"
-
-
-def mark_started(engine: Any, table: str, track_id: str) -> None:
-    from .runs import now
-    from .store import pg_side
-
-    pg_side.mark_started(engine, table, track_id, now(), os.getpid(), socket.gethostname())
-
-
-def mark_ended(engine: Any, table: str, track_id: str, status: str, error: str | None, started_as: str | None) -> None:
-    from .runs import now
-    from .store import pg_side
-
-    pg_side.mark_ended(engine, table, track_id, status, error, started_as, now(), os.getpid(), socket.gethostname())
 
 
 class _Copy:
