@@ -348,6 +348,35 @@ def test_library_warnings_also_go_to_the_logs_when_there_is_a_sink(tmp_path):
     assert "WARNING" not in (tmp_path / "q" / "xetrack.log").read_text()
 
 
+def test_a_tracker_collected_while_loguru_holds_its_lock_does_not_hang(tmp_path):
+    """The garbage collector may finalize a tracker in the middle of loguru's add() (its
+    lock held): the finalizer must not wait on that lock. Its handlers go at the next open."""
+    import gc
+    import threading
+
+    folder = tmp_path / "logs"
+    tracker = Tracker(str(tmp_path / "exp.db"), logs_path=folder)
+    tracker.log({"step": 1})
+    tracker.self = tracker  # a cycle: only the garbage collector frees it
+    handlers = list(tracker._logger._handler_ids)
+    assert handlers
+    del tracker
+    done = threading.Event()
+
+    def collect_under_the_lock():
+        with logs._LOGGER._core.lock:  # as inside loguru's add()
+            gc.collect()
+        done.set()
+
+    worker = threading.Thread(target=collect_under_the_lock, daemon=True)
+    worker.start()
+    assert done.wait(20), "the finalizer waited on loguru's lock"
+    later = Tracker(str(tmp_path / "exp.db"), logs_path=folder)  # removes the collected one's handlers
+    later.log({"step": 2})
+    assert len(tracking_lines(folder)) == 2  # one line per event: no stale handler wrote twice
+    assert not set(handlers) & set(logs._LOGGER._core.handlers)
+
+
 def test_a_logger_whose_tracker_is_gone_says_to_keep_the_tracker():
     import gc
 

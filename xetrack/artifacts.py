@@ -8,8 +8,9 @@ once. A run logging a name again replaces its earlier entry, as writing a file o
 another does.
 
 On PostgreSQL the same tables hold the same rows, chunks as ``bytea``
-(:mod:`xetrack.store.pg_blobs`); :func:`keeper` picks the engine's module and
-:func:`store` drives either.
+(:mod:`xetrack.store.pg_blobs`). The entries' SQL is in :mod:`xetrack.store.sqlite_artifacts`
+and :mod:`xetrack.store.pg_artifacts`, chosen by :func:`xetrack.store.backend`;
+:func:`keeper` is the engine's byte module and :func:`store` drives either.
 
 Every read checks the bytes against the full digest; bytes that do not match raise
 :class:`~xetrack.errors.IntegrityError` naming the artifact and are never handed back.
@@ -20,16 +21,16 @@ from __future__ import annotations
 
 import io
 import os
-import sqlite3
 import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from .assets import HASH_LENGTH, is_asset_hash
 from .errors import NotFoundError
-from .schema import INTERNAL_PREFIX, quote
-from .store import blobs, sqlite_engine
+from .schema import INTERNAL_PREFIX
+from .store import backend, blobs
 from .store.base import close_matches
+from .store.sqlite_artifacts import ARTIFACTS_DDL  # copy imports it from here
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -38,13 +39,6 @@ ARTIFACTS = INTERNAL_PREFIX + "artifacts"
 #: A file bigger than this is written in several transactions, the last one making it visible.
 BATCH_BYTES = 64 * 2**20
 COLUMNS = ("track_id", "name", "type", "hash", "size", "created")
-
-ARTIFACTS_DDL = (
-    f"CREATE TABLE IF NOT EXISTS {quote(ARTIFACTS)} ("
-    '"track_id" TEXT NOT NULL, "table" TEXT NOT NULL, "name" TEXT NOT NULL, "type" TEXT, '
-    '"hash" TEXT NOT NULL, "size" INTEGER NOT NULL, "created" TEXT NOT NULL, '
-    'UNIQUE ("track_id", "table", "name"))'
-)
 
 
 # ------------------------------------------------------------------- sources
@@ -162,11 +156,7 @@ def check_name(name: Any) -> str:
 def keeper(engine: Any) -> Any:
     """The module that keeps bytes for ``engine``: :mod:`.store.blobs` for a SQLite file,
     :mod:`.store.pg_blobs` for PostgreSQL; None when nothing is stored (SKIP_INSERT)."""
-    if engine.dialect == "postgres":
-        from .store import pg_blobs
-
-        return pg_blobs
-    return None if sqlite_engine(engine) is None else blobs
+    return backend(engine, "artifacts").blob_store(engine)
 
 
 def store(engine: Any, source: Source, finish: Callable[[Any, str], Any]) -> tuple[str, Any]:
@@ -252,25 +242,13 @@ def record(engine: Any, table: str, track_id: str, source: Source, name: str | N
     if type is not None and not isinstance(type, str):
         raise TypeError(f"An artifact type must be a str or None, got {type!r}")
     wanted = None if name is None else check_name(name)
-    ops = keeper(engine)
-    if ops is None:
+    if keeper(engine) is None:
         return source.digest()[:HASH_LENGTH]
-    if ops is not blobs:  # PostgreSQL
-        def put(conn: Any, key: str) -> None:
-            row = (track_id, table, wanted or source.name or key + source.ext, type or source.type, key, source.size, now())
-            ops.put_artifact(conn, row)
+    entries = backend(engine, "artifacts")
 
-        return store(engine, source, put)[0]
-
-    def finish(conn: sqlite3.Connection, key: str) -> None:
-        conn.execute(ARTIFACTS_DDL)
-        conn.execute(
-            f'INSERT INTO {quote(ARTIFACTS)} ("track_id", "table", "name", "type", "hash", "size", "created") '
-            'VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT ("track_id", "table", "name") DO UPDATE SET '
-            '"type" = excluded."type", "hash" = excluded."hash", "size" = excluded."size", '
-            '"created" = excluded."created"',
-            (track_id, table, wanted or source.name or key + source.ext, type or source.type, key, source.size, now()),
-        )
+    def finish(conn: Any, key: str) -> None:
+        row = (track_id, table, wanted or source.name or key + source.ext, type or source.type, key, source.size, now())
+        entries.put_artifact(conn, row)
 
     key, _ = store(engine, source, finish)
     return key
@@ -294,19 +272,15 @@ def folder_files(folder: Any) -> list[tuple[str, str]]:
 
 # ------------------------------------------------------------------- reading
 def listing(engine: Any, table: str, track_id: str | None = None) -> "pd.DataFrame":
+    """The artifact entries of ``table`` (of one run), one row each (``COLUMNS``), in the
+    order they were first logged.
+
+    >>> listing(engine, "default")["name"].tolist()  # doctest: +SKIP
+    ['metrics.csv']
+    """
     import pandas as pd
 
-    ops = keeper(engine)
-    if ops is not None and ops is not blobs:
-        rows = ops.artifact_rows(engine, table, track_id, COLUMNS)
-    else:
-        sq = sqlite_engine(engine)
-        where, params = '"table" = ?', [table]
-        if track_id is not None:
-            where += ' AND "track_id" = ?'
-            params.append(track_id)
-        cols = ", ".join(quote(c) for c in COLUMNS)
-        rows = [] if sq is None else sq.query(f"SELECT {cols} FROM {quote(ARTIFACTS)} WHERE {where} ORDER BY rowid", params)
+    rows = backend(engine, "artifacts").artifact_rows(engine, table, track_id, COLUMNS)
     frame = pd.DataFrame(rows, columns=list(COLUMNS))
     frame["size"] = frame["size"].astype("Int64")
     return frame
@@ -324,40 +298,18 @@ def find(engine: Any, table: str, hash_or_name: Any, track_id: str | None = None
         raise TypeError(f"Pass an artifact's hash or name, got {hash_or_name!r}")
     text = os.fspath(hash_or_name)
     ops = keeper(engine)
-    if ops is not None and ops is not blobs:
-        return _find_pg(engine, ops, table, text, track_id)
-    sq = sqlite_engine(engine)
-    if sq is None:
+    if ops is None:
         raise NotFoundError(f"No artifact {text!r}: nothing is stored with Tracker.SKIP_INSERT")
-    run = "" if track_id is None else ' AND "track_id" = ?'
-    params = [table] + ([] if track_id is None else [track_id])
+    entries = backend(engine, "artifacts")
     if is_asset_hash(text):
-        rows = sq.query(f'SELECT "name" FROM {quote(ARTIFACTS)} WHERE "hash" = ? AND "table" = ?{run}', [text, *params])
-        if rows or (track_id is None and sq.query(f"SELECT 1 FROM {quote(blobs.BLOBS)} WHERE hash = ?", (text,))):
-            return Found(text, f"Artifact {rows[0][0]!r} ({text})" if rows else f"Artifact {text}")
-    name = text.replace(os.sep, "/") if os.sep != "/" else text
-    rows = sq.query(
-        f'SELECT "hash" FROM {quote(ARTIFACTS)} WHERE "name" = ? AND "table" = ?{run} '
-        "ORDER BY created DESC, rowid DESC LIMIT 1",
-        [name, *params],
-    )
-    if rows:
-        return Found(rows[0][0], f"Artifact {name!r} ({rows[0][0]})")
-    names = [n for (n,) in sq.query(f'SELECT DISTINCT "name" FROM {quote(ARTIFACTS)} WHERE "table" = ?{run} ORDER BY "name"', params)]
-    raise _not_found(text, name, names, table, track_id)
-
-
-def _find_pg(engine: Any, ops: Any, table: str, text: str, track_id: str | None) -> Found:
-    """:func:`find` on PostgreSQL (the queries in :mod:`.store.pg_blobs`)."""
-    if is_asset_hash(text):
-        names = ops.names_of_hash(engine, table, track_id, text)
+        names = entries.names_of_hash(engine, table, track_id, text)
         if names or (track_id is None and ops.has_blob(engine, text)):
             return Found(text, f"Artifact {names[0]!r} ({text})" if names else f"Artifact {text}")
     name = text.replace(os.sep, "/") if os.sep != "/" else text
-    key = ops.hash_of_name(engine, table, track_id, name)
+    key = entries.hash_of_name(engine, table, track_id, name)
     if key is not None:
         return Found(key, f"Artifact {name!r} ({key})")
-    raise _not_found(text, name, ops.distinct(engine, "name", table, track_id), table, track_id)
+    raise _not_found(text, name, entries.distinct(engine, "name", table, track_id), table, track_id)
 
 
 def _not_found(text: str, name: str, names: list[str], table: str, track_id: str | None) -> NotFoundError:
@@ -367,6 +319,7 @@ def _not_found(text: str, name: str, names: list[str], table: str, track_id: str
 
 
 def chunks(engine: Any, found: Found) -> Iterator[bytes]:
+    """The verified bytes of a found artifact, chunk by chunk."""
     return keeper(engine).read_chunks(engine, found.hash, found.label)
 
 
@@ -396,14 +349,7 @@ def download(engine: Any, table: str, track_id: str, dest: Any) -> list[str]:
         raise TypeError(f"track_id must be a str, got {track_id!r}")
     frame = listing(engine, table, track_id)
     if frame.empty:
-        ops = keeper(engine)
-        if ops is not None and ops is not blobs:
-            runs = ops.distinct(engine, "track_id", table)
-        else:
-            sq = sqlite_engine(engine)
-            runs = [] if sq is None else [
-                r for (r,) in sq.query(f'SELECT DISTINCT "track_id" FROM {quote(ARTIFACTS)} WHERE "table" = ?', (table,))
-            ]
+        runs = backend(engine, "artifacts").distinct(engine, "track_id", table)
         raise NotFoundError(
             f"Run {track_id!r} has no artifacts in table {table!r}.{close_matches(track_id, runs)} "
             f"Runs with artifacts: {', '.join(runs[:20]) if runs else 'none'}"
@@ -421,3 +367,7 @@ def download(engine: Any, table: str, track_id: str, dest: Any) -> list[str]:
 
 def open_stream(engine: Any, found: Found) -> io.BufferedReader:
     return keeper(engine).open_blob(engine, found.hash, found.label)
+
+
+__all__ = ["ARTIFACTS", "ARTIFACTS_DDL", "COLUMNS", "Found", "Source", "chunks", "check_name", "download", "find",
+           "folder_files", "keeper", "listing", "open_stream", "record", "source_of", "store", "write_verified"]

@@ -286,7 +286,33 @@ def _formatted_sink(target: Any) -> Any:
 
 
 # -- the logger object ----------------------------------------------------------------
+#: Handlers of loggers whose tracker the garbage collector took. Its finalizer can run in
+#: the middle of loguru's own add() or remove(), whose lock remove() would wait on for
+#: ever; so it only queues them here, and the next logger opened or closed removes them.
+_STALE_HANDLERS: list[int] = []
+
+
+def _collected(handler_ids: list[int], targets: list[Any]) -> None:
+    """The finalizer of a tracker with sinks: close its files, queue its handlers.
+
+    The handlers left meanwhile write nothing: their filter matches only the collected
+    logger's id, and no logger opens with that id before :func:`_remove_stale` ran."""
+    _STALE_HANDLERS.extend(handler_ids)
+    handler_ids.clear()
+    for target in targets:
+        target.close()
+
+
+def _remove_stale() -> None:
+    while _STALE_HANDLERS:
+        try:
+            _LOGGER.remove(_STALE_HANDLERS.pop())
+        except (ValueError, IndexError):
+            pass
+
+
 def _close_sinks(handler_ids: list[int], targets: list[Any]) -> None:
+    _remove_stale()
     for handler_id in handler_ids:
         try:
             _LOGGER.remove(handler_id)
@@ -329,7 +355,7 @@ class TrackerLogger:
         self._events = self._bound.opt(depth=2)
         self._via = 0  # frames between the user and Tracker.log (monitor, experiment)
         self._open()
-        self._finalizer = weakref.finalize(tracker, _close_sinks, self._handler_ids, self._targets)
+        self._finalizer = weakref.finalize(tracker, _collected, self._handler_ids, self._targets)
 
     @property
     def _tracker(self) -> Any:
@@ -348,6 +374,7 @@ class TrackerLogger:
         return bool(self.logs_path or self.logs_stdout or self.jsonl)
 
     def _open(self) -> None:
+        _remove_stale()  # before any add(): a collected logger's handlers go first
         # Open every file first: an unwritable path fails here, at construction.
         text_targets: list[Any] = []
         jsonl_target = None

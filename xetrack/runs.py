@@ -6,8 +6,8 @@ Two side tables live next to the experiment tables (``xetrack_*`` names are rese
 - ``xetrack_runs``: one row per (track_id, table): status, start, end, error, pid, host;
 - ``xetrack_predictions``: prediction/actual pairs kept by ``Tracker.log_predictions``.
 
-The wide table is never changed. Every query here is built from quoted identifiers that
-were checked against the table's columns, and every user value is a bound parameter.
+The wide table is never changed. The SQL is in :mod:`xetrack.store.sqlite_runs_side` and
+:mod:`xetrack.store.pg_runs_side`, chosen by :func:`xetrack.store.backend`.
 """
 
 from __future__ import annotations
@@ -15,20 +15,24 @@ from __future__ import annotations
 import math
 import os
 import socket
-import sqlite3
 import time
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable
 
 import pandas as pd
 
-from . import meta, runs_pg
-from .schema import INTERNAL_PREFIX, TRACK_ID, quote
-from .store import sqlite_engine
+from . import meta
+from .schema import INTERNAL_PREFIX
+from .store import backend
 from .store.base import close_matches
+from .store.sqlite_runs_side import PREDICTIONS_DDL, RUNS_DDL  # copy and summary import them from here
 
 RUNS_TABLE = INTERNAL_PREFIX + "runs"
 PREDICTIONS_TABLE = INTERNAL_PREFIX + "predictions"
 STATUSES = ("running", "finished", "failed", "killed")
+__all__ = ["RUNS_TABLE", "PREDICTIONS_TABLE", "RUNS_DDL", "PREDICTIONS_DDL", "STATUSES", "now", "mark_started",
+           "mark_ended", "record_run", "run_records", "prediction_metrics", "store_predictions", "tables"]
+
+
 def now() -> str:
     """Local time in the wide table's format ``YYYY-MM-DD HH:MM:SS.ffffff``."""
     micros = time.time_ns() // 1000
@@ -37,48 +41,12 @@ def now() -> str:
 
 
 # --------------------------------------------------------------------- writing
-RUNS_DDL = (
-    f"CREATE TABLE IF NOT EXISTS {quote(RUNS_TABLE)} ("
-    '"track_id" TEXT NOT NULL, "table" TEXT NOT NULL, "status" TEXT, "start" TEXT, '
-    '"end" TEXT, "error" TEXT, "pid" INTEGER, "host" TEXT, PRIMARY KEY ("track_id", "table"))'
-)
-PREDICTIONS_DDL = (
-    f"CREATE TABLE IF NOT EXISTS {quote(PREDICTIONS_TABLE)} ("
-    '"track_id" TEXT NOT NULL, "table" TEXT NOT NULL, "name" TEXT NOT NULL, "idx" INTEGER NOT NULL, '
-    '"prediction", "actual", PRIMARY KEY ("track_id", "table", "name", "idx"))'
-)
-
-
-def _write(engine: Any, table: str, statements: list[tuple[str, Sequence[Any]]], many: bool = False) -> None:
-    """Run ``statements`` in one write transaction; with ``many``, the last one is an executemany."""
-    sq = sqlite_engine(engine)
-    if sq is None:  # SKIP_INSERT: nothing is stored
-        return
-
-    def body(conn: sqlite3.Connection) -> None:
-        for k, (sql, params) in enumerate(statements):
-            if many and k == len(statements) - 1:
-                conn.executemany(sql, params)
-            else:
-                conn.execute(sql, params)
-
-    sq.write(body)
-
-
 def mark_started(engine: Any, table: str, track_id: str) -> None:
-    """Record the run as ``running`` now, in this process on this host."""
-    if engine.dialect == "postgres":
-        return runs_pg.mark_started(engine, table, track_id)
-    _write(engine, table, [
-        (RUNS_DDL, ()),
-        (
-            f'INSERT INTO {quote(RUNS_TABLE)} ("track_id", "table", "status", "start", "end", "error", "pid", "host") '
-            "VALUES (?, ?, 'running', ?, NULL, NULL, ?, ?) ON CONFLICT (\"track_id\", \"table\") DO UPDATE SET "
-            '"status" = excluded."status", "start" = excluded."start", "end" = NULL, "error" = NULL, '
-            '"pid" = excluded."pid", "host" = excluded."host"',
-            (track_id, table, now(), os.getpid(), socket.gethostname()),
-        ),
-    ])
+    """Record the run as ``running`` now, in this process on this host.
+
+    >>> mark_started(tracker._engine, "default", tracker.track_id)  # doctest: +SKIP
+    """
+    backend(engine, "runs_side").mark_started(engine, table, track_id, now(), os.getpid(), socket.gethostname())
 
 
 def mark_ended(
@@ -91,25 +59,8 @@ def mark_ended(
     """
     if status not in STATUSES[1:]:
         raise ValueError(f"status must be one of {', '.join(STATUSES[1:])}, got {status!r}")
-    if engine.dialect == "postgres":
-        return runs_pg.mark_ended(engine, table, track_id, status, error, started_as)
-    stamp = now()
-    moves: list[tuple[str, Sequence[Any]]] = []
-    if started_as is not None and started_as != track_id:
-        moves.append((
-            f'UPDATE OR REPLACE {quote(RUNS_TABLE)} SET "track_id" = ? WHERE "track_id" = ? AND "table" = ?',
-            (track_id, started_as, table),
-        ))
-    _write(engine, table, [
-        (RUNS_DDL, ()),
-        *moves,
-        (
-            f'INSERT INTO {quote(RUNS_TABLE)} ("track_id", "table", "status", "start", "end", "error", "pid", "host") '
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (\"track_id\", \"table\") DO UPDATE SET "
-            '"status" = excluded."status", "end" = excluded."end", "error" = excluded."error"',
-            (track_id, table, status, stamp, stamp, error, os.getpid(), socket.gethostname()),
-        ),
-    ])
+    backend(engine, "runs_side").mark_ended(engine, table, track_id, status, error, started_as, now(), os.getpid(),
+                                            socket.gethostname())
 
 
 def record_run(
@@ -118,28 +69,12 @@ def record_run(
     """Record a run's lifecycle as given (an import: another tool ran it, so no pid or host)."""
     if status not in STATUSES:
         raise ValueError(f"status must be one of {', '.join(STATUSES)}, got {status!r}")
-    _write(engine, table, [
-        (RUNS_DDL, ()),
-        (
-            f'INSERT INTO {quote(RUNS_TABLE)} ("track_id", "table", "status", "start", "end", "error", "pid", "host") '
-            "VALUES (?, ?, ?, ?, ?, ?, NULL, NULL) ON CONFLICT (\"track_id\", \"table\") DO UPDATE SET "
-            '"status" = excluded."status", "start" = excluded."start", "end" = excluded."end", "error" = excluded."error"',
-            (track_id, table, status, start, end, error),
-        ),
-    ])
+    backend(engine, "runs_side").record_run(engine, table, track_id, status, start, end, error)
 
 
 def run_records(engine: Any, table: str) -> dict[str, tuple[Any, Any, Any]]:
     """track_id -> (status, start, end) of the runs side table for ``table``."""
-    sq = sqlite_engine(engine)
-    if sq is None:
-        return {}
-    with sq._guard.lock:
-        conn = sq._live()
-        if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (RUNS_TABLE,)).fetchone() is None:
-            return {}
-        rows = conn.execute(f'SELECT "track_id", "status", "start", "end" FROM {quote(RUNS_TABLE)} WHERE "table" = ?', (table,))
-        return {r[0]: r[1:] for r in rows}
+    return backend(engine, "runs_side").run_records(engine, table)
 
 
 # ------------------------------------------------------------------ predictions
@@ -211,36 +146,18 @@ def prediction_metrics(predictions: Any, actuals: Any, metrics: Iterable[str]) -
 
 
 def store_predictions(engine: Any, table: str, track_id: str, name: str, p: list[Any], a: list[Any]) -> None:
-    if engine.dialect == "postgres":
-        from .store import pg_side
-
-        return pg_side.store_predictions(engine, table, track_id, name, p, a)
-    rows = [(track_id, table, name, i, x, y) for i, (x, y) in enumerate(zip(p, a))]
-    _write(engine, table, [
-        (PREDICTIONS_DDL, ()),
-        (f'DELETE FROM {quote(PREDICTIONS_TABLE)} WHERE "track_id" = ? AND "table" = ? AND "name" = ?', (track_id, table, name)),
-        (f"INSERT INTO {quote(PREDICTIONS_TABLE)} VALUES (?, ?, ?, ?, ?, ?)", rows),
-    ], many=True)
+    """Keep the pairs checked by :func:`prediction_metrics` under ``name`` (replacing any)."""
+    backend(engine, "runs_side").store_predictions(engine, table, track_id, name, p, a)
 
 
 def tables(engine: Any) -> pd.DataFrame:
     """Every experiment table with its row and run counts (runs empty without a
     ``track_id`` column, in a table some other tool wrote), and a ``description`` column
     when some table has one."""
-    sq = sqlite_engine(engine) if engine.dialect == "sqlite" else None
-    rows = []
+    store = backend(engine, "runs_side")
     described = meta.descriptions(engine)
-    for name in engine.tables():  # experiment tables only: internal ones are left out
-        if engine.dialect == "postgres":
-            from .store.pg_side import table_counts
-
-            rows.append((name, *table_counts(engine, name), described.get(name)))
-            continue
-        has_runs = TRACK_ID in {c.lower() for c in engine.columns(name)}
-        runs = f"count(DISTINCT {quote(TRACK_ID)})" if has_runs else "NULL"
-        with sq._guard.lock:
-            n, run_count = sq._live().execute(f"SELECT count(*), {runs} FROM {quote(name)}").fetchone()
-        rows.append((name, n, run_count, described.get(name)))
+    rows = [(name, *store.table_counts(engine, name), described.get(name))
+            for name in engine.tables()]  # experiment tables only: internal ones are left out
     frame = pd.DataFrame(rows, columns=["table", "rows", "runs", "description"])
     if not described:  # a file without descriptions keeps 0.7.0's three columns
         frame = frame.drop(columns="description")

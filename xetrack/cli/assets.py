@@ -28,26 +28,8 @@ def list_assets(db: DbArg, as_json: JsonOpt = False) -> None:
     """
     import pandas as pd
 
-    from ..models import MODELS
-    from ..schema import ASSET_COUNTS, ASSETS_TABLE, quote
-
     with open_reader(db) as reader:
-        if not len(reader.assets):
-            rows = []
-        else:
-            tables = {
-                name
-                for (name,) in reader.conn.execute(
-                    "SELECT name FROM db.sqlite_master WHERE type = 'table' AND name IN (?, ?)", (ASSET_COUNTS, MODELS)
-                )
-            }
-            refs = f"coalesce((SELECT c.count FROM db.{quote(ASSET_COUNTS)} c WHERE c.hash = a.key), 0)"
-            models = f"(SELECT count(*) FROM db.{quote(MODELS)} m WHERE m.hash = a.key AND m.kind = 'asset')"
-            # length() reads a blob's size without loading it
-            rows = reader.conn.execute(
-                f"SELECT a.key, length(a.value), {refs if ASSET_COUNTS in tables else 0}, "
-                f"{models if MODELS in tables else 0} FROM db.{quote(ASSETS_TABLE)} a ORDER BY a.rowid"
-            ).fetchall()
+        rows = reader._engine.asset_listing() if len(reader.assets) else []
     listing = [
         {"hash": key, "bytes": size, "references": refs, "models": models} for key, size, refs, models in rows
     ]

@@ -54,11 +54,8 @@ def declared_types(db: str, table: str) -> dict[str, str]:
     """Column -> declared SQLite type, in table order; a missing table is a clear error."""
     with open_reader(db, table) as reader:
         names = reader.columns  # raises TableNotFoundError, listing the tables
-        if reader._engine.dialect == "postgres":  # the logical types its columns were declared for
-            rows = list(reader._engine.columns(table).items())
-        else:
-            rows = reader.conn.execute("SELECT name, type FROM db.pragma_table_info(?)", (table,)).fetchall()
-    types = {name: (decl or "") for name, decl in rows}
+        # as written in the file; on PostgreSQL the logical types its columns were declared for
+        types = reader._engine.declared_types(table)
     return {name: types.get(name, "") for name in names}
 
 

@@ -66,14 +66,11 @@ def columns(
     """
     import pandas as pd
 
-    from ..schema import quote
-
     types = declared_types(db, table)
     frame = pd.DataFrame({"column": list(types), "type": list(types.values())})
     if Engine(engine) is Engine.duckdb:
         with open_reader(db, table, engine) as reader:
-            described = reader.conn.execute(f"DESCRIBE db.{quote(table)}").fetchall()
-        duck = {row[0]: row[1] for row in described}
+            duck = reader._engine.native_types(table)
         frame["duckdb_type"] = [duck.get(name, "") for name in types]
     print_frame(frame, as_json)
 

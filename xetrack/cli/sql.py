@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -44,33 +44,19 @@ def sql(
 
     Example: xt sql results.db 'SELECT model, max(accuracy) FROM db."default" GROUP BY model'
     """
-    import sqlite3
-
     import pandas as pd
 
-    with open_reader(db, engine=engine) as reader:
-        if Engine(engine) is Engine.duckdb:
-            import duckdb
+    from ..store.base import SQLError
 
-            try:
-                reader.conn.execute("USE db")  # unqualified names resolve in the file, too
-                result = reader.conn.execute(query)
-                names, rows = list(result.columns), result.fetchall()
-            except duckdb.Error as exc:
-                raise CommandError(f"SQL error: {exc}{keyword_hint(query, str(exc))}") from None
-            if names == ["NULL"] and not rows:  # a statement with no result set
-                return
-        else:
-            try:
-                cursor = reader.conn.execute(query)
-                names = [d[0] for d in cursor.description] if cursor.description else None
-                rows: list[Any] = cursor.fetchall() if names is not None else []
-            except (sqlite3.Error, sqlite3.Warning) as exc:
-                raise CommandError(f"SQL error: {exc}{keyword_hint(query, str(exc))}") from None
-            if names is None:
-                if cursor.rowcount >= 0:
-                    note(f"{plural(cursor.rowcount, 'row')} changed")
-                return
+    with open_reader(db, engine=engine) as reader:
+        try:
+            names, rows, changed = reader._engine.run_sql(query)
+        except SQLError as exc:
+            raise CommandError(f"SQL error: {exc}{keyword_hint(query, str(exc))}") from None
+    if names is None:  # a statement with no result set
+        if changed >= 0:
+            note(f"{plural(changed, 'row')} changed")
+        return
     # object columns: an integer column with NULLs stays integers, not floats
     print_frame(pd.DataFrame(rows, columns=names, dtype=object), as_json)
 

@@ -13,13 +13,17 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from ..errors import ColumnNotFoundError, TableNotFoundError
+from ..errors import ColumnNotFoundError, DatabaseError, TableNotFoundError
 from ..schema import quote
 
 #: SQLite's names for the rowid; a user column may shadow any of them.
 ROWID_ALIASES = ("rowid", "_rowid_", "oid")
 
 Where = Mapping[str, Any]
+
+
+class SQLError(DatabaseError):
+    """The user's own SQL (``xt sql``) failed; the message is the engine's."""
 
 
 @dataclass
@@ -254,3 +258,29 @@ class Engine(ABC):
 
     @abstractmethod
     def close(self) -> None: ...
+
+    # -- what the CLI shows: declared and engine types, stored objects, the user's SQL --
+    def declared_types(self, table: str) -> dict[str, str]:
+        """Column -> type as the table declares it, in table order (as written, not
+        normalised). Raises TableNotFoundError."""
+        return self.columns(table)
+
+    def native_types(self, table: str) -> dict[str, str]:
+        """Column -> the type the engine's own SQL reads it as (DuckDB's on the duckdb engines)."""
+        return self.declared_types(table)
+
+    def asset_listing(self) -> list[tuple[str, int, int, int]]:
+        """``(hash, bytes, rows that pointed at it, model versions)`` of every stored
+        object, oldest first."""
+        return []
+
+    def run_sql(self, query: str) -> tuple[list[str] | None, list[tuple[Any, ...]], int]:
+        """Run one SQL statement of the user's own on :attr:`conn` (the database attached
+        as ``db`` where the engine attaches it). Returns the column names (None for a
+        statement without a result set), the rows, and the rows changed (-1 when unknown).
+        Raises :class:`SQLError` with the engine's message.
+
+        >>> open_engine("exp.db").run_sql('SELECT count(*) AS n FROM db."default"')  # doctest: +SKIP
+        (['n'], [(3,)], -1)
+        """
+        raise NotImplementedError(f"{type(self).__name__} runs no SQL of its own")

@@ -41,6 +41,7 @@ from ..schema import quote
 from .base import Where, rowid_alias, where_clause
 from .extension import bundled_extension
 from .sqlite import DEFAULT_TIMEOUT, SQLiteEngine
+from .user_sql import DuckDBUserSQL
 
 ALIAS = "db"
 
@@ -187,7 +188,7 @@ class DuckDBConnection:
         return f"<DuckDBConnection {self._engine.path!r}, attached as {ALIAS} per statement>"
 
 
-class DuckDBEngine(SQLiteEngine):
+class DuckDBEngine(DuckDBUserSQL, SQLiteEngine):
     """Reads and SQL in DuckDB; writes, counts and single rows through SQLite (an
     indexed lookup in SQLite beats a DuckDB scan of the attached file).
 

@@ -23,6 +23,7 @@ from .base import Where
 from .pg_connect import scrub
 from .pg_types import OVERFLOW, ROW, always_fits, merge_rows
 from .postgres import PostgresEngine
+from .user_sql import DuckDBUserSQL
 
 WHEEL = "duckdb-extension-postgres-scanner"
 FILE_NAME = "postgres_scanner.duckdb_extension"
@@ -52,7 +53,7 @@ def _quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-class PostgresDuckDBEngine(PostgresEngine):
+class PostgresDuckDBEngine(DuckDBUserSQL, PostgresEngine):
     """The PostgreSQL engine with reads (and ``conn``) through DuckDB."""
 
     def __init__(self, url: str, *, create: bool = True, **kwargs: Any) -> None:

@@ -1,5 +1,6 @@
-"""Garbage collection and a deleted run's artifact entries on the PostgreSQL engine
-(see :mod:`xetrack.garbage`, which holds the SQLite twin).
+"""Garbage collection and a deleted run's side rows on the PostgreSQL engine: the same
+functions as :mod:`.sqlite_gc` (:func:`delete_run`, :func:`collect`, :func:`vacuum`),
+called by :mod:`xetrack.garbage`.
 
 >>> Reader("postgresql://ana@db-host/exp").gc(dry_run=True).bytes  # doctest: +SKIP
 73401929
@@ -27,6 +28,14 @@ from .pg_types import OVERFLOW
 _I = sql.Identifier
 #: Locked in this order by gc (writers take ROW EXCLUSIVE on one of them before they look).
 LOCKED = (ASSETS_TABLE, ASSET_COUNTS, BLOBS, CHUNKS, UPLOADS, ARTIFACTS, MODELS)
+
+
+def delete_run(engine: Any, table: str, track_id: str) -> None:
+    """Forget a deleted run's side rows: lifecycle, predictions and artifact entries."""
+    from .pg_side import delete_run as delete_side_rows
+
+    delete_side_rows(engine, table, track_id)
+    delete_entries(engine, table, track_id)
 
 
 def delete_entries(engine: Any, table: str, track_id: str) -> None:
@@ -125,3 +134,6 @@ def _referenced(conn: Any, candidates: set[str], tables: list[str]) -> set[str]:
                      + sql.SQL(") AS s(v) WHERE v = ANY(%s)"))
             used.update(v for (v,) in conn.execute(query, (wanted,)).fetchall())
     return used
+
+
+__all__ = ["delete_run", "collect", "vacuum", "delete_entries"]

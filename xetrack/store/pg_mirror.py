@@ -1,7 +1,7 @@
 """A PostgreSQL table read for the run queries: what changed since this process last read it.
 
 ``runs()``/``search()``/``history()`` on a PostgreSQL store run xetrack's SQLite SQL over
-an in-memory SQLite copy of the table (:mod:`xetrack.runs_pg`). Fetching the whole table
+an in-memory SQLite copy of the table (:mod:`xetrack.store.pg_run_copy`). Fetching the whole table
 for every call costs what shipping every row costs; this module tells the copy what it
 must fetch instead, in one REPEATABLE READ snapshot:
 

@@ -7,7 +7,9 @@
 Version numbers are taken with the registry table locked against other registrations
 (``SHARE ROW EXCLUSIVE``, which readers do not wait for), so two processes registering
 at once get two numbers. The functions taking ``conn`` run inside :func:`write`'s
-transaction. Identifiers are ``psycopg.sql.Identifier``; values are bound.
+transaction. The functions taking the engine are :mod:`.sqlite_models`'s set
+(:func:`kind_of`, :func:`add_version`, :func:`move_alias`, :func:`remove_alias`,
+:func:`versions`, :func:`listing`, :func:`referencing`), called by :mod:`xetrack.models`. Identifiers are ``psycopg.sql.Identifier``; values are bound.
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from .pg_blobs import has_table, rows
 from .pg_sql import create_side_tables
 
 T = TypeVar("T")
+#: The most bytes one ``bytea`` value holds in PostgreSQL.
+VALUE_LIMIT = 2**30 - 1
 MODELS = INTERNAL_PREFIX + "models"
 ALIASES = INTERNAL_PREFIX + "model_aliases"
 MODEL_COLUMNS = ("name", "version", "hash", "kind", "track_id", "table", "description", "created")
@@ -60,6 +64,7 @@ def stored_kind(conn: Any, key: str) -> str | None:
 
 
 def kind_of(engine: Any, key: str) -> str | None:
+    """``'asset'`` or ``'artifact'`` when ``key`` names stored bytes, else None."""
     return engine._run(lambda conn: stored_kind(conn, key))
 
 
@@ -113,7 +118,66 @@ def versions_in(conn: Any, name: str) -> tuple[list[tuple[Any, ...]], dict[str, 
 
 
 def versions(engine: Any, name: str) -> tuple[list[tuple[Any, ...]], dict[str, int], list[str]]:
+    """``name``'s ``[(version, hash, kind)]``, ``{alias: version}`` and (when it has none)
+    every registered name."""
     return engine._run(lambda conn: versions_in(conn, name))
+
+
+def add_version(engine: Any, name: str, key: str, kind: str, data: bytes | None, alias: str | None,
+                details: Sequence[Any]) -> int | None:
+    """Record the next version of ``name`` in one transaction and return its number.
+
+    ``data``: a pickle to store under ``key`` first (refused past PostgreSQL's value
+    limit); None when ``key`` is already stored, and then None comes back, with nothing
+    written, if it was removed meanwhile. ``details``: ``(track_id, table, description, created)``.
+    """
+    if data is not None and len(data) > VALUE_LIMIT:
+        raise ValueError(
+            f"Object {key} pickles to {len(data):,} bytes, more than PostgreSQL's limit of {VALUE_LIMIT:,} "
+            "bytes per value; nothing was written. Save it to a file and log that with "
+            "tracker.log_artifact(path) (stored in chunks, any size), then "
+            "tracker.register_model(name, hash) if it is a model"
+        )
+
+    def body(conn: Any) -> int | None:
+        version = next_version(conn, name)  # first: a gc waits for us, or we for it
+        if data is not None:
+            put_asset(conn, key, data)
+        elif stored_kind(conn, key) is None:
+            return None
+        insert_version(conn, (name, version, key, kind, *details))
+        if alias is not None:
+            point(conn, name, alias, version)
+        return version
+
+    return write(engine, body, f"version of model {name!r}")
+
+
+def move_alias(engine: Any, name: str, alias: str, version: int, check: Callable[..., Any]) -> None:
+    """Point ``alias`` of ``name`` at ``version`` in one transaction, after
+    ``check(versions, aliases, names)`` (which raises to refuse) saw :func:`versions`."""
+    def body(conn: Any) -> None:
+        check(*versions_in(conn, name))
+        point(conn, name, alias, version)
+
+    write(engine, body, f"alias {alias!r} of model {name!r}")
+
+
+def remove_alias(engine: Any, name: str, alias: str) -> bool:
+    """Remove an alias; whether it existed."""
+    return write(engine, lambda conn: drop_alias(conn, name, alias), f"alias {alias!r} of model {name!r}")
+
+
+def listing(engine: Any) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+    """Every version as ``(name, version, hash, kind, size, track_id, description, created)``
+    by name and number, and every ``(name, alias, version)`` by alias."""
+    found = all_versions(engine)
+    if not found:
+        return [], []
+    by_kind = {k: [v[2] for v in found if v[3] == k] for k in ("asset", "artifact")}
+    stored = sizes(engine, by_kind["asset"], by_kind["artifact"])
+    return ([(name, number, key, kind, stored.get((kind, key), 0), track_id, description, created)
+             for name, number, key, kind, track_id, _, description, created in found], all_aliases(engine))
 
 
 def same_version(conn: Any, name: str, key: str, created: str) -> int | None:
@@ -154,4 +218,5 @@ def referencing(engine: Any, key: str) -> list[tuple[str, int]]:
                 .format(_I(MODELS)), (key,))
 
 
-__all__ = ["write", "stored_kind", "next_version", "insert_version", "point", "versions", "all_versions"]
+__all__ = ["kind_of", "add_version", "move_alias", "remove_alias", "versions", "listing", "referencing",
+           "write", "stored_kind", "next_version", "insert_version", "point", "all_versions"]

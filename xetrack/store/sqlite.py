@@ -38,6 +38,7 @@ from .faults import fault, raise_fault, read_target, surfaces_faults
 from .column_types import forget_table, kind_of, logical_types, read_types, record_types
 from .guard import Slot, close_when_collected, guard_for
 from .sqlite_runs import SQLiteRunReads
+from .user_sql import SQLiteUserSQL
 
 DEFAULT_TIMEOUT = 60.0
 #: After a checkpoint the WAL file is cut back to this size: one big artifact must not
@@ -105,7 +106,7 @@ def _stale_schema(exc: BaseException) -> bool:
     return "no such table" in text or "has no column named" in text
 
 
-class SQLiteEngine(SQLiteRunReads, Engine):
+class SQLiteEngine(SQLiteUserSQL, SQLiteRunReads, Engine):
     """Rows in a SQLite file (or in memory when ``path`` is None)."""
 
     def __init__(self, path: str | None, *, create: bool = True, timeout: float = DEFAULT_TIMEOUT):
