@@ -92,3 +92,20 @@ def test_the_scan_finds_what_it_looks_for(tmp_path):
 def test_no_engine_sql_above_store(path):
     name = str(path.relative_to(PACKAGE))
     assert _findings(path) == [], f"{name} holds engine-specific SQL; move it into xetrack/store/"
+
+
+#: What store/ may import from above it: leaf modules with no feature logic.
+LEAVES = {"assets", "errors", "frames", "progress", "schema"}
+
+
+@pytest.mark.parametrize("path", sorted((PACKAGE / "store").glob("*.py")), ids=lambda p: p.name)
+def test_the_store_imports_only_leaf_modules_from_above(path):
+    """The layers point one way: features call the store, the store never calls a feature."""
+    tree = ast.parse(path.read_text(), str(path))
+    upward = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level >= 2:
+            target = (node.module or "").split(".")[0]
+            names = [target] if target else [a.name for a in node.names]
+            upward += [f"{node.lineno}: {n}" for n in names if n not in LEAVES]
+    assert upward == [], f"store/{path.name} imports feature modules"

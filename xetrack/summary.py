@@ -31,8 +31,6 @@ progress bar, and the per-process cache of frames that :mod:`xetrack.run_queries
 from __future__ import annotations
 
 import os
-import sys
-import time
 from typing import Any, Callable
 
 from .store.sqlite_summary import (  # noqa: F401 (re-exported: tests, meta and garbage use them here)
@@ -57,29 +55,7 @@ from .store import sqlite_summary
 
 #: Internal switch: answer runs()/search()/compare()/aggregate() from the summary.
 ENABLED = True
-#: A first build taking longer than this shows a progress bar on stderr.
-PROGRESS_AFTER = 2.0
-
-
-class Progress:
-    """A progress bar on stderr, shown only once the work has taken ``PROGRESS_AFTER`` s."""
-
-    def __init__(self, total: int, label: str) -> None:
-        self.total, self.label, self.start, self.shown = max(total, 1), label, time.perf_counter(), False
-
-    def update(self, done: int) -> None:
-        if not self.shown and time.perf_counter() - self.start < PROGRESS_AFTER:
-            return
-        self.shown = True
-        frac = min(done / self.total, 1.0)
-        bar = "#" * int(frac * 30)
-        sys.stderr.write(f"\r{self.label} [{bar:<30}] {frac * 100:5.1f}%")
-        sys.stderr.flush()
-
-    def close(self) -> None:
-        if self.shown:
-            sys.stderr.write("\n")
-            sys.stderr.flush()
+from .progress import PROGRESS_AFTER, Progress  # noqa: F401 (importable from here, as before)
 
 
 def refresh(engine: Any, table: str, persist: bool = True, delta: list[Any] | None = None) -> bool:

@@ -62,15 +62,16 @@ def sqlite_copy(engine: Any, table: str) -> Any:
 
 
 def _refresh(engine: Any, table: str, key: tuple[str, str], copy: _Copy, read_since: Any) -> Any:
-    from .. import meta
-    from ..runs import PREDICTIONS_DDL, PREDICTIONS_TABLE, RUNS_DDL, RUNS_TABLE
-    from . import pg_side
+    from . import pg_meta, pg_side
+    from .sqlite_meta import DDL as META_DDL
+    from .sqlite_meta import KINDS, NAMES, TAGS
+    from .sqlite_runs_side import PREDICTIONS_DDL, PREDICTIONS_TABLE, RUNS_DDL, RUNS_TABLE
 
     kept, described, last, (names, types, values) = read_since(engine, table, copy.seen, copy.upto)
     runs = pg_side.side_rows(engine, pg_side.RUNS_TABLE, table)
     predictions = pg_side.side_rows(engine, pg_side.PREDICTIONS_TABLE, table)
-    extra = {name: meta._read(engine, name, f'SELECT * FROM {quote(name)} WHERE "table" = ?', (table,))
-             for name in (meta.TAGS, meta.NAMES, meta.KINDS)}
+    extra = {name: pg_meta.read(engine, name, f'SELECT * FROM {quote(name)} WHERE "table" = ?', (table,))
+             for name in (TAGS, NAMES, KINDS)}
 
     def fill(conn: Any) -> None:
         if not kept:
@@ -83,7 +84,7 @@ def _refresh(engine: Any, table: str, key: tuple[str, str], copy: _Copy, read_si
             marks = ", ".join("?" for _ in names)
             conn.executemany(f"INSERT INTO {quote(table)} VALUES ({marks})", values.tolist())
         for name, ddl, rows in ((RUNS_TABLE, RUNS_DDL, runs), (PREDICTIONS_TABLE, PREDICTIONS_DDL, predictions),
-                                *((n, meta._DDL[n], r) for n, r in extra.items())):
+                                *((n, META_DDL[n], r) for n, r in extra.items())):
             conn.execute(f"DROP TABLE IF EXISTS {quote(name)}")
             if rows:
                 conn.execute(ddl)

@@ -50,26 +50,26 @@ def _marks(columns: Sequence[str]) -> str:
 
 
 def runs_ddl() -> str:
-    """The lifecycle table's one definition (:mod:`xetrack.runs`)."""
-    from ..runs import RUNS_DDL
+    """The lifecycle table's one definition (:mod:`.sqlite_runs_side`)."""
+    from .sqlite_runs_side import RUNS_DDL
 
     return RUNS_DDL
 
 
 def _predictions_ddl() -> str:
-    from ..runs import PREDICTIONS_DDL
+    from .sqlite_runs_side import PREDICTIONS_DDL
 
     return PREDICTIONS_DDL
 
 
 def _artifacts_ddl() -> str:
-    from ..artifacts import ARTIFACTS_DDL
+    from .sqlite_artifacts import ARTIFACTS_DDL
 
     return ARTIFACTS_DDL
 
 
 def _models_ddl() -> tuple[str, ...]:
-    from ..models import MODELS_DDL
+    from .sqlite_models import MODELS_DDL
 
     return tuple(MODELS_DDL)
 

@@ -55,7 +55,7 @@ def vacuum(engine: Engine) -> int:
     """Give freed pages back to the file system (checkpoint the WAL, ``VACUUM``, checkpoint
     again); returns how many bytes the file shrank. The run summaries are dropped before and
     after (VACUUM may renumber rowids: the next read rebuilds them). 0 without a file."""
-    from ..summary import drop as drop_summaries  # SQLite-only tables of the run summary
+    from .sqlite_summary import drop as drop_summaries  # SQLite-only tables of the run summary
 
     sq = sqlite_engine(engine)
     if sq is None or sq.path is None:

@@ -133,7 +133,7 @@ def read(engine: Engine, name: str, sql: str, binds: Iterable[Any] = ()) -> list
 def bump(conn: sqlite3.Connection) -> None:
     """Bump every table's summary gen: cached runs()/search() frames go stale, as they do
     on a change of ``xetrack_runs``. Without a summary there is nothing cached by gen."""
-    from ..summary import STATE  # the run summary's own table (SQLite only)
+    from .sqlite_summary import STATE  # the run summary's own table (SQLite only)
 
     if has_table(conn, STATE):
         conn.execute(f'UPDATE {quote(STATE)} SET "gen" = "gen" + 1')

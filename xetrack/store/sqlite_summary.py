@@ -81,7 +81,7 @@ def _trigger_ddl(table: str) -> list[str]:
 
 
 def _runs_side_ddl() -> list[str]:
-    from ..runs import RUNS_DDL
+    from .sqlite_runs_side import RUNS_DDL
 
     bump = f"UPDATE {quote(STATE)} SET \"gen\" = \"gen\" + 1;"
     return [RUNS_DDL] + [
@@ -221,7 +221,7 @@ def update(
     if hi > wm:
         bar = None
         if progress and wm == 0:
-            from ..summary import Progress  # engine-neutral: it lives there
+            from ..progress import Progress
 
             bar = Progress(hi - wm, f"summarizing {table}")
         lo = wm
