@@ -257,14 +257,20 @@ def test_runs_search_compare_history_read_back_the_same(tmp_path, pg_url):
 
 
 def test_delete_run_forgets_its_side_rows(engine_db):
-    with Tracker(engine_db, track_id="gone") as run:
+    with Tracker(engine_db, track_id="gone", run_name="first try") as run:
         run.log({"x": 1})
         run.log_predictions([1], [1], ["mae"])
-    Tracker(engine_db, track_id="kept").log({"x": 2})
+        run.set_tag("team", "vision")
+    Tracker(engine_db, track_id="kept", run_name="second").log({"x": 2})
     reader = Reader(engine_db)
     assert reader.delete_run("gone") == 2
     assert reader.runs()["track_id"].tolist() == ["kept"]
     assert len(reader.predictions("gone")) == 0
+    again = Tracker(engine_db, track_id="gone")  # the id used again: nothing of the old run
+    again.log({"x": 3})
+    assert again.tags == {}
+    runs = Reader(engine_db).runs().set_index("track_id")
+    assert runs.loc["kept", "run_name"] == "second" and pd.isna(runs.loc["gone", "run_name"])
 
 
 def test_duckdb_reads_a_url_through_the_postgres_scanner(tmp_path, pg_url):

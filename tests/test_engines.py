@@ -1,6 +1,7 @@
 """Both engines on one file: tracker.conn, the DuckDB scanner from the pip wheel, the DuckDB CLI."""
 
 import os
+import sqlite3
 import subprocess
 import sys
 
@@ -90,3 +91,49 @@ def test_closed_duckdb_tracker_reopens_on_use(db):
     tracker.log({"accuracy": 0.5})
     assert tracker.to_df()["accuracy"].tolist() == [0.5]
     assert tracker.conn.execute('SELECT count(*) FROM db."default"').fetchall() == [(3,)]
+
+
+def test_connections_get_the_settings_of_PRAGMAS(tmp_path):
+    from xetrack.store.sqlite import PRAGMAS
+
+    tracker = Tracker(str(tmp_path / "exp.db"))
+    tracker.log({"x": 1})
+    conn = sqlite3.connect(tmp_path / "exp.db")
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"  # stored in the file
+    assert PRAGMAS == {"synchronous": "NORMAL", "journal_size_limit": 64 * 2**20}
+    for name, value in PRAGMAS.items():  # the engine's own connection
+        got = tracker._engine._live().execute(f"PRAGMA {name}").fetchone()[0]
+        assert got == {"NORMAL": 1}.get(value, value), name
+
+
+def test_a_file_locked_by_another_writer_is_a_busy_error_naming_it(tmp_path):
+    """Past its timeout, every kind of write says which file stayed busy, is still a
+    sqlite3.OperationalError (as 0.7.0 raised), writes nothing and works once freed."""
+    from xetrack import DatabaseBusyError
+    from xetrack.store.base import AssetWrites
+    from xetrack.store.sqlite import SQLiteEngine
+
+    path = str(tmp_path / "exp.db")
+    engine = SQLiteEngine(path, timeout=0.3)
+    engine.ensure_table("t")
+    engine.insert("t", {"timestamp": "a", "track_id": "r", "x": 1})
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another process's write lock, held
+    writes = {
+        "known keys": lambda: engine.insert("t", {"timestamp": "b", "track_id": "r", "x": 2}),
+        "a new column": lambda: engine.insert("t", {"timestamp": "c", "track_id": "r", "y": 3}),
+        "a batch": lambda: engine.insert_many("t", ("timestamp", "x"), [("d", 4)], lambda i: 4, AssetWrites()),
+        "an update": lambda: engine.update("t", {"x": 9}, None),
+        "a side table": lambda: engine.write(lambda conn: conn.execute("CREATE TABLE side (a)")),
+    }
+    for what, write in writes.items():
+        with pytest.raises(DatabaseBusyError) as caught:
+            write()
+        error = caught.value
+        assert isinstance(error, sqlite3.OperationalError) and isinstance(error, TimeoutError), what
+        assert error.path == path and error.waited == 0.3, what
+        assert repr(path) in str(error) and "Nothing of this call was written" in str(error), what
+    other.execute("ROLLBACK")
+    assert engine.read("t")["x"].tolist() == [1]
+    writes["known keys"]()
+    assert engine.read("t")["x"].tolist() == [1, 2]

@@ -32,6 +32,8 @@ CALLS = {"execute", "executemany", "executescript"}
 INTERNALS = {"_live", "_guard", "_run", "_transact", "_rows", "_cursor", "_load", "_write", "_writing",
              "_open", "_shared_cursor", "_grow", "_record", "_select"}
 DRIVERS = {"sqlite3", "psycopg", "duckdb"}
+#: errors.py subclasses sqlite3.OperationalError (DatabaseBusyError stays what 0.7.0 raised).
+DRIVER_IMPORTS = {"errors.py": {"sqlite3"}}
 
 
 def _modules() -> list[pathlib.Path]:
@@ -52,6 +54,7 @@ def _docstrings(tree: ast.AST) -> set[int]:
 
 def _findings(path: pathlib.Path) -> list[str]:
     tree = ast.parse(path.read_text(), str(path))
+    allowed = DRIVER_IMPORTS.get(str(path.relative_to(PACKAGE)) if path.is_relative_to(PACKAGE) else "", set())
     docs = _docstrings(tree)
     found = []
     for node in ast.walk(tree):
@@ -65,7 +68,8 @@ def _findings(path: pathlib.Path) -> list[str]:
               and not (isinstance(node.value, ast.Name) and node.value.id in ("self", "cls"))):
             found.append(f"{line}: an engine internal, .{node.attr}")
         elif isinstance(node, ast.Import):
-            found += [f"{line}: import {a.name}" for a in node.names if a.name.split(".")[0] in DRIVERS]
+            found += [f"{line}: import {a.name}" for a in node.names
+                      if a.name.split(".")[0] in DRIVERS and a.name not in allowed]
         elif isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").split(".")[0] in DRIVERS:
             found.append(f"{line}: from {node.module} import ...")
     return sorted(found, key=lambda f: int(f.split(":")[0]))

@@ -137,13 +137,19 @@ def test_reader_ui_on_a_postgres_url_with_a_password_never_shows_it(pg_url):
         reader.close()
 
 
-def test_what_a_store_lacks_is_a_501_naming_it(served):
+def test_artifacts_and_models_on_the_run_page_and_their_bytes(served):
     client, db, ids, _ = served
-    response = client.get("/api/models")
-    if db.startswith("postgresql://"):
-        # Not on PostgreSQL yet (docs/postgres.md): the answer says so, no traceback, no 500.
-        assert response.status_code in (200, 501), response.text
-        if response.status_code == 501:
-            assert "PostgreSQL" in response.json()["error"]
-    else:
-        assert ok(response)["rows"] == []
+    assert ok(client.get("/api/models"))["rows"] == []
+    run = Tracker(db, track_id=ids[0])
+    weights = bytes(range(256)) * 40
+    key = run.log_artifact(weights, name="weights.bin")
+    run.register_model("iris", key, alias="production")
+    page = ok(client.get("/api/run", params={"run": ids[0]}))
+    names = [row[page["artifacts"]["columns"].index("name")] for row in page["artifacts"]["rows"]]
+    assert names == ["weights.bin"]
+    model = dict(zip(page["models"]["columns"], page["models"]["rows"][0]))
+    assert (model["name"], model["version"], model["aliases"]) == ("iris", 1, ["production"])
+    listed = ok(client.get("/api/models"))
+    assert [row[listed["columns"].index("name")] for row in listed["rows"]] == ["iris"]
+    download = client.get("/api/artifact", params={"run": ids[0], "name": "weights.bin"})
+    assert download.status_code == 200 and download.content == weights

@@ -15,6 +15,7 @@ from .copy import copy
 from .errors import (
     ColumnLimitError,
     ColumnNotFoundError,
+    DatabaseBusyError,
     DatabaseError,
     DiskFullError,
     IntegrityError,
@@ -75,5 +76,6 @@ __all__ = [
     "NotFoundError",
     "IntegrityError",
     "DiskFullError",
+    "DatabaseBusyError",
     "__version__",
 ]

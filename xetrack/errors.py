@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 
 class XetrackError(Exception):
     """Base class of every error xetrack raises on purpose."""
@@ -43,3 +45,20 @@ class DiskFullError(XetrackError, OSError):
 
     def __str__(self) -> str:  # OSError would print "[Errno 28] ...: 'path'", naming the file twice
         return str(self.strerror) if self.strerror else super().__str__()
+
+
+class DatabaseBusyError(XetrackError, TimeoutError, sqlite3.OperationalError):
+    """Another process held the database's write lock for longer than this one waits;
+    nothing of the call was written. ``path`` names the file, ``waited`` the seconds.
+
+    It is still a ``sqlite3.OperationalError``, as SQLite's own "database is locked" was,
+    so code that catches that keeps working.
+    """
+
+    def __init__(self, path: str | None, waited: float) -> None:
+        where = repr(path) if path is not None else "the in-memory database"
+        super().__init__(
+            f"The database {where} is busy: another process held its write lock for more than "
+            f"{waited:g} s. Nothing of this call was written; try again once that writer is done."
+        )
+        self.path, self.waited = path, waited

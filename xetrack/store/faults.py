@@ -29,7 +29,8 @@ import sqlite3
 from typing import Any, Callable, TypeVar
 from urllib.parse import quote as url_quote
 
-from ..errors import DatabaseError, DiskFullError
+from ..errors import DatabaseBusyError, DatabaseError, DiskFullError
+from .busy import is_busy
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -89,9 +90,10 @@ def _no_room(path: str) -> bool:
     return bool(sizes) and max(sizes) + _NEARLY_FULL > soft
 
 
-def fault(exc: BaseException, path: str | None) -> Exception | None:
+def fault(exc: BaseException, path: str | None, timeout: float = 0.0) -> Exception | None:
     """The clear error for ``exc`` raised on the database ``path``; None when SQLite's own
-    error says enough (a constraint, a busy file, bad SQL).
+    error says enough (a constraint, bad SQL). A file still busy after ``timeout`` s of
+    SQLite's own waiting is a :class:`DatabaseBusyError`.
 
     An ``OSError`` carries ``path`` as its ``filename``, so ``str()`` names the file.
     """
@@ -114,6 +116,8 @@ def fault(exc: BaseException, path: str | None) -> Exception | None:
             f"its -wal and -shm files in its folder ({exc})",
             path,
         )
+    if is_busy(exc):
+        return exc if isinstance(exc, DatabaseBusyError) else DatabaseBusyError(path, timeout)
     if is_damaged(exc):
         return DatabaseError(f"{where} is not a SQLite database or is damaged ({exc})")
     return None
@@ -141,7 +145,7 @@ def raise_fault(engine: Any, exc: sqlite3.Error) -> None:
     """Raise the clear error for ``exc`` on ``engine``'s file, if :func:`fault` has one
     (the caller re-raises ``exc`` otherwise). The hot path (``insert``) calls this from
     its own ``except`` instead of paying for a decorator's extra call."""
-    clear = fault(exc, engine.path)
+    clear = fault(exc, engine.path, engine.timeout)
     if clear is None:
         return
     if isinstance(clear, OSError) and not isinstance(clear, PermissionError):

@@ -19,7 +19,7 @@ from typing import Any
 
 from psycopg import sql
 
-from ..schema import ASSET_COUNTS, ASSETS_TABLE
+from ..schema import ASSET_COUNTS, ASSETS_TABLE, quote
 from .blobs import BLOBS, CHUNKS, UPLOADS
 from .pg_blobs import ARTIFACTS, has_table, uploads_in_progress
 from .pg_models import MODELS
@@ -31,11 +31,16 @@ LOCKED = (ASSETS_TABLE, ASSET_COUNTS, BLOBS, CHUNKS, UPLOADS, ARTIFACTS, MODELS)
 
 
 def delete_run(engine: Any, table: str, track_id: str) -> None:
-    """Forget a deleted run's side rows: lifecycle, predictions and artifact entries."""
+    """Forget a deleted run's side rows: lifecycle, predictions, artifact entries, tags
+    and its name (as on SQLite)."""
+    from . import pg_meta
     from .pg_side import delete_run as delete_side_rows
+    from .sqlite_meta import NAMES, TAGS
 
     delete_side_rows(engine, table, track_id)
     delete_entries(engine, table, track_id)
+    for name in (TAGS, NAMES):
+        pg_meta.write(engine, name, f'DELETE FROM {quote(name)} WHERE "track_id" = ? AND "table" = ?', [(track_id, table)])
 
 
 def delete_entries(engine: Any, table: str, track_id: str) -> None:

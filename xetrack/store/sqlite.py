@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from operator import itemgetter
 from typing import Any, Callable, Iterator, Sequence, TypeVar
 
-from ..errors import ColumnLimitError, DatabaseError, TableNotFoundError
+from ..errors import ColumnLimitError, DatabaseBusyError, DatabaseError, TableNotFoundError
 from ..frames import frame_from_rows, row_dict
 from ..schema import ASSET_COUNTS, ASSETS_TABLE, BASE_COLUMNS, TRACK_ID, is_internal_table, quote, sql_type
 from .base import (
@@ -33,7 +33,7 @@ from .base import (
     where_clause,
 )
 from .blobs import check_pickle_size
-from .busy import is_busy, retry_busy
+from .busy import immediate, is_busy, retry_busy, transact
 from .faults import fault, raise_fault, read_target, surfaces_faults
 from .column_types import forget_table, kind_of, logical_types, read_types, record_types
 from .guard import Slot, close_when_collected, guard_for
@@ -44,6 +44,11 @@ DEFAULT_TIMEOUT = 60.0
 #: After a checkpoint the WAL file is cut back to this size: one big artifact must not
 #: leave a WAL file of its size behind.
 JOURNAL_SIZE_LIMIT = 64 * 2**20
+#: What every connection sets, in this order. A file the engine may write is switched to
+#: WAL first (``journal_mode`` is stored in the file; readers never change it): readers go
+#: on while one process writes. ``synchronous=NORMAL`` syncs at checkpoints, not at each
+#: commit (a power cut may lose the last commits, never corrupt the file).
+PRAGMAS = {"synchronous": "NORMAL", "journal_size_limit": JOURNAL_SIZE_LIMIT}
 T = TypeVar("T")
 #: Checked INSERTs kept per table, by keys and value types.
 _MAX_CHECKED = 4096
@@ -137,14 +142,14 @@ class SQLiteEngine(SQLiteUserSQL, SQLiteRunReads, Engine):
         )
         try:
             if self._create and self.path is not None:
-                retry_busy(lambda: conn.execute("PRAGMA journal_mode=WAL").fetchone(), self.timeout)
-            conn.execute("PRAGMA synchronous=NORMAL")
-            conn.execute(f"PRAGMA journal_size_limit={JOURNAL_SIZE_LIMIT}")
+                retry_busy(lambda: conn.execute("PRAGMA journal_mode=WAL").fetchone(), self.timeout, self.path)
+            for name, value in PRAGMAS.items():  # names and values are ours, never the user's
+                conn.execute(f"PRAGMA {name}={value}")
             conn.execute("SELECT count(*) FROM sqlite_master").fetchone()  # is it a database?
         except sqlite3.DatabaseError as exc:
             conn.close()
             if is_busy(exc):
-                raise
+                raise (exc if isinstance(exc, DatabaseBusyError) else DatabaseBusyError(self.path, self.timeout)) from exc
             clear = fault(exc, self.path)  # a full disk or a read-only folder says so
             if clear is not None and not isinstance(clear, DatabaseError):
                 raise clear from None
@@ -266,7 +271,7 @@ class SQLiteEngine(SQLiteUserSQL, SQLiteRunReads, Engine):
                         f"CREATE INDEX IF NOT EXISTS {index} ON {quote(table)} ({quote(TRACK_ID)})"
                     )
 
-            retry_busy(create, self.timeout)
+            retry_busy(create, self.timeout, self.path)
             self._table(conn, table, refresh=True)
 
     def _add_columns(
@@ -338,17 +343,9 @@ class SQLiteEngine(SQLiteUserSQL, SQLiteRunReads, Engine):
                     known.insert_sql[signature] = sql
                     return
 
-                def grow_and_insert() -> None:
-                    # New columns, or a logical type to record: one transaction with the row.
-                    wanted = {k: sql_type(v) for k, v in row.items()}
-                    with self._writing(conn, table):
-                        grown = self._add_columns(conn, table, wanted)
-                        self._record(conn, table, grown, grown.changes(keys, values))
-                        if assets:
-                            _write_assets(conn, assets)
-                        conn.execute(_insert_sql(table, keys), values)
-
-                retry_busy(grow_and_insert, self.timeout)
+                # New columns, or a logical type to record: the path of every batch.
+                retry_busy(lambda: self._grow_and_write(conn, table, keys, [values], values.__getitem__, assets),
+                           self.timeout, self.path)
         except sqlite3.Error as exc:
             raise_fault(self, exc)
             raise
@@ -396,13 +393,10 @@ class SQLiteEngine(SQLiteUserSQL, SQLiteRunReads, Engine):
     def _writing(self, conn: sqlite3.Connection, table: str) -> Iterator[None]:
         """``BEGIN IMMEDIATE`` ... ``COMMIT``. On any error it rolls back and forgets the
         cached schema of ``table``, since columns added inside are gone again."""
-        conn.execute("BEGIN IMMEDIATE")
         try:
-            yield
-            conn.execute("COMMIT")
+            with immediate(conn):
+                yield
         except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
             self._tables.pop(table, None)
             raise
 
@@ -418,24 +412,27 @@ class SQLiteEngine(SQLiteUserSQL, SQLiteRunReads, Engine):
         _check_distinct(keys)
         with self._guard.lock:
             conn = self._live()
-            known = self._tables.get(table) or self._table(conn, table)
+            self._tables.get(table) or self._table(conn, table)  # a missing table: a clear error now
+            retry_busy(lambda: self._grow_and_write(conn, table, keys, rows, first_value, assets),
+                       self.timeout, self.path)
 
-            def write() -> None:
-                with self._writing(conn, table):
-                    grown = self._tables.get(table) or known  # a retry after a rollback rereads
-                    if not all(k.lower() in grown.lower for k in keys):
-                        wanted = {
-                            k: sql_type(first_value(i))
-                            for i, k in enumerate(keys)
-                            if k.lower() not in grown.lower
-                        }
-                        grown = self._add_columns(conn, table, wanted)
-                    self._record(conn, table, grown, _batch_changes(grown, keys, rows, first_value))
-                    if assets:
-                        _write_assets(conn, assets)
-                    conn.executemany(_insert_sql(table, keys), rows)
-
-            retry_busy(write, self.timeout)
+    def _grow_and_write(self, conn: sqlite3.Connection, table: str, keys: tuple[str, ...],
+                        rows: list[tuple[Any, ...]], first_value: Callable[[int], Any],
+                        assets: AssetWrites | None) -> None:
+        """The one schema-growth path (a log() with a new key, every log_batch): under the
+        write lock, add the missing columns (another process may have added them: the
+        schema is reread), record the logical types these values set, store the assets
+        and insert ``rows``, all in one transaction."""
+        with self._writing(conn, table):
+            # The schema as the file has it now (reread only when its version moved).
+            grown = self._table(conn, table, refresh=True)
+            missing = {k: sql_type(first_value(i)) for i, k in enumerate(keys) if k.lower() not in grown.lower}
+            if missing:
+                grown = self._add_columns(conn, table, missing)
+            self._record(conn, table, grown, _batch_changes(grown, keys, rows, first_value))
+            if assets:
+                _write_assets(conn, assets)
+            conn.executemany(_insert_sql(table, keys), rows)
 
     @surfaces_faults
     def update(self, table: str, values: dict[str, Any], where: Where | None) -> int:
@@ -457,7 +454,7 @@ class SQLiteEngine(SQLiteUserSQL, SQLiteRunReads, Engine):
                         self._record(conn, table, grown, grown.changes(tuple(values), tuple(values.values())))
                     return cur.rowcount
 
-            return retry_busy(write, self.timeout)
+            return retry_busy(write, self.timeout, self.path)
 
     @surfaces_faults
     def delete(self, table: str, where: Where | None) -> int:
@@ -470,7 +467,7 @@ class SQLiteEngine(SQLiteUserSQL, SQLiteRunReads, Engine):
                 with self._writing(conn, table):
                     return conn.execute(f"DELETE FROM {quote(table)}{clause}", params).rowcount
 
-            return retry_busy(write, self.timeout)
+            return retry_busy(write, self.timeout, self.path)
 
     def _checked(self, conn: sqlite3.Connection, table: str, where: Where | None) -> _Table:
         """The table's fresh schema; a missing table or filter column is a clear error."""
@@ -487,19 +484,7 @@ class SQLiteEngine(SQLiteUserSQL, SQLiteRunReads, Engine):
         run again when the file stays busy. ``body`` must be safe to run twice."""
         with self._guard.lock:
             conn = self._live()
-
-            def attempt() -> T:
-                conn.execute("BEGIN IMMEDIATE")
-                try:
-                    result = body(conn)
-                    conn.execute("COMMIT")
-                    return result
-                except BaseException:
-                    if conn.in_transaction:
-                        conn.execute("ROLLBACK")
-                    raise
-
-            return retry_busy(attempt, self.timeout)
+            return transact(conn, lambda: body(conn), self.timeout, self.path)
 
     @surfaces_faults
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
@@ -548,7 +533,7 @@ class SQLiteEngine(SQLiteUserSQL, SQLiteRunReads, Engine):
                     )
                     return cur.rowcount
 
-            return retry_busy(write, self.timeout)
+            return retry_busy(write, self.timeout, self.path)
 
     # -- reads ------------------------------------------------------------------
     @surfaces_faults

@@ -25,7 +25,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 from ..schema import ASSETS_TABLE, BASE_COLUMNS, TIMESTAMP, TRACK_ID, is_internal_table, quote
 from .base import AssetWrites, has_table, rowid_alias
-from .busy import retry_busy
+from .busy import immediate, retry_busy, transact
 from .column_types import logical_types, read_types, record_types
 from .sqlite_copy_side import RUN_COLUMNS, RUNS as RUNS_TABLE, runs_ddl
 #: Objects copied per transaction of TARGET, at most (and at most this many bytes).
@@ -154,7 +154,7 @@ def open_target(path: str, timeout: float) -> sqlite3.Connection:
     except sqlite3.OperationalError as exc:  # e.g. its folder does not exist
         raise OSError(f"Cannot open {path!r} to copy into: {exc}") from None
     try:
-        retry_busy(lambda: conn.execute("PRAGMA journal_mode=WAL").fetchone(), timeout)
+        retry_busy(lambda: conn.execute("PRAGMA journal_mode=WAL").fetchone(), timeout, path)
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("CREATE TEMP TABLE IF NOT EXISTS xt_runs (track_id TEXT PRIMARY KEY) WITHOUT ROWID")
         conn.execute(
@@ -183,17 +183,10 @@ def all_or_nothing(dst: sqlite3.Connection, path: str, body: Callable[[], Any], 
     from ..errors import DatabaseError
     from .faults import fault
 
-    retry_busy(lambda: dst.execute("BEGIN IMMEDIATE"), timeout)
     try:
-        value = body()
-        dst.execute("COMMIT")
-        return value
+        with immediate(dst, timeout, path):  # the body runs once
+            return body()
     except BaseException as exc:
-        if dst.in_transaction:
-            try:
-                dst.execute("ROLLBACK")
-            except sqlite3.Error:  # after an I/O error SQLite may have rolled back already
-                pass
         clear = fault(exc, path) if isinstance(exc, sqlite3.Error) else None
         if clear is None or isinstance(clear, DatabaseError):
             raise  # a damaged file may be SOURCE as well as TARGET: SQLite's words stand
@@ -205,19 +198,7 @@ def transaction(conn: sqlite3.Connection, body: Callable[[], Any], timeout: floa
     inside the copy's one transaction (:func:`all_or_nothing`), just ``body``."""
     if conn.in_transaction:
         return body()
-
-    def attempt() -> Any:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            value = body()
-            conn.execute("COMMIT")
-            return value
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-
-    return retry_busy(attempt, timeout)
+    return transact(conn, body, timeout)
 
 
 def ensure_table(

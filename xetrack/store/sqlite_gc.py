@@ -65,10 +65,10 @@ def vacuum(engine: Engine) -> int:
         conn = sq._live()
         # In WAL mode the file only shrinks when the WAL is checkpointed into it.
         checkpoint = lambda: conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()  # noqa: E731
-        retry_busy(checkpoint, sq.timeout)
+        retry_busy(checkpoint, sq.timeout, sq.path)
         before = os.path.getsize(sq.path)
-        retry_busy(lambda: conn.execute("VACUUM"), sq.timeout)
-        retry_busy(checkpoint, sq.timeout)
+        retry_busy(lambda: conn.execute("VACUUM"), sq.timeout, sq.path)
+        retry_busy(checkpoint, sq.timeout, sq.path)
     sq.write(drop_summaries)  # again: another process may have built one before the VACUUM
     return max(0, before - os.path.getsize(sq.path))
 

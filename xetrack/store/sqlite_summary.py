@@ -19,6 +19,7 @@ import time
 from typing import Any, Callable, Sequence
 
 from ..schema import INTERNAL_PREFIX, TIMESTAMP, TRACK_ID, quote
+from .busy import immediate
 
 STATE = INTERNAL_PREFIX + "summary_state"
 RUN_STATS = INTERNAL_PREFIX + "summary_runs"
@@ -358,16 +359,10 @@ def refresh(engine: Any, table: str, persist: bool, first_ask: Callable[[Callabl
                 return False
             conn.execute(f"PRAGMA busy_timeout = {LOCK_WAIT_MS}")
             try:
-                conn.execute("BEGIN IMMEDIATE")
-                try:
-                    step: list[Any] = []
+                step: list[Any] = []
+                with immediate(conn):
                     update(conn, table, delta=step)
-                    conn.execute("COMMIT")
-                    committed(step)
-                except BaseException:
-                    if conn.in_transaction:
-                        conn.execute("ROLLBACK")
-                    raise
+                committed(step)
             finally:
                 conn.execute(f"PRAGMA busy_timeout = {int(engine.timeout * 1000)}")
         except sqlite3.OperationalError as exc:

@@ -222,8 +222,9 @@ def _models_of(reader: "Reader", track_id: str) -> pd.DataFrame:
 
 
 def _listed(read: Any) -> dict[str, Any]:
-    """``json_frame(read())``; no rows on a store whose engine keeps none of these yet
-    (artifacts and models on PostgreSQL), so that the rest of the run page still shows."""
+    """``json_frame(read())``; no rows on a store whose engine keeps none of these (an
+    engine that raises NotImplementedError for them), so that the rest of the run page
+    still shows."""
     try:
         return json_frame(read())
     except NotImplementedError:
