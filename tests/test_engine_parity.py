@@ -197,6 +197,8 @@ def test_big_batches_through_copy_read_back_the_same(tmp_path, pg_url):
         t.log_batch(first)
         t.log_batch(later)
         t.log_batch(later * 20)  # 6,000 rows: PostgreSQL's COPY hands them to a writer thread
+        t.set_params({"seed": "seven", "new_param": 1.5})  # a param that no longer fits its column
+        t.log_batch(first * 20)
 
     readers = run_both(tmp_path, pg_url, script)
     try:

@@ -101,7 +101,7 @@ class _Clock:
             second, fraction = divmod(micros, 1_000_000)
             stop = min(1_000_000, fraction + self._last - micros + 1)
             prefix = self._prefix_of(second)
-            out.extend([f"{prefix}{f:06d}" for f in range(fraction, stop)])
+            out.extend(map((prefix + "%06d").__mod__, range(fraction, stop)))
             micros += stop - fraction
         return out
 
@@ -546,12 +546,12 @@ class Tracker(TableView):
         rows = data if isinstance(data, list) else list(data)
         if not rows:
             return 0
-        keys, values = self._batch_fast(rows)
+        keys, values, kinds = self._batch_fast(rows)
         writes = None
         if keys is None:
             keys, values, writes = self._batch_general(rows)
         try:
-            self._engine.insert_many(self.table_name, keys, values, _first_value_finder(values), writes)
+            self._engine.insert_many(self.table_name, keys, values, _first_value_finder(values), writes, kinds)
             self._last_logged = rows[-1]
             if not self._kinds_noted.issuperset(keys):
                 self._note_kinds(dict(zip(keys, values[0])))
@@ -564,35 +564,40 @@ class Tracker(TableView):
             self._logger.track_many(keys, values)
         return len(values)
 
-    def _batch_fast(self, rows: list[Any]) -> tuple[Any, Any]:
-        """Rows that share the first row's keys and hold only plain values, unchanged."""
+    def _batch_fast(self, rows: list[Any]) -> tuple[Any, Any, Any]:
+        """Rows that share the first row's keys and hold only plain values, unchanged,
+        with each column's value types (the engine needs them; found here once)."""
         first = rows[0]
         if not isinstance(first, Mapping):
-            return None, None
+            return None, None, None
         order = tuple(first)
         names = tuple(self._name(k) for k in order)
         if len(set(names)) != len(names) or TIMESTAMP in names or TRACK_ID in names:
-            return None, None
+            return None, None, None
         width = len(order)
         # C-level passes, no Python loop per row: every row a dict with the first row's
         # keys (same count, and each key found), its values picked in that key order.
         if not width or set(map(type, rows)) != {dict} or set(map(len, rows)) != {width}:
-            return None, None
+            return None, None, None
         pick = operator.itemgetter(*order)
         try:
             picked = list(map(pick, rows))
         except KeyError:
-            return None, None
+            return None, None, None
         data = picked if width > 1 else [(value,) for value in picked]
-        if not set(map(type, itertools.chain.from_iterable(data))) <= _PLAIN:
-            return None, None
+        kinds = [set(map(type, map(operator.itemgetter(j), data))) for j in range(width)]
+        if not set().union(*kinds) <= _PLAIN:
+            return None, None, None
         # SQLite itself stores a NaN float as NULL.
         extra = {n: v for n, v in self._params.items() if n not in names}
         keys = names + tuple(extra) + (TIMESTAMP, TRACK_ID)
         tail = tuple(extra.values())
-        stamps = self._clock.many(len(data))
-        track_id = self.track_id
-        return keys, [d + tail + (ts, track_id) for d, ts in zip(data, stamps)]
+        # C-level passes: (stamp, track_id) per row, params before them, the row before all.
+        ends: Iterable[tuple[Any, ...]] = zip(self._clock.many(len(data)), itertools.repeat(self.track_id))
+        if tail:
+            ends = map(tuple.__add__, itertools.repeat(tail), ends)
+        kinds += [{type(v)} for v in tail] + [{str}, {str}]
+        return keys, list(map(tuple.__add__, data, ends)), kinds
 
     def _batch_general(
         self, rows: list[Any]

@@ -155,12 +155,15 @@ class Engine(ABC):
         rows: list[tuple[Any, ...]],
         first_value: Callable[[int], Any],
         assets: AssetWrites | None = None,
+        kinds: Sequence[set[type]] | None = None,
     ) -> None:
         """Insert ``rows`` (tuples ordered as ``keys``) in one transaction.
 
         ``first_value(i)`` returns the first non-None value of column ``i``, used to
         declare the type of a column that does not exist yet (None: all empty, and the
-        column is added with no declared type).
+        column is added with no declared type). ``kinds``, when the caller has them, are
+        the value types of each column (``{int, NoneType}``...); the engine finds them
+        itself otherwise.
         """
 
     @abstractmethod

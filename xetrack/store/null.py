@@ -25,7 +25,8 @@ class NullEngine(Engine):
         pass
 
     def insert_many(self, table: str, keys: tuple[str, ...], rows: list[tuple[Any, ...]],
-                    first_value: Callable[[int], Any], assets: AssetWrites | None = None) -> None:
+                    first_value: Callable[[int], Any], assets: AssetWrites | None = None,
+                    kinds: Any = None) -> None:
         pass
 
     def asset_get(self, key: str) -> bytes | None:

@@ -321,17 +321,19 @@ class PostgresEngine(PostgresUserSQL, PostgresRunReads, AssetMethods, Engine):
             return True
 
     def insert_many(self, table: str, keys: tuple[str, ...], rows: list[tuple[Any, ...]],
-                    first_value: Callable[[int], Any], assets: AssetWrites | None = None) -> None:
+                    first_value: Callable[[int], Any], assets: AssetWrites | None = None,
+                    kinds: Sequence[set[type]] | None = None) -> None:
         first = dict(zip(keys, rows[0])) if rows else {}
         with row_limit(table, len(keys)):
             self._run(
                 lambda conn: self._write(conn, table, self._tables.get(table) or self._load(conn, table),
-                                         keys, rows, assets, first_value, None),
+                                         keys, rows, assets, first_value, None, kinds),
                 lambda conn: self._stored(conn, table, first), f"a batch of {len(rows)} rows",
             )
 
     def _write(self, conn: Any, table: str, known: TableSchema, keys: tuple[str, ...], rows: list[tuple[Any, ...]],
-               assets: AssetWrites | None, first_value: Callable[[int], Any], signature: Any) -> None:
+               assets: AssetWrites | None, first_value: Callable[[int], Any], signature: Any,
+               column_kinds: Sequence[set[type]] | None = None) -> None:
         check_names(keys)
         if not rows:
             return
@@ -350,7 +352,7 @@ class PostgresEngine(PostgresUserSQL, PostgresRunReads, AssetMethods, Engine):
         def body(conn: Any) -> None:
             grown = self._grow(conn, table, wanted) if wanted else known
             final = tuple(grown.lower.get(n.lower(), n) for n in names)
-            kinds = kinds_of(rows, len(final))  # shared by changes() and place()
+            kinds = list(column_kinds) if column_kinds else kinds_of(rows, len(final))  # for changes() and place()
             self._record(conn, table, grown, changes(grown, final, rows, kinds))
             if assets:
                 write_assets(conn, assets)

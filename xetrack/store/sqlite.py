@@ -408,6 +408,7 @@ class SQLiteEngine(SQLiteUserSQL, SQLiteRunReads, Engine):
         rows: list[tuple[Any, ...]],
         first_value: Callable[[int], Any],
         assets: AssetWrites | None = None,
+        kinds: Sequence[set[type]] | None = None,  # SQLite stores any value: not needed
     ) -> None:
         _check_distinct(keys)
         with self._guard.lock:
