@@ -54,10 +54,10 @@ def backup(engine: "SQLiteEngine", dest: str | os.PathLike[str], overwrite: bool
     try:
         copy = sqlite3.connect(temp, isolation_level=None)
         try:
-            with engine._guard.lock:  # noqa: SLF001 - the store's own engine
+            with engine.reading() as conn:
                 # pages=-1: one step, one read transaction, so concurrent writers never
                 # restart it and the copy is one snapshot.
-                engine._live().backup(copy, pages=-1)  # noqa: SLF001
+                conn.backup(copy, pages=-1)
             # The copied header says WAL; the rollback journal makes the copy one file.
             copy.execute("PRAGMA journal_mode=DELETE").fetchone()
         finally:

@@ -213,8 +213,8 @@ def read_chunks(engine: "SQLiteEngine", key: str, label: str) -> Iterator[bytes]
     a caller that must never expose bad bytes collects them first (see
     ``xetrack.artifacts.write_verified``).
     """
-    with engine._guard.lock:
-        found = header(engine._live(), key)
+    with engine.reading() as conn:
+        found = header(conn, key)
     if found is None:
         raise NotFoundError(f"No stored bytes for {label} in {engine.path!r}")
     return _verified(engine, key, label, *found)
@@ -298,8 +298,8 @@ def write(engine: "SQLiteEngine", body: Callable[[sqlite3.Connection], Any]) -> 
 
 
 def engine_chunk_size(engine: "SQLiteEngine") -> int:
-    with engine._guard.lock:
-        return chunk_size(engine._live())
+    with engine.reading() as conn:
+        return chunk_size(conn)
 
 
 def has_blob(engine: "SQLiteEngine", key: str) -> bool:
@@ -308,8 +308,8 @@ def has_blob(engine: "SQLiteEngine", key: str) -> bool:
 
 def blob_header(engine: "SQLiteEngine", key: str) -> tuple[str, int, int] | None:
     """``(digest, size, chunks)`` of a stored blob, or None (the twin of :func:`.pg_blobs.blob_header`)."""
-    with engine._guard.lock:
-        return header(engine._live(), key)
+    with engine.reading() as conn:
+        return header(conn, key)
 
 
 def read_chunk(engine: "SQLiteEngine", key: str, seq: int) -> bytes | None:

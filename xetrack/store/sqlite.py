@@ -173,6 +173,19 @@ class SQLiteEngine(SQLiteUserSQL, SQLiteRunReads, Engine):
             conn = self._guard.connect(main, self._open)
         return conn
 
+    @contextmanager
+    def reading(self) -> Iterator[sqlite3.Connection]:
+        """The engine's own connection, held under its lock, for the store's side-table
+        modules (the lock keeps other threads off the connection; it is no transaction:
+        :meth:`write` is).
+
+        >>> with SQLiteEngine(None).reading() as conn:
+        ...     conn.execute("SELECT 1").fetchone()
+        (1,)
+        """
+        with self._guard.lock:
+            yield self._live()
+
     def release_connection(self) -> None:
         """Close the connections (they reopen on next use); see :mod:`xetrack.store.guard`."""
         if self.path is None:

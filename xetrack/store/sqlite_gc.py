@@ -61,8 +61,7 @@ def vacuum(engine: Engine) -> int:
     if sq is None or sq.path is None:
         return 0
     sq.write(drop_summaries)
-    with sq._guard.lock:
-        conn = sq._live()
+    with sq.reading() as conn:
         # In WAL mode the file only shrinks when the WAL is checkpointed into it.
         checkpoint = lambda: conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()  # noqa: E731
         retry_busy(checkpoint, sq.timeout, sq.path)

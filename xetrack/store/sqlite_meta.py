@@ -123,8 +123,7 @@ def read(engine: Engine, name: str, sql: str, binds: Iterable[Any] = ()) -> list
     sq = sqlite_engine(engine)
     if sq is None:
         return []
-    with sq._guard.lock:
-        conn = sq._live()
+    with sq.reading() as conn:
         if not has_table(conn, name):
             return []
         return conn.execute(sql, list(binds)).fetchall()

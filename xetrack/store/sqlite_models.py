@@ -54,8 +54,8 @@ def kind_of(engine: Engine, key: str) -> str | None:
     sq = sqlite_engine(engine)
     if sq is None:
         return None
-    with sq._guard.lock:
-        return stored_kind_in(sq._live(), key)
+    with sq.reading() as conn:
+        return stored_kind_in(conn, key)
 
 
 def add_version(engine: Engine, name: str, key: str, kind: str, data: bytes | None, alias: str | None,
@@ -144,8 +144,8 @@ def versions(engine: Engine, name: str) -> Versions | None:
     sq = sqlite_engine(engine)
     if sq is None:
         return None
-    with sq._guard.lock:
-        return _versions_in(sq._live(), name)
+    with sq.reading() as conn:
+        return _versions_in(conn, name)
 
 
 def listing(engine: Engine) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:

@@ -41,8 +41,7 @@ PREDICTIONS_TABLE = INTERNAL_PREFIX + "predictions"
 def query(engine: Any, sql: str, params: Sequence[Any] = ()) -> tuple[list[str], list[tuple[Any, ...]]]:
     """(column names, rows) of one SELECT on the engine's connection, which knows
     ``xetrack_pid_alive(pid)`` (is that process of this host alive?)."""
-    with engine._guard.lock:
-        conn = engine._live()
+    with engine.reading() as conn:
         conn.create_function(ALIVE_FN, 1, _pid_alive, deterministic=False)
         cursor = conn.execute(sql, params)
         names = [d[0] for d in cursor.description]
@@ -51,8 +50,8 @@ def query(engine: Any, sql: str, params: Sequence[Any] = ()) -> tuple[list[str],
 
 def has(engine: Any, name: str) -> bool:
     """Does the file hold a table ``name``?"""
-    with engine._guard.lock:
-        return has_table(engine._live(), name)
+    with engine.reading() as conn:
+        return has_table(conn, name)
 
 
 def varying(engine: Any, table: str, columns: list[str], sample: tuple[int, int] | None = None) -> tuple[Any, ...] | None:

@@ -120,8 +120,8 @@ def table_counts(engine: Engine, table: str) -> tuple[int, int | None]:
         return 0, None
     has_runs = TRACK_ID in {c.lower() for c in engine.columns(table)}
     runs = f"count(DISTINCT {quote(TRACK_ID)})" if has_runs else "NULL"
-    with sq._guard.lock:
-        found = rows_if_table(sq._live(), f"SELECT count(*), {runs} FROM {quote(table)}")
+    with sq.reading() as conn:
+        found = rows_if_table(conn, f"SELECT count(*), {runs} FROM {quote(table)}")
     return tuple(found[0]) if found else (0, None)  # type: ignore[return-value]
 
 

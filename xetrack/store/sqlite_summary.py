@@ -3,7 +3,7 @@
 What the summary holds and when it is brought up to date is told in
 :mod:`xetrack.summary`, which keeps the engine-neutral parts (the switch, the progress
 bar, the per-process cache of frames). Everything here runs on the engine's own
-connection (``engine._live()``) or on a ``sqlite3`` connection the caller holds inside
+connection (``engine.reading()``) or on a ``sqlite3`` connection the caller holds inside
 a write transaction; every table name is quoted and every value bound.
 
 >>> engine = open_engine(IN_MEMORY)  # doctest: +SKIP
@@ -328,8 +328,8 @@ def varying(engine: Any, table: str) -> dict[str, Any]:
 
 
 def _rows(engine: Any, sql: str, binds: Sequence[Any]) -> list[tuple[Any, ...]]:
-    with engine._guard.lock:
-        return engine._live().execute(sql, binds).fetchall()
+    with engine.reading() as conn:
+        return conn.execute(sql, binds).fetchall()
 
 
 #: How long a read waits for the write lock to bring the summary up to date before it
@@ -346,8 +346,7 @@ def refresh(engine: Any, table: str, persist: bool, first_ask: Callable[[Callabl
     this call answers with the plain SQL although no summary is built yet (``built()``
     tells whether one is); ``committed(step)`` gets :func:`update`'s delta once it is
     committed, still under the engine's lock."""
-    with engine._guard.lock:
-        conn = engine._live()
+    with engine.reading() as conn:
         try:
             if not usable(conn, table):
                 return False
@@ -385,8 +384,7 @@ def token(engine: Any) -> tuple[Any, ...]:
     """Changes whenever anything in the file could have changed: another connection's
     commit (``PRAGMA data_version``, any process), this connection's rows
     (``total_changes``) or schema (``PRAGMA schema_version``); and a reopened connection."""
-    with engine._guard.lock:
-        conn = engine._live()
+    with engine.reading() as conn:
         return (
             id(conn), conn,  # the object itself: an id is only unique while it lives
             conn.execute("PRAGMA data_version").fetchone()[0],
@@ -398,9 +396,9 @@ def token(engine: Any) -> tuple[Any, ...]:
 def generation(engine: Any, table: str) -> Any:
     """The persisted summary's gen for ``table`` (None without one): equal gens mean
     equal answers, whichever connection brought the summary up to date."""
-    with engine._guard.lock:
+    with engine.reading() as conn:
         try:
-            row = engine._live().execute(f'SELECT "gen" FROM {quote(STATE)} WHERE "tbl" = ?', (table,)).fetchone()
+            row = conn.execute(f'SELECT "gen" FROM {quote(STATE)} WHERE "tbl" = ?', (table,)).fetchone()
         except sqlite3.OperationalError:
             return None
     return None if row is None else row[0]
