@@ -148,7 +148,7 @@ def raise_fault(engine: Any, exc: sqlite3.Error) -> None:
     clear = fault(exc, engine.path, engine.timeout)
     if clear is None:
         return
-    if isinstance(clear, OSError) and not isinstance(clear, PermissionError):
+    if isinstance(clear, OSError) and not isinstance(clear, (PermissionError, DatabaseBusyError)):
         try:
             engine.release_connection()
         except Exception:  # noqa: BLE001 - the fault is what the user must see
