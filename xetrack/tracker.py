@@ -7,7 +7,7 @@ import operator
 import os
 import random
 import time
-from typing import Any, Hashable, Iterable, Mapping
+from typing import Any, Hashable, Iterable, Iterator, Mapping
 
 from coolname import generate_slug
 
@@ -23,12 +23,16 @@ from .schema import (
     column_name,
     validate_table_name,
 )
-from .store.base import AssetWrites
+from .store.base import AssetWrites, StreamAborted
 from .store import IN_MEMORY, SKIP_INSERT, open_engine, shown
 from .view import TableView
 
 _PLAIN = frozenset((str, int, float, bool, type(None)))
 _time_ns = time.time_ns
+#: log_batch on an engine that ``streams`` (PostgreSQL): from this many rows the batch
+#: goes in chunks of STREAM_CHUNK, each checked and built while the last one is stored.
+STREAM_ABOVE = 20_000
+STREAM_CHUNK = 10_000
 
 
 def _slots(types: tuple[type, ...], kind: type) -> Any:
@@ -546,6 +550,10 @@ class Tracker(TableView):
         rows = data if isinstance(data, list) else list(data)
         if not rows:
             return 0
+        if self._engine.streams and len(rows) >= STREAM_ABOVE and not self._log_events:
+            streamed = self._stream(rows)
+            if streamed:
+                return streamed
         keys, values, kinds = self._batch_fast(rows)
         writes = None
         if keys is None:
@@ -598,6 +606,37 @@ class Tracker(TableView):
             ends = map(tuple.__add__, itertools.repeat(tail), ends)
         kinds += [{type(v)} for v in tail] + [{str}, {str}]
         return keys, list(map(tuple.__add__, data, ends)), kinds
+
+    def _stream(self, rows: list[Any]) -> int:
+        """A big batch sent in chunks (an engine with ``streams``: PostgreSQL's COPY), so
+        that checking and building the next chunk overlaps with storing the last one.
+        0 when it must go whole: rows :meth:`_batch_fast` does not take, a column empty in
+        the first chunk (the whole batch decides its type), or anything the engine
+        aborts the stream for (nothing of it is written then)."""
+        size = STREAM_CHUNK
+        keys, values, kinds = self._batch_fast(rows[:size])
+        if keys is None:
+            return 0
+        first_value = _first_value_finder(values)
+        if any(first_value(i) is None for i in range(len(keys))):
+            return 0
+
+        def chunks() -> Iterator[tuple[list[tuple[Any, ...]], Any]]:
+            yield values, kinds
+            for start in range(size, len(rows), size):
+                more_keys, more, more_kinds = self._batch_fast(rows[start:start + size])
+                if more_keys != keys:
+                    raise StreamAborted(f"rows {start:,} on hold other keys or values than plain ones")
+                yield more, more_kinds
+
+        try:
+            self._engine.insert_stream(self.table_name, keys, chunks(), first_value)
+        except (StreamAborted, OverflowError):  # the whole batch's path says what was wrong
+            return 0
+        self._last_logged = rows[-1]
+        if not self._kinds_noted.issuperset(keys):
+            self._note_kinds(dict(zip(keys, values[0])))
+        return len(rows)
 
     def _batch_general(
         self, rows: list[Any]

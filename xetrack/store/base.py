@@ -104,8 +104,17 @@ def table_not_found(name: str, path: str, tables: Sequence[str]) -> TableNotFoun
     )
 
 
+class StreamAborted(Exception):
+    """A streamed batch (:meth:`Engine.insert_stream`) cannot go on as a stream: a later
+    chunk has other keys, or a value that needs what the stream did not set up. Nothing
+    of it was written; the caller sends the batch whole."""
+
+
 class Engine(ABC):
     """Where rows live. One engine is one open database."""
+
+    #: Whether :meth:`insert_stream` takes a batch in chunks (else only whole batches).
+    streams = False
 
     path: str | None
     #: The SQL the engine's database speaks: 'sqlite' (the sqlite and duckdb engines, both
@@ -165,6 +174,15 @@ class Engine(ABC):
         the value types of each column (``{int, NoneType}``...); the engine finds them
         itself otherwise.
         """
+
+    def insert_stream(self, table: str, keys: tuple[str, ...], chunks: Iterable[tuple[list[tuple[Any, ...]], Any]],
+                      first_value: Callable[[int], Any]) -> None:
+        """Insert a batch that arrives in ``(rows, kinds)`` chunks, in one transaction, so
+        that the caller prepares a chunk while the engine sends the last one. Only for
+        engines with ``streams``; ``first_value`` is known from the first chunk (no
+        column empty there). :class:`StreamAborted`, from the chunks or the engine,
+        leaves nothing written."""
+        raise NotImplementedError(f"{type(self).__name__} takes batches whole (insert_many)")
 
     @abstractmethod
     def update(self, table: str, values: dict[str, Any], where: Where | None) -> int:

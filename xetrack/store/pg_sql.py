@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from operator import itemgetter
-from typing import Any, Iterator, Sequence
+from typing import Any, Iterable, Iterator, Sequence
 
 from psycopg import errors as pg_errors
 from psycopg import sql
@@ -157,7 +157,8 @@ _BINARY = {"bigint": "int8", "double precision": "float8", "text": "text", "bool
            "bytea": "bytea", "jsonb": "jsonb"}
 
 
-def copy_rows(conn: Any, table: str, known: TableSchema, columns: Sequence[str], rows: list[tuple[Any, ...]]) -> None:
+def copy_rows(conn: Any, table: str, known: TableSchema, columns: Sequence[str], rows: Iterable[tuple[Any, ...]],
+              queued: bool | None = None) -> None:
     """``COPY ... FROM STDIN`` of rows as :func:`place` gives them (each value fits its
     column, JSONB cells wrapped), in binary when every column has a type xetrack declares:
     numbers go as 8 bytes, not as digits the server parses again."""
@@ -166,7 +167,9 @@ def copy_rows(conn: Any, table: str, known: TableSchema, columns: Sequence[str],
     if all(binary):
         query += sql.SQL(" (FORMAT BINARY)")
     cursor = conn.cursor()
-    with cursor.copy(query, writer=QueuedLibpqWriter(cursor) if len(rows) >= QUEUED_ABOVE else None) as copy:
+    if queued is None:
+        queued = len(rows) >= QUEUED_ABOVE  # type: ignore[arg-type]
+    with cursor.copy(query, writer=QueuedLibpqWriter(cursor) if queued else None) as copy:
         if all(binary):
             copy.set_types(binary)
         write = copy.write_row

@@ -29,6 +29,7 @@ from .base import AssetWrites, Engine, Where, column_not_found, table_not_found
 from .column_types import COLUMN_TYPES, logical_types
 from .pg_assets import AssetMethods
 from .pg_runs import PostgresRunReads
+from .pg_stream import PostgresStreams
 from .user_sql import PostgresUserSQL
 from .pg_connect import connect, psycopg_module, redact, scrub
 from .pg_sql import TableSchema, changes, check_names, copy_rows, create_side_tables, insert_sql, place, plain, row_limit
@@ -65,7 +66,7 @@ _TABLES_SQL = (
 _I = sql.Identifier
 
 
-class PostgresEngine(PostgresUserSQL, PostgresRunReads, AssetMethods, Engine):
+class PostgresEngine(PostgresStreams, PostgresUserSQL, PostgresRunReads, AssetMethods, Engine):
     """Rows in a PostgreSQL database, one table per experiment table (``current_schema()``)."""
 
     dialect = "postgres"
