@@ -560,9 +560,7 @@ class Tracker(TableView):
             keys, values, writes = self._batch_general(rows)
         try:
             self._engine.insert_many(self.table_name, keys, values, _first_value_finder(values), writes, kinds)
-            self._last_logged = rows[-1]
-            if not self._kinds_noted.issuperset(keys):
-                self._note_kinds(dict(zip(keys, values[0])))
+            self._batch_stored(rows, keys, values[0])
         except OverflowError:  # an int beyond 64 bits slipped through the fast path
             self._batch_general(rows)  # raises the clear error
             raise
@@ -593,8 +591,13 @@ class Tracker(TableView):
         except KeyError:
             return None, None, None
         data = picked if width > 1 else [(value,) for value in picked]
-        kinds = [set(map(type, map(operator.itemgetter(j), data))) for j in range(width)]
-        if not set().union(*kinds) <= _PLAIN:
+        kinds = None
+        if self._engine.wants_kinds:  # each column's types: one pass per column
+            kinds = [set(map(type, map(operator.itemgetter(j), data))) for j in range(width)]
+            found = set().union(*kinds)
+        else:  # only whether all are plain: one pass over every value
+            found = set(map(type, itertools.chain.from_iterable(data)))
+        if not found <= _PLAIN:
             return None, None, None
         # SQLite itself stores a NaN float as NULL.
         extra = {n: v for n, v in self._params.items() if n not in names}
@@ -604,7 +607,8 @@ class Tracker(TableView):
         ends: Iterable[tuple[Any, ...]] = zip(self._clock.many(len(data)), itertools.repeat(self.track_id))
         if tail:
             ends = map(tuple.__add__, itertools.repeat(tail), ends)
-        kinds += [{type(v)} for v in tail] + [{str}, {str}]
+        if kinds is not None:
+            kinds += [{type(v)} for v in tail] + [{str}, {str}]
         return keys, list(map(tuple.__add__, data, ends)), kinds
 
     def _stream(self, rows: list[Any]) -> int:
@@ -633,10 +637,14 @@ class Tracker(TableView):
             self._engine.insert_stream(self.table_name, keys, chunks(), first_value)
         except (StreamAborted, OverflowError):  # the whole batch's path says what was wrong
             return 0
+        self._batch_stored(rows, keys, values[0])
+        return len(rows)
+
+    def _batch_stored(self, rows: list[Any], keys: tuple[str, ...], first: tuple[Any, ...]) -> None:
+        """After a batch is stored: remember its last row, record the kinds of new keys."""
         self._last_logged = rows[-1]
         if not self._kinds_noted.issuperset(keys):
-            self._note_kinds(dict(zip(keys, values[0])))
-        return len(rows)
+            self._note_kinds(dict(zip(keys, first)))
 
     def _batch_general(
         self, rows: list[Any]

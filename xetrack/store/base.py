@@ -115,6 +115,9 @@ class Engine(ABC):
 
     #: Whether :meth:`insert_stream` takes a batch in chunks (else only whole batches).
     streams = False
+    #: Whether ``insert_many`` uses each column's value types (``kinds``) when given them:
+    #: a caller that would find them only for this engine leaves them out otherwise.
+    wants_kinds = False
 
     path: str | None
     #: The SQL the engine's database speaks: 'sqlite' (the sqlite and duckdb engines, both

@@ -17,7 +17,7 @@ from psycopg.copy import QueuedLibpqWriter
 from psycopg.types.json import Jsonb
 
 from ..errors import ColumnLimitError
-from ..schema import ASSET_COUNTS, ASSETS_TABLE, INT64_MAX, INT64_MIN
+from ..schema import ASSET_COUNTS, ASSETS_TABLE, INT64_MAX, INT64_MIN, sql_type
 from .base import AssetWrites, Where
 from .column_types import COLUMN_TYPES, kind_of, logical_types
 from .pg_types import MAX_NAME_BYTES, OVERFLOW, always_fits, fits, to_json
@@ -122,6 +122,13 @@ def changes(known: TableSchema, names: Sequence[str], rows: list[tuple[Any, ...]
         if new != current:
             out[name] = new
     return out
+
+
+def planned(known: TableSchema, keys: Sequence[str], first_value: Any) -> tuple[tuple[str, ...], dict[str, str]]:
+    """The keys as the table spells its columns, and the columns to add (name -> logical
+    type of the first value, '' for none) for the keys it lacks."""
+    names = tuple(known.lower.get(k.lower(), k) for k in keys)
+    return names, {n: sql_type(first_value(i)) or "" for i, n in enumerate(names) if n.lower() not in known.lower}
 
 
 @contextmanager

@@ -17,9 +17,8 @@ from __future__ import annotations
 
 from typing import Any, Callable, Iterable, Iterator
 
-from ..schema import sql_type
 from .base import StreamAborted
-from .pg_sql import changes, check_names, copy_rows, place, row_limit
+from .pg_sql import changes, check_names, copy_rows, place, planned, row_limit
 
 
 class _Replay:
@@ -58,8 +57,7 @@ class PostgresStreams:
 
         def attempt(conn: Any) -> None:
             known = self._tables.get(table) or self._load(conn, table)
-            names = tuple(known.lower.get(k.lower(), k) for k in keys)
-            wanted = {n: sql_type(first_value(i)) or "" for i, n in enumerate(names) if n.lower() not in known.lower}
+            names, wanted = planned(known, keys, first_value)
 
             def body(conn: Any) -> None:
                 grown = self._grow(conn, table, wanted) if wanted else known

@@ -33,7 +33,7 @@ from .pg_stream import PostgresStreams
 from .user_sql import PostgresUserSQL
 from .pg_connect import connect, psycopg_module, redact, scrub
 from .pg_sql import TableSchema, changes, check_names, copy_rows, create_side_tables, insert_sql, place, plain, row_limit
-from .pg_sql import kinds_of, short, where_sql, write_assets
+from .pg_sql import kinds_of, planned, short, where_sql, write_assets
 from .pg_types import HIDDEN, MAX_COLUMNS, MAX_NAME_BYTES, OVERFLOW, PG_TYPE, ROW
 from .pg_types import fits, frame_of, logical_of, merge_rows, to_json
 
@@ -321,6 +321,8 @@ class PostgresEngine(PostgresStreams, PostgresUserSQL, PostgresRunReads, AssetMe
                 self.insert(table, row)
             return True
 
+    wants_kinds = True  # to place each value (a misfit goes to the overflow column)
+
     def insert_many(self, table: str, keys: tuple[str, ...], rows: list[tuple[Any, ...]],
                     first_value: Callable[[int], Any], assets: AssetWrites | None = None,
                     kinds: Sequence[set[type]] | None = None) -> None:
@@ -338,8 +340,7 @@ class PostgresEngine(PostgresStreams, PostgresUserSQL, PostgresRunReads, AssetMe
         check_names(keys)
         if not rows:
             return
-        names = tuple(known.lower.get(k.lower(), k) for k in keys)
-        wanted = {n: sql_type(first_value(i)) or "" for i, n in enumerate(names) if n.lower() not in known.lower}
+        names, wanted = planned(known, keys, first_value)
         if not wanted and not assets and len(rows) == 1 and not changes(known, names, rows):
             stored, spill = place(known, names, rows)
             query = insert_sql(table, names + ((OVERFLOW,) if spill else ())).as_string(conn)

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from operator import itemgetter
 from typing import Any, Callable, Iterator, Sequence, TypeVar
 
-from ..errors import ColumnLimitError, DatabaseBusyError, DatabaseError, TableNotFoundError
+from ..errors import ColumnLimitError, DatabaseError, TableNotFoundError
 from ..frames import frame_from_rows, row_dict
 from ..schema import ASSET_COUNTS, ASSETS_TABLE, BASE_COLUMNS, TRACK_ID, is_internal_table, quote, sql_type
 from .base import (
@@ -33,7 +33,7 @@ from .base import (
     where_clause,
 )
 from .blobs import check_pickle_size
-from .busy import immediate, is_busy, retry_busy, transact
+from .busy import immediate, retry_busy, transact
 from .faults import fault, raise_fault, read_target, surfaces_faults
 from .column_types import forget_table, kind_of, logical_types, read_types, record_types
 from .guard import Slot, close_when_collected, guard_for
@@ -148,9 +148,7 @@ class SQLiteEngine(SQLiteUserSQL, SQLiteRunReads, Engine):
             conn.execute("SELECT count(*) FROM sqlite_master").fetchone()  # is it a database?
         except sqlite3.DatabaseError as exc:
             conn.close()
-            if is_busy(exc):
-                raise (exc if isinstance(exc, DatabaseBusyError) else DatabaseBusyError(self.path, self.timeout)) from exc
-            clear = fault(exc, self.path)  # a full disk or a read-only folder says so
+            clear = fault(exc, self.path, self.timeout)  # a busy file, a full disk or a read-only folder says so
             if clear is not None and not isinstance(clear, DatabaseError):
                 raise clear from None
             raise DatabaseError(

@@ -163,11 +163,11 @@ def open_target(path: str, timeout: float) -> sqlite3.Connection:
         )
     except sqlite3.DatabaseError as exc:
         conn.close()
-        clear = fault(exc, path)
+        clear = fault(exc, path, timeout)
         if clear is not None and not isinstance(clear, DatabaseError):
-            raise clear from None  # out of disk, read-only
+            raise clear from None  # busy, out of disk, read-only
         if "not a database" not in str(exc) and "malformed" not in str(exc):
-            raise  # busy: SQLite's own message says it
+            raise  # SQLite's own message says it
         raise DatabaseError(f"{path!r} is not a SQLite database or is damaged ({exc})") from None
     return conn
 
