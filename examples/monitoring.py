@@ -1,8 +1,8 @@
 """Monitor a model in production through logs only: no database file.
 
 Run from the examples/ folder: `python monitoring.py`. It writes the folder
-`monitoring_logs/` (a rotating `xetrack.log`), prints each event to stdout as well, and
-reads the events back for a small drift check.
+`monitoring_logs/` (one file a day, `YYYY-MM-DD.log`, rotated as it grows), prints each
+event to stdout as well, and reads the events back for a small drift check.
 """
 
 import random
@@ -34,7 +34,7 @@ for hour in range(3):
 tracker.logger.experiment({"eval_auc": 0.87, "threshold": 14})  # a readable summary, and an event
 tracker.close()
 
-# Later, anywhere: read every rotated file of the folder back as one frame.
+# Later, anywhere: read every log file of the folder (oldest first) back as one frame.
 df = Reader.read_logs(LOGS)
 print(f"\n{len(df)} events read back from {LOGS}/")
 drift = df.dropna(subset=["hour"]).groupby("hour")["tenure"].mean()

@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 from xetrack import Reader, Tracker
+from xetrack.store import idle
 
 XT = os.path.join(os.path.dirname(sys.executable), "xt")
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,7 +50,11 @@ def fails(*args, match, code=None):
 
 
 def fingerprint(path):
-    """Everything a read must leave alone: the file's bytes and mtime, and its folder."""
+    """Everything a read must leave alone: the file's bytes and mtime, and its folder.
+
+    The connections this process keeps idle are closed first (as at exit): their -wal and
+    -shm files would otherwise go away on their own, whatever the read did."""
+    idle.close_all()
     data = Path(path).read_bytes()
     return hashlib.sha256(data).hexdigest(), os.stat(path).st_mtime_ns, sorted(os.listdir(Path(path).parent))
 
@@ -126,6 +131,7 @@ def test_the_issue_commands_all_exist():
         "backup", "duckdb",  # issue 11: a safe copy of a live file; the DuckDB shell, offline
         "tag", "import mlflow", "export mlflow",  # issue 15: run tags; MLflow in and out
         "ui",  # issue 13: the dashboard
+        "describe",  # issue 20: as xetrack 0.7.0's README calls it
     }
     assert set(COMMANDS) == expected
 
@@ -354,7 +360,8 @@ JSON_ROWS = {
     "compare": ["crouching-groundhog-5046", "ebony-loon-6720"], "sql": ['SELECT "epoch" FROM "default"'],
     "assets ls": [], "artifacts ls": [], "models ls": [],
 }
-JSON_OBJECTS = {"stats describe": [], "stats top": ["accuracy"], "stats bottom": ["loss"], "assets gc": ["--dry-run"]}
+JSON_OBJECTS = {"stats describe": [], "describe": [], "stats top": ["accuracy"], "stats bottom": ["loss"],
+                "assets gc": ["--dry-run"]}
 
 
 def test_every_json_command_is_in_the_contract():

@@ -17,6 +17,7 @@ import pytest
 import xetrack
 from xetrack import Reader, Tracker
 from xetrack.assets import COMPRESSED_HEADER
+from xetrack.store import idle
 
 XT = os.path.join(os.path.dirname(sys.executable), "xt")
 
@@ -68,7 +69,7 @@ def test_every_070_argument_by_keyword(tmp_path):
     tracker = Tracker(
         db=db, params={"p": 1}, reset=True, log_system_params=False, log_network_params=False,
         raise_on_error=False, measurement_interval=0.5, track_id="run-1", logs_path=str(tmp_path / "logs"),
-        logs_file_format="{level} {message}", logs_stdout=False, jsonl=str(tmp_path / "data.jsonl"),
+        logs_file_format="{time:YYYY-MM-DD}_run.log", logs_stdout=False, jsonl=str(tmp_path / "data.jsonl"),
         cache=str(tmp_path / "cache"), compress=True, warnings=False, git_root=None, engine="sqlite",
         table="model_experiments",
     )  # fmt: skip
@@ -78,38 +79,57 @@ def test_every_070_argument_by_keyword(tmp_path):
 
 
 # -- logs_file_format --------------------------------------------------------------------
-def test_logs_file_format_shapes_the_file_lines(tmp_path, capsys):
-    logs = tmp_path / "logs"
-    tracker = Tracker(
-        Tracker.IN_MEMORY, logs_path=str(logs), logs_stdout=True,
-        logs_file_format="{level} | {message} | {function}",
-    )  # fmt: skip
-    tracker.track_id = "run-f"
-    tracker.log({"accuracy": 0.9, "note": "{braces} stay"})
-    tracker.log_batch([{"accuracy": 0.1}, {"accuracy": 0.2}])
-    tracker.logger.info("hello {name}")
-    lines = (logs / "xetrack.log").read_text().splitlines()
-    assert lines[0].startswith('TRACKING | {"accuracy": 0.9, "note": "{braces} stay", "timestamp": ')
-    assert lines[0].endswith('"track_id": "run-f"} | test_logs_file_format_shapes_the_file_lines')
-    assert [line.split(" | ")[0] for line in lines] == ["TRACKING", "TRACKING", "TRACKING", "INFO"]
-    assert '"accuracy": 0.2' in lines[2] and lines[3].startswith("INFO | hello {name} | ")
-    # stdout keeps xetrack's own line
-    assert "| TRACKING | " in capsys.readouterr().out
+def test_logs_file_format_names_the_log_file(tmp_path, monkeypatch):
+    """0.7.0: a loguru file-name pattern inside logs_path; the lines are xetrack's own."""
+    monkeypatch.chdir(tmp_path)
+    t = Tracker('exp.db', logs_path='logs', logs_file_format='{time:YYYY}_exp.log'); t.log({'b': 2})  # fmt: skip
+    year = time.localtime().tm_year
+    assert os.listdir("logs") == [f"{year}_exp.log"] or os.listdir("logs") == [f"{year - 1}_exp.log"]
+    (line,) = open(os.path.join("logs", os.listdir("logs")[0]), encoding="utf-8").read().splitlines()
+    assert " | TRACKING | " in line and line.endswith(f'!📁!{{"b": 2, "timestamp": "{t.latest["timestamp"]}", '
+                                                     f'"track_id": "{t.track_id}"}}')  # fmt: skip
+    df = Reader.read_logs(path='logs')  # fmt: skip
+    assert df[df["b"] == 2]["track_id"].tolist() == [t.track_id]
 
 
-def test_default_file_format_is_xetracks_own_line(tmp_path):
-    tracker = Tracker(Tracker.IN_MEMORY, logs_path=str(tmp_path / "logs"))
+def test_the_default_file_name_is_the_date_and_the_line_xetracks_own(tmp_path, capsys):
+    before = time.strftime("%Y-%m-%d")
+    tracker = Tracker(Tracker.IN_MEMORY, logs_path=str(tmp_path / "logs"), logs_stdout=True)
     tracker.log({"accuracy": 0.9})
-    assert "| TRACKING | " in (tmp_path / "logs" / "xetrack.log").read_text()
+    tracker.logger.info("hello {name}")
+    (name,) = os.listdir(tmp_path / "logs")
+    assert name in {f"{before}.log", time.strftime("%Y-%m-%d") + ".log"}
+    lines = (tmp_path / "logs" / name).read_text().splitlines()
+    assert " | TRACKING | " in lines[0] and " | INFO     | " in lines[1] and lines[1].endswith(" - hello {name}")
+    assert capsys.readouterr().out.splitlines() == lines  # stdout: the same lines
     assert Reader.read_logs(str(tmp_path / "logs"))["accuracy"].tolist() == [0.9]
 
 
-@pytest.mark.parametrize("bad", ["{nope}", "{time", "{}"])
-def test_a_bad_logs_file_format_fails_at_construction(tmp_path, bad):
+@pytest.mark.parametrize(
+    "bad, why",
+    [
+        ("{level} {message}", r"names \{level\}"),  # a line format is not a file name
+        ("{time}-{nope}.log", r"names \{nope\}"),
+        ("{}.log", r"names \{\}"),
+        ("{time", "is not a format string"),
+        ("log}", "is not a format string"),
+        ("", "empty file name"),
+        ("sub/{time}.log", "path separator"),
+        ("{time:YYYY/MM}.log", "path separator"),
+        ("..", "'..'"),
+        ("../{time}.log", "path separator|'..'"),
+        (".{time}.log", "hidden name"),
+        ("{time!r}.log", "converts"),
+        ("{time:SSSSSSSSS}.log", "time format loguru refuses"),
+    ],
+)
+def test_a_bad_logs_file_format_fails_at_construction(tmp_path, bad, why):
     db = tmp_path / "never.db"
-    with pytest.raises(ValueError, match="logs_file_format"):
+    with pytest.raises(ValueError, match=f"logs_file_format .*({why})"):
         Tracker(str(db), logs_path=str(tmp_path / "logs"), logs_file_format=bad)
-    assert not db.exists()
+    with pytest.raises(TypeError, match="logs_file_format must be a str"):
+        Tracker(str(db), logs_path=str(tmp_path / "logs"), logs_file_format=b"{time}.log")
+    assert os.listdir(tmp_path) == []  # nothing created: no database, no folder, no file
 
 
 # -- compress ----------------------------------------------------------------------------
@@ -439,8 +459,79 @@ def test_backup_and_a_read_only_duckdb_shell_leave_the_source_alone(tmp_path):
     def fingerprint():
         return hashlib.sha256(open(db, "rb").read()).hexdigest(), os.stat(db).st_mtime_ns
 
+    idle.close_all()  # the connection kept for a next Tracker, closed as at exit
     before = fingerprint()
     assert xt("backup", db, tmp_path / "copy.db").returncode == 0
     assert xt("duckdb", db, "--", "-c", 'SELECT count(*) FROM "default"').returncode == 0
     assert fingerprint() == before
     assert sorted(os.listdir(tmp_path)) == ["copy.db", "src.db"]
+
+
+# -- folders, version, the README's names -------------------------------------------------
+def test_a_tracker_creates_the_missing_folders_of_its_database(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Tracker("results/2026/exp.db", params={"model": "rf"}).log({"acc": 0.9})
+    assert Reader("results/2026/exp.db").to_df()["acc"].tolist() == [0.9]
+    Tracker(tmp_path / "as_path" / "exp.db").log({"acc": 1})  # a pathlib.Path too
+    assert len(Reader(str(tmp_path / "as_path" / "exp.db"))) == 1
+
+
+def test_a_reader_of_a_missing_file_creates_nothing(tmp_path):
+    with pytest.raises(FileNotFoundError, match="does not exist"):
+        Reader(str(tmp_path / "results" / "exp.db"))
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_folder_that_cannot_be_made_is_one_clear_error(tmp_path):
+    (tmp_path / "results").write_text("a file, not a folder")
+    with pytest.raises(NotADirectoryError, match="Cannot create the database's folder .*results.*a file stands"):
+        Tracker(str(tmp_path / "results" / "exp.db"))
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    script = f"from xetrack import Tracker; Tracker({str(locked / 'sub' / 'exp.db')!r})"
+    os.chmod(locked, 0o555)
+    try:
+        from as_user import as_a_user
+
+        out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, **as_a_user())
+    finally:
+        os.chmod(locked, 0o755)
+    assert out.returncode == 1
+    assert "PermissionError" in out.stderr and "Cannot create the database's folder" in out.stderr
+    assert os.listdir(locked) == []
+
+
+def test_the_version_comes_from_pyproject():
+    import tomllib
+
+    with open(os.path.join(os.path.dirname(__file__), "..", "pyproject.toml"), "rb") as fh:
+        declared = tomllib.load(fh)["project"]["version"]
+    assert declared == "0.8.0"
+    assert xetrack.__version__ == declared
+    assert xt("version").stdout.strip() == declared
+
+
+def test_the_readme_events_table_is_the_default_table(db):
+    tracker = Tracker(db, params={"model": "resnet18"}, engine="duckdb")
+    tracker.log({"accuracy": 0.9})
+    tracker.log({"accuracy": 0.7, "loss": 0.3})  # a column added later shows too
+    assert len(tracker.conn.execute("SELECT * FROM db.events WHERE accuracy > 0.8").fetchall()) == 1
+    out = xt("sql", db, "SELECT loss FROM db.events WHERE loss IS NOT NULL")
+    assert out.returncode == 0 and "0.3" in out.stdout
+    assert Reader(db).tables()["table"].tolist() == ["default"]  # a view, not a table
+
+
+def test_a_table_named_events_takes_the_name_from_the_view(db):
+    Tracker(db).log({"x": 1})
+    Tracker(db, table="events").log({"y": 2})
+    assert Reader(db, table="events").to_df()["y"].tolist() == [2]
+    assert sorted(Reader(db).tables()["table"]) == ["default", "events"]
+    Tracker(db, reset=True).log({"x": 3})  # the default table again: the name stays the user's
+    assert Reader(db, table="events").to_df()["y"].tolist() == [2]
+
+
+def test_xt_describe_as_070_calls_it(db):
+    Tracker(db).log_batch([{"x": i, "y": 2 * i} for i in range(10)])
+    out = xt("describe", db, "--columns=x,y")
+    assert out.returncode == 0, out.stderr
+    assert "mean" in out.stdout and "4.5" in out.stdout and "9" in out.stdout

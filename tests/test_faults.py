@@ -24,6 +24,7 @@ from filecheck import integrity
 
 import xetrack
 from xetrack import DatabaseError, DiskFullError, Reader, Tracker
+from xetrack.store import idle
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 POSIX = os.name == "posix"
@@ -174,6 +175,7 @@ def test_read_only_file_or_folder(tmp_path):
     for path in (ro_file, ro_folder_db):
         with Tracker(path) as tracker:
             tracker.log_batch([{"x": i} for i in range(5)])
+        idle.close_all()  # the connection kept for the next Tracker, closed as at exit
         assert not os.path.exists(path + "-wal")  # closed cleanly: no -wal, no -shm
     os.chmod(ro_file, 0o444)
     os.chmod(ro_folder, 0o555)

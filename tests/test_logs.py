@@ -3,9 +3,12 @@
 import json
 import multiprocessing
 import os
+import re
 import sqlite3
+import time
 import warnings
-from datetime import datetime
+from datetime import date, datetime
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -20,8 +23,14 @@ def lines_of(path):
         return fh.read().splitlines()
 
 
+def the_log(folder):
+    """The one log file of a folder (today's ``YYYY-MM-DD.log``, by default)."""
+    (name,) = [n for n in os.listdir(folder) if not n.startswith(".")]
+    return Path(folder) / name
+
+
 def tracking_lines(folder):
-    return [line for line in lines_of(os.path.join(folder, "xetrack.log")) if "| TRACKING |" in line]
+    return [line for line in lines_of(the_log(folder)) if "| TRACKING |" in line]
 
 
 # -- destinations -------------------------------------------------------------------
@@ -92,7 +101,7 @@ def test_logger_messages_go_to_the_file_but_are_not_events(tmp_path):
     for level in ("debug", "info", "warning", "error"):
         getattr(tracker.logger, level)(f"a {level} message\nsecond line")
     tracker.log({"x": 1})
-    text = (folder / "xetrack.log").read_text()
+    text = the_log(folder).read_text()
     for level in ("DEBUG", "INFO", "WARNING", "ERROR"):
         assert f"| {level: <8} | " in text and f"a {level.lower()} message" in text
     assert "\n    second line\n" in text
@@ -121,7 +130,7 @@ def test_experiment_writes_a_readable_summary_and_an_event(tmp_path):
     tracker = Tracker(Tracker.IN_MEMORY, logs_path=folder)
     row = tracker.logger.experiment({"model": "rf", "accuracy": 0.91})
     assert tracker.logger.experiemnt({"model": "lr", "accuracy": 0.85})["model"] == "lr"  # the README's spelling
-    text = (folder / "xetrack.log").read_text()
+    text = the_log(folder).read_text()
     assert f"experiment {row['track_id']}\n    model     : rf\n    accuracy  : 0.91\n" in text
     df = Reader.read_logs(folder)
     assert df["model"].tolist() == ["rf", "lr"] and df["accuracy"].tolist() == [0.91, 0.85]
@@ -146,7 +155,7 @@ def test_our_events_stay_out_of_the_users_loguru_handlers(tmp_path):
     finally:
         global_logger.remove(handler)
     assert len(seen) == 1 and "theirs" in seen[0]
-    assert "theirs" not in (tmp_path / "logs" / "xetrack.log").read_text()
+    assert "theirs" not in the_log(tmp_path / "logs").read_text()
 
 
 def test_close_removes_the_handlers_and_the_next_event_reopens(tmp_path):
@@ -180,7 +189,8 @@ def test_in_memory_keeps_nothing_on_disk_but_the_logs(tmp_path, monkeypatch):
     assert len(tracker) == 1  # stored, in memory
     tracker.close()
     assert os.listdir(tmp_path) == ["logs"]
-    assert set(os.listdir("logs")) <= {"xetrack.log", ".xetrack.log.lock"}
+    assert [n for n in os.listdir("logs") if n != ".xetrack.log.lock"] == [the_log("logs").name]
+    assert re.fullmatch(r"\d{4}-\d\d-\d\d\.log", the_log("logs").name)
     assert Reader.read_logs("logs")["accuracy"].tolist() == [0.9]
 
 
@@ -214,11 +224,13 @@ def test_read_logs_reads_every_rotated_file_in_order(tmp_path, monkeypatch):
     tracker = Tracker(Tracker.SKIP_INSERT, logs_path=folder)
     for i in range(100):
         tracker.log({"step": i, "pad": "x" * 50})
-    names = sorted(os.listdir(folder))
-    assert "xetrack.000001.log" in names and "xetrack.log" in names and len(names) > 5
+    names = sorted(n for n in os.listdir(folder) if not n.startswith("."))
+    today = tracker.logger._targets[0].path  # the file being written
+    stem = os.path.basename(today)[: -len(".log")]
+    assert f"{stem}.000001.log" in names and f"{stem}.log" in names and len(names) > 5
     assert all(os.path.getsize(folder / n) < 2_000 + 300 for n in names)
     assert Reader.read_logs(folder)["step"].tolist() == list(range(100))
-    assert len(Reader.read_logs(folder / "xetrack.000001.log")) > 0  # one file works too
+    assert len(Reader.read_logs(folder / f"{stem}.000001.log")) > 0  # one file works too
 
 
 # -- many writers -----------------------------------------------------------------------
@@ -254,6 +266,138 @@ def test_four_processes_write_2000_whole_lines(tmp_path, kind):
         assert len(os.listdir(path)) > 3  # rotated while four processes wrote
 
 
+# -- the file names: logs_file_format ---------------------------------------------------
+def test_the_default_file_name_is_todays_date(tmp_path):
+    before = date.today()
+    tracker = Tracker(Tracker.SKIP_INSERT, logs_path=tmp_path / "logs")
+    tracker.log({"a": 1})
+    after = date.today()
+    names = os.listdir(tmp_path / "logs")
+    assert len(names) == 1 and names[0] in {f"{before:%Y-%m-%d}.log", f"{after:%Y-%m-%d}.log"}
+    assert tracker.logger.logs_file_format == logs.DEFAULT_FILE_FORMAT == "{time:YYYY-MM-DD}.log"
+
+
+def test_file_names_follow_loguru_time_tokens_in_local_time():
+    stamp = datetime(2026, 3, 7, 14, 5, 9, 12345).timestamp()  # naive: local time
+
+    def name(pattern):
+        return logs._file_name(pattern, logs.compile_file_name(pattern), stamp)
+
+    assert name(None) == "2026-03-07.log"
+    assert name("{time}.log") == "2026-03-07_14-05-09_012345.log"  # loguru's {time} in a file name
+    assert name("{time:YYYY}_exp.log") == "2026_exp.log"
+    assert name("run-{time:YYYYMMDD-HHmmss}.{time:SSSSSS}.txt") == "run-20260307-140509.012345.txt"
+    assert name("{time:YY M D H m s SSS}") == "26 3 7 14 5 9 012"
+    assert name("{{literal}}-{time:[HH]-HH}") == "{literal}-HH-14"  # [...] escapes a token, as in loguru
+    assert name("plain.log") == "plain.log"
+
+
+def test_next_midnight_is_the_next_local_midnight():
+    def after(*local):
+        return logs._next_midnight(datetime(*local).timestamp())
+
+    assert after(2026, 12, 6, 23, 59, 59, 999999) == datetime(2026, 12, 7).timestamp()
+    assert after(2026, 12, 7) == datetime(2026, 12, 8).timestamp()  # midnight itself: the next one
+    assert after(2026, 12, 31, 12) == datetime(2027, 1, 1).timestamp()
+
+
+def test_a_long_process_switches_to_the_new_days_file_after_midnight(tmp_path, monkeypatch):
+    now = [datetime(2026, 12, 6, 23, 59, 58).timestamp()]
+    monkeypatch.setattr(logs, "_clock", lambda: now[0])
+    folder = tmp_path / "logs"
+    tracker = Tracker(Tracker.SKIP_INSERT, logs_path=folder)
+    tracker.log({"step": 1})
+    tracker.logger.info("still the 6th")
+    now[0] += 1.5  # 23:59:59.5
+    tracker.log({"step": 2})
+    assert os.listdir(folder) == ["2026-12-06.log"]
+    now[0] += 1.0  # 00:00:00.5 on the 7th: the first write after midnight opens the new file
+    tracker.log({"step": 3})
+    tracker.logger.info("the 7th")
+    now[0] += 3600
+    tracker.log({"step": 4})
+    assert sorted(os.listdir(folder)) == ["2026-12-06.log", "2026-12-07.log"]
+    assert [len(tracking_lines_of(folder / n)) for n in ("2026-12-06.log", "2026-12-07.log")] == [2, 2]
+    assert "still the 6th" in (folder / "2026-12-06.log").read_text()
+    assert "the 7th" in (folder / "2026-12-07.log").read_text()
+    assert Reader.read_logs(folder)["step"].tolist() == [1, 2, 3, 4]  # the 6th, then the 7th
+    assert Reader.read_logs(folder / "2026-12-07.log")["step"].tolist() == [3, 4]
+
+
+def tracking_lines_of(path):
+    return [line for line in lines_of(path) if "| TRACKING |" in line]
+
+
+def test_a_rotated_file_keeps_the_names_stem_with_a_number(tmp_path, monkeypatch):
+    monkeypatch.setattr(logs, "ROTATION_BYTES", 1_000)
+    folder = tmp_path / "logs"
+    tracker = Tracker(Tracker.SKIP_INSERT, logs_path=folder, logs_file_format="{time:YYYY}_exp.log")
+    for i in range(30):
+        tracker.log({"step": i, "pad": "x" * 50})
+    year = os.path.basename(tracker.logger._targets[0].path)[:4]
+    names = sorted(n for n in os.listdir(folder) if not n.startswith("."))
+    rotated = [n for n in names if n != f"{year}_exp.log"]
+    assert rotated and rotated == [f"{year}_exp.{k:06d}.log" for k in range(1, len(rotated) + 1)]
+    assert Reader.read_logs(folder)["step"].tolist() == list(range(30))
+
+
+def test_read_logs_reads_every_file_of_the_folder_oldest_first(tmp_path):
+    folder = tmp_path / "logs"
+    folder.mkdir()
+
+    def write(name, step, mtime):
+        line = f'2026-01-01 00:00:00.000 | TRACKING | m:f:1!📁!{{"step": {step}}}\n'
+        (folder / name).write_text(line)
+        os.utime(folder / name, (mtime, mtime))
+
+    t = time.time() - 1000
+    write("xetrack.000001.log", 0, t)  # written by earlier versions
+    write("xetrack.log", 1, t + 1)
+    write("2026-12-06.000002.log", 3, t + 2)
+    write("2026-12-06.000001.log", 2, t + 2)  # the same tick: by number
+    write("2026-12-06.log", 4, t + 2)  # ... then the file being written
+    write("2026-12-07.log", 5, t + 3)
+    write(".hidden.log", 99, t + 4)  # hidden: passed over, like the lock file
+    (folder / "data.jsonl").write_text('{"step": 98}\n')  # a JSONL dataset beside the logs
+    (folder / "sub").mkdir()  # not a file
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert Reader.read_logs(folder)["step"].tolist() == [0, 1, 2, 3, 4, 5]
+    assert [os.path.basename(f) for f in logs.log_files(folder)] == [
+        "xetrack.000001.log", "xetrack.log", "2026-12-06.000001.log", "2026-12-06.000002.log",
+        "2026-12-06.log", "2026-12-07.log",
+    ]  # fmt: skip
+
+
+def test_rotation_keeps_every_line_of_three_processes(tmp_path):
+    path = str(tmp_path / "logs")
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_small_writer, args=(path, i, 400, 4_000)) for i in range(3)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(120)
+    assert [p.exitcode for p in procs] == [0, 0, 0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a torn line would warn
+        df = Reader.read_logs(path)
+    assert len(df) == 1200  # every event, exactly once
+    assert sorted(zip(df["proc"], df["i"])) == [(p, i) for p in range(3) for i in range(400)]
+    names = [n for n in os.listdir(path) if not n.startswith(".")]
+    rotated = [n for n in names if re.fullmatch(r"\d{4}-\d\d-\d\d\.\d{6}\.log", n)]
+    assert len(rotated) > 20 and len(names) - len(rotated) <= 2  # (2: the test ran past midnight)
+    numbers = sorted(int(n.split(".")[1]) for n in rotated)
+    assert len(set(numbers)) == len(numbers)  # no rotation overwrote another
+
+
+def _small_writer(path, idx, n, rotation):
+    logs.ROTATION_BYTES = rotation  # where RotatingLogFile reads it
+    tracker = Tracker(Tracker.SKIP_INSERT, logs_path=path)
+    for i in range(n):
+        tracker.log({"proc": idx, "i": i, "text": "y" * (i % 7) * 20})
+    tracker.close()
+
+
 # -- bad input ----------------------------------------------------------------------------
 def test_an_unwritable_path_fails_at_construction(tmp_path):
     afile = tmp_path / "afile"
@@ -280,7 +424,7 @@ def test_a_corrupt_line_is_skipped_with_a_warning_naming_file_and_line(tmp_path)
     for i in range(3):
         tracker.log({"i": i})
     tracker.close()
-    log_file, jsonl = folder / "xetrack.log", tmp_path / "d.jsonl"
+    log_file, jsonl = the_log(folder), tmp_path / "d.jsonl"
     for path in (log_file, jsonl):
         lines = lines_of(path)
         lines.insert(1, "garbage {not json")
@@ -301,7 +445,7 @@ def test_a_truncated_last_line_is_tolerated(tmp_path):
     for i in range(3):
         tracker.log({"i": i, "text": "y" * 100})
     tracker.close()
-    for path in (jsonl, folder / "xetrack.log"):
+    for path in (jsonl, the_log(folder)):
         data = path.read_bytes()
         path.write_bytes(data[:-40])  # a writer killed mid-line
     with pytest.warns(UserWarning, match="line 3: skipped a truncated last line"):
@@ -339,13 +483,13 @@ def test_library_warnings_also_go_to_the_logs_when_there_is_a_sink(tmp_path):
     with pytest.warns(UserWarning, match="not caching total") as caught:
         assert tracker.track(total, args=[[1, 2]]) == 3
     assert caught[0].filename == __file__  # points at the user's line
-    text = (folder / "xetrack.log").read_text()
+    text = the_log(folder).read_text()
     assert "| WARNING  | " in text and "not caching total()" in text
     quiet = Tracker(Tracker.IN_MEMORY, cache=str(tmp_path / "cache2"), logs_path=tmp_path / "q", warnings=False)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         quiet.track(total, args=[[1, 2]])
-    assert "WARNING" not in (tmp_path / "q" / "xetrack.log").read_text()
+    assert "WARNING" not in the_log(tmp_path / "q").read_text()
 
 
 def test_a_tracker_collected_while_loguru_holds_its_lock_does_not_hang(tmp_path):

@@ -19,7 +19,7 @@ T0 = 1_700_000_000_000  # ms: fixed metric timestamps, so values can be compared
 
 def build(uri, art_base, workdir):
     """Several experiments, params, step metrics, tags, a failed run, nested artifact
-    folders and a registered model with two versions and an alias, through MLflow's API.
+    folders and a registered model with two versions, an alias and tags, through MLflow's API.
     Returns what was logged, by run id."""
     from mlflow import MlflowClient
     from mlflow.entities import Metric
@@ -58,9 +58,11 @@ def build(uri, art_base, workdir):
         logged[rid] = {"exp": exp, "name": f"run-{i}", "params": params, "history": history, "status": status,
                        "artifacts": {f"out/{k}": v for k, v in contents.items()} if i == 0 else {}}
     first = next(iter(logged))
-    client.create_registered_model("clf", description="classifier")
-    client.create_model_version("clf", f"runs:/{first}/out", run_id=first, description="v1")
-    client.create_model_version("clf", f"runs:/{first}/out", run_id=first, description="v2")
+    client.create_registered_model("clf", description="classifier", tags={"owner": "ana", "task/kind": "tabular"})
+    client.create_model_version("clf", f"runs:/{first}/out", run_id=first, description="v1",
+                                tags={"framework": "sklearn"})
+    client.create_model_version("clf", f"runs:/{first}/out", run_id=first, description="v2",
+                                tags={"framework": "sklearn", "tuned": "yes"})
     client.set_registered_model_alias("clf", "champion", "2")
     return logged
 
@@ -144,8 +146,7 @@ def test_import_maps_experiments_runs_params_metrics_tags_and_artifacts(store, t
             frame = reader.to_df(track_id=rid)
             assert set(frame["timestamp"]) == {ms_to_stamp(ts) for _, ts in points[rid]}
             arts = reader.artifacts(rid)
-            names = sorted(n for n in arts["name"] if not n.startswith("mlflow-registry/"))
-            assert names == sorted(run["artifacts"])
+            assert sorted(arts["name"]) == sorted(run["artifacts"])
             for name, data in run["artifacts"].items():
                 assert reader.artifact(name, track_id=rid) == data
         params, metrics, _ = reader._runs().classify()
@@ -231,6 +232,150 @@ def test_round_trip_mlflow_reads_the_same_values(store, tmp_path, monkeypatch):
     assert [v.description for v in sorted(b.search_model_versions("name='clf'"), key=lambda v: int(v.version))] == ["v1", "v2"]
     again = CliRunner().invoke(app, ["export", "mlflow", db, str(tmp_path / "mlruns")])
     assert "Exported 0 runs" in again.stdout and "4 runs already there" in again.stdout
+
+
+def client_of(uri, monkeypatch):
+    """An MlflowClient on a store: an mlruns/ folder, sqlite:/// or postgresql+psycopg://."""
+    from mlflow import MlflowClient
+
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    uri = uri if "://" in uri else f"file://{uri}"
+    return MlflowClient(uri, uri)
+
+
+def mlflow_artifacts(client, run_id, path=None):
+    """Every artifact path of a run, as MLflow lists them (folders walked), sorted."""
+    out = []
+    for info in client.list_artifacts(run_id, path):
+        out += mlflow_artifacts(client, run_id, info.path) if info.is_dir else [info.path]
+    return sorted(out)
+
+
+def run_tables(db):
+    """track_id -> the table holding the run."""
+    return {rid: t for t in Reader(db).tables()["table"] for rid in Reader(db, table=t).runs()["track_id"]}
+
+
+def test_each_imported_run_lists_exactly_mlflows_artifacts(store, tmp_path, monkeypatch):
+    src, art_root, logged = store
+    db = str(tmp_path / "x.db")
+    import_mlflow(src, db, artifact_root=art_root, progress=False)
+    client = client_of(src, monkeypatch)
+    registering = {v.run_id for v in client.search_model_versions("name='clf'")}
+    assert registering and registering <= set(logged)  # a run that registered the versions is among them
+    tables = run_tables(db)
+    assert set(tables) == set(logged)
+    for rid in logged:
+        assert sorted(Reader(db, table=tables[rid]).artifacts(rid)["name"]) == mlflow_artifacts(client, rid), rid
+    for table in set(tables.values()):  # and no entry of a run MLflow does not have
+        assert set(Reader(db, table=table).artifacts()["track_id"]) <= set(logged)
+
+
+def test_the_registry_survives_the_import_and_the_export(store, tmp_path, monkeypatch):
+    import json
+
+    src, art_root, logged = store
+    db = str(tmp_path / "x.db")
+    import_mlflow(src, db, artifact_root=art_root, progress=False)
+    a = client_of(src, monkeypatch)
+    model = a.get_registered_model("clf")
+    aliases = {k: int(v) for k, v in model.aliases.items()}
+    assert aliases == {"champion": 2} and model.tags == {"owner": "ana", "task/kind": "tabular"}
+    original = sorted(a.search_model_versions("name='clf'"), key=lambda v: int(v.version))
+    reader = Reader(db)
+    listed = reader.models().set_index("version")
+    assert listed.index.tolist() == [int(v.version) for v in original] == [1, 2]
+    for v in original:
+        row = listed.loc[int(v.version)]
+        assert (row["name"], row["description"], row["track_id"]) == ("clf", v.description, v.run_id)
+        assert row["aliases"] == [a for a, n in aliases.items() if n == int(v.version)]
+        record = json.loads(reader.load_model(f"clf:{v.version}"))  # the version's record, by the public API
+        assert (record["source"], record["run_id"], record["created"], record["status"], record["stage"]) == (
+            v.source, v.run_id, v.creation_timestamp, v.status, v.current_stage)
+        assert record["tags"] == v.tags and v.tags["framework"] == "sklearn"
+        assert (record["model_description"], record["model_tags"]) == (model.description, model.tags)
+        assert sorted(record["files"]) == sorted(logged[v.run_id]["artifacts"])  # what runs:/<id>/out points at
+    assert reader.gc(dry_run=True).artifacts == 0  # the records' bytes are the registry's: not garbage
+    dest = tmp_path / "mlruns"
+    out = CliRunner().invoke(app, ["export", "mlflow", db, str(dest)])
+    assert out.exit_code == 0, out.output
+    b = client_of(str(dest), monkeypatch)
+    back = b.get_registered_model("clf")
+    assert (back.description, back.tags) == (model.description, model.tags)
+    assert {k: int(v) for k, v in back.aliases.items()} == aliases
+    for va in original:
+        vb = b.get_model_version("clf", va.version)
+        fields = ("source", "run_id", "description", "tags", "current_stage", "status", "creation_timestamp")
+        assert {f: getattr(vb, f) for f in fields} == {f: getattr(va, f) for f in fields}, va.version
+    for rid in logged:
+        assert mlflow_artifacts(b, rid) == mlflow_artifacts(a, rid), rid
+
+
+def test_an_artifact_at_the_old_record_path_is_the_runs_and_a_version_without_its_run_has_no_entry(tmp_path, monkeypatch):
+    """0.7 logged each record as ``mlflow-registry/<model>/version-N.json`` in the run: a run's
+    own file at that path was overwritten, and a version whose run was not imported got an
+    entry of a run named ``mlflow-registry``."""
+    client = client_of(str(tmp_path / "mlruns"), monkeypatch)
+    exp = client.create_experiment("e")
+    rid = client.create_run(exp).info.run_id
+    own = tmp_path / "own" / "mlflow-registry" / "clf"
+    own.mkdir(parents=True)
+    (own / "version-1.json").write_bytes(b'{"mine": true}')
+    client.log_artifacts(rid, str(tmp_path / "own"))
+    client.set_terminated(rid)
+    client.create_registered_model("clf")
+    client.create_model_version("clf", f"runs:/{rid}/mlflow-registry", run_id=rid, tags={"k": "v"})
+    client.create_registered_model("elsewhere", tags={"team": "nlp"})
+    client.create_model_version("elsewhere", "s3://bucket/model", description="its run is not here")
+    db = str(tmp_path / "x.db")
+    result = import_mlflow(tmp_path / "mlruns", db, progress=False)
+    assert (result.runs, result.models, result.warnings) == (1, 2, [])
+    reader = Reader(db, table="e")
+    assert reader.artifacts()[["track_id", "name"]].values.tolist() == [[rid, "mlflow-registry/clf/version-1.json"]]
+    assert reader.artifact("mlflow-registry/clf/version-1.json", track_id=rid) == b'{"mine": true}'
+    models = Reader(db).models().set_index("name")
+    assert models.loc["clf", "track_id"] == rid and models["track_id"].isna().tolist() == [False, True]
+    CliRunner().invoke(app, ["export", "mlflow", db, str(tmp_path / "back")], catch_exceptions=False)
+    b = client_of(str(tmp_path / "back"), monkeypatch)
+    assert mlflow_artifacts(b, rid) == ["mlflow-registry/clf/version-1.json"]
+    folder = mlflow.artifacts.download_artifacts(run_id=rid, dst_path=str(tmp_path / "dl"),
+                                                 tracking_uri=f"file://{tmp_path}/back")
+    assert (tmp_path / "dl" / "mlflow-registry" / "clf" / "version-1.json").read_bytes() == b'{"mine": true}', folder
+    there = b.get_model_version("elsewhere", "1")
+    assert (there.source, there.run_id, there.description) == ("s3://bucket/model", None, "its run is not here")
+    assert b.get_registered_model("elsewhere").tags == {"team": "nlp"}
+    assert b.get_model_version("clf", "1").tags == {"k": "v"}
+
+
+def test_a_file_xetrack_07_imported_exports_mlflows_artifacts_and_is_not_imported_twice(stores, tmp_path, monkeypatch):
+    """A file 0.7 imported also holds each record as an artifact entry of its run: the
+    export leaves those out, a second import finds the versions by their records, and the
+    entries themselves stay listed (they are in the file) until the file is imported anew."""
+    from xetrack.artifacts import BytesSource, record
+
+    src, _, logged = stores["file"]
+    db = str(tmp_path / "x.db")
+    import_mlflow(src, db, progress=False)
+    tables = run_tables(db)
+    reader = Reader(db)
+    legacy = {}
+    for _, row in reader.models().iterrows():  # what 0.7 wrote besides the registry's row
+        name = f"mlflow-registry/{row['name']}/version-{row['version']}.json"
+        engine = Reader(db, table=tables[row["track_id"]])._engine
+        assert record(engine, tables[row["track_id"]], row["track_id"], BytesSource(reader.load_model(
+            f"{row['name']}:{row['version']}")), name, None) == row["hash"]
+        legacy.setdefault(row["track_id"], []).append(name)
+    assert legacy
+    for rid, names in legacy.items():
+        assert set(names) <= set(Reader(db, table=tables[rid]).artifacts(rid)["name"])
+    again = import_mlflow(src, db, progress=False)
+    assert (again.models, len(Reader(db).models())) == (0, 2)
+    CliRunner().invoke(app, ["export", "mlflow", db, str(tmp_path / "back")], catch_exceptions=False)
+    a, b = client_of(src, monkeypatch), client_of(str(tmp_path / "back"), monkeypatch)
+    for rid in logged:
+        assert mlflow_artifacts(b, rid) == mlflow_artifacts(a, rid), rid
+    assert [v.tags for v in sorted(b.search_model_versions("name='clf'"), key=lambda v: int(v.version))] == [
+        {"framework": "sklearn"}, {"framework": "sklearn", "tuned": "yes"}]
 
 
 @pytest.mark.parametrize("page", [None, 2], ids=["one-page", "pages-of-2"])

@@ -7,6 +7,7 @@ import pytest
 
 import xetrack
 from xetrack import ColumnNotFoundError, DatabaseError, Reader, TableNotFoundError, Tracker
+from xetrack.store import idle
 
 ENGINES = ["sqlite", "duckdb"]
 
@@ -101,6 +102,7 @@ def test_missing_table_lists_the_tables(db, engine):
 
 
 def test_reader_does_not_create_tables_or_touch_the_file(db):
+    idle.close_all()  # the connection kept for a next Tracker, closed as at exit
     assert not os.path.exists(db + "-wal")  # every write is checkpointed into the file
     before = os.stat(db).st_mtime_ns
     reader = Reader(db, table="other")

@@ -124,3 +124,76 @@ def test_measurement_interval_is_checked():
         Tracker(Tracker.IN_MEMORY, log_system_params=True, measurement_interval=0)
     with pytest.raises(TypeError, match="number of seconds"):
         Tracker(Tracker.IN_MEMORY, measurement_interval="1")
+
+
+# -- every row carries the machine's readings (xetrack 0.7.0's log_system_params) ----------
+READINGS = ["cpu_percent", "ram_percent", "p_memory_percent", "disk_percent"]
+
+
+def test_log_rows_carry_the_system_and_network_readings(db, engine):
+    tracker = Tracker(db, params={"model": "m"}, log_system_params=True, log_network_params=True,
+                      measurement_interval=0.05, engine=engine)
+    sum(range(10**6))
+    first = tracker.log({"accuracy": 0.9})
+    for name in READINGS:
+        assert first[name] is None or 0 <= first[name] <= 100, name
+    assert first["ram_percent"] > 0 and first["disk_percent"] > 0 and first["p_memory_percent"] > 0
+    assert isinstance(first["bytes_sent"], int) and first["bytes_sent"] >= 0 and first["bytes_recv"] >= 0
+    tracker.log_batch([{"accuracy": 0.8}, {"accuracy": 0.7}])
+    frame = Reader(db, engine=engine).to_df()
+    assert len(frame) == 3
+    assert frame[READINGS + ["bytes_sent", "bytes_recv"]].notna().sum().min() >= 2
+    assert (frame["model"] == "m").all()
+    # The readings are metrics, not params: runs() keeps only the param in its params.
+    assert "cpu_percent" not in tracker.params
+
+
+def test_only_the_network_columns_with_only_log_network_params(db):
+    row = Tracker(db, log_network_params=True).log({"x": 1})
+    assert "bytes_sent" in row and "bytes_recv" in row
+    assert not set(READINGS) & set(row)
+
+
+def test_no_readings_unless_asked(db):
+    row = Tracker(db).log({"x": 1})
+    assert set(row) == {"x", "timestamp", "track_id"}
+
+
+def test_a_reading_is_reused_until_the_interval_passes(db, monkeypatch):
+    from xetrack.system import SystemReadings
+
+    taken = []
+    real = SystemReadings.read
+
+    def counting(self):
+        taken.append(1)
+        return real(self)
+
+    monkeypatch.setattr(SystemReadings, "read", counting)
+    tracker = Tracker(db, log_system_params=True, measurement_interval=3600)
+    rows = [tracker.log({"step": i}) for i in range(50)]
+    assert len(taken) == 1  # one psutil reading for 50 rows
+    assert len({row["ram_percent"] for row in rows}) == 1
+    tracker._readings.due = 0  # the interval passed
+    tracker.log({"step": 50})
+    assert len(taken) == 2
+
+
+def test_a_key_of_the_row_wins_over_a_reading(db):
+    tracker = Tracker(db, log_system_params=True, log_network_params=True)
+    assert tracker.log({"bytes_sent": -1, "cpu_percent": 7})["bytes_sent"] == -1
+    # track() rows keep their per-call columns beside the readings.
+    tracker.track(sum, args=[range(1000)])
+    row = tracker.latest
+    assert {"cpu", "memory_percent", "p_memory_percent", "disk_percent", "cpu_percent", "ram_percent"} <= set(row)
+    assert row["bytes_sent"] >= 0
+
+
+def test_readings_ride_the_fast_path_and_refresh(db):
+    tracker = Tracker(db, log_system_params=True, measurement_interval=0.02)
+    for i in range(30):
+        tracker.log({"step": i})
+        time.sleep(0.002)
+    frame = Reader(db).to_df()
+    assert frame["step"].tolist() == list(range(30))
+    assert frame["ram_percent"].notna().all()

@@ -24,7 +24,6 @@ from .errors import (
     XetrackError,
 )
 
-__version__ = "0.1.0"
 
 # Tracker, Reader and the backend switch pull in pandas; they load on first use, so
 # that `import xetrack` (and `xt --help`) stays fast.
@@ -39,6 +38,7 @@ _LAZY = {
 }
 
 if TYPE_CHECKING:
+    __version__: str
     from .frames import get_backend, set_backend
     from .store.extension import duckdb_extension_path
     from .reader import Reader
@@ -46,7 +46,20 @@ if TYPE_CHECKING:
     from .migrate import export_mlflow, import_mlflow
 
 
+def _version() -> str:
+    """The installed distribution's version: pyproject.toml's ``version``, the one place it is set."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("xetrack")
+    except metadata.PackageNotFoundError:  # imported from a source tree that was never installed
+        return "0+unknown"
+
+
 def __getattr__(name: str) -> Any:
+    if name == "__version__":  # looked up on first use: reading the metadata costs milliseconds
+        value = globals()[name] = _version()
+        return value
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'xetrack' has no attribute {name!r}")

@@ -7,6 +7,10 @@ Every tracked event becomes one line at the custom level ``TRACKING``::
 and, with ``jsonl=``, one JSON object per event (keys at the top level, plus ``level``,
 an ISO-8601 ``timestamp`` with timezone, and ``track_id``).
 
+The log files of a ``logs_path`` folder are named by ``logs_file_format``, a loguru
+file-name pattern (default ``{time:YYYY-MM-DD}.log``, one file a day); rotated ones keep
+the name's stem with a number: ``2026-12-06.000001.log``.
+
 Many processes may write one folder or one JSONL file at once. Each line is written with
 one ``os.write`` on a descriptor opened with ``O_APPEND``: on Linux (and other POSIX
 systems) a write to a regular file in append mode lands whole at the end of the file,
@@ -23,13 +27,16 @@ import fcntl
 import json
 import os
 import re
+import string
 import sys
+import time
 import warnings
 import weakref
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Any, Iterator, Mapping
 
 from loguru import logger as _global_logger
+from loguru._datetime import datetime as _LoguruDatetime
 
 from .frames import frame_from_rows, to_backend
 from .schema import sql_type
@@ -37,12 +44,16 @@ from .schema import sql_type
 TRACKING = "TRACKING"
 TRACKING_NO = 22  # between INFO (20) and SUCCESS (25)
 SEPARATOR = "!📁!"
-LOG_NAME = "xetrack.log"  # the file being written; rotated ones are xetrack.000001.log, ...
-LOCK_NAME = ".xetrack.log.lock"
+#: The default ``logs_file_format``: one file a day, named by the local date.
+DEFAULT_FILE_FORMAT = "{time:YYYY-MM-DD}.log"
+#: How loguru writes a plain ``{time}`` in a file name.
+TIME_IN_FILE_NAME = "YYYY-MM-DD_HH-mm-ss_SSSSSS"
+LOCK_NAME = ".xetrack.log.lock"  # hidden: read_logs passes over names starting with "."
 #: A log file is rotated once it passes this size (bytes).
 ROTATION_BYTES = 50 * 1024 * 1024
 
-_ROTATED = re.compile(r"^xetrack\.(\d+)\.log$")
+# a rotated file: stem . number (6 digits or more) suffix
+_NUMBERED = re.compile(r"^(.+)\.(\d{6,})(\.[^.]*)?$")
 _HEADER = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+ \| (\w+) *\| ")
 _SINK_ID = "xetrack_sink"
 
@@ -110,21 +121,141 @@ class AppendFile:
             self.fd = -1
 
 
-class RotatingLogFile(AppendFile):
-    """``folder/xetrack.log``, renamed to ``xetrack.<n>.log`` once it passes ``ROTATION_BYTES``."""
+# -- the name of the log file -------------------------------------------------------------
+def _clock() -> float:
+    """The time the file names follow (seconds since the epoch); tests replace it."""
+    return time.time()
 
-    def __init__(self, folder: str) -> None:
+
+def _local_time(now: float) -> Any:
+    """``now`` as loguru's datetime in the local timezone, which formats loguru's tokens."""
+    return _LoguruDatetime.fromtimestamp(now).astimezone()
+
+
+def _next_midnight(now: float) -> float:
+    """The first local midnight after ``now`` (seconds since the epoch)."""
+    tomorrow = date.fromtimestamp(now) + timedelta(days=1)
+    midnight = datetime(tomorrow.year, tomorrow.month, tomorrow.day).timestamp()  # local time
+    return midnight if midnight > now else now + 1.0  # (a clock set back in the meantime)
+
+
+_NamePattern = tuple[tuple[str, "str | None"], ...]
+
+
+def _bad_pattern(pattern: str, why: str) -> ValueError:
+    return ValueError(
+        f"logs_file_format {pattern!r} {why}; it is the name of the log files in logs_path: "
+        f"text and {{time}} or {{time:FORMAT}} fields (loguru's time tokens), e.g. {DEFAULT_FILE_FORMAT!r}"
+    )
+
+
+def _check_name(pattern: str, name: str) -> str:
+    if not name:
+        raise _bad_pattern(pattern, "gives an empty file name")
+    if "\0" in name:
+        raise _bad_pattern(pattern, "gives a file name with a NUL character")
+    for sep in filter(None, {"/", os.sep, os.altsep}):
+        if sep in name:
+            raise _bad_pattern(pattern, f"gives {name!r}, with a path separator {sep!r}")
+    if ".." in name:
+        raise _bad_pattern(pattern, f"gives {name!r}, with '..'")
+    if name.startswith("."):
+        raise _bad_pattern(pattern, f"gives {name!r}, a hidden name (read_logs passes over those)")
+    return name
+
+
+def _format_name(parts: _NamePattern, now: float) -> str:
+    """The text ``parts`` give at ``now``, in local time: loguru formats the time fields."""
+    stamp = _local_time(now)
+    pieces = []
+    for literal, spec in parts:
+        pieces.append(literal)
+        if spec is not None:
+            pieces.append(format(stamp, spec))
+    return "".join(pieces)
+
+
+def _file_name(pattern: str, parts: _NamePattern, now: float) -> str:
+    """The file name the pattern gives at ``now``, checked."""
+    return _check_name(pattern, _format_name(parts, now))
+
+
+def compile_file_name(pattern: Any) -> _NamePattern:
+    """Check a ``logs_file_format`` (None: the default) and split it into
+    ``(text, time format or None)`` pairs. Fails, with the reason, on a pattern that is not
+    a format string, names another field than ``{time}``, or gives no usable file name."""
+    if pattern is None:
+        pattern = DEFAULT_FILE_FORMAT
+    if not isinstance(pattern, str):
+        raise TypeError(
+            f"logs_file_format must be a str, a file-name pattern such as {DEFAULT_FILE_FORMAT!r}; "
+            f"got {type(pattern).__name__}: {pattern!r:.80}"
+        )
+    try:
+        parsed = list(string.Formatter().parse(pattern))
+    except ValueError as exc:
+        raise _bad_pattern(pattern, f"is not a format string ({exc})") from None
+    parts = []
+    for literal, field, spec, conversion in parsed:
+        if field is None:
+            parts.append((literal, None))
+            continue
+        if field != "time":
+            shown = "{}" if field == "" else f"{{{field}}}"
+            raise _bad_pattern(pattern, f"names {shown}, and only {{time}} is known in a file name")
+        if conversion is not None:
+            raise _bad_pattern(pattern, f"converts {{time!{conversion}}}")
+        if "{" in spec or "}" in spec:
+            raise _bad_pattern(pattern, f"nests a field in {{time:{spec}}}")
+        # a plain {time} (or {time:!UTC}) as loguru writes it in file names
+        parts.append((literal, TIME_IN_FILE_NAME + spec if spec in ("", "!UTC") else spec))
+    compiled = tuple(parts)
+    try:  # loguru's own check of the time tokens
+        name = _format_name(compiled, _clock())
+    except Exception as exc:
+        raise _bad_pattern(pattern, f"has a time format loguru refuses ({exc})") from None
+    _check_name(pattern, name)
+    return compiled
+
+
+class RotatingLogFile(AppendFile):
+    """A file in ``folder`` named by ``logs_file_format`` at the time it is opened, again
+    at the first write after local midnight, and renamed to ``<stem>.<n><suffix>`` once it
+    passes ``ROTATION_BYTES`` (then a file is opened under the name of the moment)."""
+
+    def __init__(self, folder: str, name_format: str | None = None) -> None:
+        self.pattern = DEFAULT_FILE_FORMAT if name_format is None else name_format
+        self.parts = compile_file_name(self.pattern)
         if os.path.exists(folder) and not os.path.isdir(folder):
             raise NotADirectoryError(f"logs_path {folder!r} is a file: logs_path names a folder")
         self.folder = folder
+        self.what = "logs"
+        self.fd = -1
         try:
             os.makedirs(folder, exist_ok=True)
         except OSError as exc:
             raise _unwritable(folder, "logs", exc) from None
-        super().__init__(os.path.join(folder, LOG_NAME), "logs")
         self.lock_path = os.path.join(folder, LOCK_NAME)
+        self._open_current(_clock())
+
+    def _open_current(self, now: float) -> None:
+        """Open (or create) the file the pattern names at ``now``; close the one held."""
+        path = os.path.join(self.folder, _file_name(self.pattern, self.parts, now))
+        try:
+            if os.path.isdir(path):
+                raise IsADirectoryError(21, "Is a directory")
+            fd = _open_append(path)
+        except OSError as exc:
+            raise _unwritable(path, self.what, exc) from None
+        if self.fd >= 0:
+            os.close(self.fd)
+        self.fd, self.path = fd, path
+        self.switch_at = _next_midnight(now)
 
     def write(self, data: bytes) -> None:
+        now = _clock()
+        if now >= self.switch_at:  # a new day: the name may say so
+            self._open_current(now)
         if os.fstat(self.fd).st_size >= ROTATION_BYTES:
             self._rotate()
         _write_all(self.fd, data)
@@ -139,20 +270,22 @@ class RotatingLogFile(AppendFile):
             except FileNotFoundError:
                 current = None
             if current is not None and (current.st_ino, current.st_dev) == (mine.st_ino, mine.st_dev):
-                if mine.st_size >= ROTATION_BYTES:  # still ours to rotate
-                    os.rename(self.path, os.path.join(self.folder, f"xetrack.{_next_number(self.folder):06d}.log"))
-                else:
+                if mine.st_size < ROTATION_BYTES:
                     return
-            # another process rotated (or we just did): write to the new file
-            fd = _open_append(self.path)
-            os.close(self.fd)
-            self.fd = fd
+                # still ours to rotate
+                stem, suffix = os.path.splitext(os.path.basename(self.path))
+                number = _next_number(self.folder, stem, suffix)
+                os.rename(self.path, os.path.join(self.folder, f"{stem}.{number:06d}{suffix}"))
+            # another process rotated (or we just did): write to the file of the moment
+            self._open_current(_clock())
         finally:
             os.close(lock)  # releases the flock
 
 
-def _next_number(folder: str) -> int:
-    numbers = [int(m.group(1)) for m in map(_ROTATED.match, os.listdir(folder)) if m]
+def _next_number(folder: str, stem: str, suffix: str) -> int:
+    """One more than the highest number of the rotated files of ``stem`` + ``suffix``."""
+    numbered = re.compile(rf"^{re.escape(stem)}\.(\d{{6,}}){re.escape(suffix)}$")
+    numbers = [int(m.group(1)) for m in map(numbered.match, os.listdir(folder)) if m]
     return max(numbers, default=0) + 1
 
 
@@ -248,43 +381,6 @@ def _text_sink(target: Any) -> Any:
     return sink
 
 
-_RECORD_FIELDS = frozenset(
-    "elapsed exception extra file function level line message module name process thread time".split()
-)
-
-
-def check_file_format(line_format: Any) -> None:
-    """Refuse, at construction, a ``logs_file_format`` loguru could not write a line with."""
-    import string
-
-    if not isinstance(line_format, str):
-        raise TypeError(f"logs_file_format must be a loguru format str, got {line_format!r}")
-    try:
-        fields = [field for _, field, _, _ in string.Formatter().parse(line_format) if field is not None]
-    except ValueError as exc:
-        raise ValueError(f"logs_file_format {line_format!r} is not a format string: {exc}") from None
-    for field in fields:
-        root = re.split(r"[.\[]", field, maxsplit=1)[0]
-        if root not in _RECORD_FIELDS:
-            raise ValueError(
-                f"logs_file_format {line_format!r} names {{{field}}}: use loguru's record fields, "
-                f"such as {{time}}, {{level}}, {{name}}, {{line}} and {{message}} (the event as JSON)"
-            )
-    try:  # loguru's own check of the color markup
-        _LOGGER.remove(_LOGGER.add(lambda _: None, format=line_format, filter=lambda _: False))
-    except ValueError as exc:
-        raise ValueError(f"logs_file_format {line_format!r} is not a loguru format: {exc}") from None
-
-
-def _formatted_sink(target: Any) -> Any:
-    """A sink that writes the line loguru formatted with the user's format string."""
-
-    def sink(message: Any) -> None:
-        target.write(str(message).encode("utf-8"))
-
-    return sink
-
-
 # -- the logger object ----------------------------------------------------------------
 #: Handlers of loggers whose tracker the garbage collector took. Its finalizer can run in
 #: the middle of loguru's own add() or remove(), whose lock remove() would wait on for
@@ -340,12 +436,12 @@ class TrackerLogger:
         jsonl: Any = None,
         logs_file_format: str | None = None,
     ) -> None:
-        if logs_file_format is not None:
-            check_file_format(logs_file_format)
+        # Checked even without logs_path: a bad pattern fails at construction.
+        compile_file_name(logs_file_format)
         self._owner = weakref.ref(tracker)  # the Tracker owns its logger, not the other way
         self.logs_path = None if logs_path is None else os.fspath(logs_path)
-        # With a format of the user's, an event's {message} is its row as JSON.
-        self.logs_file_format = logs_file_format if logs_path is not None else None
+        #: The file-name pattern of the files in ``logs_path`` (the default when None is given).
+        self.logs_file_format = DEFAULT_FILE_FORMAT if logs_file_format is None else logs_file_format
         self.logs_stdout = bool(logs_stdout)
         self.jsonl = None if jsonl is None else os.fspath(jsonl)
         self._handler_ids: list[int] = []
@@ -380,7 +476,7 @@ class TrackerLogger:
         jsonl_target = None
         try:
             if self.logs_path is not None:
-                text_targets.append(RotatingLogFile(self.logs_path))
+                text_targets.append(RotatingLogFile(self.logs_path, self.logs_file_format))
             if self.logs_stdout:
                 text_targets.append(StdoutSink())
             if self.jsonl is not None:
@@ -396,12 +492,10 @@ class TrackerLogger:
 
         for target in text_targets:
             self._targets.append(target)
-            if self.logs_file_format is not None and isinstance(target, RotatingLogFile):
-                sink, line_format = _formatted_sink(target), self.logs_file_format
-            else:
-                sink, line_format = _text_sink(target), "{message}"
             self._handler_ids.append(
-                _LOGGER.add(sink, level="DEBUG", format=line_format, filter=ours, colorize=False, catch=False)
+                _LOGGER.add(
+                    _text_sink(target), level="DEBUG", format="{message}", filter=ours, colorize=False, catch=False
+                )
             )
         self._text = bool(text_targets)
         if jsonl_target is not None:
@@ -430,10 +524,7 @@ class TrackerLogger:
             self._jsonl.write((dumps(jsonl_event(row)) + "\n").encode("utf-8"))
         if self._text:
             events = self._events if not self._via else self._bound.opt(depth=2 + self._via)
-            if self.logs_file_format is None:
-                events.log(TRACKING, "", event=row)
-            else:
-                events.log(TRACKING, "{}", dumps(row), event=row)
+            events.log(TRACKING, "", event=row)
 
     def track_many(self, keys: tuple[str, ...], values: list[tuple[Any, ...]]) -> None:
         """Write the rows of one ``log_batch`` as TRACKING events, one line each."""
@@ -445,10 +536,7 @@ class TrackerLogger:
         if self._text:
             log = (self._events if not self._via else self._bound.opt(depth=2 + self._via)).log
             for row in rows:
-                if self.logs_file_format is None:
-                    log(TRACKING, "", event=row)
-                else:
-                    log(TRACKING, "{}", dumps(row), event=row)
+                log(TRACKING, "", event=row)
 
     # -- messages -----------------------------------------------------------------
     def _message(self, level: str, message: Any, *args: Any, **kwargs: Any) -> None:
@@ -573,23 +661,57 @@ def _frame(events: list[dict[str, Any]]) -> Any:
     return to_backend(frame_from_rows(order, decltypes, rows))
 
 
+def _order_key(name: str) -> tuple[str, str, float]:
+    """Among files written in the same clock tick: a stem's rotated files by number, then
+    the file of that stem being written."""
+    numbered = _NUMBERED.match(name)
+    if numbered:
+        return numbered.group(1), numbered.group(3) or "", int(numbered.group(2))
+    stem, suffix = os.path.splitext(name)
+    return stem, suffix, float("inf")
+
+
+def _is_dataset(path: str) -> bool:
+    """A JSONL dataset kept in the log folder (its first line is a JSON object)."""
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(1) == b"{"
+    except OSError:
+        return False
+
+
 def log_files(path: str | os.PathLike[str]) -> list[str]:
-    """A log file, or the files of a log folder: rotated ones oldest first, then the current."""
+    """A log file, or the files of a log folder, oldest first.
+
+    A folder's files are every regular file whose name does not start with ``.`` (the
+    lock file is hidden), by modification time, then by name (a stem's rotated files by
+    number, before the one being written): rotated files come before the current one,
+    yesterday's before today's. Files of earlier versions (``xetrack.log``) are read too;
+    a JSONL dataset kept in the folder is passed over."""
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"No logs at {path!r}")
     if not os.path.isdir(path):
         return [path]
-    rotated = sorted((int(m.group(1)), m.group(0)) for m in map(_ROTATED.match, os.listdir(path)) if m)
-    files = [os.path.join(path, name) for _, name in rotated]
-    current = os.path.join(path, LOG_NAME)
-    if os.path.exists(current):
-        files.append(current)
-    return files
+    found = []
+    with os.scandir(path) as entries:
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            try:
+                if not entry.is_file():
+                    continue
+                modified = entry.stat().st_mtime_ns
+            except OSError:  # removed meanwhile
+                continue
+            if not _is_dataset(entry.path):
+                found.append((modified, _order_key(entry.name), entry.name, entry.path))
+    return [file for *_, file in sorted(found)]
 
 
 def read_logs(path: str | os.PathLike[str]) -> Any:
-    """Every TRACKING event of a log file or folder, one row each, as a DataFrame."""
+    """Every TRACKING event of a log file, or of the files of a folder (see :func:`log_files`),
+    one row each, as a DataFrame."""
     events: list[dict[str, Any]] = []
     for file in log_files(path):
         for number, text, complete in _lines(file):
@@ -627,4 +749,4 @@ def read_jsonl(path: str | os.PathLike[str]) -> Any:
     return _frame(events)
 
 
-__all__ = ["TrackerLogger", "read_logs", "read_jsonl", "TRACKING", "ROTATION_BYTES"]
+__all__ = ["TrackerLogger", "read_logs", "read_jsonl", "TRACKING", "ROTATION_BYTES", "DEFAULT_FILE_FORMAT"]

@@ -81,7 +81,7 @@ def _stored_kind_in(conn: Any, key: str) -> str | None:
 def register(
     engine: Any,
     table: str,
-    track_id: str,
+    track_id: str | None,
     name: Any,
     model_or_hash: Any,
     alias: Any = None,

@@ -1,4 +1,10 @@
-"""System and network use while a tracked call runs, sampled with psutil on a thread.
+"""The machine's use, read with psutil: on every row of a Tracker that asks for it
+(:class:`SystemReadings`), and while a tracked call runs (:class:`SystemMonitor`).
+
+Every row of ``Tracker(..., log_system_params=True)`` carries ``cpu_percent``,
+``ram_percent``, ``p_memory_percent`` and ``disk_percent`` (the columns of xetrack 0.7.0),
+and with ``log_network_params=True`` ``bytes_sent`` and ``bytes_recv``: see
+:class:`SystemReadings`. A ``track()`` row also measures the call itself:
 
 >>> with SystemMonitor(interval=0.01, network=True) as monitor:
 ...     total = sum(range(10**6))
@@ -26,12 +32,15 @@ from __future__ import annotations
 import math
 import os
 import threading
+import time
 from typing import Any
 
 # psutil is imported where it is used, so that making a Tracker does not import it.
 
 SYSTEM_COLUMNS = ("cpu", "memory_percent", "p_memory_percent", "disk_percent")
 NETWORK_COLUMNS = ("bytes_sent", "bytes_recv")
+#: What every row of a Tracker with ``log_system_params=True`` carries.
+READING_COLUMNS = ("cpu_percent", "ram_percent", "p_memory_percent", "disk_percent")
 
 
 def check_interval(interval: Any) -> float:
@@ -63,6 +72,73 @@ def _disk_path() -> str:
         return os.getcwd()
     except OSError:  # the current directory was deleted
         return os.path.abspath(os.sep)
+
+
+class SystemReadings:
+    """The machine's state as every row of a Tracker carries it, read with psutil at most
+    once per ``interval`` seconds (a reading costs about 0.1 ms; a row between readings
+    reuses the last one, so ``log()`` pays one clock read).
+
+    - ``cpu_percent``: system-wide CPU use (0-100) since the previous reading (for the
+      first, since the Tracker was made), from the CPU time counters. psutil's own
+      ``cpu_percent()`` keeps one module-wide baseline, which would move the user's.
+      None while no counter tick passed in between.
+    - ``ram_percent``: the machine's memory in use; ``p_memory_percent``: this process's
+      resident memory, as a share of the machine's; ``disk_percent``: use of the disk
+      that holds the current folder.
+    - ``bytes_sent`` / ``bytes_recv`` (with ``network``): bytes the machine sent and
+      received on every interface since the Tracker was made (an int).
+
+    >>> readings = SystemReadings(interval=1.0, system=True, network=True)
+    >>> sorted(readings.read())
+    ['bytes_recv', 'bytes_sent', 'cpu_percent', 'disk_percent', 'p_memory_percent', 'ram_percent']
+    """
+
+    def __init__(self, interval: float = 1.0, system: bool = True, network: bool = False) -> None:
+        import psutil
+
+        self.interval = check_interval(interval)
+        self.system = system
+        self.network = network
+        self.due = 0.0  # time.monotonic() from which the next row takes a new reading
+        self.values: dict[str, Any] = {}
+        if system:
+            self._process = psutil.Process()
+            self._cpu = _busy_and_total(psutil.cpu_times())
+        if network:
+            self._net_start = _network()
+
+    def read(self) -> dict[str, Any]:
+        """A new reading (also kept as ``values``); never raises: a value psutil can't
+        read is None."""
+        import psutil
+
+        values: dict[str, Any] = {}
+        if self.system:
+            try:
+                busy, total = _busy_and_total(psutil.cpu_times())
+                d_busy, d_total = busy - self._cpu[0], total - self._cpu[1]
+                self._cpu = (busy, total)
+                values["cpu_percent"] = round(min(100.0, max(0.0, 100.0 * d_busy / d_total)), 2) if d_total > 0 else None
+            except Exception:  # monitoring must never break the row it annotates
+                values["cpu_percent"] = None
+            values["ram_percent"] = _try(lambda: psutil.virtual_memory().percent)
+            values["p_memory_percent"] = _try(self._process.memory_percent)
+            values["disk_percent"] = _try(lambda: psutil.disk_usage(_disk_path()).percent)
+        if self.network:
+            now = _try(_network)
+            values["bytes_sent"] = None if now is None else max(0, now[0] - self._net_start[0])
+            values["bytes_recv"] = None if now is None else max(0, now[1] - self._net_start[1])
+        self.values = values
+        self.due = time.monotonic() + self.interval
+        return values
+
+
+def _try(read: Any) -> Any:
+    try:
+        return read()
+    except Exception:
+        return None
 
 
 class SystemMonitor:

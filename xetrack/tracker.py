@@ -29,6 +29,7 @@ from .view import TableView
 
 _PLAIN = frozenset((str, int, float, bool, type(None)))
 _time_ns = time.time_ns
+_monotonic = time.monotonic
 #: log_batch on an engine that ``streams`` (PostgreSQL): from this many rows the batch
 #: goes in chunks of STREAM_CHUNK, each checked and built while the last one is stored.
 STREAM_ABOVE = 20_000
@@ -122,22 +123,32 @@ class Tracker(TableView):
     ``Tracker('exp.db', {'model': 'rf'}, True)`` resets the table.
 
     Args:
-        db: path of the SQLite file (created if missing), ``Tracker.IN_MEMORY`` (nothing
-            on disk) or ``Tracker.SKIP_INSERT`` (nothing stored).
+        db: path of the SQLite file (created if missing, with its missing folders),
+            a ``postgresql://`` URL, ``Tracker.IN_MEMORY`` (nothing on disk) or
+            ``Tracker.SKIP_INSERT`` (nothing stored).
         params: values added to every row this run logs.
         reset: drop the table's existing rows first.
-        log_system_params: tracked calls also log cpu, memory and disk use (psutil).
-        log_network_params: tracked calls also log the bytes sent and received.
+        log_system_params: every row also holds the machine's ``cpu_percent``,
+            ``ram_percent``, ``p_memory_percent`` and ``disk_percent`` (read at most every
+            ``measurement_interval``), and a tracked call's row its own use (see
+            docs/functions.md).
+        log_network_params: every row also holds ``bytes_sent`` and ``bytes_recv`` since
+            the Tracker was made (a tracked call's row: during the call).
         raise_on_error: for tracked functions, re-raise their errors.
-        measurement_interval: seconds between system samples during a tracked call.
+        measurement_interval: seconds between readings of the machine: at most one
+            per interval for rows, and samples during a tracked call.
         track_id: continue a run by its id instead of starting a new one.
-        logs_path: a folder: every event is also written there as one structured line
-            at level ``TRACKING``, to ``xetrack.log`` (rotated). See docs/logging.md.
-        logs_file_format: a loguru format string for the lines of the ``logs_path``
-            file, e.g. ``"{time:HH:mm:ss} {level} {message}"``; an event's
-            ``{message}`` is its row as JSON. None: xetrack's own line, which
+        logs_path: a folder (created if missing): every event is also written there as
+            one structured line at level ``TRACKING``, to a file named by
+            ``logs_file_format`` (by default one a day, ``2026-12-06.log``), rotated into
+            ``2026-12-06.000001.log``, ... as it grows. See docs/logging.md.
+        logs_file_format: the name of the log files in ``logs_path``, as in xetrack
+            0.7.0: a loguru file-name pattern of text and ``{time}`` or ``{time:FORMAT}``
+            fields, e.g. ``"{time:YYYY}_exp.log"``. None: ``"{time:YYYY-MM-DD}.log"``.
+            Formatted in local time when the file is opened, at the first write after
+            midnight and at each rotation. The lines are always xetrack's own, which
             ``Reader.read_logs`` parses.
-        logs_stdout: print the same line to stdout (always xetrack's own line).
+        logs_stdout: print the same line to stdout.
         jsonl: a file: every event is also written there as one JSON object per line
             (a dataset: ``Reader.read_jsonl`` or ``pandas.read_json(lines=True)``).
         cache: a directory (or a ``diskcache.Cache``) for results of tracked calls.
@@ -164,6 +175,10 @@ class Tracker(TableView):
     # The previous row's shape, for log()'s fast path; None after anything that changes
     # what a row of the same keys would hold (set_params).
     _shape: _Shape | None = None
+    # With log_system_params/log_network_params: the machine's readings, refreshed at most
+    # every measurement_interval, and the last one, which every row carries after params.
+    _readings: Any = None
+    _system: dict[str, Any] = {}
 
     def __init__(
         self,
@@ -210,14 +225,18 @@ class Tracker(TableView):
         self.log_system_params = bool(log_system_params)
         self.log_network_params = bool(log_network_params)
         self.measurement_interval = check_interval(measurement_interval)
+        if self.log_system_params or self.log_network_params:
+            from .system import SystemReadings
+
+            self._readings = SystemReadings(self.measurement_interval, self.log_system_params, self.log_network_params)
         from .logs import TrackerLogger
 
         # Before the database: an unwritable log path fails with nothing created.
         self._logger = TrackerLogger(self, logs_path, logs_stdout, jsonl, logs_file_format)
         self._log_events = self._logger.has_sinks
-        self._engine = open_engine(db, engine, create=True)
+        self._engine = open_engine(db, engine, create=True, make_folders=True)
         self._engine.ensure_table(self.table_name, reset=reset)
-        self._kinds_noted: set[str] = set()  # columns whose kind this tracker recorded
+        self._kinds_noted: set[str] = set()  # columns whose role this tracker had recorded
         from . import meta
 
         if run_name is not None:
@@ -418,6 +437,9 @@ class Tracker(TableView):
         for name, value in self._params.items():
             if name not in row:
                 row[name] = value
+        for name, value in self._system.items():
+            if name not in row:
+                row[name] = value
         row[TIMESTAMP] = self._clock.now()
         row[TRACK_ID] = self.track_id
         return row, writes
@@ -441,6 +463,8 @@ class Tracker(TableView):
         >>> Tracker(Tracker.IN_MEMORY).log({"accuracy": 0.9})["accuracy"]
         0.9
         """
+        if self._readings is not None and _monotonic() >= self._readings.due:
+            self._take_reading()
         shape = self._shape
         if shape is not None and type(data) is dict and tuple(data) == shape.keys:
             # The previous row's keys: if the value types match too, the engine's checked
@@ -471,8 +495,10 @@ class Tracker(TableView):
                         return row
                     self._shape = None
         row, writes = self._row(data)
-        self._engine.insert(self.table_name, row, writes)
-        self._note_kinds(row)
+        roles = self._roles(row)
+        self._engine.insert(self.table_name, row, writes, roles)
+        if roles is not None:
+            self._kinds_noted.update(row)
         self._last_logged = row
         if writes:
             self._stored_assets.update(writes.blobs)
@@ -481,6 +507,12 @@ class Tracker(TableView):
         if self._log_events:
             self._logger.track(row)
         return row
+
+    def _take_reading(self) -> None:
+        """A new reading of the machine for the rows to come (their params-like tail
+        changes, so the fast path's shape is made again)."""
+        self._system = self._readings.read()
+        self._shape = None
 
     def _remember_shape(self, data: Mapping[Hashable, Any], row: dict[str, Any]) -> None:
         """After a row went the full way: keep its shape for the fast path of ``log()``
@@ -502,19 +534,24 @@ class Tracker(TableView):
             tail = tuple(row.values())[len(types):-2]  # the params the row does not override
             self._shape = _Shape(keys, types, columns, tail, token)
 
-    def _note_kinds(self, row: Mapping[str, Any]) -> None:
-        """Record the kind of the row's columns not recorded yet: a param (it came
-        through ``params=``/``set_params`` and the row did not override it) or a metric
-        (a number logged). Other values are left to the guess of ``runs()``."""
-        new = [k for k in row if k not in self._kinds_noted and k not in (TIMESTAMP, TRACK_ID)]
+    def _roles(self, row: Mapping[str, Any]) -> dict[str, str] | None:
+        """The roles of the row's columns this Tracker has not seen recorded, for the
+        engine to record with the row: a param (it came through ``params=``/``set_params``
+        and the row did not override it) or a metric (a number logged). Other values are
+        left to the guess of ``runs()``. None when every column was seen."""
+        noted = self._kinds_noted
+        new = [k for k in row if k not in noted]
         if not new:
-            return
-        from . import meta
-
-        params = [k for k in new if k in self._params and row[k] == self._params[k]]
-        metrics = [k for k in new if k not in params and type(row[k]) in (int, float)]
-        meta.record_kinds(self._engine, self.table_name, params, metrics)
-        self._kinds_noted.update(new)
+            return None
+        params = self._params
+        roles: dict[str, str] = {}
+        for k in new:
+            value = row[k]
+            if k in params and value == params[k]:
+                roles[k] = "param"
+            elif type(value) in (int, float) and k not in (TIMESTAMP, TRACK_ID):
+                roles[k] = "metric"
+        return roles
 
     # -- run metadata: tags (see xetrack.meta) -------------------------------------
     def set_tag(self, key: str, value: Any) -> None:
@@ -550,6 +587,8 @@ class Tracker(TableView):
         rows = data if isinstance(data, list) else list(data)
         if not rows:
             return 0
+        if self._readings is not None and _monotonic() >= self._readings.due:
+            self._take_reading()
         if self._engine.streams and len(rows) >= STREAM_ABOVE and not self._log_events:
             streamed = self._stream(rows)
             if streamed:
@@ -559,8 +598,10 @@ class Tracker(TableView):
         if keys is None:
             keys, values, writes = self._batch_general(rows)
         try:
-            self._engine.insert_many(self.table_name, keys, values, _first_value_finder(values), writes, kinds)
-            self._batch_stored(rows, keys, values[0])
+            roles = self._roles(dict(zip(keys, values[0])))
+            self._engine.insert_many(self.table_name, keys, values, _first_value_finder(values), writes, kinds,
+                                     roles)
+            self._batch_stored(rows, keys)
         except OverflowError:  # an int beyond 64 bits slipped through the fast path
             self._batch_general(rows)  # raises the clear error
             raise
@@ -601,6 +642,7 @@ class Tracker(TableView):
             return None, None, None
         # SQLite itself stores a NaN float as NULL.
         extra = {n: v for n, v in self._params.items() if n not in names}
+        extra.update((n, v) for n, v in self._system.items() if n not in names and n not in extra)
         keys = names + tuple(extra) + (TIMESTAMP, TRACK_ID)
         tail = tuple(extra.values())
         # C-level passes: (stamp, track_id) per row, params before them, the row before all.
@@ -634,17 +676,17 @@ class Tracker(TableView):
                 yield more, more_kinds
 
         try:
-            self._engine.insert_stream(self.table_name, keys, chunks(), first_value)
+            roles = self._roles(dict(zip(keys, values[0])))
+            self._engine.insert_stream(self.table_name, keys, chunks(), first_value, roles)
         except (StreamAborted, OverflowError):  # the whole batch's path says what was wrong
             return 0
-        self._batch_stored(rows, keys, values[0])
+        self._batch_stored(rows, keys)
         return len(rows)
 
-    def _batch_stored(self, rows: list[Any], keys: tuple[str, ...], first: tuple[Any, ...]) -> None:
-        """After a batch is stored: remember its last row, record the kinds of new keys."""
+    def _batch_stored(self, rows: list[Any], keys: tuple[str, ...]) -> None:
+        """After a batch is stored (the roles of its new keys with it): remember its last row."""
         self._last_logged = rows[-1]
-        if not self._kinds_noted.issuperset(keys):
-            self._note_kinds(dict(zip(keys, first)))
+        self._kinds_noted.update(keys)
 
     def _batch_general(
         self, rows: list[Any]

@@ -306,6 +306,37 @@ def _index_free(schema: list[str]) -> list[str]:
     return [sql for sql in schema if not sql.lstrip().upper().startswith("CREATE INDEX")]
 
 
+def timed_inserts(path: str, schema: list[str], sql: str, warm: dict[str, Any], tuples: list[tuple[Any, ...]]) -> float:
+    """The floor of log(): pre-built tuples, one cached INSERT and one commit (autocommit)
+    each, into a file of ``schema`` holding ``warm`` already."""
+    conn, _, _ = _warm_raw(path, schema, sql, warm)
+
+    def work() -> None:
+        execute = conn.execute
+        for values in tuples:
+            execute(sql, values)  # autocommit: one transaction, one commit
+
+    elapsed = timed(work)
+    conn.close()
+    assert count_rows(path) == len(tuples) + 1
+    return elapsed
+
+
+def timed_logs(tracker: Tracker, rows: list[dict[str, Any]]) -> float:
+    """log() of every row, timed; the tracker is closed after."""
+
+    def work() -> None:
+        log = tracker.log
+        for row in rows:
+            log(row)
+
+    elapsed = timed(work)
+    path = tracker.db
+    tracker.close()
+    assert count_rows(path) == len(rows) + 1
+    return elapsed
+
+
 def bench_log(tmp: str, size: dict[str, int], repeats: int) -> list[Result]:
     """log() per row against the bare operation: a pre-built tuple, one cached INSERT,
     one commit (autocommit), into the same layout. A second floor, the same table
@@ -332,35 +363,10 @@ def bench_log(tmp: str, size: dict[str, int], repeats: int) -> list[Result]:
     tuples = [(*row.values(), clock.now(), track_id) for row in rows]
 
     def x_run(r: int) -> float:
-        path = os.path.join(tmp, f"x{r}.db")
-        tracker = _warm_tracker(path, warm)
-
-        def work() -> None:
-            log = tracker.log
-            for row in rows:
-                log(row)
-
-        elapsed = timed(work)
-        tracker.close()
-        assert count_rows(path) == n + 1
-        return elapsed
+        return timed_logs(_warm_tracker(os.path.join(tmp, f"x{r}.db"), warm), rows)
 
     def floor(layout: list[str], name: str) -> Callable[[int], float]:
-        def run(r: int) -> float:
-            path = os.path.join(tmp, f"{name}{r}.db")
-            conn, _, _ = _warm_raw(path, layout, sql, warm)
-
-            def work() -> None:
-                execute = conn.execute
-                for values in tuples:
-                    execute(sql, values)  # autocommit: one transaction, one commit
-
-            elapsed = timed(work)
-            conn.close()
-            assert count_rows(path) == n + 1
-            return elapsed
-
-        return run
+        return lambda r: timed_inserts(os.path.join(tmp, f"{name}{r}.db"), layout, sql, warm, tuples)
 
     same, no_index = floor(schema, "b"), floor(_index_free(schema), "n")
     xs, bs, ns = [], [], []
@@ -601,8 +607,8 @@ def bench_new_keys(tmp: str, size: dict[str, int], repeats: int) -> Result:
         f"log() adding a new key each: {n:,} keys",
         "logs/s",
         op=">=",
-        threshold=0.8,
-        target=">= 0.8x raw ALTER ADD COLUMN+INSERT",
+        threshold=0.85,
+        target=">= 0.85x raw ALTER ADD COLUMN+INSERT",
     )
     schema = xetrack_schema(tmp, None)  # timestamp, track_id and the track_id index
     keys = [f"metric_{i}" for i in range(n)]
@@ -793,23 +799,20 @@ def bench_jsonl(tmp: str, size: dict[str, int], repeats: int) -> Result:
     return res
 
 
-def bench_many_trackers(tmp: str, size: dict[str, int], repeats: int) -> Result:
+def bench_many_trackers(tmp: str, size: dict[str, int], repeats: int) -> list[Result]:
+    """A sweep: a new Tracker per run, 20 log() calls, then ``close()`` (one row) or the
+    Tracker dropped with ``del`` (the other), against the bare operation per run:
+    ``sqlite3.connect`` (WAL, synchronous=NORMAL), 20 cached INSERTs, ``close()``."""
     n, per = size["trackers"], size["tracker_logs"]
-    res = Result(
-        "many_trackers",
-        f"{n:,} Trackers x {per} logs, open/close each",
-        "logs/s",
-        op=">=",
-        threshold=0.5,
-        target=">= 0.5x raw connect/inserts/close",
-    )
     rows = log_rows(per)
     warm = rows[0]
     schema = xetrack_schema(tmp, warm)
     sql = insert_sql([*warm, "timestamp", "track_id"])
+    clock = RawClock()
+    tuples = [[(*row.values(), clock.now(), f"raw-run-{i:04d}") for row in rows] for i in range(n)]
 
-    def x_run(r: int) -> float:
-        path = os.path.join(tmp, f"x{r}.db")
+    def x_run(r: int, how: str) -> float:
+        path = os.path.join(tmp, f"x{how}{r}.db")
         tracker = Tracker(path)  # the table and its columns exist before timing
         tracker.log(warm)
         tracker.close()
@@ -819,32 +822,90 @@ def bench_many_trackers(tmp: str, size: dict[str, int], repeats: int) -> Result:
                 tracker = Tracker(path)
                 for row in rows:
                     tracker.log(row)
-                tracker.close()
+                if how == "close":
+                    tracker.close()
+                else:
+                    del tracker
 
         elapsed = timed(work)
         assert count_rows(path) == n * per + 1
         return elapsed
 
-    def b_run(r: int) -> float:
-        path = os.path.join(tmp, f"b{r}.db")
+    def b_run(r: int, how: str) -> float:
+        path = os.path.join(tmp, f"b{how}{r}.db")
         conn = raw_create(path, schema)
         conn.execute(sql, (*warm.values(), RawClock().now(), "warm"))
         conn.close()
 
         def work() -> None:
-            for i in range(n):
+            for run in tuples:
                 conn = raw_connect(path)
-                clock, track_id = RawClock(), f"raw-run-{i:04d}"
-                for row in rows:
-                    conn.execute(sql, (*row.values(), clock.now(), track_id))
+                for values in run:
+                    conn.execute(sql, values)
                 conn.close()
 
         elapsed = timed(work)
         assert count_rows(path) == n * per + 1
         return elapsed
 
-    xs, bs = alternate(repeats, x_run, b_run)
-    return rate_result(res, n * per, xs, bs)
+    results = []
+    for how in ("close", "del"):
+        res = Result(
+            f"many_trackers_{how}",
+            f"{n:,} Trackers x {per} logs, {'close()' if how == 'close' else 'dropped with del'} each",
+            "logs/s",
+            op=">=",
+            threshold=1.0,
+            target=">= 1.0x bare connect/INSERTs/close per run",
+        )
+        xs, bs = alternate(repeats, lambda r: x_run(r, how), lambda r: b_run(r, how))
+        results.append(rate_result(res, n * per, xs, bs))
+    return results
+
+
+def bench_log_system(tmp: str, size: dict[str, int], repeats: int) -> Result:
+    """What the readings of log_system_params and log_network_params add to log(): every
+    row also carries six readings of the machine, taken at most every
+    measurement_interval (0.05 s here, so that a run takes several). Against the same
+    log() without them (ours, the same table), as the track() and JSONL rows are; the
+    detail gives the bare INSERT of the same 16 columns from pre-built tuples too."""
+    n = size["log"]
+    res = Result(
+        "log_system",
+        f"log() with system and network readings: {n:,} calls",
+        "logs/s",
+        op=">=",
+        threshold=0.9,
+        target=">= 0.9x the same log() without readings (ours)",
+    )
+    rows = log_rows(n)
+    probe = Tracker(Tracker.IN_MEMORY, log_system_params=True, log_network_params=True)
+    warm = {k: v for k, v in probe.log(log_rows(1, seed=1)[0]).items() if k not in ("timestamp", "track_id")}
+    schema = xetrack_schema(tmp, warm)
+    sql = insert_sql([*warm, "timestamp", "track_id"])
+    readings = tuple(warm[k] for k in list(warm)[len(LOG_KEYS):])
+    clock, track_id = RawClock(), "raw-run-0001"
+    tuples = [(*row.values(), *readings, clock.now(), track_id) for row in rows]
+
+    def x_run(r: int, system: bool) -> float:
+        path = os.path.join(tmp, f"x{system}{r}.db")
+        tracker = Tracker(path, log_system_params=system, log_network_params=system, measurement_interval=0.05)
+        tracker.log(warm)
+        return timed_logs(tracker, rows)
+
+    def b_run(r: int) -> float:
+        return timed_inserts(os.path.join(tmp, f"b{r}.db"), schema, sql, warm, tuples)
+
+    xs, plain, bs = [], [], []
+    for r in range(read_repeats(repeats)):  # rotate which goes first; best of 5
+        order = [(xs, lambda: x_run(r, True)), (plain, lambda: x_run(r, False)), (bs, lambda: b_run(r))]
+        for out, run in order[r % 3:] + order[: r % 3]:
+            out.append(run())
+    rate_result(res, n, xs, plain)
+    res.detail = (f"per call: with the readings {min(xs) / n * 1e6:.1f} us, without {min(plain) / n * 1e6:.1f} us; "
+                  f"the bare INSERT of the same 16 columns {min(bs) / n * 1e6:.1f} us "
+                  f"({min(bs) / min(xs):.2f}x of it with the readings)")
+    return res
 
 
 # --------------------------------------------------------------------------- artifacts
@@ -1831,6 +1892,7 @@ def main(argv: list[str] | None = None) -> int:
         ("read_duckdb", f"Reader.to_df() duckdb: {size['read']:,} rows", lambda: bench_read_duckdb(read_fixture(), repeats)),
         ("new_keys", f"log() adding a new key each: {size['new_keys']:,} keys", in_tmp(bench_new_keys)),
         ("many_trackers", f"{size['trackers']:,} Trackers x {size['tracker_logs']} logs", in_tmp(bench_many_trackers)),
+        ("log_system", f"log() with system readings: {size['log']:,} calls", in_tmp(bench_log_system)),
         ("processes", f"{size['procs']} processes x {size['proc_logs']:,} logs", in_tmp(bench_processes)),
         ("read_memory", f"peak memory, sqlite read of {size['read']:,} rows", lambda: bench_read_memory(read_fixture(), repeats)),
         ("assets", f"log() of a {size['asset_mb']} MB object, twice", in_tmp(bench_assets)),

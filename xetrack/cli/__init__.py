@@ -14,7 +14,7 @@ from typing import Sequence
 
 import typer
 
-from .. import __version__
+import xetrack
 from . import artifacts, assets, backup, cache, copy, duckdb_shell, migrate, plot, rows, runs, sql, stats, ui
 from .common import CommandError, error_message, note, one_line
 
@@ -33,7 +33,7 @@ def version() -> None:
 
     Example: xt version
     """
-    typer.echo(__version__)
+    typer.echo(xetrack.__version__)
 
 
 rows.register(app)
@@ -47,6 +47,7 @@ app.add_typer(cache.app, name="cache")
 copy.register(app)
 backup.register(app)
 app.add_typer(stats.app, name="stats")
+app.command("describe")(stats.describe)  # as xetrack 0.7.0's README calls it
 app.add_typer(plot.app, name="plot")
 app.add_typer(migrate.import_app, name="import")
 app.add_typer(migrate.export_app, name="export")

@@ -58,8 +58,11 @@ def describe(
     engine: EngineOpt = Engine.sqlite,
 ) -> None:
     """Count, mean, std, min, quartiles and max of the numeric columns (pandas' describe).
+    Also 'xt describe', as xetrack 0.7.0 calls it.
 
     Example: xt stats describe results.db --columns accuracy,loss
+
+    Example: xt describe results.db --columns=accuracy,loss
     """
     import pandas as pd
 

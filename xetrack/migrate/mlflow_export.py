@@ -9,7 +9,11 @@ that MLflow reads with ``search_runs``, ``get_metric_history`` and artifact down
   ``epoch``, else the row's position in the run) and the row's timestamp;
 - which columns are params and which metrics: as recorded, else as ``runs()`` guesses;
   keys keep the names an import read them by (``train/loss``);
-- registry versions an import made go back to ``models/`` with their aliases.
+- registry versions an import made go back to ``models/`` with their aliases, tags,
+  stage, status, source and creation time, as MLflow's version numbers when they can.
+  The import keeps each version's record in the registry, never as an artifact of the
+  run; a file xetrack 0.7 imported holds them as ``mlflow-registry/<model>/version-N.json``
+  entries of the run too, and those are not written as artifacts (:func:`legacy_record`).
 
 Runs already in DEST are left as they are: exporting again adds only new runs.
 
@@ -29,12 +33,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..schema import TIMESTAMP, TRACK_ID, quote
-from .mlflow_import import DESCRIPTION_HEAD, REGISTRY_FOLDER
+from .mlflow_import import DESCRIPTION_HEAD, REGISTRY_FOLDER, version_records
 from .mlflow_store import NOTE_TAG, RUN_NAME_TAG, read_yaml
 
 STATUS = {"running": 1, "finished": 3, "failed": 4, "killed": 5, "dead": 5}
 _RUN_ID = re.compile(r"[a-zA-Z0-9][\w\-]{0,255}\Z")
 _STEP_COLUMNS = ("step", "epoch")
+_LEGACY = re.compile(re.escape(REGISTRY_FOLDER) + r"/[^/]+/version-\d+\.json\Z")
 #: Rows of a run read per query.
 _PAGE = 50_000
 
@@ -135,6 +140,7 @@ def export_mlflow(db: str | os.PathLike[str], dest: str | os.PathLike[str], *, t
         from .. import meta
 
         described = meta.descriptions(first._engine)
+        version_of = version_records(first._engine)
     registry_runs: dict[str, str] = {}
     for table in names:
         text = described.get(table) or ""
@@ -149,9 +155,9 @@ def export_mlflow(db: str | os.PathLike[str], dest: str | os.PathLike[str], *, t
             existing[mlflow_name] = exp_id
         result.experiments += 1
         with Reader(db, table=table) as reader:
-            _export_table(reader, os.path.join(root, exp_id), exp_id, result, registry_runs)
+            _export_table(reader, os.path.join(root, exp_id), exp_id, result, registry_runs, version_of)
     with Reader(db) as reader:
-        _export_models(reader, root, registry_runs, result)
+        _export_models(reader, root, registry_runs, result, version_of)
     return result
 
 
@@ -190,7 +196,16 @@ def _new_experiment(root: str, exp_id: str, name: str, note: str | None) -> None
         _write(os.path.join(folder, "tags", NOTE_TAG), note)
 
 
-def _export_table(reader: Any, folder: str, exp_id: str, result: ExportResult, registry_runs: dict[str, str]) -> None:
+def legacy_record(name: str, key: str, records: dict[str, dict[str, Any]]) -> bool:
+    """Whether the artifact entry ``name`` is where xetrack 0.7's import kept a registry
+    version's record: ``mlflow-registry/<model>/version-N.json`` whose bytes are the record
+    of a registered version. Not an MLflow artifact; a file of another content at such a
+    path is one, and is exported."""
+    return key in records and bool(_LEGACY.match(name))
+
+
+def _export_table(reader: Any, folder: str, exp_id: str, result: ExportResult, registry_runs: dict[str, str],
+                  version_of: dict[str, dict[str, Any]]) -> None:
     from .. import meta
     from ..artifacts import Found, chunks, listing, write_verified
     from ..runs import run_records
@@ -247,7 +262,7 @@ def _export_table(reader: Any, folder: str, exp_id: str, result: ExportResult, r
             os.makedirs(os.path.join(part, sub), exist_ok=True)
         arts = listing(engine, table, str(track_id))
         for art, key in zip(arts["name"], arts["hash"]):
-            if art.startswith(REGISTRY_FOLDER + "/") or not _safe_key(art):
+            if legacy_record(art, key, version_of) or not _safe_key(art):
                 continue
             write_verified(chunks(engine, Found(key, f"Artifact {art!r}")), os.path.join(part, "artifacts", art))
             result.artifacts += 1
@@ -282,9 +297,12 @@ def _number(value: Any) -> str:
     return repr(float(value)) if isinstance(value, float) else str(value)
 
 
-def _export_models(reader: Any, root: str, registry_runs: dict[str, str], result: ExportResult) -> None:
-    """Registry versions whose artifact is an import's version record go back to ``models/``."""
-    from ..artifacts import Found, chunks
+def _export_models(reader: Any, root: str, registry_runs: dict[str, str], result: ExportResult,
+                   records: dict[str, dict[str, Any]]) -> None:
+    """Every registry version goes to ``models/``; one an import made (its bytes are a
+    version record) with what MLflow had: source, stage, status, creation time, tags, and
+    the model's description and tags. Versions keep MLflow's numbers when every version of
+    the name is a record of a distinct one, else the registry's."""
     from .. import models as registry
 
     frame = registry.listing(reader._engine)
@@ -293,29 +311,28 @@ def _export_models(reader: Any, root: str, registry_runs: dict[str, str], result
         folder = os.path.join(root, "models", str(name))
         if os.path.isfile(os.path.join(folder, "meta.yaml")):
             continue
+        found = [records.get(str(key), {}) for key in group["hash"]]
+        theirs = [r.get("mlflow_version") for r in found]
+        keep = all(isinstance(n, int) and n > 0 for n in theirs) and len(set(theirs)) == len(theirs)
+        numbers = {int(v): (int(n) if keep else int(v)) for v, n in zip(group["version"], theirs)}
         aliases: dict[str, int] = {}
-        described = None
+        described, model_tags = None, {}
         written = 0
-        for _, row in group.iterrows():
-            record: dict[str, Any] = {}
-            if row["kind"] == "artifact":
-                try:
-                    record = json.loads(b"".join(chunks(reader._engine, Found(row["hash"], f"model {name}"))))
-                except (ValueError, UnicodeDecodeError):
-                    record = {}
-            if not isinstance(record, dict) or "mlflow_version" not in record:
-                record = {}
-            version = int(row["version"])
-            run_id = registry_runs.get(str(row["track_id"])) if row["track_id"] else None
+        for (_, row), record in zip(group.iterrows(), found):
+            version = numbers[int(row["version"])]
+            run_id = registry_runs.get(row["track_id"]) if isinstance(row["track_id"], str) else None
             source = record.get("source") or (f"runs:/{run_id}/" if run_id else "")
             described = described or record.get("model_description")
-            _write(os.path.join(folder, f"version-{version}", "meta.yaml"), _yaml({
+            model_tags = model_tags or record.get("model_tags") or {}
+            here = os.path.join(folder, f"version-{version}")
+            _write(os.path.join(here, "meta.yaml"), _yaml({
                 "creation_timestamp": record.get("created") or now, "current_stage": record.get("stage") or "None",
                 "description": row["description"], "last_updated_timestamp": record.get("created") or now,
                 "name": str(name), "run_id": run_id, "run_link": None, "source": source,
                 "status": record.get("status") or "READY", "status_message": None, "storage_location": source,
                 "user_id": None, "version": version,
             }))
+            _write_tags(os.path.join(here, "tags"), record.get("tags"))
             written += 1
             for alias in row["aliases"]:
                 if alias not in ("staging", "production") or (record.get("stage") or "").lower() != alias:
@@ -324,6 +341,16 @@ def _export_models(reader: Any, root: str, registry_runs: dict[str, str], result
             "aliases": aliases, "creation_timestamp": now, "description": described,
             "last_updated_timestamp": now, "name": str(name),
         }))
+        _write_tags(os.path.join(folder, "tags"), model_tags)
         for alias, version in aliases.items():
             _write(os.path.join(folder, "aliases", alias), str(version))
         result.models += written
+
+
+def _write_tags(folder: str, tags: Any) -> None:
+    """MLflow's registry tags: a file per key (``a/b`` nested) holding the value."""
+    if not isinstance(tags, dict):
+        return
+    for key, value in tags.items():
+        if _safe_key(str(key)):
+            _write(os.path.join(folder, *str(key).split("/")), "" if value is None else str(value))

@@ -12,8 +12,10 @@ The mapping (docs/migrating-from-mlflow.md has the whole table):
 - tags are tags, ``mlflow.*`` included; status, start and end go to the runs side table;
 - artifact files are ``log_artifact`` entries under their relative paths;
 - registered model versions become registry versions of a small JSON record of the
-  version (source, stage, the hashes of the files it points at); aliases stay aliases
-  and the ``Staging``/``Production`` stages become the aliases ``staging``/``production``.
+  version (source, stage, status, creation time, tags, the model's description and tags,
+  the hashes of the files it points at), in their run; the registry keeps the record's
+  bytes, so the run's artifacts are exactly MLflow's. Aliases stay aliases and the
+  ``Staging``/``Production`` stages become the aliases ``staging``/``production``.
 
 A run is written completely or not at all as far as a later import can tell: its
 lifecycle row is written last, and a run found with rows but without it (a killed
@@ -41,7 +43,12 @@ CHUNK_ROWS = 5000
 STATUS = {"FINISHED": "finished", "FAILED": "failed", "KILLED": "killed", "RUNNING": "running", "SCHEDULED": "running"}
 #: The first line of an imported table's description; the export reads the name back from it.
 DESCRIPTION_HEAD = "MLflow experiment: "
+#: Where xetrack 0.7's import kept each version's record: an artifact entry of its run,
+#: ``mlflow-registry/<model>/version-N.json``. Now the registry keeps it, and the export
+#: leaves such 0.7 entries out (see :func:`xetrack.migrate.mlflow_export.legacy_record`).
 REGISTRY_FOLDER = "mlflow-registry"
+#: A registered artifact bigger than this is not read to see whether it is a version record.
+RECORD_BYTES = 8 * 2**20
 _RESERVED = {TIMESTAMP, TRACK_ID, "step"}
 
 
@@ -348,10 +355,38 @@ def _label(name: str) -> str:
     return re.sub(r"[:@/\\]", "_", name.strip()) or "model"
 
 
+def version_records(engine: Any) -> dict[str, dict[str, Any]]:
+    """hash -> record, of the registry versions whose bytes are an import's version record
+    (a JSON object with ``mlflow_version``). Versions too big to be a record are not read."""
+    from .. import models as registry
+    from ..artifacts import Found, chunks
+
+    frame = registry.listing(engine)
+    out: dict[str, dict[str, Any]] = {}
+    for name, key, kind, size in zip(frame["name"], frame["hash"], frame["kind"], frame["size"]):
+        try:
+            small = 0 < int(size) <= RECORD_BYTES
+        except (TypeError, ValueError):  # no size: its bytes are gone
+            small = False
+        if kind != "artifact" or key in out or not small:
+            continue
+        try:
+            record = json.loads(b"".join(chunks(engine, Found(key, f"model {name}"))))
+            if isinstance(record, dict):
+                record["mlflow_version"] = int(record["mlflow_version"])
+                out[key] = record
+        except (ValueError, UnicodeDecodeError, KeyError, TypeError):
+            continue  # not a record: a model someone registered
+    return out
+
+
 def _import_models(store: Any, models: list[Model], run_tables: dict[str, _Table], fallback: Any,
                    result: ImportResult) -> None:
-    """Each version: a JSON record artifact of its run (``fallback``, the first table, and
-    the run ``mlflow-registry`` when the run is not here), registered under the model's name."""
+    """Each version: a registry version of the model's name whose bytes are a JSON record of
+    it, kept in its run when the run is here (else with no run, in ``fallback``'s table).
+    The record's bytes are stored like any registered artifact but are no artifact entry of
+    the run: a run's artifacts stay exactly MLflow's. A version a former import brought in
+    (found by its record) is not added again."""
     from .. import models as registry
     from ..artifacts import listing
 
@@ -359,19 +394,26 @@ def _import_models(store: Any, models: list[Model], run_tables: dict[str, _Table
         if models:
             _warn(result, f"{len(models)} registered model(s) not imported: the store has no runs to keep them with")
         return
+    engine = fallback.engine
+    known = registry.listing(engine)
+    records = version_records(engine)
     for model in models:
         name = _label(model.name)
         if name != model.name:
             _warn(result, f"registered model {model.name!r} is named {name!r} here (':', '@', '/' and '\\' are not allowed)")
-        known = registry.listing(fallback.engine)
-        have = {h: int(v) for n, h, v in zip(known["name"], known["hash"], known["version"]) if n == name} if len(known) else {}
-        numbers: dict[int, int] = {}
+        numbers: dict[int, int] = {}  # MLflow's version -> the registry's
+        for n, key, number in zip(known["name"], known["hash"], known["version"]):
+            record = records.get(key)
+            if n == name and record is not None and record.get("mlflow_model") == model.name:
+                numbers.setdefault(record["mlflow_version"], int(number))
         for version in model.versions:
-            table = run_tables.get(version.run_id or "", fallback)
-            track_id = version.run_id if version.run_id in run_tables else REGISTRY_FOLDER
+            if version.version in numbers:
+                continue
+            imported = version.run_id in run_tables
+            table = run_tables[version.run_id] if imported else fallback  # type: ignore[index]
             files: dict[str, str] = {}
             path = _run_path(version.source, version.run_id)
-            if path is not None and version.run_id in run_tables:
+            if path is not None and imported:
                 frame = listing(table.engine, table.name, version.run_id)
                 for art, key in zip(frame["name"], frame["hash"]):
                     if path in ("", art) or art.startswith(path.rstrip("/") + "/"):
@@ -380,22 +422,38 @@ def _import_models(store: Any, models: list[Model], run_tables: dict[str, _Table
                 "mlflow_model": model.name, "mlflow_version": version.version, "source": version.source,
                 "run_id": version.run_id, "stage": version.stage, "status": version.status,
                 "model_description": model.description, "created": version.created, "files": files,
+                "tags": version.tags, "model_tags": model.tags,
             }
             data = json.dumps(record, sort_keys=True).encode()
-            table.tracker.track_id = track_id
-            key = table.tracker.log_artifact(data, name=f"{REGISTRY_FOLDER}/{name}/version-{version.version}.json")
-            if key in have:
-                numbers[version.version] = have[key]
-                continue
-            numbers[version.version] = registry.register(
-                table.engine, table.name, track_id, name, key, description=version.description)
+            numbers[version.version] = _register_record(
+                table, version.run_id if imported else None, name, data, version.description)
             result.models += 1
         for alias, version_number in model.aliases.items():
             if version_number in numbers:
-                registry.set_alias(fallback.engine, name, numbers[version_number], alias)
+                registry.set_alias(engine, name, numbers[version_number], alias)
         for version in model.versions:
             if version.stage in ("Staging", "Production"):
-                registry.set_alias(fallback.engine, name, numbers[version.version], version.stage.lower())
+                registry.set_alias(engine, name, numbers[version.version], version.stage.lower())
+
+
+def _register_record(table: _Table, track_id: str | None, name: str, data: bytes, description: str | None) -> int:
+    """Store a version record's bytes with no artifact entry (they are the registry's, not
+    the run's) and register them as the next version of ``name``. A ``gc`` in between sees
+    bytes nothing points at yet and may take them: then they are stored once more."""
+    from .. import models as registry
+    from ..artifacts import BytesSource, keeper, store
+
+    def keep() -> str:
+        key, _ = store(table.engine, BytesSource(data, "json", ".json"), lambda conn, key: None)
+        return key
+
+    key = keep()
+    try:
+        return registry.register(table.engine, table.name, track_id, name, key, description=description)
+    except ValueError:
+        if keeper(table.engine).has_blob(table.engine, key):
+            raise  # not a gc meanwhile: the error says what is wrong
+    return registry.register(table.engine, table.name, track_id, name, keep(), description=description)
 
 
 def _run_path(source: str | None, run_id: str | None) -> str | None:

@@ -62,6 +62,7 @@ class ModelVersion:
     description: str | None
     status: str | None
     created: int | None
+    tags: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -70,6 +71,7 @@ class Model:
     description: str | None
     versions: list[ModelVersion]
     aliases: dict[str, int]
+    tags: dict[str, str] = field(default_factory=dict)
 
 
 def read_yaml(path: str) -> dict[str, Any]:
@@ -262,10 +264,12 @@ class FileStore:
                     versions.append(ModelVersion(
                         int(v["version"]), v.get("source"), v.get("run_id"), v.get("current_stage"),
                         v.get("description"), v.get("status"), v.get("creation_timestamp"),
+                        self._values(os.path.join(folder, sub, "tags")),
                     ))
             aliases = {str(k): int(v) for k, v in (meta.get("aliases") or {}).items()}
             out.append(Model(str(meta.get("name", name)), meta.get("description"),
-                             sorted(versions, key=lambda v: v.version), aliases))
+                             sorted(versions, key=lambda v: v.version), aliases,
+                             self._values(os.path.join(folder, "tags"))))
         return out
 
 
@@ -357,8 +361,14 @@ class SqliteStore:
             return []
         out = []
         for name, description in self.conn.execute("SELECT name, description FROM registered_models ORDER BY name").fetchall():
+            version_tags: dict[int, dict[str, str]] = {}
+            if "model_version_tags" in self.tables:
+                for v, key, value in self.conn.execute(
+                    'SELECT version, "key", value FROM model_version_tags WHERE name = ? ORDER BY version, "key"', (name,)
+                ):
+                    version_tags.setdefault(int(v), {})[key] = value if value is not None else ""
             versions = [
-                ModelVersion(int(v), source, run_id, stage, desc, status, created)
+                ModelVersion(int(v), source, run_id, stage, desc, status, created, version_tags.get(int(v), {}))
                 for v, source, run_id, stage, desc, status, created in self.conn.execute(
                     "SELECT version, source, run_id, current_stage, description, status, creation_time "
                     "FROM model_versions WHERE name = ? ORDER BY version", (name,)
@@ -368,5 +378,9 @@ class SqliteStore:
             if "registered_model_aliases" in self.tables:
                 aliases = {a: int(v) for a, v in self.conn.execute(
                     "SELECT alias, version FROM registered_model_aliases WHERE name = ?", (name,))}
-            out.append(Model(name, description, versions, aliases))
+            tags: dict[str, str] = {}
+            if "registered_model_tags" in self.tables:
+                tags = {k: v if v is not None else "" for k, v in self.conn.execute(
+                    'SELECT "key", value FROM registered_model_tags WHERE name = ? ORDER BY "key"', (name,))}
+            out.append(Model(name, description, versions, aliases, tags))
         return out

@@ -17,8 +17,11 @@ SKIP_INSERT = "SKIP_INSERT"
 ENGINES = ("sqlite", "duckdb")
 
 
-def open_engine(db: str | os.PathLike[str], engine: str = "sqlite", *, create: bool = True) -> Engine:
-    """Open ``db`` with the named engine. ``create=False`` refuses to create a missing file.
+def open_engine(
+    db: str | os.PathLike[str], engine: str = "sqlite", *, create: bool = True, make_folders: bool = False
+) -> Engine:
+    """Open ``db`` with the named engine. ``create=False`` refuses to create a missing file;
+    ``make_folders`` (a Tracker's) creates the missing folders above a new file.
 
     A ``postgresql://`` (or ``postgres://``) URL opens the PostgreSQL engine
     (docs/postgres.md); ``engine`` then stays ``'sqlite'``, the default, or says
@@ -57,8 +60,10 @@ def open_engine(db: str | os.PathLike[str], engine: str = "sqlite", *, create: b
         if os.path.isdir(path):
             raise IsADirectoryError(f"{path!r} is a directory, not a database file")
         if create:  # a read-only file or folder is refused now, not at the first write
-            from .faults import check_writable
+            from .faults import check_writable, make_folder
 
+            if make_folders:
+                make_folder(path)
             check_writable(path)
         path_or_none = path
     if engine == "duckdb":

@@ -20,6 +20,23 @@ from ..schema import quote
 ROWID_ALIASES = ("rowid", "_rowid_", "oid")
 
 Where = Mapping[str, Any]
+#: column -> 'param' or 'metric': the role a writer says its new columns play (the
+#: ``xetrack_kinds`` side table records it, for ``runs()`` to split params from metrics).
+Roles = Mapping[str, str]
+
+
+def pending_roles(recorded: Mapping[str, str], roles: Roles) -> dict[str, str]:
+    """The part of ``roles`` a file recording ``recorded`` still needs written: a param
+    is recorded as one whatever was there (it came through ``params=``), a metric only
+    where nothing is recorded.
+
+    >>> pending_roles({"lr": "metric", "loss": "metric"}, {"lr": "param", "loss": "metric", "acc": "metric"})
+    {'lr': 'param', 'acc': 'metric'}
+    """
+    return {
+        column: role for column, role in roles.items()
+        if (recorded.get(column) != "param" if role == "param" else column not in recorded)
+    }
 
 
 class SQLError(DatabaseError):
@@ -146,9 +163,12 @@ class Engine(ABC):
         """Create ``table`` with the base columns if missing; ``reset`` drops it first."""
 
     @abstractmethod
-    def insert(self, table: str, row: dict[str, Any], assets: AssetWrites | None = None) -> None:
+    def insert(
+        self, table: str, row: dict[str, Any], assets: AssetWrites | None = None, roles: Roles | None = None
+    ) -> None:
         """Insert one row; unknown keys add their column first (with no declared type
-        for a None)."""
+        for a None). ``roles``: the roles of columns the writer has not seen recorded,
+        recorded with the row (in its transaction where the engine can)."""
 
     def checked(self, table: str, keys: tuple[str, ...], types: tuple[type, ...]) -> Any:
         """A token for :meth:`insert_checked` when the engine has already checked rows of
@@ -168,8 +188,10 @@ class Engine(ABC):
         first_value: Callable[[int], Any],
         assets: AssetWrites | None = None,
         kinds: Sequence[set[type]] | None = None,
+        roles: Roles | None = None,
     ) -> None:
-        """Insert ``rows`` (tuples ordered as ``keys``) in one transaction.
+        """Insert ``rows`` (tuples ordered as ``keys``) in one transaction, and ``roles``
+        as :meth:`insert` does.
 
         ``first_value(i)`` returns the first non-None value of column ``i``, used to
         declare the type of a column that does not exist yet (None: all empty, and the
@@ -179,7 +201,7 @@ class Engine(ABC):
         """
 
     def insert_stream(self, table: str, keys: tuple[str, ...], chunks: Iterable[tuple[list[tuple[Any, ...]], Any]],
-                      first_value: Callable[[int], Any]) -> None:
+                      first_value: Callable[[int], Any], roles: Roles | None = None) -> None:
         """Insert a batch that arrives in ``(rows, kinds)`` chunks, in one transaction, so
         that the caller prepares a chunk while the engine sends the last one. Only for
         engines with ``streams``; ``first_value`` is known from the first chunk (no

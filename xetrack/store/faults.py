@@ -165,6 +165,24 @@ def _writable(path: str) -> bool:
     return os.access(path, os.W_OK)
 
 
+def make_folder(path: str) -> None:
+    """Create the missing folders above a database file, as xetrack 0.7.0's Tracker did
+    (``Tracker('results/exp.db')`` in an empty folder). A folder that can't be made is
+    one clear error naming it."""
+    folder = _folder(path)
+    if os.path.isdir(folder):
+        return
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError as exc:
+        if isinstance(exc, (FileExistsError, NotADirectoryError)):
+            kind, code, why = NotADirectoryError, errno.ENOTDIR, "a file stands where a folder is needed"
+        else:
+            kind = PermissionError if isinstance(exc, PermissionError) else OSError
+            code, why = exc.errno, exc.strerror or str(exc)
+        raise kind(code, f"Cannot create the database's folder {folder!r}: {why}", path) from None
+
+
 def check_writable(path: str) -> None:
     """Raise a clear error when a Tracker could not write ``path``: a read-only file, a
     folder where it cannot be created, or one where its -wal and -shm cannot be made.

@@ -21,33 +21,42 @@ The guard rules that out by construction, with two invariants:
    attaches the file inside that block and detaches it before leaving, so no DuckDB
    object that outlives the block can reach the file (see :mod:`xetrack.store.duckdb`).
 
-Owners find their slot emptied and reopen lazily. A finalizer closes the slots of an
-owner that is garbage collected, so the file is also released without DuckDB.
-Connections opened by the user's own code (``sqlite3.connect``, ``SqliteDict``) are
-out of reach: docs/concepts.md says not to hold one across DuckDB reads.
+Owners find their slot emptied and reopen lazily. A finalizer releases the slots of an
+owner that is garbage collected. Connections opened by the user's own code
+(``sqlite3.connect``, ``SqliteDict``) are out of reach: docs/concepts.md says not to hold
+one across DuckDB reads.
+
+An owner that is done hands its connection back with :meth:`FileGuard.release`: it
+is kept idle for the next owner of the file (see :mod:`xetrack.store.idle`); DuckDB's
+turn closes those too.
 """
 
 from __future__ import annotations
 
+import atexit
 import os
 import sqlite3
 import threading
 import weakref
 from contextlib import ExitStack, contextmanager
-from typing import Callable, Iterator
+from typing import Any, Callable, Hashable, Iterator
+
+from . import idle
 
 
 class Slot:
     """One ``sqlite3`` connection an owner uses; the guard may close it between uses.
 
     ``conn`` is None while closed. Only code holding the guard's lock opens or closes it.
+    ``key`` says how the connection was opened (None: it is never kept idle).
     """
 
-    __slots__ = ("conn", "pid", "__weakref__")
+    __slots__ = ("conn", "pid", "key", "__weakref__")
 
     def __init__(self) -> None:
         self.conn: sqlite3.Connection | None = None
         self.pid = 0
+        self.key: Hashable | None = None
 
 
 class FileGuard:
@@ -57,37 +66,64 @@ class FileGuard:
         self.path = path
         self.lock = threading.RLock()
         self._open: set[Slot] = set()  # strong references: closed only by the guard or owner
+        #: What the engines of this process know of the file's tables (their schema cache).
+        self.tables: dict[str, Any] = {}
 
-    def connect(self, slot: Slot, opener: Callable[[], sqlite3.Connection]) -> sqlite3.Connection:
-        """Open ``slot``'s connection with ``opener`` (under the lock) and keep it on the list."""
+    def connect(
+        self, slot: Slot, opener: Callable[[], sqlite3.Connection], key: Hashable | None = None
+    ) -> sqlite3.Connection:
+        """Open ``slot``'s connection (under the lock) and keep it on the list: an idle
+        connection opened with the same ``key``, else a new one from ``opener``."""
         with self.lock:
-            conn = opener()
-            slot.conn, slot.pid = conn, os.getpid()
+            conn = idle.take(self, key) if key is not None else None
+            if conn is None:
+                conn = opener()
+            slot.conn, slot.pid, slot.key = conn, os.getpid(), key
             self._open.add(slot)
             return conn
 
     def close(self, *slots: Slot) -> None:
         """Close these slots' connections now (their owners reopen on next use)."""
+        self._let_go(slots, keep=False)
+
+    def release(self, *slots: Slot) -> None:
+        """The owner is done with these slots: a connection opened with a key is kept idle
+        for the next owner (:mod:`xetrack.store.idle`), any other is closed."""
+        self._let_go(slots, keep=True)
+
+    def _let_go(self, slots: tuple[Slot, ...], keep: bool) -> None:
         with self.lock:
             pid = os.getpid()
             for slot in slots:
                 conn, slot.conn = slot.conn, None
                 self._open.discard(slot)
-                if conn is not None and slot.pid == pid:
-                    conn.close()  # a parent's connection in a forked child is never touched
+                if conn is None or slot.pid != pid:
+                    continue  # a parent's connection in a forked child is never touched
+                if keep and slot.key is not None and self.path is not None:
+                    idle.park(self, conn, slot.key)
+                else:
+                    conn.close()
 
     def open_count(self) -> int:
-        """How many ``sqlite3`` connections xetrack holds on the file (for tests)."""
+        """How many ``sqlite3`` connections owners hold on the file (for tests)."""
         with self.lock:
             return sum(1 for slot in self._open if slot.conn is not None)
+
+    def idle_count(self) -> int:
+        """How many connections on the file are kept idle (for tests)."""
+        return idle.count(self)
 
     @contextmanager
     def duckdb(self) -> Iterator[None]:
         """Hold the file for DuckDB: every ``sqlite3`` connection on it is closed first,
-        and none can open until the block ends."""
+        idle ones included, and none can open until the block ends."""
         with self.lock:
             self.close(*list(self._open))
+            idle.drop(self)
             yield
+
+
+atexit.register(idle.at_exit)
 
 
 _guards: dict[str, FileGuard] = {}
@@ -118,8 +154,8 @@ def holding(*paths: str) -> Iterator[None]:
 
 
 def close_when_collected(owner: object, guard: FileGuard, *slots: Slot) -> weakref.finalize:
-    """Close ``slots`` when ``owner`` is garbage collected (or at exit)."""
-    return weakref.finalize(owner, guard.close, *slots)
+    """Release ``slots`` when ``owner`` is garbage collected (or at exit)."""
+    return weakref.finalize(owner, guard.release, *slots)
 
 
 _inherited: list[sqlite3.Connection] = []  # a parent's connections in a forked child; never used
@@ -131,6 +167,7 @@ def _after_fork_in_child() -> None:
     # and forgotten: owners see the new pid and open their own.
     global _guards_lock
     _guards_lock = threading.Lock()
+    _inherited.extend(idle.after_fork())
     for guard in _guards.values():
         guard.lock = threading.RLock()
         for slot in guard._open:

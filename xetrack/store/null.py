@@ -21,12 +21,12 @@ class NullEngine(Engine):
     def ensure_table(self, table: str, reset: bool = False) -> None:
         pass
 
-    def insert(self, table: str, row: dict[str, Any], assets: AssetWrites | None = None) -> None:
+    def insert(self, table: str, row: dict[str, Any], assets: AssetWrites | None = None, roles: Any = None) -> None:
         pass
 
     def insert_many(self, table: str, keys: tuple[str, ...], rows: list[tuple[Any, ...]],
                     first_value: Callable[[int], Any], assets: AssetWrites | None = None,
-                    kinds: Any = None) -> None:
+                    kinds: Any = None, roles: Any = None) -> None:
         pass
 
     def asset_get(self, key: str) -> bytes | None:

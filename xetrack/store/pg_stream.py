@@ -47,9 +47,10 @@ class PostgresStreams:
     _transact: Any
     _run: Any
     _stored: Any
+    record_roles: Any
 
     def insert_stream(self, table: str, keys: tuple[str, ...], chunks: Iterable[tuple[list[tuple[Any, ...]], Any]],
-                      first_value: Callable[[int], Any]) -> None:
+                      first_value: Callable[[int], Any], roles: Any = None) -> None:
         check_names(keys)
         replay = _Replay(chunks)
         head, _ = next(iter(replay))  # kept: a retry starts from it again
@@ -81,6 +82,8 @@ class PostgresStreams:
 
         with row_limit(table, len(keys)):
             self._run(attempt, lambda conn: self._stored(conn, table, first), "a batch of rows")
+        if roles:
+            self.record_roles(table, roles)
 
 
 __all__ = ["PostgresStreams"]

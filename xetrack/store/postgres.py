@@ -25,7 +25,7 @@ from typing import Any, Callable, Iterator, Sequence
 from ..errors import ColumnLimitError, DatabaseError, TableNotFoundError
 from ..frames import row_dict
 from ..schema import TIMESTAMP, TRACK_ID, is_internal_table, sql_type
-from .base import AssetWrites, Engine, Where, column_not_found, table_not_found
+from .base import AssetWrites, Engine, Roles, Where, column_not_found, pending_roles, table_not_found
 from .column_types import COLUMN_TYPES, logical_types
 from .pg_assets import AssetMethods
 from .pg_runs import PostgresRunReads
@@ -272,7 +272,9 @@ class PostgresEngine(PostgresStreams, PostgresUserSQL, PostgresRunReads, AssetMe
         known.logical.update(changes)
 
     # -- writes -------------------------------------------------------------------
-    def insert(self, table: str, row: dict[str, Any], assets: AssetWrites | None = None) -> None:
+    def insert(
+        self, table: str, row: dict[str, Any], assets: AssetWrites | None = None, roles: Roles | None = None
+    ) -> None:
         keys, values = tuple(row), tuple(row.values())
         signature = (keys, tuple(map(type, values)))
 
@@ -289,6 +291,8 @@ class PostgresEngine(PostgresStreams, PostgresUserSQL, PostgresRunReads, AssetMe
 
         with row_limit(table, len(keys)):
             self._run(attempt, lambda conn: self._stored(conn, table, row), f"the row {short(row)}")
+        if roles:
+            self.record_roles(table, roles)
 
     def checked(self, table: str, keys: tuple[str, ...], types: tuple[type, ...]) -> Any:
         known = self._tables.get(table)
@@ -325,7 +329,7 @@ class PostgresEngine(PostgresStreams, PostgresUserSQL, PostgresRunReads, AssetMe
 
     def insert_many(self, table: str, keys: tuple[str, ...], rows: list[tuple[Any, ...]],
                     first_value: Callable[[int], Any], assets: AssetWrites | None = None,
-                    kinds: Sequence[set[type]] | None = None) -> None:
+                    kinds: Sequence[set[type]] | None = None, roles: Roles | None = None) -> None:
         first = dict(zip(keys, rows[0])) if rows else {}
         with row_limit(table, len(keys)):
             self._run(
@@ -333,6 +337,22 @@ class PostgresEngine(PostgresStreams, PostgresUserSQL, PostgresRunReads, AssetMe
                                          keys, rows, assets, first_value, None, kinds),
                 lambda conn: self._stored(conn, table, first), f"a batch of {len(rows)} rows",
             )
+        if roles:
+            self.record_roles(table, roles)
+
+    def record_roles(self, table: str, roles: Roles) -> None:
+        """After the rows: record the roles the server does not record yet (a write of
+        its own, as the side tables here are written)."""
+        from . import pg_meta
+
+        recorded = {column: kind for column, kind, _ in pg_meta.recorded_keys(self, table, list(roles))}
+        pending = pending_roles(recorded, roles)
+        params = [(table, c, "param", None) for c, role in pending.items() if role == "param"]
+        metrics = [(table, c, "metric", None) for c, role in pending.items() if role != "param"]
+        if params:
+            pg_meta.put_kinds(self, params, replace=True)
+        if metrics:
+            pg_meta.put_kinds(self, metrics, replace=False)
 
     def _write(self, conn: Any, table: str, known: TableSchema, keys: tuple[str, ...], rows: list[tuple[Any, ...]],
                assets: AssetWrites | None, first_value: Callable[[int], Any], signature: Any,

@@ -25,7 +25,9 @@ from .base import (
     ROWID_ALIASES,
     AssetWrites,
     Engine,
+    Roles,
     Where,
+    pending_roles,
     column_not_found,
     rowid_alias,
     rows_if_table,
@@ -37,6 +39,7 @@ from .busy import immediate, retry_busy, transact
 from .faults import fault, raise_fault, read_target, surfaces_faults
 from .column_types import forget_table, kind_of, logical_types, read_types, record_types
 from .guard import Slot, close_when_collected, guard_for
+from .sqlite_meta import read_roles, write_roles
 from .sqlite_runs import SQLiteRunReads
 from .user_sql import SQLiteUserSQL
 
@@ -49,6 +52,12 @@ JOURNAL_SIZE_LIMIT = 64 * 2**20
 #: on while one process writes. ``synchronous=NORMAL`` syncs at checkpoints, not at each
 #: commit (a power cut may lose the last commits, never corrupt the file).
 PRAGMAS = {"synchronous": "NORMAL", "journal_size_limit": JOURNAL_SIZE_LIMIT}
+#: xetrack 0.7.0's README reads the default table as ``events`` ("the sqlite database is
+#: attached as db and the table is events": ``SELECT * FROM db.events``): a file whose
+#: ``default`` table xetrack creates gets a view of that name over it, unless the name is
+#: taken. A Tracker of a table named ``events`` replaces the view.
+DEFAULT_TABLE, EVENTS_VIEW = "default", "events"
+_EVENTS_SQL = f"CREATE VIEW {quote(EVENTS_VIEW)} AS SELECT * FROM {quote(DEFAULT_TABLE)}"
 T = TypeVar("T")
 #: Checked INSERTs kept per table, by keys and value types.
 _MAX_CHECKED = 4096
@@ -69,7 +78,7 @@ class _Table:
     token that holds the old dict is known to be stale by identity alone.
     """
 
-    __slots__ = ("columns", "lower", "logical", "insert_sql", "version")
+    __slots__ = ("columns", "lower", "logical", "insert_sql", "version", "roles")
 
     def __init__(self) -> None:
         self.columns: dict[str, str] = {}  # name -> declared type, table order
@@ -77,10 +86,16 @@ class _Table:
         self.logical: dict[str, str] = {}  # name -> logical type
         self.insert_sql: dict[tuple[tuple[str, ...], tuple[type, ...]], str] = {}
         self.version = -1
+        # column -> 'param'/'metric' as recorded (xetrack_kinds), read when first needed,
+        # then kept up to date with what this process records. Like ``logical`` it may lag
+        # behind another process's records: that costs a write transaction that rereads
+        # the columns in question, never a wrong record.
+        self.roles: dict[str, str] | None = None
 
     def load(self, columns: dict[str, str], version: int, recorded: dict[str, str]) -> None:
         if not set(columns) >= set(self.columns):
             self.insert_sql = {}  # columns went away (a reset): checked INSERTs are stale
+            self.roles = None  # and so are the roles read with them
         self.columns = columns
         self.lower = {name.lower(): name for name in columns}
         self.logical = logical_types(columns, recorded)
@@ -123,7 +138,9 @@ class SQLiteEngine(SQLiteUserSQL, SQLiteRunReads, Engine):
         self._main = Slot()  # xetrack's reads and writes
         self._user = Slot()  # tracker.conn
         self._finalizer = close_when_collected(self, self._guard, self._main, self._user)
-        self._tables: dict[str, _Table] = {}
+        # What this process knows of the file's tables, shared by every engine on the file
+        # (kept valid by schema_version): a sweep's next Tracker reads no schema again.
+        self._tables: dict[str, _Table] = self._guard.tables if path is not None else {}
         if path is not None and not create and not os.path.exists(path):
             raise FileNotFoundError(f"Database {path!r} does not exist")
         with self._guard.lock:
@@ -168,7 +185,9 @@ class SQLiteEngine(SQLiteUserSQL, SQLiteRunReads, Engine):
         main = self._main
         conn = main.conn
         if conn is None or main.pid != os.getpid():
-            conn = self._guard.connect(main, self._open)
+            # Kept idle by an earlier owner when it opened the file the same way (guard.py).
+            key = None if self.path is None else (self._create, self.path)
+            conn = self._guard.connect(main, self._open, key)
         return conn
 
     @contextmanager
@@ -213,7 +232,9 @@ class SQLiteEngine(SQLiteUserSQL, SQLiteRunReads, Engine):
         return user
 
     def close(self) -> None:
-        self._guard.close(self._main, self._user)  # in memory too: the database goes with it
+        # In memory the database goes with its connection; a file's connection is kept
+        # idle for the next owner (store/guard.py), tracker.conn's is closed.
+        self._guard.release(self._main, self._user)
 
     # -- schema -----------------------------------------------------------------
     @surfaces_faults
@@ -266,7 +287,8 @@ class SQLiteEngine(SQLiteUserSQL, SQLiteRunReads, Engine):
             if not reset:
                 try:
                     self._table(conn, table, refresh=True)  # one schema read when it exists
-                    return
+                    if table.lower() != EVENTS_VIEW or not _events_view(conn):
+                        return
                 except TableNotFoundError:
                     pass
             columns = ", ".join(f"{quote(n)} {t}" for n, t in BASE_COLUMNS.items())
@@ -277,10 +299,14 @@ class SQLiteEngine(SQLiteUserSQL, SQLiteRunReads, Engine):
                     if reset:
                         conn.execute(f"DROP TABLE IF EXISTS {quote(table)}")
                         forget_table(conn, table)  # its columns' logical types go with it
+                    if table.lower() == EVENTS_VIEW and _events_view(conn):  # the name is the user's now
+                        conn.execute(f"DROP VIEW {quote(EVENTS_VIEW)}")
                     conn.execute(f"CREATE TABLE IF NOT EXISTS {quote(table)} ({columns})")
                     conn.execute(
                         f"CREATE INDEX IF NOT EXISTS {index} ON {quote(table)} ({quote(TRACK_ID)})"
                     )
+                    if table == DEFAULT_TABLE:  # a name that is taken already stays as it is
+                        conn.execute(_EVENTS_SQL.replace("CREATE VIEW", "CREATE VIEW IF NOT EXISTS", 1))
 
             retry_busy(create, self.timeout, self.path)
             self._table(conn, table, refresh=True)
@@ -325,7 +351,9 @@ class SQLiteEngine(SQLiteUserSQL, SQLiteRunReads, Engine):
         return known
 
     # -- writes -----------------------------------------------------------------
-    def insert(self, table: str, row: dict[str, Any], assets: AssetWrites | None = None) -> None:
+    def insert(
+        self, table: str, row: dict[str, Any], assets: AssetWrites | None = None, roles: Roles | None = None
+    ) -> None:
         keys = tuple(row)
         values = tuple(row.values())
         # The same keys with values of the same types: an INSERT checked before.
@@ -336,7 +364,7 @@ class SQLiteEngine(SQLiteUserSQL, SQLiteRunReads, Engine):
                 conn = main.conn if main.conn is not None and main.pid == os.getpid() else self._live()
                 known = self._tables.get(table) or self._table(conn, table)
                 sql = None if assets else known.insert_sql.get(signature)
-                if sql is not None:
+                if sql is not None and (not roles or self._roles_recorded(conn, table, known, roles)):
                     try:
                         conn.execute(sql, values)
                         return
@@ -346,7 +374,8 @@ class SQLiteEngine(SQLiteUserSQL, SQLiteRunReads, Engine):
                         self._tables.pop(table, None)  # another connection reset the table
                         known = self._table(conn, table)
                 _check_distinct(keys)
-                if not assets and all(k.lower() in known.lower for k in keys) and not known.changes(keys, values):
+                if (not assets and all(k.lower() in known.lower for k in keys) and not known.changes(keys, values)
+                        and (not roles or self._roles_recorded(conn, table, known, roles))):
                     sql = _insert_sql(table, keys)
                     conn.execute(sql, values)
                     if len(known.insert_sql) >= _MAX_CHECKED:  # rows of ever-changing shapes
@@ -354,8 +383,8 @@ class SQLiteEngine(SQLiteUserSQL, SQLiteRunReads, Engine):
                     known.insert_sql[signature] = sql
                     return
 
-                # New columns, or a logical type to record: the path of every batch.
-                retry_busy(lambda: self._grow_and_write(conn, table, keys, [values], values.__getitem__, assets),
+                # New columns, or a logical type or role to record: the path of every batch.
+                retry_busy(lambda: self._grow_and_write(conn, table, keys, [values], values.__getitem__, assets, roles),
                            self.timeout, self.path)
         except sqlite3.Error as exc:
             raise_fault(self, exc)
@@ -395,6 +424,13 @@ class SQLiteEngine(SQLiteUserSQL, SQLiteRunReads, Engine):
             raise_fault(self, exc)
             raise
 
+    def _roles_recorded(self, conn: sqlite3.Connection, table: str, known: _Table, roles: Roles) -> bool:
+        """Whether the file records ``roles`` already, as this process knows it (the
+        recorded roles are read once per schema version)."""
+        if known.roles is None:
+            known.roles = read_roles(conn, table)
+        return not pending_roles(known.roles, roles)
+
     def _record(self, conn: sqlite3.Connection, table: str, known: _Table, proposed: dict[str, str]) -> None:
         """Inside a write transaction: record the logical types the values now written bring."""
         if proposed:
@@ -420,21 +456,22 @@ class SQLiteEngine(SQLiteUserSQL, SQLiteRunReads, Engine):
         first_value: Callable[[int], Any],
         assets: AssetWrites | None = None,
         kinds: Sequence[set[type]] | None = None,  # SQLite stores any value: not needed
+        roles: Roles | None = None,
     ) -> None:
         _check_distinct(keys)
         with self._guard.lock:
             conn = self._live()
             self._tables.get(table) or self._table(conn, table)  # a missing table: a clear error now
-            retry_busy(lambda: self._grow_and_write(conn, table, keys, rows, first_value, assets),
+            retry_busy(lambda: self._grow_and_write(conn, table, keys, rows, first_value, assets, roles),
                        self.timeout, self.path)
 
     def _grow_and_write(self, conn: sqlite3.Connection, table: str, keys: tuple[str, ...],
                         rows: list[tuple[Any, ...]], first_value: Callable[[int], Any],
-                        assets: AssetWrites | None) -> None:
+                        assets: AssetWrites | None, roles: Roles | None = None) -> None:
         """The one schema-growth path (a log() with a new key, every log_batch): under the
         write lock, add the missing columns (another process may have added them: the
-        schema is reread), record the logical types these values set, store the assets
-        and insert ``rows``, all in one transaction."""
+        schema is reread), record the logical types these values set and the roles not
+        recorded yet, store the assets and insert ``rows``, all in one transaction."""
         with self._writing(conn, table):
             # The schema as the file has it now (reread only when its version moved).
             grown = self._table(conn, table, refresh=True)
@@ -445,6 +482,10 @@ class SQLiteEngine(SQLiteUserSQL, SQLiteRunReads, Engine):
             if assets:
                 _write_assets(conn, assets)
             conn.executemany(_insert_sql(table, keys), rows)
+            if roles:
+                recorded = write_roles(conn, table, roles)
+                if grown.roles is not None:
+                    grown.roles.update(recorded)
 
     @surfaces_faults
     def update(self, table: str, values: dict[str, Any], where: Where | None) -> int:
@@ -628,6 +669,12 @@ class SQLiteEngine(SQLiteUserSQL, SQLiteRunReads, Engine):
 
     def nth_row(self, table: str, where: Where | None, n: int, drop_null: bool = True) -> dict[str, Any] | None:
         return self._row_at(table, where, "ASC", n, drop_null)
+
+
+def _events_view(conn: sqlite3.Connection) -> bool:
+    """Whether the file holds xetrack's ``events`` view (see EVENTS_VIEW), as created."""
+    sql = "SELECT 1 FROM sqlite_master WHERE type = 'view' AND name = ? COLLATE NOCASE AND sql = ?"
+    return conn.execute(sql, (EVENTS_VIEW, _EVENTS_SQL)).fetchone() is not None
 
 
 def _create_asset_tables(conn: sqlite3.Connection) -> None:

@@ -26,7 +26,7 @@ from typing import Any, Iterable, Sequence
 
 from ..schema import INTERNAL_PREFIX, quote
 from . import sqlite_engine
-from .base import Engine, has_table
+from .base import Engine, Roles, has_table, pending_roles, rows_if_table
 
 TAGS = INTERNAL_PREFIX + "tags"
 NAMES = INTERNAL_PREFIX + "run_names"
@@ -178,6 +178,32 @@ def has_run_names(engine: Engine, table: str) -> bool:
 def put_kinds(engine: Engine, rows: Sequence[tuple[str, str, str, str | None]], replace: bool) -> None:
     """Record ``(table, column, kind, key)`` rows; ``replace=False`` keeps what is recorded."""
     write(engine, KINDS, REPLACE_KINDS if replace else KEEP_KINDS, rows)
+
+
+def read_roles(conn: sqlite3.Connection, table: str, columns: Sequence[str] | None = None) -> dict[str, str]:
+    """column -> 'param'/'metric' recorded for ``table`` (of ``columns`` only, when given),
+    read on the engine's connection."""
+    return {c: k for c, k, _ in _recorded_keys(lambda _e, _n, sql, binds: rows_if_table(conn, sql, binds),
+                                               None, table, columns)}
+
+
+def write_roles(conn: sqlite3.Connection, table: str, roles: Roles) -> dict[str, str]:
+    """Inside a write transaction (the rows' own): record the roles the file does not
+    record yet, reread under the write lock; returns what it records after, for the
+    columns of ``roles``."""
+    recorded = read_roles(conn, table, list(roles))
+    pending = pending_roles(recorded, roles)
+    if pending:
+        conn.execute(DDL[KINDS])
+        params = [(table, c, "param", None) for c, role in pending.items() if role == "param"]
+        metrics = [(table, c, "metric", None) for c, role in pending.items() if role != "param"]
+        if params:
+            conn.executemany(REPLACE_KINDS, params)
+        if metrics:
+            conn.executemany(KEEP_KINDS, metrics)
+        bump(conn)
+        recorded.update(pending)
+    return recorded
 
 
 def recorded_keys(engine: Engine, table: str, columns: Sequence[str] | None = None) -> list[tuple[str, str, Any]]:
