@@ -312,7 +312,7 @@ def test_the_registry_survives_the_import_and_the_export(store, tmp_path, monkey
 
 
 def test_an_artifact_at_the_old_record_path_is_the_runs_and_a_version_without_its_run_has_no_entry(tmp_path, monkeypatch):
-    """0.7 logged each record as ``mlflow-registry/<model>/version-N.json`` in the run: a run's
+    """Earlier builds logged each record as ``mlflow-registry/<model>/version-N.json`` in the run: a run's
     own file at that path was overwritten, and a version whose run was not imported got an
     entry of a run named ``mlflow-registry``."""
     client = client_of(str(tmp_path / "mlruns"), monkeypatch)
@@ -347,8 +347,8 @@ def test_an_artifact_at_the_old_record_path_is_the_runs_and_a_version_without_it
     assert b.get_model_version("clf", "1").tags == {"k": "v"}
 
 
-def test_a_file_xetrack_07_imported_exports_mlflows_artifacts_and_is_not_imported_twice(stores, tmp_path, monkeypatch):
-    """A file 0.7 imported also holds each record as an artifact entry of its run: the
+def test_a_file_an_earlier_build_imported_exports_mlflows_artifacts_and_is_not_imported_twice(stores, tmp_path, monkeypatch):
+    """A file an earlier build imported also holds each record as an artifact entry of its run: the
     export leaves those out, a second import finds the versions by their records, and the
     entries themselves stay listed (they are in the file) until the file is imported anew."""
     from xetrack.artifacts import BytesSource, record
@@ -359,7 +359,7 @@ def test_a_file_xetrack_07_imported_exports_mlflows_artifacts_and_is_not_importe
     tables = run_tables(db)
     reader = Reader(db)
     legacy = {}
-    for _, row in reader.models().iterrows():  # what 0.7 wrote besides the registry's row
+    for _, row in reader.models().iterrows():  # what an earlier build wrote besides the registry's row
         name = f"mlflow-registry/{row['name']}/version-{row['version']}.json"
         engine = Reader(db, table=tables[row["track_id"]])._engine
         assert record(engine, tables[row["track_id"]], row["track_id"], BytesSource(reader.load_model(

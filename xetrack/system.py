@@ -82,7 +82,8 @@ class SystemReadings:
     - ``cpu_percent``: system-wide CPU use (0-100) since the previous reading (for the
       first, since the Tracker was made), from the CPU time counters. psutil's own
       ``cpu_percent()`` keeps one module-wide baseline, which would move the user's.
-      None while no counter tick passed in between.
+      When the counters have not ticked since (they count in 10 ms steps), the previous
+      reading stands; for a first reading, the average since boot.
     - ``ram_percent``: the machine's memory in use; ``p_memory_percent``: this process's
       resident memory, as a share of the machine's; ``disk_percent``: use of the disk
       that holds the current folder.
@@ -115,13 +116,7 @@ class SystemReadings:
 
         values: dict[str, Any] = {}
         if self.system:
-            try:
-                busy, total = _busy_and_total(psutil.cpu_times())
-                d_busy, d_total = busy - self._cpu[0], total - self._cpu[1]
-                self._cpu = (busy, total)
-                values["cpu_percent"] = round(min(100.0, max(0.0, 100.0 * d_busy / d_total)), 2) if d_total > 0 else None
-            except Exception:  # monitoring must never break the row it annotates
-                values["cpu_percent"] = None
+            values["cpu_percent"] = _try(self._cpu_percent)
             values["ram_percent"] = _try(lambda: psutil.virtual_memory().percent)
             values["p_memory_percent"] = _try(self._process.memory_percent)
             values["disk_percent"] = _try(lambda: psutil.disk_usage(_disk_path()).percent)
@@ -132,6 +127,21 @@ class SystemReadings:
         self.values = values
         self.due = time.monotonic() + self.interval
         return values
+
+
+    def _cpu_percent(self) -> float:
+        import psutil
+
+        busy, total = _busy_and_total(psutil.cpu_times())
+        d_busy, d_total = busy - self._cpu[0], total - self._cpu[1]
+        if d_total <= 0:  # no tick of the counters since the last reading
+            last = self.values.get("cpu_percent")
+            if last is not None:
+                return last
+            d_busy, d_total = busy, total  # the first reading, at once: the average since boot
+        else:
+            self._cpu = (busy, total)
+        return round(min(100.0, max(0.0, 100.0 * d_busy / d_total)), 2)
 
 
 def _try(read: Any) -> Any:

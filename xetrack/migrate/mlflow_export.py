@@ -12,7 +12,7 @@ that MLflow reads with ``search_runs``, ``get_metric_history`` and artifact down
 - registry versions an import made go back to ``models/`` with their aliases, tags,
   stage, status, source and creation time, as MLflow's version numbers when they can.
   The import keeps each version's record in the registry, never as an artifact of the
-  run; a file xetrack 0.7 imported holds them as ``mlflow-registry/<model>/version-N.json``
+  run; a file imported by a build before 0.8.0 holds them as ``mlflow-registry/<model>/version-N.json``
   entries of the run too, and those are not written as artifacts (:func:`legacy_record`).
 
 Runs already in DEST are left as they are: exporting again adds only new runs.
@@ -197,7 +197,7 @@ def _new_experiment(root: str, exp_id: str, name: str, note: str | None) -> None
 
 
 def legacy_record(name: str, key: str, records: dict[str, dict[str, Any]]) -> bool:
-    """Whether the artifact entry ``name`` is where xetrack 0.7's import kept a registry
+    """Whether the artifact entry ``name`` is where the import of builds before 0.8.0 kept a registry
     version's record: ``mlflow-registry/<model>/version-N.json`` whose bytes are the record
     of a registered version. Not an MLflow artifact; a file of another content at such a
     path is one, and is exported."""

@@ -43,9 +43,9 @@ CHUNK_ROWS = 5000
 STATUS = {"FINISHED": "finished", "FAILED": "failed", "KILLED": "killed", "RUNNING": "running", "SCHEDULED": "running"}
 #: The first line of an imported table's description; the export reads the name back from it.
 DESCRIPTION_HEAD = "MLflow experiment: "
-#: Where xetrack 0.7's import kept each version's record: an artifact entry of its run,
+#: Where the import of builds before 0.8.0 kept each version's record: an artifact entry of its run,
 #: ``mlflow-registry/<model>/version-N.json``. Now the registry keeps it, and the export
-#: leaves such 0.7 entries out (see :func:`xetrack.migrate.mlflow_export.legacy_record`).
+#: leaves such entries out (see :func:`xetrack.migrate.mlflow_export.legacy_record`).
 REGISTRY_FOLDER = "mlflow-registry"
 #: A registered artifact bigger than this is not read to see whether it is a version record.
 RECORD_BYTES = 8 * 2**20

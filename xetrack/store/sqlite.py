@@ -312,14 +312,16 @@ class SQLiteEngine(SQLiteUserSQL, SQLiteRunReads, Engine):
             self._table(conn, table, refresh=True)
 
     def _add_columns(
-        self, conn: sqlite3.Connection, table: str, wanted: dict[str, str | None]
+        self, conn: sqlite3.Connection, table: str, wanted: dict[str, str | None], known: _Table | None = None
     ) -> _Table:
-        """Inside a write transaction: add the wanted columns that are still missing.
+        """Inside a write transaction: add the wanted columns that are still missing
+        (``known``: the schema, when the caller has just refreshed it under the lock).
 
         A column wanted for None (type None) is added with no declared type: SQLite then
         stores every value exactly as given, and the first one sets its logical type.
         """
-        known = self._table(conn, table, refresh=True)
+        if known is None:
+            known = self._table(conn, table, refresh=True)
         missing = {n: t or "" for n, t in wanted.items() if n.lower() not in known.lower}
         if not missing:
             return known
@@ -477,7 +479,7 @@ class SQLiteEngine(SQLiteUserSQL, SQLiteRunReads, Engine):
             grown = self._table(conn, table, refresh=True)
             missing = {k: sql_type(first_value(i)) for i, k in enumerate(keys) if k.lower() not in grown.lower}
             if missing:
-                grown = self._add_columns(conn, table, missing)
+                grown = self._add_columns(conn, table, missing, grown)
             self._record(conn, table, grown, _batch_changes(grown, keys, rows, first_value))
             if assets:
                 _write_assets(conn, assets)

@@ -26,7 +26,7 @@ from typing import Any, Iterable, Sequence
 
 from ..schema import INTERNAL_PREFIX, quote
 from . import sqlite_engine
-from .base import Engine, Roles, has_table, pending_roles, rows_if_table
+from .base import Engine, Roles, has_table, rows_if_table
 
 TAGS = INTERNAL_PREFIX + "tags"
 NAMES = INTERNAL_PREFIX + "run_names"
@@ -188,22 +188,30 @@ def read_roles(conn: sqlite3.Connection, table: str, columns: Sequence[str] | No
 
 
 def write_roles(conn: sqlite3.Connection, table: str, roles: Roles) -> dict[str, str]:
-    """Inside a write transaction (the rows' own): record the roles the file does not
-    record yet, reread under the write lock; returns what it records after, for the
-    columns of ``roles``."""
-    recorded = read_roles(conn, table, list(roles))
-    pending = pending_roles(recorded, roles)
-    if pending:
-        conn.execute(DDL[KINDS])
-        params = [(table, c, "param", None) for c, role in pending.items() if role == "param"]
-        metrics = [(table, c, "metric", None) for c, role in pending.items() if role != "param"]
-        if params:
-            conn.executemany(REPLACE_KINDS, params)
-        if metrics:
-            conn.executemany(KEEP_KINDS, metrics)
+    """Inside a write transaction (the rows' own): record ``roles`` (a param replaces what
+    is recorded, a metric is kept only where nothing is); returns them, as this process
+    may now take them to be recorded. The upserts decide under the write lock, so there
+    is nothing to read first."""
+    params = [(table, c, "param", None) for c, role in roles.items() if role == "param"]
+    metrics = [(table, c, "metric", None) for c, role in roles.items() if role != "param"]
+    before = conn.total_changes
+    try:
+        _upsert_roles(conn, params, metrics)
+    except sqlite3.OperationalError as exc:
+        if "no such table" not in str(exc):
+            raise
+        conn.execute(DDL[KINDS])  # the first roles of the file
+        _upsert_roles(conn, params, metrics)
+    if conn.total_changes != before:
         bump(conn)
-        recorded.update(pending)
-    return recorded
+    return dict(roles)
+
+
+def _upsert_roles(conn: sqlite3.Connection, params: list[tuple[Any, ...]], metrics: list[tuple[Any, ...]]) -> None:
+    if params:
+        conn.executemany(REPLACE_KINDS, params)
+    if metrics:
+        conn.executemany(KEEP_KINDS, metrics)
 
 
 def recorded_keys(engine: Engine, table: str, columns: Sequence[str] | None = None) -> list[tuple[str, str, Any]]:
