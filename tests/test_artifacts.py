@@ -11,7 +11,7 @@ import pytest
 
 from xetrack import Reader, Tracker
 from xetrack.errors import IntegrityError, NotFoundError
-from xetrack.store import blobs
+from xetrack.store.sqlite import blobs
 
 from pg_server import raw_sql
 
@@ -32,7 +32,7 @@ def chunk_bytes(db):
 
 def keeper(db):
     """The module that keeps the bytes of this store (what a test patches to die mid-upload)."""
-    from xetrack.store import pg_blobs
+    from xetrack.store.postgres import blobs as pg_blobs
 
     return pg_blobs if str(db).startswith("postgresql://") else blobs
 
@@ -420,7 +420,7 @@ def test_skip_insert_stores_nothing_but_returns_the_hash(engine_db):
 def _log_shared(args):
     db, data, batch = args
     import xetrack.artifacts as artifacts
-    from xetrack.store import blobs as blob_store
+    from xetrack.store.sqlite import blobs as blob_store
 
     blob_store.CHUNK_SIZE = 64 * 1024
     artifacts.BATCH_BYTES = batch
@@ -526,7 +526,7 @@ def test_gc_during_a_large_upload_leaves_its_chunks_alone(engine_db, multi_batch
 
 def _die_while_uploading(db, path):
     import xetrack.artifacts as artifacts
-    from xetrack.store import blobs as blob_store
+    from xetrack.store.sqlite import blobs as blob_store
 
     blob_store.CHUNK_SIZE = 1_000
     artifacts.BATCH_BYTES = 2_000

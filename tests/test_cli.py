@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 from xetrack import Reader, Tracker
-from xetrack.store import idle
+from xetrack.store.sqlite import idle
 
 XT = os.path.join(os.path.dirname(sys.executable), "xt")
 ROOT = Path(__file__).resolve().parent.parent

@@ -17,7 +17,7 @@ import pytest
 import xetrack
 from xetrack import Reader, Tracker
 from xetrack.assets import COMPRESSED_HEADER
-from xetrack.store import idle
+from xetrack.store.sqlite import idle
 
 XT = os.path.join(os.path.dirname(sys.executable), "xt")
 
@@ -400,7 +400,7 @@ def test_duckdb_extension_path_is_public():
 
 
 def test_duckdb_extension_path_says_what_to_install(monkeypatch):
-    from xetrack.store import extension
+    from xetrack.store.duckdb import extension
 
     monkeypatch.setattr(extension, "bundled_extension", lambda: None)
     with pytest.raises(FileNotFoundError, match="pip install duckdb-extension-sqlite-scanner"):
@@ -435,7 +435,7 @@ def test_xt_duckdb_on_a_missing_file_is_one_line(tmp_path):
 
 
 def test_a_failed_backup_leaves_nothing_under_dest(tmp_path, monkeypatch):
-    from xetrack.store import backup as backup_module
+    from xetrack.store.sqlite import backup as backup_module
 
     db = str(tmp_path / "src.db")
     Tracker(db).log({"x": 1})

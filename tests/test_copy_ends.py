@@ -1,4 +1,4 @@
-"""The two ends of a copy (``xetrack.store.sqlite_copy*`` and ``pg_copy*``): twin modules
+"""The two ends of a copy (``xetrack.store.sqlite.copy*`` and ``pg_copy*``): twin modules
 with the same functions, answering alike for the same data on either engine."""
 
 import inspect
@@ -27,8 +27,8 @@ def public_functions(module):
 def test_every_postgres_end_function_has_a_sqlite_twin_of_the_same_signature(feature):
     import importlib
 
-    sqlite_end = public_functions(importlib.import_module(f"xetrack.store.sqlite_{feature}"))
-    pg_end = public_functions(importlib.import_module(f"xetrack.store.pg_{feature}"))
+    sqlite_end = public_functions(importlib.import_module(f"xetrack.store.sqlite.{feature}"))
+    pg_end = public_functions(importlib.import_module(f"xetrack.store.postgres.{feature}"))
     assert pg_end, f"pg_{feature} has no functions"
     missing = sorted(set(pg_end) - set(sqlite_end))
     assert not missing, f"sqlite_{feature} lacks {missing}"

@@ -74,7 +74,7 @@ def log_side_tables(db, seed):
     """Artifacts (one multi-chunk), predictions and a registry with aliases, in ``db``."""
     import random
 
-    from xetrack.store import blobs
+    from xetrack.store.sqlite import blobs
 
     rng = random.Random(seed)
     big = bytes(rng.getrandbits(8) for _ in range(3 * blobs.CHUNK_SIZE // 1000 + 17))
@@ -104,7 +104,7 @@ def side_state(db):
 
 
 def test_artifacts_predictions_and_the_registry_go_both_ways_once(tmp_path, pg_url, monkeypatch):
-    from xetrack.store import blobs
+    from xetrack.store.sqlite import blobs
 
     monkeypatch.setattr(blobs, "CHUNK_SIZE", 4096)  # several chunks per blob, on both engines
     laptop = str(tmp_path / "laptop.db")
@@ -165,7 +165,7 @@ def test_bytes_stored_in_other_chunk_sizes_copy_exactly_randomized(tmp_path, pg_
     import random
 
     import xetrack.artifacts as artifacts
-    from xetrack.store import blobs
+    from xetrack.store.sqlite import blobs
 
     for seed in range(3):
         rng = random.Random(seed)

@@ -24,8 +24,8 @@ import pytest
 from filecheck import integrity
 
 from xetrack import Reader, Tracker
-from xetrack.store import idle
-from xetrack.store.guard import guard_for
+from xetrack.store.sqlite import idle
+from xetrack.store.sqlite.guard import guard_for
 
 
 def stored_seqs(db: str, table: str = "default") -> list[int]:
@@ -327,7 +327,7 @@ class Mix:
         assert process.exitcode == 0, f"forked writer exited with {process.exitcode}"
         self.expected[db].update(range(first, first + n))
 
-    # Idle connections (store/idle.py): a file is handed on between owners, checkpointed
+    # Idle connections (store/sqlite/idle.py): a file is handed on between owners, checkpointed
     # when it is let go, closed by the reaper, and must survive what users do with files.
     def _let_go(self, db: str) -> None:
         """Close every Tracker and Reader of ``db`` (and collect the dropped ones)."""

@@ -9,7 +9,7 @@ import duckdb
 import pytest
 
 from xetrack import Reader, Tracker
-from xetrack.store.duckdb import _bundled_extension, load_sqlite_scanner
+from xetrack.store.duckdb.engine import _bundled_extension, load_sqlite_scanner
 
 
 @pytest.fixture
@@ -94,7 +94,7 @@ def test_closed_duckdb_tracker_reopens_on_use(db):
 
 
 def test_connections_get_the_settings_of_PRAGMAS(tmp_path):
-    from xetrack.store.sqlite import PRAGMAS
+    from xetrack.store.sqlite.engine import PRAGMAS
 
     tracker = Tracker(str(tmp_path / "exp.db"))
     tracker.log({"x": 1})
@@ -111,7 +111,7 @@ def test_a_file_locked_by_another_writer_is_a_busy_error_naming_it(tmp_path):
     sqlite3.OperationalError (as 0.7.0 raised), writes nothing and works once freed."""
     from xetrack import DatabaseBusyError
     from xetrack.store.base import AssetWrites
-    from xetrack.store.sqlite import SQLiteEngine
+    from xetrack.store.sqlite.engine import SQLiteEngine
 
     path = str(tmp_path / "exp.db")
     engine = SQLiteEngine(path, timeout=0.3)

@@ -24,7 +24,7 @@ from filecheck import integrity
 
 import xetrack
 from xetrack import DatabaseError, DiskFullError, Reader, Tracker
-from xetrack.store import idle
+from xetrack.store.sqlite import idle
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 POSIX = os.name == "posix"

@@ -1,4 +1,4 @@
-"""A sweep's next Tracker takes the connection the last one let go (store/idle.py), and a
+"""A sweep's next Tracker takes the connection the last one let go (store/sqlite/idle.py), and a
 new key's role is recorded in the transaction that adds its column (issue 20)."""
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import time
 import pytest
 
 from xetrack import Reader, Tracker
-from xetrack.store import idle
-from xetrack.store.guard import guard_for
+from xetrack.store.sqlite import idle
+from xetrack.store.sqlite.guard import guard_for
 
 
 @pytest.fixture(autouse=True)

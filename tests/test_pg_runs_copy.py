@@ -1,5 +1,5 @@
 """runs()/search() on PostgreSQL keep a per-process copy of the table and read only the
-rows logged since (xetrack/store/pg_run_copy.py, xetrack/store/pg_mirror.py). Whatever changed on
+rows logged since (xetrack/store/run_mirror.py, xetrack/store/postgres/mirror.py). Whatever changed on
 the server, by this process or another, the answer must equal one from a fresh copy."""
 
 import multiprocessing
@@ -9,7 +9,7 @@ import random
 import pandas as pd
 
 from xetrack import Reader, Tracker
-from xetrack.store import pg_run_copy as runs_pg
+from xetrack.store import run_mirror as runs_pg
 from xetrack.errors import ColumnNotFoundError
 
 SEED = int(os.environ.get("XETRACK_PG_COPY_SEED", "0"))  # shift to try other sequences

@@ -1,5 +1,5 @@
 """A big log_batch on PostgreSQL goes as a stream of chunks into one COPY
-(xetrack/store/pg_stream.py): the rows stored must be exactly those of the whole-batch
+(xetrack/store/postgres/stream.py): the rows stored must be exactly those of the whole-batch
 path and of SQLite, whatever a later chunk holds, and an aborted stream writes nothing.
 
 Chunks are made small here (100 rows) so that a batch of a thousand rows crosses many.
@@ -16,7 +16,7 @@ import pytest
 
 from xetrack import Reader, Tracker
 from xetrack import tracker as tracker_module
-from xetrack.store import pg_stream
+from xetrack.store.postgres import stream as pg_stream
 
 STAMPS = ["timestamp", "track_id"]
 

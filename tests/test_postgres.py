@@ -131,7 +131,7 @@ def test_processes_adding_their_own_keys_lose_no_row(pg_url):
 
 
 def test_a_dropped_connection_is_reopened_without_losing_or_doubling_a_row(pg_server, pg_url):
-    from xetrack.store.pg_sql import QUEUED_ABOVE
+    from xetrack.store.postgres.sql import QUEUED_ABOVE
 
     tracker = Tracker(pg_url)
     tracker.log({"x": 0})

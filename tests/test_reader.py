@@ -7,7 +7,7 @@ import pytest
 
 import xetrack
 from xetrack import ColumnNotFoundError, DatabaseError, Reader, TableNotFoundError, Tracker
-from xetrack.store import idle
+from xetrack.store.sqlite import idle
 
 ENGINES = ["sqlite", "duckdb"]
 

@@ -32,7 +32,7 @@ _LAZY = {
     "Reader": ".reader",
     "set_backend": ".frames",
     "get_backend": ".frames",
-    "duckdb_extension_path": ".store.extension",
+    "duckdb_extension_path": ".store.duckdb.extension",
     "import_mlflow": ".migrate",
     "export_mlflow": ".migrate",
 }
@@ -40,7 +40,7 @@ _LAZY = {
 if TYPE_CHECKING:
     __version__: str
     from .frames import get_backend, set_backend
-    from .store.extension import duckdb_extension_path
+    from .store.duckdb.extension import duckdb_extension_path
     from .reader import Reader
     from .tracker import Tracker
     from .migrate import export_mlflow, import_mlflow

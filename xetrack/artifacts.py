@@ -1,15 +1,15 @@
 """Artifacts: files, byte strings, figures and frames kept by a run, stored once by content.
 
 ``tracker.log_artifact(...)`` stores the bytes in the database file itself, in chunks
-(:mod:`xetrack.store.blobs`), under the first 16 hex characters of their BLAKE2b-256
+(:mod:`xetrack.store.sqlite.blobs`), under the first 16 hex characters of their BLAKE2b-256
 digest, and records one row of ``xetrack_artifacts``: track_id, table, name, type, hash,
 size, created. The same bytes logged by many runs, or under many names, are stored
 once. A run logging a name again replaces its earlier entry, as writing a file over
 another does.
 
 On PostgreSQL the same tables hold the same rows, chunks as ``bytea``
-(:mod:`xetrack.store.pg_blobs`). The entries' SQL is in :mod:`xetrack.store.sqlite_artifacts`
-and :mod:`xetrack.store.pg_artifacts`, chosen by :func:`xetrack.store.backend`;
+(:mod:`xetrack.store.postgres.blobs`). The entries' SQL is in :mod:`xetrack.store.sqlite.artifacts`
+and :mod:`xetrack.store.postgres.artifacts`, chosen by :func:`xetrack.store.backend`;
 :func:`keeper` is the engine's byte module and :func:`store` drives either.
 
 Every read checks the bytes against the full digest; bytes that do not match raise
@@ -28,9 +28,10 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 from .assets import HASH_LENGTH, is_asset_hash
 from .errors import NotFoundError
 from .schema import INTERNAL_PREFIX
-from .store import backend, blobs
+from .store import backend
+from .store.sqlite import blobs
 from .store.base import close_matches
-from .store.sqlite_artifacts import ARTIFACTS_DDL  # copy imports it from here
+from .store.sqlite.artifacts import ARTIFACTS_DDL  # copy imports it from here
 
 if TYPE_CHECKING:
     import pandas as pd

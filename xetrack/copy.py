@@ -20,10 +20,10 @@
   then go on. Memory stays bounded: rows travel in batches, and SQLite spills the
   transaction to TARGET's WAL. SOURCE is read in one snapshot and never written.
 
-Rows are written by :mod:`xetrack.store.sqlite_copy` on TARGET's own connection rather
+Rows are written by :mod:`xetrack.store.sqlite.copy` on TARGET's own connection rather
 than through a Tracker, because a Tracker sets ``timestamp`` and ``track_id`` itself and
 the copy must keep them. This module decides what to copy and in which order; every
-statement is in that store module (and :mod:`xetrack.store.sqlite_copy_side`).
+statement is in that store module (and :mod:`xetrack.store.sqlite.copy_side`).
 
 This module stays light on import (``xetrack`` imports it for ``xetrack.copy``): the
 store and the Reader are imported inside the calls.
@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Sequence
 
 from .assets import is_asset_hash
-from .store.guard import holding
+from .store.sqlite.guard import holding
 from .schema import TIMESTAMP, TRACK_ID
 
 #: The CLI shows a progress bar when a copy reads more rows than this.
@@ -136,7 +136,7 @@ def copy_tables(
 ) -> CopyResult:
     """:func:`copy`, returning a :class:`CopyResult` with the details."""
     from .reader import Reader
-    from .store.pg_connect import is_url
+    from .store.postgres.connect import is_url
 
     source_path, target_path = os.fspath(source), os.fspath(target)
     if is_url(source_path) or is_url(target_path):  # SQLite <-> PostgreSQL (docs/postgres.md)
@@ -147,7 +147,7 @@ def copy_tables(
         raise IsADirectoryError(f"{target_path!r} is a directory, not a database file")
     reader = Reader(source_path)  # never creates or changes SOURCE; raises if it is missing
     # Both files' guards are held: DuckDB in another thread of this process waits for
-    # the copy instead of closing its connections under it (store/guard.py).
+    # the copy instead of closing its connections under it (store/sqlite/guard.py).
     with holding(source_path, target_path):
         return _copy_files(reader, source_path, target_path, assets, tables, progress)
 
@@ -160,7 +160,7 @@ def _copy_files(
     tables: Sequence[str] | str | None,
     progress: Progress | None,
 ) -> CopyResult:
-    from .store import sqlite_copy as ends  # both ends are SQLite files
+    from .store.sqlite import copy as ends  # both ends are SQLite files
 
     try:
         if os.path.exists(target_path) and os.path.samefile(source_path, target_path):
@@ -181,7 +181,7 @@ def _copy_files(
 
 # -- source -------------------------------------------------------------------------
 def _chosen_tables(src: Any, path: str, tables: Sequence[str] | str | None) -> list[str]:
-    from .store import sqlite_copy as ends
+    from .store.sqlite import copy as ends
 
     existing = ends.source_tables(src)
     if tables is None:
@@ -205,8 +205,8 @@ def _chosen_tables(src: Any, path: str, tables: Sequence[str] | str | None) -> l
 
 def _transaction(conn: Any, body: Callable[[], Any]) -> Any:
     """``body`` in a write transaction of TARGET: inside the copy's one transaction, just
-    ``body`` (:func:`xetrack.store.sqlite_copy.transaction`)."""
-    from .store import sqlite_copy as ends
+    ``body`` (:func:`xetrack.store.sqlite.copy.transaction`)."""
+    from .store.sqlite import copy as ends
 
     return ends.transaction(conn, body, _TIMEOUT)
 
@@ -216,7 +216,7 @@ _Plan = tuple[str, list[tuple[str, str]], dict[str, str], int]  # table, columns
 
 
 def _plan(src: Any, tables: list[str], explicit: bool, result: CopyResult) -> list[_Plan]:
-    from .store import sqlite_copy as ends
+    from .store.sqlite import copy as ends
 
     plans = []
     for table in tables:
@@ -241,7 +241,7 @@ def _copy(
     paths: tuple[str, str],
 ) -> CopyResult:
     from .copy_side import SideCopy
-    from .store import sqlite_copy as ends
+    from .store.sqlite import copy as ends
 
     side = SideCopy(src, dst, *paths, [table for table, *_ in plans], assets, result)
     side.check()  # a hash collision refuses the copy before anything is written
@@ -279,7 +279,7 @@ class _TableCopy:
     """One table's rows, read in batches from SOURCE and written to TARGET once each.
 
     Deduplication runs in TARGET's connection, on disk, so memory stays bounded
-    (:mod:`xetrack.store.sqlite_copy`): a temp table holds SOURCE's track_ids, another
+    (:mod:`xetrack.store.sqlite.copy`): a temp table holds SOURCE's track_ids, another
     the ``(track_id, timestamp)`` of TARGET's rows of those runs. ``mark`` is the highest
     row of TARGET the second one covers; each write transaction first takes in the
     rows other processes added since, so a row that arrives meanwhile is not doubled.
@@ -294,7 +294,7 @@ class _TableCopy:
         track_id: str,
         timestamp: str,
     ) -> None:
-        from .store import sqlite_copy
+        from .store.sqlite import copy as sqlite_copy
 
         self.ends = sqlite_copy
         self.src, self.dst, self.table, self.columns = src, dst, table, columns

@@ -11,7 +11,7 @@ stopped when run again. Rows travel in batches, each batch one transaction of TA
 memory stays bounded, and a kill loses at most the batch in flight (it is copied by the
 next run). Values are written through the engine interface, so each engine stores them
 by its own rules (docs/postgres.md); the reads and side writes of each end are in
-``xetrack.store.sqlite_copy`` / ``pg_copy`` (``backend(engine, "copy")``). Then come the predictions and artifact entries of
+``xetrack.store.sqlite.copy`` / ``pg_copy`` (``backend(engine, "copy")``). Then come the predictions and artifact entries of
 the tables copied, the artifact bytes they point at, and the model registry
 (:mod:`xetrack.copy_pg_side`), by the same rules as a copy between two files.
 """

@@ -18,7 +18,7 @@ engine's own calls, so either side may be either engine:
 
 Every write is its own short transaction of TARGET, so a second copy adds nothing and a
 copy that was killed goes on where it stopped when run again. The reads and writes of
-each end are in ``xetrack.store.sqlite_copy_side`` / ``pg_copy_side``
+each end are in ``xetrack.store.sqlite.copy_side`` / ``pg_copy_side``
 (``backend(engine, "copy_side")``); this module decides what goes where.
 """
 

@@ -21,8 +21,8 @@ transaction of TARGET (all or nothing); SOURCE is only read.
   (:class:`~xetrack.errors.IntegrityError`) before writing anything.
 - The model registry, file-wide whatever ``tables`` says: see :meth:`SideCopy.models`.
 
-Every statement is in :mod:`xetrack.store.sqlite_copy_side` (and the chunk calls of
-:mod:`xetrack.store.blobs`); this module decides what is copied, in which order and in
+Every statement is in :mod:`xetrack.store.sqlite.copy_side` (and the chunk calls of
+:mod:`xetrack.store.sqlite.blobs`); this module decides what is copied, in which order and in
 which transaction.
 
 An artifact entry or a model version is copied only when its bytes are in TARGET once
@@ -35,9 +35,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Iterator
 
 from .errors import IntegrityError
-from .store import blobs
-from .store import sqlite_copy_side as side
-from .store.sqlite_copy_side import ARTIFACTS, MODELS, PREDICTIONS as PREDICTIONS_TABLE, RUNS as RUNS_TABLE
+from .store.sqlite import blobs
+from .store.sqlite import copy_side as side
+from .store.sqlite.copy_side import ARTIFACTS, MODELS, PREDICTIONS as PREDICTIONS_TABLE, RUNS as RUNS_TABLE
 
 if TYPE_CHECKING:
     from .copy import CopyResult
@@ -52,7 +52,7 @@ class SideCopy:
     """Copies the side rows of ``tables`` (SOURCE's names) and the registry into TARGET.
 
     ``src`` and ``dst`` are the copy's two connections, handed to
-    :mod:`xetrack.store.sqlite_copy_side` (every statement) and :mod:`xetrack.store.blobs`.
+    :mod:`xetrack.store.sqlite.copy_side` (every statement) and :mod:`xetrack.store.sqlite.blobs`.
     """
 
     def __init__(
@@ -65,7 +65,7 @@ class SideCopy:
         assets: bool,
         result: "CopyResult",
     ) -> None:
-        from .store import sqlite_copy
+        from .store.sqlite import copy as sqlite_copy
 
         self.src, self.dst, self.source, self.target = src, dst, source, target
         self.tables, self.assets, self.result = tables, assets, result

@@ -1,7 +1,7 @@
 """Run metadata beside the wide tables: tags, run names, recorded kinds, descriptions.
 
 Four side tables (``xetrack_*`` names are reserved); their SQL is in
-:mod:`xetrack.store.sqlite_meta` and :mod:`xetrack.store.pg_meta`, chosen by
+:mod:`xetrack.store.sqlite.meta` and :mod:`xetrack.store.postgres.meta`, chosen by
 :func:`xetrack.store.backend`:
 
 - ``xetrack_tags``: (table, track_id, key) -> value. Labels that can change after the run;
@@ -25,19 +25,7 @@ from __future__ import annotations
 from typing import Any, Iterable, Mapping
 
 from .store import backend
-from .store.sqlite_meta import (  # noqa: F401 (copy and the run queries import these from here)
-    COPY_COLUMNS,
-    DDL as _DDL,
-    DESCRIPTIONS,
-    KINDS,
-    NAMES,
-    RUN_NAME,
-    TAG_PREFIX,
-    TAGS,
-    bump,
-    copy_sql,
-    wrap_select,
-)
+from .store.sqlite.meta import COPY_COLUMNS, DDL as _DDL, DESCRIPTIONS, KINDS, NAMES, RUN_NAME, TAG_PREFIX, TAGS, bump, copy_sql, wrap_select
 
 KIND_VALUES = ("param", "metric")
 

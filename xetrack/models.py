@@ -9,8 +9,8 @@
 Versions are numbered 1, 2, 3... per name, inside the write transaction that records
 them, so two processes registering at once get two different numbers.
 
-The SQL is in :mod:`xetrack.store.sqlite_models` (a SQLite file) and
-:mod:`xetrack.store.pg_models` (PostgreSQL, numbers taken with the registry table locked
+The SQL is in :mod:`xetrack.store.sqlite.models` (a SQLite file) and
+:mod:`xetrack.store.postgres.models` (PostgreSQL, numbers taken with the registry table locked
 against other registrations), chosen by :func:`xetrack.store.backend`.
 
 A model is named ``'iris'`` (the latest version), ``'iris:3'`` (version 3) or
@@ -29,7 +29,7 @@ from .errors import NotFoundError
 from .schema import INTERNAL_PREFIX
 from .store import backend
 from .store.base import close_matches
-from .store.sqlite_models import MODELS_DDL, stored_kind_in
+from .store.sqlite.models import MODELS_DDL, stored_kind_in
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -135,7 +135,7 @@ class Reader(TableView):
         'exp-backup.db'
         """
         from .store import sqlite_engine
-        from .store.backup import backup
+        from .store.sqlite.backup import backup
 
         engine = sqlite_engine(self._engine)
         if engine is None:  # pragma: no cover - a Reader always has a file

@@ -5,8 +5,8 @@ with plain SQL when there is not; the runs side table (:mod:`xetrack.runs`) give
 run's status, start and end. It decides (params or metrics, summary or plain SQL, what
 the per-process cache still answers) and builds the frames; the SQL, built from quoted
 identifiers checked against the table's columns with every user value bound, is in
-:mod:`xetrack.store.sqlite_run_sql`. A PostgreSQL store is read through an in-memory
-SQLite copy of the table (:mod:`xetrack.store.pg_run_copy`).
+:mod:`xetrack.store.sqlite.run_sql`. A PostgreSQL store is read through an in-memory
+SQLite copy of the table (:mod:`xetrack.store.run_mirror`).
 
 >>> RunQueries(Reader("exp.db")._engine, "default").runs()  # doctest: +SKIP
 """
@@ -26,9 +26,9 @@ from .filters import resolve_column as _resolve
 from .frames import frame_from_rows
 from .schema import TIMESTAMP, TRACK_ID
 from .store import backend
-from .store import sqlite_run_sql as run_sql
+from .store.sqlite import run_sql as run_sql
 from .store.base import close_matches
-from .store.sqlite_run_sql import AGGS, GROUP_AGGS
+from .store.sqlite.run_sql import AGGS, GROUP_AGGS
 
 STEP_COLUMNS = ("step", "epoch")
 #: Summary columns before the params and metrics.

@@ -6,8 +6,8 @@ Two side tables live next to the experiment tables (``xetrack_*`` names are rese
 - ``xetrack_runs``: one row per (track_id, table): status, start, end, error, pid, host;
 - ``xetrack_predictions``: prediction/actual pairs kept by ``Tracker.log_predictions``.
 
-The wide table is never changed. The SQL is in :mod:`xetrack.store.sqlite_runs_side` and
-:mod:`xetrack.store.pg_runs_side`, chosen by :func:`xetrack.store.backend`.
+The wide table is never changed. The SQL is in :mod:`xetrack.store.sqlite.runs_side` and
+:mod:`xetrack.store.postgres.runs_side`, chosen by :func:`xetrack.store.backend`.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from . import meta
 from .schema import INTERNAL_PREFIX
 from .store import backend
 from .store.base import close_matches
-from .store.sqlite_runs_side import PREDICTIONS_DDL, RUNS_DDL  # copy and summary import them from here
+from .store.sqlite.runs_side import PREDICTIONS_DDL, RUNS_DDL  # copy and summary import them from here
 
 RUNS_TABLE = INTERNAL_PREFIX + "runs"
 PREDICTIONS_TABLE = INTERNAL_PREFIX + "predictions"

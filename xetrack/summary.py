@@ -18,7 +18,7 @@ watermark moves. A summary that cannot be trusted (the table was dropped or recr
 so its triggers are gone; the largest rowid went below the watermark; a folded column
 went away; a new column has a default) is rebuilt, never served.
 
-The SQL of all this is in :mod:`xetrack.store.sqlite_summary` (run queries always read
+The SQL of all this is in :mod:`xetrack.store.sqlite.summary` (run queries always read
 a SQLite file; a PostgreSQL store is read through an in-memory SQLite copy, which keeps
 no summary). This module keeps what does not depend on the engine: the switch, the
 progress bar, and the per-process cache of frames that :mod:`xetrack.run_queries` keeps.
@@ -33,25 +33,8 @@ from __future__ import annotations
 import os
 from typing import Any, Callable
 
-from .store.sqlite_summary import (  # noqa: F401 (re-exported: tests, meta and garbage use them here)
-    CHUNK_ROWS,
-    COLUMN_BATCH,
-    COLUMN_STATS,
-    DIRTY,
-    LOCK_WAIT_MS,
-    RUN_STATS,
-    STATE,
-    drop,
-    generation,
-    pending,
-    token,
-    trigger_names,
-    update,
-    usable,
-    varying,
-    varying_in,
-)
-from .store import sqlite_summary
+from .store.sqlite.summary import CHUNK_ROWS, COLUMN_BATCH, COLUMN_STATS, DIRTY, LOCK_WAIT_MS, RUN_STATS, STATE, drop, generation, pending, token, trigger_names, update, usable, varying, varying_in
+from .store.sqlite import summary as sqlite_summary
 
 #: Internal switch: answer runs()/search()/compare()/aggregate() from the summary.
 ENABLED = True

@@ -65,7 +65,7 @@ import pandas as pd
 
 from xetrack import Reader, Tracker
 from xetrack.store import open_engine
-from xetrack.store.duckdb import load_sqlite_scanner
+from xetrack.store.duckdb.engine import load_sqlite_scanner
 
 TABLE = "default"
 
@@ -960,7 +960,7 @@ def _synced_timed(fn: Callable[[], Any]) -> float:
 
 
 def _blake2b_pass(path: str) -> None:
-    from xetrack.store import blobs
+    from xetrack.store.sqlite import blobs
 
     check = blobs.hasher()
     with open(path, "rb") as fh:
@@ -969,8 +969,8 @@ def _blake2b_pass(path: str) -> None:
 
 
 def _raw_chunks_connect(path: str) -> sqlite3.Connection:
-    from xetrack.store import blobs
-    from xetrack.store.sqlite import JOURNAL_SIZE_LIMIT
+    from xetrack.store.sqlite import blobs
+    from xetrack.store.sqlite.engine import JOURNAL_SIZE_LIMIT
 
     conn = raw_connect(path)
     conn.execute(f"PRAGMA journal_size_limit={JOURNAL_SIZE_LIMIT}")  # as xetrack sets it
@@ -981,7 +981,7 @@ def _raw_chunks_connect(path: str) -> sqlite3.Connection:
 def _raw_chunks_write(src: str, path: str) -> None:
     """Raw sqlite3 storing the file as xetrack's chunks, in its batches, without hashing."""
     from xetrack import artifacts
-    from xetrack.store import blobs
+    from xetrack.store.sqlite import blobs
 
     conn = _raw_chunks_connect(path)
     per_batch = max(1, artifacts.BATCH_BYTES // blobs.CHUNK_SIZE)

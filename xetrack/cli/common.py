@@ -184,7 +184,7 @@ def plural(n: int, word: str) -> str:
 def note(message: str) -> None:
     """A diagnostic line: stderr, so that stdout stays clean for pipes. The password of
     a PostgreSQL URL (echoed by a usage error, say) shows as ``***``."""
-    from ..store.pg_connect import hide_passwords
+    from ..store.postgres.connect import hide_passwords
 
     typer.echo(hide_passwords(message), err=True)
 

@@ -39,7 +39,7 @@ def duckdb_binary() -> str:
     """The DuckDB CLI to run: the ``duckdb-cli`` wheel's, else ``duckdb`` on PATH."""
     found = _wheel_binary() or shutil.which("duckdb")
     if found is None:
-        from ..store.extension import _duckdb_version
+        from ..store.duckdb.extension import _duckdb_version
 
         version = _duckdb_version()
         raise CommandError(
@@ -67,7 +67,7 @@ def _binary_version(binary: str) -> str | None:
 
 def setup_sql(db: str, write: bool, binary: str) -> str:
     """The statements run before the shell starts: load the extension, attach, USE db."""
-    from ..store.extension import _duckdb_version, bundled_extension, shell_setup_sql
+    from ..store.duckdb.extension import _duckdb_version, bundled_extension, shell_setup_sql
 
     extension = bundled_extension()
     if extension is not None and _binary_version(binary) not in (None, _duckdb_version()):

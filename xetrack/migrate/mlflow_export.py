@@ -115,7 +115,7 @@ def export_mlflow(db: str | os.PathLike[str], dest: str | os.PathLike[str], *, t
     12
     """
     from ..reader import Reader
-    from ..store.pg_connect import is_url
+    from ..store.postgres.connect import is_url
 
     if is_url(db):  # a PostgreSQL store: exported from a SQLite snapshot of it (xetrack.copy)
         import tempfile

@@ -42,7 +42,7 @@ class PostgresStore(SqliteStore):
     """An MLflow database on PostgreSQL, read on a session that cannot write."""
 
     def __init__(self, uri: str, artifact_root: str | None = None) -> None:  # noqa: D107 - see the class
-        from ..store.pg_connect import connect, redact
+        from ..store.postgres.connect import connect, redact
 
         if not is_postgres_uri(uri):
             raise NotAnMlflowStore(f"{uri!r}: an MLflow PostgreSQL URI looks like postgresql+psycopg://user@host/db")

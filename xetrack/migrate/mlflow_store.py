@@ -144,7 +144,7 @@ def open_store(src: str, artifact_root: str | None = None) -> "FileStore | Sqlit
     if is_postgres_uri(text):
         return PostgresStore(text, artifact_root)
     if "://" in text and not text.startswith("file:"):
-        from ..store.pg_connect import hide_passwords
+        from ..store.postgres.connect import hide_passwords
 
         raise NotAnMlflowStore(
             f"{hide_passwords(text)!r} is not an MLflow store this import reads: give an mlruns/ folder, "

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from .base import Engine
 
 if TYPE_CHECKING:
-    from .sqlite import SQLiteEngine
+    from .sqlite.engine import SQLiteEngine
 
 IN_MEMORY = ":memory:"
 SKIP_INSERT = "SKIP_INSERT"
@@ -27,20 +27,20 @@ def open_engine(
     (docs/postgres.md); ``engine`` then stays ``'sqlite'``, the default, or says
     ``'postgres'``; ``'duckdb'`` reads through DuckDB's postgres scanner.
     """
-    from .pg_connect import is_url
+    from .postgres.connect import is_url
 
     if is_url(db):
         if engine not in ("sqlite", "postgres", "duckdb"):
             hint = f"; to choose the table, pass table={engine!r}" if isinstance(engine, str) else ""
             raise ValueError(f"Unknown engine {engine!r}: choose 'sqlite' (or 'postgres') or 'duckdb'{hint}")
-        from .pg_connect import psycopg_module
+        from .postgres.connect import psycopg_module
 
         psycopg_module()  # without the driver: the error names the pip command
         if engine == "duckdb":  # reads through DuckDB's postgres scanner
-            from .pg_duckdb import PostgresDuckDBEngine
+            from .duckdb.postgres import PostgresDuckDBEngine
 
             return PostgresDuckDBEngine(str(db), create=create)
-        from .postgres import PostgresEngine
+        from .postgres.engine import PostgresEngine
 
         return PostgresEngine(str(db), create=create)
     if engine not in ENGINES:
@@ -60,24 +60,24 @@ def open_engine(
         if os.path.isdir(path):
             raise IsADirectoryError(f"{path!r} is a directory, not a database file")
         if create:  # a read-only file or folder is refused now, not at the first write
-            from .faults import check_writable, make_folder
+            from .sqlite.faults import check_writable, make_folder
 
             if make_folders:
                 make_folder(path)
             check_writable(path)
         path_or_none = path
     if engine == "duckdb":
-        from .duckdb import DuckDBEngine
+        from .duckdb.engine import DuckDBEngine
 
         return DuckDBEngine(path_or_none, create=create)
-    from .sqlite import SQLiteEngine
+    from .sqlite.engine import SQLiteEngine
 
     return SQLiteEngine(path_or_none, create=create)
 
 
 def shown(db: object) -> object:
     """``db`` as a Tracker or Reader shows it: a PostgreSQL URL without its password."""
-    from .pg_connect import is_url, redact
+    from .postgres.connect import is_url, redact
 
     return redact(db) if is_url(db) else db  # type: ignore[arg-type]
 
@@ -89,7 +89,7 @@ def sqlite_engine(engine: Engine) -> "SQLiteEngine | None":
     Side tables (artifacts, models) are plain SQL on that file; on PostgreSQL their SQL
     is in ``pg_blobs``, ``pg_models`` and ``pg_gc``.
     """
-    from .sqlite import SQLiteEngine
+    from .sqlite.engine import SQLiteEngine
 
     if isinstance(engine, SQLiteEngine):
         return engine
@@ -112,10 +112,13 @@ def backend(engine: Engine, feature: str) -> ModuleType:
     and never writes SQL itself.
 
     >>> backend(open_engine(IN_MEMORY), "models").__name__
-    'xetrack.store.sqlite_models'
+    'xetrack.store.sqlite.models'
     """
-    prefix = "pg" if engine.dialect == "postgres" else "sqlite"
-    return importlib.import_module(f"{__name__}.{prefix}_{feature}")
+    if engine.dialect == "postgres":
+        name = "run_mirror" if feature == "run_copy" else f"postgres.{feature}"
+    else:
+        name = f"sqlite.{feature}"
+    return importlib.import_module(f"{__name__}.{name}")
 
 
 __all__ = ["Engine", "backend", "open_engine", "shown", "sqlite_engine", "IN_MEMORY", "SKIP_INSERT", "ENGINES"]

@@ -17,7 +17,7 @@ import pandas as pd
 
 from ..errors import NotFoundError
 from ..schema import TIMESTAMP, TRACK_ID
-from ..store.sqlite_runs import BUCKET_ABOVE, DENSE_SPAN  # noqa: F401 - the curve's bucket sizes
+from ..store.sqlite.runs import BUCKET_ABOVE, DENSE_SPAN  # noqa: F401 - the curve's bucket sizes
 
 if TYPE_CHECKING:
     from ..reader import Reader

@@ -1,0 +1,223 @@
+"""Artifact bytes and entries on the PostgreSQL engine: the same tables as on SQLite
+(:mod:`.blobs`, :mod:`xetrack.artifacts`), in PostgreSQL's SQL, chunks as ``bytea``.
+
+>>> Tracker("postgresql://ana@db-host/exp").log_artifact("model.pt")  # doctest: +SKIP
+'53425a65a40a49f4'
+
+The functions taking ``conn`` run inside a transaction opened by :func:`write`; they
+have the names and meaning of their twins in :mod:`.blobs`, so
+:func:`xetrack.artifacts.store` drives either engine. Chunks are read back one query
+each and verified by the same BLAKE2b digest (:func:`.blobs.verify_pieces`): memory
+stays bounded whatever the size. Identifiers are ``psycopg.sql.Identifier``; values
+are bound.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar
+
+from psycopg import sql
+
+from ...errors import NotFoundError
+from ...schema import INTERNAL_PREFIX
+from ..sqlite.blobs import BLOBS, CHUNKS, FOREIGN_UPLOAD_SECONDS, UPLOADS, stream, verify_pieces
+
+T = TypeVar("T")
+ARTIFACTS = INTERNAL_PREFIX + "artifacts"
+ARTIFACT_COLUMNS = ("track_id", "table", "name", "type", "hash", "size", "created")
+_CREATE_LOCK = 0x78657473  # pg_advisory_xact_lock key: one CREATE of these tables at a time
+_I = sql.Identifier
+_DDL = (
+    sql.SQL('CREATE TABLE IF NOT EXISTS {} ("hash" TEXT PRIMARY KEY, "digest" TEXT NOT NULL, '
+            '"size" BIGINT NOT NULL, "chunks" BIGINT NOT NULL, "created" TEXT)').format(_I(BLOBS)),
+    sql.SQL('CREATE TABLE IF NOT EXISTS {} ("hash" TEXT NOT NULL, "seq" BIGINT NOT NULL, '
+            '"data" BYTEA NOT NULL, PRIMARY KEY ("hash", "seq"))').format(_I(CHUNKS)),
+    sql.SQL('CREATE TABLE IF NOT EXISTS {} ("hash" TEXT NOT NULL, "pid" BIGINT NOT NULL, "host" TEXT NOT NULL, '
+            '"started" DOUBLE PRECISION NOT NULL, PRIMARY KEY ("hash", "pid", "host"))').format(_I(UPLOADS)),
+    sql.SQL('CREATE TABLE IF NOT EXISTS {} ("track_id" TEXT NOT NULL, "table" TEXT NOT NULL, "name" TEXT NOT NULL, '
+            '"type" TEXT, "hash" TEXT NOT NULL, "size" BIGINT NOT NULL, "created" TEXT NOT NULL, '
+            '"seq" BIGINT GENERATED ALWAYS AS IDENTITY, UNIQUE ("track_id", "table", "name"))').format(_I(ARTIFACTS)),
+)
+_EXISTS = "SELECT to_regclass(quote_ident(current_schema()) || '.' || quote_ident(%s)) IS NOT NULL"
+
+
+# ------------------------------------------------------------------ transactions
+def write(engine: Any, body: Callable[[Any], T]) -> T:
+    """``body(conn)`` in one transaction of ``engine`` (a PostgresEngine), with a bounded
+    lock wait, tried again while locked; once more on a reopened connection when the
+    server dropped it (``body`` must be safe to run twice, as with SQLite's write)."""
+    return engine._run(lambda conn: engine._transact(conn, BLOBS, body))
+
+
+def rows(engine: Any, query: Any, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+    """The rows of one read; a table never created reads as none."""
+    return engine._run(lambda conn: engine._rows(conn, query, params))
+
+
+def has_table(conn: Any, name: str) -> bool:
+    return bool(conn.execute(_EXISTS, (name,)).fetchone()[0])
+
+
+def create_tables(conn: Any) -> None:
+    """The blob, chunk, upload and artifact tables, once (concurrent creators wait on a
+    lock); then the write lock a garbage collection waits for, or this write waits for
+    (:mod:`.pg_gc`), taken before anything is looked at."""
+    if not has_table(conn, ARTIFACTS):
+        conn.execute("SELECT pg_advisory_xact_lock(%s)", (_CREATE_LOCK,))
+        for statement in _DDL:
+            conn.execute(statement)
+    conn.execute(sql.SQL("LOCK TABLE {} IN ROW EXCLUSIVE MODE").format(_I(BLOBS)))
+
+
+def engine_chunk_size(engine: Any) -> int:
+    """Bytes per chunk: :data:`.blobs.CHUNK_SIZE` (a ``bytea`` holds up to 1 GB)."""
+    from ..sqlite import blobs
+
+    return blobs.CHUNK_SIZE
+
+
+def has_blob(engine: Any, key: str) -> bool:
+    return bool(rows(engine, sql.SQL('SELECT 1 FROM {} WHERE "hash" = %s').format(_I(BLOBS)), (key,)))
+
+
+# ------------------------------------------------------------------ inside a write
+def header(conn: Any, key: str) -> tuple[str, int, int] | None:
+    """``(digest, size, chunks)`` of a stored blob, or None."""
+    if not has_table(conn, BLOBS):
+        return None
+    row = conn.execute(sql.SQL('SELECT "digest", "size", "chunks" FROM {} WHERE "hash" = %s').format(_I(BLOBS)),
+                       (key,)).fetchone()
+    return None if row is None else (row[0], row[1], row[2])
+
+
+def write_chunks(conn: Any, key: str, pieces: Iterable[tuple[int, Any]]) -> None:
+    """Store ``(seq, bytes)`` pieces of ``key``; a chunk left by a killed upload is replaced."""
+    query = sql.SQL('INSERT INTO {} ("hash", "seq", "data") VALUES (%s, %s, %s) '
+                    'ON CONFLICT ("hash", "seq") DO UPDATE SET "data" = excluded."data"').format(_I(CHUNKS))
+    for seq, data in pieces:
+        conn.execute(query, (key, seq, bytes(data) if isinstance(data, memoryview) else data))
+
+
+def stored_chunks(conn: Any, key: str) -> tuple[int, int]:
+    """``(count, bytes)`` of the chunks stored under ``key``."""
+    row = conn.execute(sql.SQL('SELECT count(*), coalesce(sum(octet_length("data")), 0) FROM {} '
+                               'WHERE "hash" = %s').format(_I(CHUNKS)), (key,)).fetchone()
+    return int(row[0]), int(row[1])
+
+
+def write_header(conn: Any, key: str, digest: str, size: int, chunks: int, created: str) -> None:
+    conn.execute(sql.SQL('INSERT INTO {} ("hash", "digest", "size", "chunks", "created") VALUES (%s, %s, %s, %s, %s) '
+                         'ON CONFLICT ("hash") DO NOTHING').format(_I(BLOBS)), (key, digest, size, chunks, created))
+
+
+def begin_upload(conn: Any, key: str) -> None:
+    """Mark ``key`` as being uploaded by this process (see :func:`.blobs.begin_upload`)."""
+    conn.execute(sql.SQL('INSERT INTO {} ("hash", "pid", "host", "started") VALUES (%s, %s, %s, %s) '
+                         'ON CONFLICT ("hash", "pid", "host") DO UPDATE SET "started" = excluded."started"'
+                         ).format(_I(UPLOADS)), (key, os.getpid(), socket.gethostname(), time.time()))
+
+
+def end_upload(conn: Any, key: str) -> None:
+    if has_table(conn, UPLOADS):
+        conn.execute(sql.SQL('DELETE FROM {} WHERE "hash" = %s AND "pid" = %s AND "host" = %s').format(_I(UPLOADS)),
+                     (key, os.getpid(), socket.gethostname()))
+
+
+def uploads_in_progress(conn: Any, clean: bool = True) -> set[str]:
+    """Hashes some live process is uploading; with ``clean``, rows of dead uploaders are deleted."""
+    if not has_table(conn, UPLOADS):
+        return set()
+    import psutil
+
+    here, now = socket.gethostname(), time.time()
+    live: set[str] = set()
+    for key, pid, host, started in conn.execute(
+            sql.SQL('SELECT "hash", "pid", "host", "started" FROM {}').format(_I(UPLOADS))).fetchall():
+        if psutil.pid_exists(pid) if host == here else now - started < FOREIGN_UPLOAD_SECONDS:
+            live.add(key)
+        elif clean:
+            conn.execute(sql.SQL('DELETE FROM {} WHERE "hash" = %s AND "pid" = %s AND "host" = %s').format(_I(UPLOADS)),
+                         (key, pid, host))
+    return live
+
+
+def put_artifact(conn: Any, row: Sequence[Any], replace: bool = True) -> int:
+    """Record one artifact entry (``ARTIFACT_COLUMNS`` order). ``replace``: a run logging a
+    name again replaces its entry; else an existing entry wins. Returns rows written."""
+    on_conflict = (
+        'DO UPDATE SET "type" = excluded."type", "hash" = excluded."hash", "size" = excluded."size", '
+        '"created" = excluded."created"' if replace else "DO NOTHING"
+    )
+    query = sql.SQL('INSERT INTO {} ({}) VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT ("track_id", "table", "name") '
+                    + on_conflict).format(_I(ARTIFACTS), sql.SQL(", ").join(map(_I, ARTIFACT_COLUMNS)))
+    return conn.execute(query, tuple(row)).rowcount
+
+
+# ------------------------------------------------------------------ reading
+def artifact_rows(engine: Any, table: str, track_id: str | None, columns: Sequence[str]) -> list[tuple[Any, ...]]:
+    """The entries of ``table`` (of one run), in the order they were first logged."""
+    where = sql.SQL('WHERE "table" = %s') + (sql.SQL("") if track_id is None else sql.SQL(' AND "track_id" = %s'))
+    query = sql.SQL("SELECT {} FROM {} ").format(sql.SQL(", ").join(map(_I, columns)), _I(ARTIFACTS)) + where
+    params = [table] + ([] if track_id is None else [track_id])
+    return rows(engine, query + sql.SQL(' ORDER BY "seq"'), params)
+
+
+def names_of_hash(engine: Any, table: str, track_id: str | None, key: str) -> list[str]:
+    run = sql.SQL("") if track_id is None else sql.SQL(' AND "track_id" = %s')
+    query = sql.SQL('SELECT "name" FROM {} WHERE "hash" = %s AND "table" = %s').format(_I(ARTIFACTS)) + run
+    return [n for (n,) in rows(engine, query + sql.SQL(' ORDER BY "seq"'), [key, table] + ([] if track_id is None else [track_id]))]
+
+
+def hash_of_name(engine: Any, table: str, track_id: str | None, name: str) -> str | None:
+    """The hash last logged under ``name`` (the latest ``created``, then the latest entry)."""
+    run = sql.SQL("") if track_id is None else sql.SQL(' AND "track_id" = %s')
+    query = (sql.SQL('SELECT "hash" FROM {} WHERE "name" = %s AND "table" = %s').format(_I(ARTIFACTS)) + run
+             + sql.SQL(' ORDER BY "created" DESC, "seq" DESC LIMIT 1'))
+    found = rows(engine, query, [name, table] + ([] if track_id is None else [track_id]))
+    return found[0][0] if found else None
+
+
+def distinct(engine: Any, column: str, table: str, track_id: str | None = None) -> list[str]:
+    """The distinct values of ``column`` ("name" or "track_id") among ``table``'s entries."""
+    run = sql.SQL("") if track_id is None else sql.SQL(' AND "track_id" = %s')
+    query = (sql.SQL('SELECT DISTINCT {} FROM {} WHERE "table" = %s').format(_I(column), _I(ARTIFACTS)) + run
+             + sql.SQL(" ORDER BY 1"))
+    return [v for (v,) in rows(engine, query, [table] + ([] if track_id is None else [track_id]))]
+
+
+def read_chunks(engine: Any, key: str, label: str) -> Iterator[bytes]:
+    """The bytes of a blob, one chunk (one query) at a time, verified as in :func:`.blobs.read_chunks`."""
+    found = rows(engine, sql.SQL('SELECT "digest", "size", "chunks" FROM {} WHERE "hash" = %s').format(_I(BLOBS)), (key,))
+    if not found:
+        raise NotFoundError(f"No stored bytes for {label} in {engine.path!r}")
+    query = sql.SQL('SELECT "data" FROM {} WHERE "hash" = %s AND "seq" = %s').format(_I(CHUNKS))
+
+    def fetch(seq: int) -> Any:
+        got = rows(engine, query, (key, seq))
+        return got[0][0] if got else None
+
+    digest, size, chunks = found[0]
+    return verify_pieces(fetch, label, digest, size, chunks)
+
+
+def open_blob(engine: Any, key: str, label: str) -> Any:
+    """A blob as a read-only binary file, streamed chunk by chunk (see :func:`.blobs.open_blob`)."""
+    return stream(read_chunks(engine, key, label))
+
+
+def blob_header(engine: Any, key: str) -> tuple[str, int, int] | None:
+    """``(digest, size, chunks)`` of a stored blob, or None."""
+    return engine._run(lambda conn: header(conn, key))
+
+
+def read_chunk(engine: Any, key: str, seq: int) -> bytes | None:
+    """Chunk ``seq`` of a blob as stored (unverified: the caller hashes), or None."""
+    got = rows(engine, sql.SQL('SELECT "data" FROM {} WHERE "hash" = %s AND "seq" = %s').format(_I(CHUNKS)), (key, seq))
+    return bytes(got[0][0]) if got else None
+
+
+__all__ = ["write", "create_tables", "header", "write_chunks", "stored_chunks", "write_header", "read_chunks",
+           "open_blob", "put_artifact", "artifact_rows", "uploads_in_progress", "blob_header", "read_chunk"]

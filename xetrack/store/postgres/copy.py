@@ -1,0 +1,41 @@
+"""The PostgreSQL end of a copy (:mod:`xetrack.copy_pg`): the twins of the engine-end
+functions of :mod:`.sqlite_copy`, same names and signatures (``backend(engine, "copy")``).
+
+>>> backend(engine, "copy").run_statuses(engine, "default")  # doctest: +SKIP
+{'fierce-pudu-1649': 'finished'}
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterator, Sequence
+
+from . import side as pg_side
+
+Row = tuple[Any, ...]
+
+
+def pages(engine: Any, table: str, size: int) -> Iterator[tuple[tuple[str, ...], list[Row]]]:
+    """(column names, rows) in table order, ``size`` rows at a time, values as logged."""
+    for names, _types, values in engine.pages(table, size):
+        yield tuple(names), [tuple(row) for row in values.tolist()]
+
+
+def stored_pairs(engine: Any, table: str, track_ids: Sequence[str], between: tuple[str, str] | None) -> set[Row]:
+    """The ``(track_id, timestamp)`` pairs of the table's rows of these runs; with
+    ``between`` (first, last), only those whose timestamp lies in it."""
+    return engine.stored_pairs(table, track_ids, between)
+
+
+def run_rows(engine: Any, table: str) -> list[Row]:
+    """The lifecycle rows (``RUN_COLUMNS`` order) of ``table``'s runs; none without any."""
+    return pg_side.side_rows(engine, pg_side.RUNS_TABLE, table)
+
+
+def run_statuses(engine: Any, table: str) -> dict[str, str]:
+    """track_id -> status of ``table``'s lifecycle rows."""
+    return {r[0]: r[2] for r in pg_side.side_rows(engine, pg_side.RUNS_TABLE, table)}
+
+
+def put_run(engine: Any, table: str, row: Sequence[Any]) -> None:
+    """Insert or replace one lifecycle row (``RUN_COLUMNS`` order)."""
+    pg_side.put_run(engine, table, row)

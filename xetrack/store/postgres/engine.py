@@ -1,0 +1,541 @@
+"""The PostgreSQL engine: many machines write one store, through psycopg 3.
+
+>>> Tracker("postgresql://ana@db-host/experiments").log({"acc": 0.9})  # doctest: +SKIP
+
+- ``log()`` with known keys and value types is one cached INSERT in autocommit mode.
+- A new key takes ``LOCK TABLE ... SHARE ROW EXCLUSIVE`` (one grower at a time, never
+  two deadlocking), rereads the columns, ``ALTER TABLE ... ADD COLUMN IF NOT EXISTS``
+  and inserts, in one transaction under a bounded ``lock_timeout``, retried while the
+  table stays locked (up to ``timeout`` seconds).
+- Columns are typed by their first value; a value of another type is kept as given in
+  the row's JSONB overflow and merged back on read (:mod:`.pg_types`).
+- A connection the server dropped is reopened, and the statement run once more only
+  when it was not committed (a row is found again by its ``track_id`` and
+  ``timestamp``, which are unique per run).
+- Every identifier is a ``psycopg.sql.Identifier``; every value a bound parameter.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from typing import Any, Callable, Iterator, Sequence
+
+from ...errors import ColumnLimitError, DatabaseError, TableNotFoundError
+from ...frames import row_dict
+from ...schema import TIMESTAMP, TRACK_ID, is_internal_table, sql_type
+from ..base import AssetWrites, Engine, Roles, Where, column_not_found, pending_roles, table_not_found
+from ..sqlite.column_types import COLUMN_TYPES, logical_types
+from .assets import AssetMethods
+from .runs import PostgresRunReads
+from .stream import PostgresStreams
+from ..sqlite.user_sql import PostgresUserSQL
+from .connect import connect, psycopg_module, redact, scrub
+from .sql import TableSchema, changes, check_names, copy_rows, create_side_tables, insert_sql, place, plain, row_limit
+from .sql import kinds_of, planned, short, where_sql, write_assets
+from .values import HIDDEN, MAX_COLUMNS, MAX_NAME_BYTES, OVERFLOW, PG_TYPE, ROW
+from .values import fits, frame_of, logical_of, merge_rows, to_json
+
+psycopg = psycopg_module()
+from psycopg import errors as pg_errors  # noqa: E402
+from psycopg import sql  # noqa: E402
+from psycopg.types.json import Jsonb  # noqa: E402
+
+DEFAULT_TIMEOUT = 60.0
+LOCK_TIMEOUT = "2s"  # per attempt; attempts go on for ``timeout`` seconds
+CONNECT_TIMEOUT = 10.0  # seconds to reach the server (libpq would wait forever)
+_CREATE_LOCK = 0x78657472  # pg_advisory_xact_lock key: one CREATE of xetrack's tables at a time
+_RETRY = (pg_errors.LockNotAvailable, pg_errors.DeadlockDetected, pg_errors.SerializationFailure)
+_STALE = (pg_errors.UndefinedTable, pg_errors.UndefinedColumn, pg_errors.DatatypeMismatch)
+_COLUMNS_SQL = (
+    "SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a "
+    "WHERE a.attrelid = to_regclass(quote_ident(current_schema()) || '.' || quote_ident(%s)) "
+    "AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum"
+)
+_SLOTS_SQL = (  # dropped columns count towards PostgreSQL's limit too
+    "SELECT count(*) FROM pg_attribute WHERE attnum > 0 AND "
+    "attrelid = to_regclass(quote_ident(current_schema()) || '.' || quote_ident(%s))"
+)
+_TABLES_SQL = (
+    "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+    "WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p') AND EXISTS ("
+    "SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = %s AND NOT a.attisdropped) "
+    "ORDER BY c.oid"
+)
+_I = sql.Identifier
+
+
+class PostgresEngine(PostgresStreams, PostgresUserSQL, PostgresRunReads, AssetMethods, Engine):
+    """Rows in a PostgreSQL database, one table per experiment table (``current_schema()``)."""
+
+    dialect = "postgres"
+
+    def __init__(self, url: str, *, create: bool = True, timeout: float = DEFAULT_TIMEOUT) -> None:
+        self._url = url
+        self.path = redact(url)  # what messages and reprs show
+        self.timeout = timeout
+        self._create = create
+        self._lock = threading.RLock()
+        self._conn: Any = None
+        self._cursor: Any = None
+        self._pid = 0
+        self._user: Any = None
+        self._inherited: list[Any] = []  # a forked child's copies of the parent's sessions
+        self._tables: dict[str, TableSchema] = {}
+        with self._lock:
+            self._live()
+
+    def __repr__(self) -> str:
+        return f"PostgresEngine({self.path!r})"
+
+    # -- connection ---------------------------------------------------------------
+    def _live(self) -> Any:
+        conn = self._conn
+        if conn is None or self._pid != os.getpid() or conn.closed:
+            if conn is not None and self._pid != os.getpid():
+                self._inherited.append(conn)  # closing it would end the parent's session
+            conn = self._conn = connect(self._url, min(self.timeout, CONNECT_TIMEOUT))
+            self._cursor = conn.cursor()
+            self._pid = os.getpid()
+        return conn
+
+    def _lost(self, exc: BaseException) -> bool:
+        conn = self._conn
+        return isinstance(exc, psycopg.OperationalError) and (conn is None or conn.closed or conn.broken)
+
+    def _run(self, fn: Callable[[Any], Any], committed: Callable[[Any], bool | None] | None = None,
+             what: str = "") -> Any:
+        """``fn(conn)``; when the server dropped the connection, reopen it and call ``fn``
+        once more, if ``committed`` (given for writes that are not repeatable) says the
+        first call did not store anything."""
+        with self._lock:
+            try:
+                return fn(self._live())
+            except psycopg.Error as exc:
+                if not self._lost(exc):
+                    raise
+                first = scrub(str(exc).strip(), self._url)
+            self._conn = None
+            conn = self._live()
+            if committed is not None:
+                done = committed(conn)
+                if done:
+                    return None
+                if done is None:
+                    raise DatabaseError(
+                        f"The connection to {self.path} was lost while writing {what}; it may or may not "
+                        f"be stored ({first})"
+                    )
+            try:
+                return fn(conn)
+            except psycopg.Error as exc:
+                if not self._lost(exc):
+                    raise
+                again = scrub(str(exc).strip(), self._url)
+            self._conn = None
+            raise DatabaseError(f"The connection to {self.path} was lost twice{' writing ' + what if what else ''}: {again}")
+
+    def _transact(self, conn: Any, table: str, body: Callable[[Any], Any]) -> Any:
+        """``body(conn)`` in one transaction with a bounded lock wait, tried again while
+        the table stays locked; the cached schema of ``table`` is forgotten on failure."""
+        deadline = time.monotonic() + self.timeout
+        delay = 0.005
+        while True:
+            try:
+                with conn.transaction():
+                    conn.execute(sql.SQL("SET LOCAL lock_timeout = {}").format(sql.Literal(LOCK_TIMEOUT)))
+                    return body(conn)
+            except _RETRY as exc:
+                self._tables.pop(table, None)
+                if time.monotonic() > deadline:
+                    raise DatabaseError(
+                        f"Table {table!r} in {self.path} stayed locked for {self.timeout:.0f} s: {exc}"
+                    ) from None
+                time.sleep(delay)
+                delay = min(delay * 2, 0.2)
+            except BaseException:
+                self._tables.pop(table, None)
+                raise
+
+    @property
+    def conn(self) -> Any:
+        """A psycopg connection (autocommit) for the user's SQL; not the one xetrack writes with."""
+        with self._lock:
+            if self._user is None or self._user.closed:
+                self._user = connect(self._url, min(self.timeout, CONNECT_TIMEOUT))
+            return self._user
+
+    def close(self) -> None:
+        with self._lock:
+            for conn in (self._conn, self._user):
+                if conn is not None and self._pid == os.getpid():
+                    conn.close()
+            self._conn = self._user = self._cursor = None
+            self._tables.clear()
+
+    # -- schema -------------------------------------------------------------------
+    def tables(self) -> list[str]:
+        rows = self._run(lambda conn: conn.execute(_TABLES_SQL, (ROW,)).fetchall())
+        return [name for (name,) in rows if not is_internal_table(name)]
+
+    def _load(self, conn: Any, table: str) -> TableSchema:
+        rows = conn.execute(_COLUMNS_SQL, (table,)).fetchall()
+        names = {name for name, _ in rows}
+        if not rows or ROW not in names:
+            self._tables.pop(table, None)
+            raise table_not_found(table, self.path, self.tables())
+        columns = {name: logical_of(kind) for name, kind in rows if name not in HIDDEN}
+        known = self._tables[table] = TableSchema(columns, self._recorded(conn, table), dict(rows))
+        return known
+
+    def _recorded(self, conn: Any, table: str) -> dict[str, str]:
+        query = sql.SQL('SELECT "name", "type" FROM {} WHERE "tbl" = %s').format(_I(COLUMN_TYPES))
+        return {name.lower(): kind for name, kind in self._rows(conn, query, (table,))}
+
+    @staticmethod
+    def _rows(conn: Any, query: Any, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        """Rows of one read; a side table that was never created reads as none."""
+        try:
+            return conn.execute(query, params).fetchall()
+        except pg_errors.UndefinedTable:
+            return []
+
+    def columns(self, table: str) -> dict[str, str]:
+        return dict(self._run(lambda conn: self._load(conn, table)).columns)
+
+    def column_types(self, table: str) -> dict[str, str]:
+        return dict(self._run(lambda conn: self._load(conn, table)).logical)
+
+    def ensure_table(self, table: str, reset: bool = False) -> None:
+        check_names([table])
+
+        def create(conn: Any) -> None:
+            if not reset:
+                try:
+                    self._load(conn, table)
+                    return
+                except TableNotFoundError:
+                    pass
+
+            def body(conn: Any) -> None:
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (_CREATE_LOCK,))
+                create_side_tables(conn)
+                if reset:
+                    conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(_I(table)))
+                    conn.execute(sql.SQL('DELETE FROM {} WHERE "tbl" = %s').format(_I(COLUMN_TYPES)), (table,))
+                conn.execute(sql.SQL(
+                    "CREATE TABLE IF NOT EXISTS {} ({} BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, "
+                    "{} TEXT, {} TEXT, {} JSONB)"
+                ).format(_I(table), _I(ROW), _I(TIMESTAMP), _I(TRACK_ID), _I(OVERFLOW)))
+                conn.execute(sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} ({})").format(
+                    _I(f"ix_{table}_{TRACK_ID}"[:MAX_NAME_BYTES]), _I(table), _I(TRACK_ID)))
+
+            self._transact(conn, table, body)
+            self._load(conn, table)
+
+        self._run(create)
+
+    def _grow(self, conn: Any, table: str, wanted: dict[str, str]) -> TableSchema:
+        """Inside a transaction: add the ``wanted`` columns (name -> logical type) still
+        missing, with the table locked against other growers; returns the fresh schema."""
+        conn.execute(sql.SQL("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE").format(_I(table)))
+        known = self._load(conn, table)
+        missing = {n: t for n, t in wanted.items() if n.lower() not in known.lower}
+        if not missing:
+            return known
+        (slots,) = conn.execute(_SLOTS_SQL, (table,)).fetchone()
+        if slots + len(missing) > MAX_COLUMNS:
+            listed = ", ".join(list(missing)[:5]) + (", ..." if len(missing) > 5 else "")
+            raise ColumnLimitError(
+                f"Table {table!r} has {slots} columns (hidden and dropped ones included); adding "
+                f"{len(missing)} more ({listed}) would pass PostgreSQL's limit of {MAX_COLUMNS} "
+                "columns. Nothing was written. Log fewer distinct keys, for example a dict as "
+                "one JSON value, or use another table."
+            )
+        adds = sql.SQL(", ").join(
+            sql.SQL("ADD COLUMN IF NOT EXISTS {} {}").format(_I(n), sql.SQL(PG_TYPE[t])) for n, t in missing.items()
+        )
+        conn.execute(sql.SQL("ALTER TABLE {} ").format(_I(table)) + adds)
+        return self._load(conn, table)
+
+    def _record(self, conn: Any, table: str, known: TableSchema, changes: dict[str, str]) -> None:
+        """Inside the values' transaction: record logical types; the first value wins, and
+        INTEGER only ever widens to REAL, whatever other processes do at the same time."""
+        if not changes:
+            return
+        query = sql.SQL(
+            'INSERT INTO {t} ("tbl", "name", "type") VALUES (%s, %s, %s) ON CONFLICT ("tbl", "name") '
+            'DO UPDATE SET "type" = excluded."type" WHERE {t}."type" = \'INTEGER\' AND excluded."type" = \'REAL\''
+        ).format(t=_I(COLUMN_TYPES))
+        conn.cursor().executemany(query, [(table, name.lower(), kind) for name, kind in changes.items()])
+        known.logical.update(changes)
+
+    # -- writes -------------------------------------------------------------------
+    def insert(
+        self, table: str, row: dict[str, Any], assets: AssetWrites | None = None, roles: Roles | None = None
+    ) -> None:
+        keys, values = tuple(row), tuple(row.values())
+        signature = (keys, tuple(map(type, values)))
+
+        def attempt(conn: Any) -> None:
+            known = self._tables.get(table) or self._load(conn, table)
+            cached = None if assets else known.insert_sql.get(signature)
+            if cached is not None:
+                try:
+                    self._cursor.execute(cached, values)
+                    return
+                except _STALE:
+                    known = self._load(conn, table)  # another process reset the table
+            self._write(conn, table, known, keys, [values], assets, lambda i: values[i], signature)
+
+        with row_limit(table, len(keys)):
+            self._run(attempt, lambda conn: self._stored(conn, table, row), f"the row {short(row)}")
+        if roles:
+            self.record_roles(table, roles)
+
+    def checked(self, table: str, keys: tuple[str, ...], types: tuple[type, ...]) -> Any:
+        known = self._tables.get(table)
+        cached = None if known is None else known.insert_sql.get((keys, types))
+        return None if cached is None else (known, known.insert_sql, cached, keys)
+
+    def insert_checked(self, table: str, token: Any, values: tuple[Any, ...]) -> bool:
+        known, checked, cached, keys = token
+        with self._lock:
+            cursor = self._cursor
+            if cursor is None or self._pid != os.getpid():
+                return False
+            if self._tables.get(table) is not known or known.insert_sql is not checked:
+                return False
+            try:
+                cursor.execute(cached, values)
+                return True
+            except pg_errors.NumericValueOutOfRange as exc:
+                raise OverflowError(str(exc)) from None  # an int beyond 64 bits: log() names it
+            except _STALE:
+                self._tables.pop(table, None)
+                return False
+            except psycopg.Error as exc:
+                if not self._lost(exc):
+                    raise
+            # The server dropped the connection: the row goes again unless it was stored.
+            self._conn = None
+            row = dict(zip(keys, values))
+            if not self._stored(self._live(), table, row):
+                self.insert(table, row)
+            return True
+
+    wants_kinds = True  # to place each value (a misfit goes to the overflow column)
+
+    def insert_many(self, table: str, keys: tuple[str, ...], rows: list[tuple[Any, ...]],
+                    first_value: Callable[[int], Any], assets: AssetWrites | None = None,
+                    kinds: Sequence[set[type]] | None = None, roles: Roles | None = None) -> None:
+        first = dict(zip(keys, rows[0])) if rows else {}
+        with row_limit(table, len(keys)):
+            self._run(
+                lambda conn: self._write(conn, table, self._tables.get(table) or self._load(conn, table),
+                                         keys, rows, assets, first_value, None, kinds),
+                lambda conn: self._stored(conn, table, first), f"a batch of {len(rows)} rows",
+            )
+        if roles:
+            self.record_roles(table, roles)
+
+    def record_roles(self, table: str, roles: Roles) -> None:
+        """After the rows: record the roles the server does not record yet (a write of
+        its own, as the side tables here are written)."""
+        from . import meta as pg_meta
+
+        recorded = {column: kind for column, kind, _ in pg_meta.recorded_keys(self, table, list(roles))}
+        pending = pending_roles(recorded, roles)
+        params = [(table, c, "param", None) for c, role in pending.items() if role == "param"]
+        metrics = [(table, c, "metric", None) for c, role in pending.items() if role != "param"]
+        if params:
+            pg_meta.put_kinds(self, params, replace=True)
+        if metrics:
+            pg_meta.put_kinds(self, metrics, replace=False)
+
+    def _write(self, conn: Any, table: str, known: TableSchema, keys: tuple[str, ...], rows: list[tuple[Any, ...]],
+               assets: AssetWrites | None, first_value: Callable[[int], Any], signature: Any,
+               column_kinds: Sequence[set[type]] | None = None) -> None:
+        check_names(keys)
+        if not rows:
+            return
+        names, wanted = planned(known, keys, first_value)
+        if not wanted and not assets and len(rows) == 1 and not changes(known, names, rows):
+            stored, spill = place(known, names, rows)
+            query = insert_sql(table, names + ((OVERFLOW,) if spill else ())).as_string(conn)
+            self._cursor.execute(query, stored[0])
+            if signature is not None and stored is rows:  # every value fits by its type alone
+                if len(known.insert_sql) >= 4096:
+                    known.insert_sql = {}
+                known.insert_sql[signature] = query
+            return
+
+        def body(conn: Any) -> None:
+            grown = self._grow(conn, table, wanted) if wanted else known
+            final = tuple(grown.lower.get(n.lower(), n) for n in names)
+            kinds = list(column_kinds) if column_kinds else kinds_of(rows, len(final))  # for changes() and place()
+            self._record(conn, table, grown, changes(grown, final, rows, kinds))
+            if assets:
+                write_assets(conn, assets)
+            stored, spill = place(grown, final, rows, kinds)
+            columns = final + ((OVERFLOW,) if spill else ())
+            if len(stored) == 1:
+                conn.execute(insert_sql(table, columns), stored[0])
+                return
+            copy_rows(conn, table, grown, columns, stored)
+
+        self._transact(conn, table, body)
+
+    def _stored(self, conn: Any, table: str, row: dict[str, Any]) -> bool | None:
+        """Whether ``row`` is in the table (found by its run and timestamp); None when
+        the row has no such pair and cannot be told apart."""
+        stamp, run = row.get(TIMESTAMP), row.get(TRACK_ID)
+        if not isinstance(stamp, str) or not isinstance(run, str):
+            return None
+        query = sql.SQL("SELECT 1 FROM {} WHERE {} = %s AND {} = %s LIMIT 1").format(_I(table), _I(TRACK_ID), _I(TIMESTAMP))
+        try:
+            return conn.execute(query, (run, stamp)).fetchone() is not None
+        except pg_errors.UndefinedTable:
+            return False
+
+    def update(self, table: str, values: dict[str, Any], where: Where | None) -> int:
+        def attempt(conn: Any) -> int:
+            known = self._checked(conn, table, where)
+
+            def body(conn: Any) -> int:
+                missing = {k: sql_type(v) or "" for k, v in values.items() if k.lower() not in known.lower}
+                grown = self._grow(conn, table, missing) if missing else known
+                if not values:
+                    return 0
+                names = [grown.lower[k.lower()] for k in values]
+                sets, params, overflow = [], [], {}
+                for name, value in zip(names, values.values()):
+                    decl = grown.columns[name]
+                    if fits(decl, value):
+                        sets.append(sql.SQL("{} = %s").format(_I(name)))
+                        params.append(Jsonb(to_json(value)) if decl == "" and value is not None else value)
+                    else:
+                        sets.append(sql.SQL("{} = NULL").format(_I(name)))
+                        overflow[name] = to_json(value)
+                sets.append(sql.SQL("{o} = NULLIF((COALESCE({o}, '{{}}'::jsonb) - %s::text[]) || %s::jsonb, '{{}}'::jsonb)").format(o=_I(OVERFLOW)))
+                params += [names, Jsonb(overflow)]
+                clause, where_params = where_sql(grown, where)
+                query = sql.SQL("UPDATE {} SET ").format(_I(table)) + sql.SQL(", ").join(sets) + clause
+                count = conn.execute(query, [*params, *where_params]).rowcount
+                if count:
+                    self._record(conn, table, grown, changes(grown, names, [tuple(values.values())]))
+                return count
+
+            return self._transact(conn, table, body)
+
+        return self._run(attempt)
+
+    def delete(self, table: str, where: Where | None) -> int:
+        def attempt(conn: Any) -> int:
+            clause, params = where_sql(self._checked(conn, table, where), where)
+            return conn.execute(sql.SQL("DELETE FROM {}").format(_I(table)) + clause, params).rowcount
+
+        return self._run(attempt)
+
+    def _checked(self, conn: Any, table: str, where: Where | None) -> TableSchema:
+        known = self._load(conn, table)
+        for key in where or ():
+            if key.lower() not in known.lower:
+                raise column_not_found(key, table, list(known.columns))
+        return known
+
+    # -- reads --------------------------------------------------------------------
+    def count(self, table: str, where: Where | None = None) -> int:
+        def attempt(conn: Any) -> int:
+            clause, params = where_sql(self._checked(conn, table, where), where)
+            return conn.execute(sql.SQL("SELECT count(*) FROM {}").format(_I(table)) + clause, params).fetchone()[0]
+
+        return self._run(attempt)
+
+    def _select(self, conn: Any, table: str, where: Where | None, columns: Sequence[str] | None,
+                order: str, limit: int | None, offset: int = 0) -> tuple[list[str], list[str], list[tuple[Any, ...]], TableSchema]:
+        known = self._checked(conn, table, where)
+        names = [known.lower.get(c.lower(), c) for c in columns] if columns else list(known.columns)
+        for name in names:
+            if name not in known.columns:
+                raise column_not_found(name, table, list(known.columns))
+        clause, params = where_sql(known, where)
+        query = (sql.SQL("SELECT {} FROM {}").format(sql.SQL(", ").join(map(_I, [*names, OVERFLOW])), _I(table))
+                 + clause + sql.SQL(" ORDER BY {} " + order).format(_I(ROW)))
+        if limit is not None:
+            query += sql.SQL(" LIMIT %s OFFSET %s")
+            params += [limit, offset]
+        rows = conn.execute(query, params).fetchall()
+        known.logical = logical_types(known.columns, self._recorded(conn, table))  # after the rows
+        return names, [known.logical.get(n, "") for n in names], rows, known
+
+    def fetch(self, table: str, where: Where | None = None, head: int | None = None,
+              tail: int | None = None, columns: Sequence[str] | None = None) -> tuple[list[str], list[str], Any]:
+        """(column names, logical types, an object table of the values as logged), the
+        overflow merged back: what :meth:`read` turns into a frame."""
+        def attempt(conn: Any) -> Any:
+            if tail is not None:
+                names, types, rows, known = self._select(conn, table, where, columns, "DESC", int(tail))
+                rows.reverse()
+            else:
+                names, types, rows, known = self._select(conn, table, where, columns, "ASC", head)
+            untyped = [j for j, n in enumerate(names) if known.columns[n] == ""]
+            return names, types, merge_rows(rows, names, types, untyped)
+
+        return self._run(attempt)
+
+    def pages(self, table: str, size: int, after: int = 0, upto: int | None = None) -> Iterator[tuple[list[str], list[str], Any]]:
+        """The table in order (its rows past row ``after``, up to row ``upto``), ``size``
+        rows at a time, as :meth:`fetch` gives them (each page one query after the previous
+        page's last row: bounded memory)."""
+        last = after
+        top = 2**63 - 1 if upto is None else upto
+        while True:
+            def attempt(conn: Any) -> Any:
+                known = self._load(conn, table)
+                names = list(known.columns)
+                query = sql.SQL("SELECT {}, {} FROM {} WHERE {} > %s AND {} <= %s ORDER BY {} LIMIT %s").format(
+                    sql.SQL(", ").join(map(_I, [*names, OVERFLOW])), _I(ROW), _I(table), _I(ROW), _I(ROW), _I(ROW))
+                rows = conn.execute(query, (last, top, size)).fetchall()
+                types = [logical_types(known.columns, self._recorded(conn, table)).get(n, "") for n in names]
+                return names, types, rows, known
+
+            names, types, rows, known = self._run(attempt)
+            if not rows:
+                return
+            last = rows[-1][-1]
+            untyped = [j for j, n in enumerate(names) if known.columns[n] == ""]
+            yield names, types, merge_rows([r[:-1] for r in rows], names, types, untyped)
+
+    def stored_pairs(self, table: str, track_ids: Sequence[str], between: tuple[str, str] | None = None) -> set[tuple[str, str]]:
+        """The ``(track_id, timestamp)`` pairs of the table's rows of these runs; with
+        ``between`` (first, last), only those whose timestamp lies in it."""
+        query = sql.SQL("SELECT {}, {} FROM {} WHERE {} = ANY(%s)").format(
+            _I(TRACK_ID), _I(TIMESTAMP), _I(table), _I(TRACK_ID))
+        binds: list[Any] = [list(track_ids)]
+        if between is not None:
+            query += sql.SQL(" AND {} BETWEEN %s AND %s").format(_I(TIMESTAMP))
+            binds += list(between)
+        return set(self._run(lambda conn: self._rows(conn, query, binds)))
+
+    def read(self, table: str, where: Where | None = None, head: int | None = None,
+             tail: int | None = None, columns: Sequence[str] | None = None) -> Any:
+        return frame_of(*self.fetch(table, where, head, tail, columns))
+
+    def _row_at(self, table: str, where: Where | None, order: str, offset: int, drop_null: bool) -> dict[str, Any] | None:
+        def attempt(conn: Any) -> dict[str, Any] | None:
+            names, types, rows, known = self._select(conn, table, where, None, order, 1, offset)
+            if not rows:
+                return None
+            untyped = [j for j, n in enumerate(names) if known.columns[n] == ""]
+            values = merge_rows(rows, names, types, untyped)[0]
+            return row_dict(names, types, [plain(v, t) for v, t in zip(values, types)], drop_null)
+
+        return self._run(attempt)
+
+    def last_row(self, table: str, where: Where | None = None, offset: int = 0, drop_null: bool = True) -> dict[str, Any] | None:
+        return self._row_at(table, where, "DESC", offset, drop_null)
+
+    def nth_row(self, table: str, where: Where | None, n: int, drop_null: bool = True) -> dict[str, Any] | None:
+        return self._row_at(table, where, "ASC", n, drop_null)

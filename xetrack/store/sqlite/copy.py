@@ -1,0 +1,358 @@
+"""The SQLite end of a copy: the SQL behind :mod:`xetrack.copy` and :mod:`xetrack.copy_pg`.
+
+Two kinds of calls live here:
+
+- a copy between two files (:mod:`xetrack.copy`) works on two ``sqlite3`` connections:
+  SOURCE's, read in one snapshot, and TARGET's, written in ONE transaction. The calls
+  below open, lock and close them, and run every statement; the orchestration holds the
+  connections as opaque handles.
+- a copy with a PostgreSQL end (:mod:`xetrack.copy_pg`) works on engines; for the
+  SQLite end it calls the functions of the "engine end" section, whose twins of the same
+  names and signatures are in :mod:`.pg_copy` (``backend(engine, "copy")``).
+
+>>> from xetrack.store import backend, open_engine
+>>> engine = open_engine(":memory:")
+>>> backend(engine, "copy").stored_pairs(engine, "default", ["run-1"], None)
+set()
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import Counter
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator, Sequence
+
+from ...schema import ASSETS_TABLE, BASE_COLUMNS, TIMESTAMP, TRACK_ID, is_internal_table, quote
+from ..base import AssetWrites, has_table, rowid_alias
+from .busy import immediate, retry_busy, transact
+from .column_types import logical_types, read_types, record_types
+from .copy_side import RUN_COLUMNS, RUNS as RUNS_TABLE, runs_ddl
+#: Objects copied per transaction of TARGET, at most (and at most this many bytes).
+ASSETS_PER_BATCH = 1000
+ASSET_BYTES_PER_BATCH = 64 * 2**20
+
+Row = tuple[Any, ...]
+
+
+# ============================================================== engine end (copy_pg)
+def pages(engine: Any, table: str, size: int) -> Iterator[tuple[tuple[str, ...], list[Row]]]:
+    """(column names, rows) in table order, ``size`` rows at a time, values as logged:
+    each page one query past the last page's rowid (bounded memory)."""
+    types = engine.column_types(table)
+    names = tuple(types)
+    rowid = rowid_alias(names)
+    cols = ", ".join(quote(n) for n in names)
+    fixed = [(j, types[n]) for j, n in enumerate(names) if types[n] in ("BOOLEAN", "REAL")]
+    last = None
+    while True:
+        after = "" if last is None else f" WHERE {rowid} > ?"
+        rows = engine.query(
+            f"SELECT {rowid}, {cols} FROM {quote(table)}{after} ORDER BY {rowid} LIMIT {int(size)}",
+            () if last is None else (last,),
+        )
+        if not rows:
+            return
+        last = rows[-1][0]
+        yield names, [_as_logged(row[1:], fixed) if fixed else row[1:] for row in rows]
+
+
+def _as_logged(row: Sequence[Any], fixed: Sequence[tuple[int, str]]) -> Row:
+    """A SQLite row as the values were logged: 0/1 of a BOOLEAN column as bools, an int
+    of a REAL one as a float (what the SQLite engine's reads show). ``fixed``: the
+    (index, logical type) of those columns."""
+    out = list(row)
+    for j, kind in fixed:
+        value = out[j]
+        if type(value) is int:
+            if kind == "BOOLEAN" and value in (0, 1):
+                out[j] = bool(value)
+            elif kind == "REAL":
+                out[j] = float(value)
+    return tuple(out)
+
+
+def stored_pairs(engine: Any, table: str, track_ids: Sequence[str], between: tuple[str, str] | None) -> set[Row]:
+    """The ``(track_id, timestamp)`` pairs of the table's rows of these runs; with
+    ``between`` (first, last), only those whose timestamp lies in it."""
+    if not track_ids:
+        return set()
+    marks = ", ".join("?" for _ in track_ids)
+    span = f" AND {quote(TIMESTAMP)} BETWEEN ? AND ?" if between else ""
+    return set(map(tuple, engine.query(
+        f"SELECT {quote(TRACK_ID)}, {quote(TIMESTAMP)} FROM {quote(table)} WHERE {quote(TRACK_ID)} IN ({marks}){span}",
+        [*track_ids, *(between or ())])))
+
+
+def run_rows(engine: Any, table: str) -> list[Row]:
+    """The lifecycle rows (``RUN_COLUMNS`` order) of ``table``'s runs; none without any."""
+    cols = ", ".join(quote(c) for c in RUN_COLUMNS)
+    return engine.query(f'SELECT {cols} FROM {quote(RUNS_TABLE)} WHERE "table" = ?', (table,))
+
+
+def run_statuses(engine: Any, table: str) -> dict[str, str]:
+    """track_id -> status of ``table``'s lifecycle rows."""
+    return dict(engine.query(f'SELECT "track_id", "status" FROM {quote(RUNS_TABLE)} WHERE "table" = ?', (table,)))
+
+
+def put_run(engine: Any, table: str, row: Sequence[Any]) -> None:
+    """Insert or replace one lifecycle row (``RUN_COLUMNS`` order)."""
+    def body(conn: sqlite3.Connection) -> None:
+        conn.execute(runs_ddl())
+        conn.execute(f"INSERT OR REPLACE INTO {quote(RUNS_TABLE)} VALUES (?, ?, ?, ?, ?, ?, ?, ?)", tuple(row))
+
+    engine.write(body)
+
+
+# ============================================================== file to file (xetrack.copy)
+@contextmanager
+def snapshot(reader: Any) -> Iterator[sqlite3.Connection]:
+    """SOURCE's connection (the Reader's), inside one read transaction for the whole copy."""
+    src = reader.conn
+    src.execute("BEGIN")
+    try:
+        yield src
+    finally:
+        if src.in_transaction:
+            src.execute("COMMIT")
+
+
+def source_tables(src: sqlite3.Connection) -> list[str]:
+    """The experiment tables of the file, in creation order."""
+    rows = src.execute("SELECT name FROM main.sqlite_master WHERE type = 'table' ORDER BY rowid").fetchall()
+    return [name for (name,) in rows if not is_internal_table(name)]
+
+
+def columns(conn: sqlite3.Connection, table: str) -> list[tuple[str, str]]:
+    """``[(name, declared type)]`` in table order; none for a missing table."""
+    rows = conn.execute("SELECT name, type FROM main.pragma_table_info(?)", (table,)).fetchall()
+    return [(name, decl or "") for name, decl in rows]
+
+
+def count(conn: sqlite3.Connection, table: str) -> int:
+    return conn.execute(f"SELECT count(*) FROM main.{quote(table)}").fetchone()[0]
+
+
+def source_types(src: sqlite3.Connection, table: str, declared: list[tuple[str, str]]) -> dict[str, str]:
+    """The logical types of ``table``'s columns in SOURCE (:mod:`.column_types`)."""
+    return logical_types(dict(declared), read_types(src, table))
+
+
+def has_assets(conn: sqlite3.Connection) -> bool:
+    return has_table(conn, ASSETS_TABLE)
+
+
+def open_target(path: str, timeout: float) -> sqlite3.Connection:
+    """A connection with the store's settings: WAL, synchronous=NORMAL, a busy timeout,
+    and the two temp tables a table copy deduplicates with (:func:`reset_seen`)."""
+    from ...errors import DatabaseError
+    from .faults import check_writable, fault
+
+    check_writable(path)  # a read-only file or folder: PermissionError naming it
+    try:
+        conn = sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
+    except sqlite3.OperationalError as exc:  # e.g. its folder does not exist
+        raise OSError(f"Cannot open {path!r} to copy into: {exc}") from None
+    try:
+        retry_busy(lambda: conn.execute("PRAGMA journal_mode=WAL").fetchone(), timeout, path)
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("CREATE TEMP TABLE IF NOT EXISTS xt_runs (track_id TEXT PRIMARY KEY) WITHOUT ROWID")
+        conn.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS xt_seen (track_id TEXT NOT NULL, timestamp TEXT NOT NULL,"
+            " PRIMARY KEY (track_id, timestamp)) WITHOUT ROWID"
+        )
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        clear = fault(exc, path, timeout)
+        if clear is not None and not isinstance(clear, DatabaseError):
+            raise clear from None  # busy, out of disk, read-only
+        if "not a database" not in str(exc) and "malformed" not in str(exc):
+            raise  # SQLite's own message says it
+        raise DatabaseError(f"{path!r} is not a SQLite database or is damaged ({exc})") from None
+    return conn
+
+
+def close(conn: sqlite3.Connection) -> None:
+    conn.close()
+
+
+def all_or_nothing(dst: sqlite3.Connection, path: str, body: Callable[[], Any], timeout: float) -> Any:
+    """``body()`` as ONE transaction of TARGET (``BEGIN IMMEDIATE``, waiting up to
+    ``timeout`` for other writers); rolled back on any error, a fault of the file (out of
+    disk, read-only) raised as its clear error."""
+    from ...errors import DatabaseError
+    from .faults import fault
+
+    try:
+        with immediate(dst, timeout, path):  # the body runs once
+            return body()
+    except BaseException as exc:
+        clear = fault(exc, path) if isinstance(exc, sqlite3.Error) else None
+        if clear is None or isinstance(clear, DatabaseError):
+            raise  # a damaged file may be SOURCE as well as TARGET: SQLite's words stand
+        raise clear from None
+
+
+def transaction(conn: sqlite3.Connection, body: Callable[[], Any], timeout: float) -> Any:
+    """``body`` inside ``BEGIN IMMEDIATE`` ... ``COMMIT``, rolled back and retried when busy;
+    inside the copy's one transaction (:func:`all_or_nothing`), just ``body``."""
+    if conn.in_transaction:
+        return body()
+    return transact(conn, body, timeout)
+
+
+def ensure_table(
+    dst: sqlite3.Connection, table: str, wanted: list[tuple[str, str]], types: dict[str, str] | None = None
+) -> dict[str, str]:
+    """Under the write lock: create the table and add its missing columns, as the store does.
+
+    ``types``: SOURCE's logical types, which widen TARGET's as the values would: an
+    untyped column takes SOURCE's type, an INTEGER one becomes REAL when SOURCE's is.
+
+    Returns lower-cased name -> the target's spelling of every column.
+    """
+    declared = dict(columns(dst, table))
+    existing = {name.lower(): name for name in declared}
+    if not existing:
+        base = ", ".join(f"{quote(n)} {t}" for n, t in BASE_COLUMNS.items())
+        dst.execute(f"CREATE TABLE IF NOT EXISTS main.{quote(table)} ({base})")
+        index = quote(f"ix_{table}_{TRACK_ID}")
+        dst.execute(f"CREATE INDEX IF NOT EXISTS main.{index} ON {quote(table)} ({quote(TRACK_ID)})")
+        existing = {name.lower(): name for name in BASE_COLUMNS}
+        declared = dict(BASE_COLUMNS)
+    for name, decl in wanted:
+        if name.lower() not in existing:
+            dst.execute(f"ALTER TABLE main.{quote(table)} ADD COLUMN {quote(name)} {decl}".rstrip())
+            existing[name.lower()] = name
+            declared[name] = decl.upper()
+    if types:
+        proposed = {existing[name.lower()]: kind for name, kind in types.items() if name.lower() in existing}
+        record_types(dst, table, proposed, {name: decl.upper() for name, decl in declared.items()})
+    return existing
+
+
+# -- one table's rows --------------------------------------------------------------
+def reset_seen(src: sqlite3.Connection, dst: sqlite3.Connection, table: str, track_id: str, chunk: int) -> None:
+    """Fill ``temp.xt_runs`` with SOURCE's track_ids of ``table`` and empty
+    ``temp.xt_seen``: deduplication runs in TARGET's connection, on disk."""
+    dst.execute("DELETE FROM temp.xt_runs")
+    dst.execute("DELETE FROM temp.xt_seen")
+    cursor = src.execute(
+        f"SELECT DISTINCT {quote(track_id)} FROM main.{quote(table)} WHERE {quote(track_id)} IS NOT NULL"
+    )
+    while True:
+        rows = cursor.fetchmany(chunk)
+        if not rows:
+            break
+        dst.executemany("INSERT OR IGNORE INTO temp.xt_runs (track_id) VALUES (?)", rows)
+
+
+def row_pages(src: sqlite3.Connection, table: str, names: Sequence[str], size: int) -> Iterator[list[Row]]:
+    """SOURCE's rows of ``table`` (columns ``names``) in rowid order, ``size`` at a time."""
+    rowid = rowid_alias(names)
+    cols = ", ".join(quote(n) for n in names)
+    base = f"SELECT {rowid}, {cols} FROM main.{quote(table)}"
+    last = None
+    while True:
+        if last is None:
+            sql, params = f"{base} ORDER BY {rowid} LIMIT ?", (size,)
+        else:
+            sql, params = f"{base} WHERE {rowid} > ? ORDER BY {rowid} LIMIT ?", (last, size)
+        rows = src.execute(sql, params).fetchall()
+        if not rows:
+            return
+        last = rows[-1][0]
+        yield [row[1:] for row in rows]
+
+
+def catch_up(dst: sqlite3.Connection, table: str, target: dict[str, str], mark: int | None) -> int:
+    """Under the write lock: add TARGET's rows of the runs in ``xt_runs`` past rowid
+    ``mark`` (None: all of them) to ``xt_seen``; returns how many were added."""
+    rowid = rowid_alias(target.values())
+    track_id, timestamp = quote(target[TRACK_ID]), quote(target[TIMESTAMP])
+    select = (
+        f"SELECT {track_id}, {timestamp} FROM main.{quote(table)} WHERE {track_id} IN"
+        f" (SELECT track_id FROM temp.xt_runs) AND {timestamp} IS NOT NULL"
+    )
+    params: tuple[Any, ...] = ()
+    if mark is not None:
+        select += f" AND {rowid} > ?"
+        params = (mark,)
+    return max(0, dst.execute(f"INSERT OR IGNORE INTO temp.xt_seen {select}", params).rowcount)
+
+
+def unseen(dst: sqlite3.Connection, rows: list[Row], tid: int, ts: int) -> list[Row]:
+    """The rows whose (track_id, timestamp), at positions ``tid`` and ``ts``, ``xt_seen`` lacks."""
+    exists = "SELECT 1 FROM temp.xt_seen WHERE track_id = ? AND timestamp = ?"
+    return [r for r in rows if not dst.execute(exists, (r[tid], r[ts])).fetchone()]
+
+
+def top(dst: sqlite3.Connection, table: str, target: dict[str, str]) -> int:
+    """TARGET's highest rowid of ``table`` (0 when empty): the next :func:`catch_up`'s mark."""
+    rowid = rowid_alias(target.values())
+    return dst.execute(f"SELECT max({rowid}) FROM main.{quote(table)}").fetchone()[0] or 0
+
+
+def insert_rows(dst: sqlite3.Connection, table: str, names: tuple[str, ...], rows: list[Row], cache: dict[Any, str]) -> None:
+    """INSERT ``rows`` (values in ``names`` order); ``cache`` keeps the statement per names."""
+    sql = cache.get(names)
+    if sql is None:
+        marks = ", ".join("?" * len(names))
+        sql = cache[names] = f"INSERT INTO main.{quote(table)} ({', '.join(quote(n) for n in names)}) VALUES ({marks})"
+    dst.executemany(sql, rows)
+
+
+def count_references(dst: sqlite3.Connection, refs: Counter[str]) -> None:
+    """Count one more reference per row pointing at each stored asset, as ``log()`` does."""
+    if not refs or not has_table(dst, ASSETS_TABLE):
+        return
+    from .engine import _write_assets
+
+    _write_assets(dst, AssetWrites(refs=refs))
+
+
+# -- assets --------------------------------------------------------------------------
+def copy_assets(src: sqlite3.Connection, dst: sqlite3.Connection, timeout: float) -> int:
+    """Copy the objects TARGET lacks; returns how many. Reference counts follow the rows."""
+    from .engine import _create_asset_tables
+
+    copied = 0
+    batch: list[tuple[str, bytes]] = []
+    size = 0
+
+    def flush() -> None:
+        nonlocal copied, batch, size
+
+        def body() -> int:
+            _create_asset_tables(dst)
+            sql = f"INSERT OR IGNORE INTO main.{quote(ASSETS_TABLE)} (key, value) VALUES (?, ?)"
+            return sum(dst.execute(sql, item).rowcount for item in batch)
+
+        copied += transaction(dst, body, timeout)
+        batch, size = [], 0
+
+    target_has_assets = has_table(dst, ASSETS_TABLE)
+    last = None
+    while True:
+        page_sql = f"SELECT rowid, key FROM main.{quote(ASSETS_TABLE)}"
+        page = src.execute(
+            page_sql + (" WHERE rowid > ?" if last is not None else "") + f" ORDER BY rowid LIMIT {ASSETS_PER_BATCH}",
+            () if last is None else (last,),
+        ).fetchall()
+        if not page:
+            break
+        last = page[-1][0]
+        for _, key in page:
+            if target_has_assets and dst.execute(
+                f"SELECT 1 FROM main.{quote(ASSETS_TABLE)} WHERE key = ?", (key,)
+            ).fetchone():
+                continue  # content-addressed: the same key holds the same bytes
+            (value,) = src.execute(f"SELECT value FROM main.{quote(ASSETS_TABLE)} WHERE key = ?", (key,)).fetchone()
+            batch.append((key, value))
+            size += len(value) if isinstance(value, (bytes, str)) else 0
+            if size >= ASSET_BYTES_PER_BATCH or len(batch) >= ASSETS_PER_BATCH:
+                flush()
+                target_has_assets = True
+    if batch:
+        flush()
+    return copied
