@@ -238,4 +238,4 @@ def _reap() -> None:
                 _retire(one)
             finally:
                 guard.lock.release()
-        time.sleep(wait if not due else 0.05)
+        time.sleep(min(wait, 0.5) if not due else 0.05)  # short naps: IDLE_SECONDS may change
