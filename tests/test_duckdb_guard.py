@@ -361,6 +361,10 @@ class Mix:
         if not os.path.exists(db):
             return
         self._let_go(db)
+        # A forked child that ended with os._exit left its rows in the WAL (a "hot" WAL):
+        # removing the file then is SQLite's own hazard, whoever keeps connections. The
+        # user's removal comes after a clean close, which a close here makes.
+        Tracker(db).close()
         os.remove(db)
         self.expected[db] = set()
 

@@ -165,13 +165,10 @@ def _writable(path: str) -> bool:
     return os.access(path, os.W_OK)
 
 
-def make_folder(path: str) -> None:
+def _make_folder(folder: str, path: str) -> None:
     """Create the missing folders above a database file, as xetrack 0.7.0's Tracker did
     (``Tracker('results/exp.db')`` in an empty folder). A folder that can't be made is
     one clear error naming it."""
-    folder = _folder(path)
-    if os.path.isdir(folder):
-        return
     try:
         os.makedirs(folder, exist_ok=True)
     except OSError as exc:
@@ -183,18 +180,21 @@ def make_folder(path: str) -> None:
         raise kind(code, f"Cannot create the database's folder {folder!r}: {why}", path) from None
 
 
-def check_writable(path: str) -> None:
+def check_writable(path: str, make_folders: bool = False) -> None:
     """Raise a clear error when a Tracker could not write ``path``: a read-only file, a
     folder where it cannot be created, or one where its -wal and -shm cannot be made.
+    ``make_folders`` creates a missing folder (a Tracker's) instead of refusing it.
 
     The check asks the operating system (``os.access``), so it follows what this
     process may do: root may write a file whose permission bits say read-only.
     """
     folder = _folder(path)
     if not os.path.isdir(folder):
-        raise FileNotFoundError(
-            errno.ENOENT, f"Cannot create the database: its folder {folder!r} does not exist", path
-        )
+        if not make_folders:
+            raise FileNotFoundError(
+                errno.ENOENT, f"Cannot create the database: its folder {folder!r} does not exist", path
+            )
+        _make_folder(folder, path)
     if os.path.exists(path):
         if not _writable(path):
             raise PermissionError(

@@ -7,11 +7,15 @@ which the next run's connection then makes again: about 1 ms a run, more than th
 rows. So when an owner is done (``close()``, or collected), :meth:`FileGuard.release
 <xetrack.store.guard.FileGuard.release>` hands its connection here instead:
 
-- :func:`park` first checkpoints the WAL into the file (``PASSIVE``: it waits for nobody),
-  so the file holds every row the run logged, as after a real close: it can be copied,
-  moved or uploaded at once. What it saves is the connection's setup and teardown (a
-  close's checkpoint costs as much, but it also deletes the -wal and -shm files, which
-  the next run's connection makes again).
+- :func:`park` first checkpoints the WAL into the file and cuts the WAL to nothing
+  (``TRUNCATE``, without waiting: when another connection is reading, it checkpoints what
+  it can and leaves the WAL as it is). The file then holds every row the run logged, as
+  after a real close: it can be copied, moved or uploaded at once. And the -wal and -shm
+  files it keeps beside it hold no page and no frame: whatever becomes of the file while
+  the connection waits (deleted, replaced, and another process making a new one under
+  the name, which shares that -shm with it), nothing of the old file can reach the new
+  one. What it saves is the connection's setup and teardown: a close's checkpoint costs
+  as much, and it also deletes the -wal and -shm files, which the next run makes again.
 - :func:`take` gives it to the next owner that opens the file the same way, while the file
   is as it was left: the same device, inode, size and modification time. Anything else
   (the file replaced, overwritten in place, or written by another process) and the
@@ -24,10 +28,10 @@ rows. So when an owner is done (``close()``, or collected), :meth:`FileGuard.rel
   uses its parent's, and all are closed at exit.
 
 Closing one whose file was deleted, moved away or replaced: SQLite does not checkpoint
-into a file that moved, nor delete its -wal, whose frames (all in the old file already)
-are still valid: the next connection to open the name first would replay them into
-whatever file is there now. So when the -wal is still as the park left it, it is cut to
-nothing first (:func:`_retire`); a -wal written since belongs to whoever wrote it.
+into a file that moved, nor delete its -wal. When the park could not cut the -wal (a
+reader was busy) and it is still as the park left it, its frames (all in the old file
+already) would replay into whatever file is under the name now, so it is cut first
+(:func:`_retire`); a -wal written since belongs to whoever wrote it.
 
 Locks: a guard's lock is taken before this module's ``_lock``, never after, except without
 waiting (closing another file's oldest connection, the reaper).
@@ -40,7 +44,7 @@ import sqlite3
 import threading
 import time
 from collections import OrderedDict
-from typing import TYPE_CHECKING, Any, Hashable
+from typing import TYPE_CHECKING, Hashable
 
 if TYPE_CHECKING:
     from .guard import FileGuard
@@ -85,7 +89,7 @@ def park(guard: "FileGuard", conn: sqlite3.Connection, key: Hashable) -> None:
         conn.close()
         return
     try:
-        conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+        checkpoint(conn)
     except sqlite3.Error:  # a read-only or damaged file: nothing to keep it for
         conn.close()
         return
@@ -101,6 +105,16 @@ def park(guard: "FileGuard", conn: sqlite3.Connection, key: Hashable) -> None:
             _start_reaper()
             return
     conn.close()  # every idle one is in use elsewhere: this one goes
+
+
+def checkpoint(conn: sqlite3.Connection) -> None:
+    """Move the WAL into the file and cut it to nothing, waiting for nobody."""
+    waits = conn.execute("PRAGMA busy_timeout").fetchone()[0]
+    conn.execute("PRAGMA busy_timeout = 0")
+    try:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+    finally:
+        conn.execute(f"PRAGMA busy_timeout = {int(waits)}")  # an int read from SQLite
 
 
 def take(guard: "FileGuard", key: Hashable) -> sqlite3.Connection | None:
