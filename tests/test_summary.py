@@ -16,6 +16,7 @@ from xetrack import Reader, Tracker, copy
 from xetrack import summary
 from xetrack.errors import ColumnNotFoundError
 from xetrack.runs import AGGS, RunQueries
+from xetrack.store.tables import SUMMARY_COLUMNS, SUMMARY_RUNS, SUMMARY_STATE
 
 
 def reference(db, agg, engine="sqlite"):
@@ -38,8 +39,8 @@ def rebuilt_equal(db):
     """The summary tables equal a rebuild of them from scratch (mean's total to rounding)."""
     def rows(conn):
         return sorted(conn.execute(
-            f"SELECT tbl, track_id, col, n, mn, mx, fr, fv, lr, lv, round(tot, 9) FROM {summary.COLUMN_STATS}"
-        ).fetchall(), key=repr), sorted(conn.execute(f"SELECT * FROM {summary.RUN_STATS}").fetchall(), key=repr)
+            f"SELECT tbl, track_id, col, n, mn, mx, fr, fv, lr, lv, round(tot, 9) FROM {SUMMARY_COLUMNS}"
+        ).fetchall(), key=repr), sorted(conn.execute(f"SELECT * FROM {SUMMARY_RUNS}").fetchall(), key=repr)
 
     conn = sqlite3.connect(db, isolation_level=None)
     try:
@@ -186,7 +187,7 @@ def test_shell_reads_leave_the_file_alone_and_read_only_files_answer(db):
     reader._persist_summary = False
     reader.runs()
     assert not sqlite3.connect(db).execute(
-        "SELECT 1 FROM sqlite_master WHERE name = ?", (summary.STATE,)
+        "SELECT 1 FROM sqlite_master WHERE name = ?", (SUMMARY_STATE,)
     ).fetchall()
     os.chmod(db, 0o444)
     script = (
@@ -212,7 +213,7 @@ def test_switch_off_is_the_plain_sql(db, monkeypatch):
     monkeypatch.setattr(summary, "ENABLED", False)
     Reader(db).runs()
     assert not sqlite3.connect(db).execute(
-        "SELECT 1 FROM sqlite_master WHERE name = ?", (summary.STATE,)
+        "SELECT 1 FROM sqlite_master WHERE name = ?", (SUMMARY_STATE,)
     ).fetchall()
 
 
@@ -294,7 +295,7 @@ def test_a_dropped_summary_never_serves_a_frame_cached_before(db):
     t.log({"loss": 2.0})
     reader.runs()  # the second builds the summary and caches its frame
     conn = sqlite3.connect(db)
-    conn.execute(f"DELETE FROM {summary.STATE}")  # what to do after a VACUUM by another tool
+    conn.execute(f"DELETE FROM {SUMMARY_STATE}")  # what to do after a VACUUM by another tool
     conn.commit()
     conn.close()
     t.log({"loss": 3.0})  # the rebuilt summary's gen must not meet the cached frame's
@@ -304,7 +305,7 @@ def test_a_dropped_summary_never_serves_a_frame_cached_before(db):
 
 def built(db):
     with sqlite3.connect(db) as conn:
-        return bool(conn.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (summary.STATE,)).fetchall())
+        return bool(conn.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (SUMMARY_STATE,)).fetchall())
 
 
 def test_a_one_off_call_builds_no_summary_and_the_second_does(tmp_path):
@@ -325,6 +326,6 @@ def test_a_one_off_call_builds_no_summary_and_the_second_does(tmp_path):
     out = subprocess.run([sys.executable, "-c", script, db], capture_output=True, text=True, timeout=120)
     assert out.stdout.strip() == "3", out.stderr[-2000:]
     with sqlite3.connect(db) as conn:
-        (watermark,) = conn.execute(f"SELECT watermark FROM {summary.STATE}").fetchone()
+        (watermark,) = conn.execute(f"SELECT watermark FROM {SUMMARY_STATE}").fetchone()
         assert watermark == conn.execute('SELECT max(rowid) FROM "default"').fetchone()[0]
 

@@ -27,16 +27,16 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from .assets import HASH_LENGTH, is_asset_hash
 from .errors import NotFoundError
-from .schema import INTERNAL_PREFIX
 from .store import backend
 from .store.sqlite import blobs
 from .store.base import close_matches
 from .store.sqlite.artifacts import ARTIFACTS_DDL  # copy imports it from here
+from .store.tables import ARTIFACTS
 
 if TYPE_CHECKING:
     import pandas as pd
 
-ARTIFACTS = INTERNAL_PREFIX + "artifacts"
+
 #: A file bigger than this is written in several transactions, the last one making it visible.
 BATCH_BYTES = 64 * 2**20
 COLUMNS = ("track_id", "name", "type", "hash", "size", "created")

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 from .errors import IntegrityError
 from .store.sqlite import blobs
 from .store.sqlite import copy_side as side
-from .store.sqlite.copy_side import ARTIFACTS, MODELS, PREDICTIONS as PREDICTIONS_TABLE, RUNS as RUNS_TABLE
+from .store.tables import ARTIFACTS, ARTIFACT_COLUMNS, BLOBS, MODELS, PREDICTIONS, PREDICTION_COLUMNS, RUNS, RUN_COLUMNS
 
 if TYPE_CHECKING:
     from .copy import CopyResult
@@ -82,7 +82,7 @@ class SideCopy:
     def check(self) -> None:
         """Refuse, before anything is written, when TARGET holds a hash SOURCE's copied
         entries use with other bytes."""
-        if not (side.has(self.src, blobs.BLOBS) and side.has(self.dst, blobs.BLOBS)):
+        if not (side.has(self.src, BLOBS) and side.has(self.dst, BLOBS)):
             return
         keys = [side.model_hashes(self.src)] + [side.artifact_hashes(self.src, t) for t in self.tables]
         for key in (k for each in keys for k in each):
@@ -166,11 +166,11 @@ class SideCopy:
         return side.side_pages(self.src, name, columns, table, _ROWS_PER_BATCH)
 
     def runs(self, table: str) -> None:
-        for rows in self._pages(RUNS_TABLE, side.RUN_COLUMNS, table):
+        for rows in self._pages(RUNS, RUN_COLUMNS, table):
             self.result.runs += self.transaction(lambda: side.merge_runs(self.dst, rows))
 
     def predictions(self, table: str) -> None:
-        for rows in self._pages(PREDICTIONS_TABLE, side.PREDICTION_COLUMNS, table):
+        for rows in self._pages(PREDICTIONS, PREDICTION_COLUMNS, table):
             self.result.predictions += self.transaction(lambda: side.add_predictions(self.dst, rows))
 
     def metadata(self, table: str) -> None:
@@ -189,13 +189,13 @@ class SideCopy:
         if self.assets:
             for key in side.artifact_hashes(self.src, table):
                 self.blob(key)
-        key_at = side.ARTIFACT_COLUMNS.index("hash")
+        key_at = ARTIFACT_COLUMNS.index("hash")
 
         def body(rows: list[tuple[Any, ...]]) -> tuple[int, int]:
             stored = [row for row in rows if self._in_target(row[key_at])]
             return (side.add_artifacts(self.dst, stored) if stored else 0), len(rows) - len(stored)
 
-        for rows in self._pages(ARTIFACTS, side.ARTIFACT_COLUMNS, table):
+        for rows in self._pages(ARTIFACTS, ARTIFACT_COLUMNS, table):
             copied, left_out = self.transaction(lambda: body(rows))
             self.result.artifacts += copied
             self.result.left_out += left_out

@@ -25,7 +25,8 @@ from __future__ import annotations
 from typing import Any, Iterable, Mapping
 
 from .store import backend
-from .store.sqlite.meta import COPY_COLUMNS, DDL as _DDL, DESCRIPTIONS, KINDS, NAMES, RUN_NAME, TAG_PREFIX, TAGS, bump, copy_sql, wrap_select
+from .store.sqlite.meta import COPY_COLUMNS, DDL as _DDL, RUN_NAME, TAG_PREFIX, bump, copy_sql, wrap_select
+from .store.tables import DESCRIPTIONS, KINDS, RUN_NAMES, TAGS
 
 KIND_VALUES = ("param", "metric")
 
@@ -153,7 +154,7 @@ def summary_columns(engine: Any, table: str) -> tuple[bool, list[str]]:
     return has_run_names(engine, table), tag_keys(engine, table)
 
 
-__all__ = ["TAGS", "NAMES", "KINDS", "DESCRIPTIONS", "KIND_VALUES", "TAG_PREFIX", "RUN_NAME", "COPY_COLUMNS", "_DDL",
+__all__ = ["TAGS", "RUN_NAMES", "KINDS", "DESCRIPTIONS", "KIND_VALUES", "TAG_PREFIX", "RUN_NAME", "COPY_COLUMNS", "_DDL",
            "set_tags", "delete_tag", "get_tags", "tag_keys", "set_run_name", "run_names", "has_run_names",
            "record_kinds", "kinds", "recorded_keys", "describe_table", "descriptions", "summary_columns",
            "copy_between", "copy_sql", "bump", "wrap_select"]

@@ -26,16 +26,15 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 from .assets import compress_asset, decode_asset, is_asset_hash, pickle_asset, verify_asset
 from .errors import NotFoundError
-from .schema import INTERNAL_PREFIX
 from .store import backend
 from .store.base import close_matches
 from .store.sqlite.models import MODELS_DDL, stored_kind_in
+from .store.tables import MODELS, MODEL_ALIASES
 
 if TYPE_CHECKING:
     import pandas as pd
 
-MODELS = INTERNAL_PREFIX + "models"
-ALIASES = INTERNAL_PREFIX + "model_aliases"
+
 LATEST = "latest"
 COLUMNS = ("name", "version", "aliases", "hash", "kind", "size", "track_id", "description", "created")
 _LABEL = re.compile(r"[^\s:@/\\][^:@/\\]*\Z")
@@ -264,4 +263,4 @@ def load(engine: Any, spec: Any) -> Any:
     return cloudpickle.loads(data)
 
 
-__all__ = ["MODELS", "ALIASES", "MODELS_DDL", "register", "set_alias", "delete_alias", "resolve", "listing", "load", "model_bytes", "open_stream", "referencing"]
+__all__ = ["MODELS", "MODEL_ALIASES", "MODELS_DDL", "register", "set_alias", "delete_alias", "resolve", "listing", "load", "model_bytes", "open_stream", "referencing"]

@@ -29,6 +29,7 @@ from .store import backend
 from .store.sqlite import run_sql as run_sql
 from .store.base import close_matches
 from .store.sqlite.run_sql import AGGS, GROUP_AGGS
+from .store.tables import RUNS
 
 STEP_COLUMNS = ("step", "epoch")
 #: Summary columns before the params and metrics.
@@ -174,7 +175,7 @@ class RunQueries:
         self, agg: str, params: list[str], metrics: list[str], cols: dict[str, str], only: Sequence[Any] | None = None,
         check: Sequence[str] = (),
     ) -> tuple[str, list[Any]]:
-        has_runs = run_sql.has(self.engine, run_sql.RUNS_TABLE)
+        has_runs = run_sql.has(self.engine, RUNS)
         return run_sql.select_rows(self.table, agg, params, metrics, self._names(params, metrics), has_runs,
                                    bool(self._summary), only, check)
 

@@ -21,15 +21,14 @@ from typing import Any, Iterable
 import pandas as pd
 
 from . import meta
-from .schema import INTERNAL_PREFIX
 from .store import backend
 from .store.base import close_matches
 from .store.sqlite.runs_side import PREDICTIONS_DDL, RUNS_DDL  # copy and summary import them from here
+from .store.tables import PREDICTIONS, RUNS
 
-RUNS_TABLE = INTERNAL_PREFIX + "runs"
-PREDICTIONS_TABLE = INTERNAL_PREFIX + "predictions"
+
 STATUSES = ("running", "finished", "failed", "killed")
-__all__ = ["RUNS_TABLE", "PREDICTIONS_TABLE", "RUNS_DDL", "PREDICTIONS_DDL", "STATUSES", "now", "mark_started",
+__all__ = ["RUNS", "PREDICTIONS", "RUNS_DDL", "PREDICTIONS_DDL", "STATUSES", "now", "mark_started",
            "mark_ended", "record_run", "run_records", "prediction_metrics", "store_predictions", "tables"]
 
 

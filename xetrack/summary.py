@@ -24,7 +24,7 @@ no summary). This module keeps what does not depend on the engine: the switch, t
 progress bar, and the per-process cache of frames that :mod:`xetrack.run_queries` keeps.
 
 >>> from xetrack import summary
->>> summary.STATE
+>>> summary.SUMMARY_STATE
 'xetrack_summary_state'
 """
 
@@ -33,12 +33,13 @@ from __future__ import annotations
 import os
 from typing import Any, Callable
 
-from .store.sqlite.summary import CHUNK_ROWS, COLUMN_BATCH, COLUMN_STATS, DIRTY, LOCK_WAIT_MS, RUN_STATS, STATE, drop, generation, pending, token, trigger_names, update, usable, varying, varying_in
+from .store.sqlite.summary import CHUNK_ROWS, COLUMN_BATCH, LOCK_WAIT_MS, drop, generation, pending, token, trigger_names, update, usable, varying, varying_in
 from .store.sqlite import summary as sqlite_summary
 
 #: Internal switch: answer runs()/search()/compare()/aggregate() from the summary.
 ENABLED = True
 from .progress import PROGRESS_AFTER, Progress  # noqa: F401 (importable from here, as before)
+from .store.tables import SUMMARY_COLUMNS, SUMMARY_DIRTY, SUMMARY_RUNS, SUMMARY_STATE
 
 
 def refresh(engine: Any, table: str, persist: bool = True, delta: list[Any] | None = None) -> bool:
@@ -150,9 +151,8 @@ def remember(key: Any, tok: Any, gen: Any, frame: Any, meta: Any = None) -> None
     _FRAMES[key] = (tok, gen, frame, meta)
 
 
-
 __all__ = [
-    "CHUNK_ROWS", "COLUMN_BATCH", "COLUMN_STATS", "DIRTY", "ENABLED", "LOCK_WAIT_MS", "PROGRESS_AFTER", "RUN_STATS",
-    "STATE", "Progress", "cache_key", "cached", "changes_since", "drop", "entry", "generation", "pending", "refresh",
+    "CHUNK_ROWS", "COLUMN_BATCH", "SUMMARY_COLUMNS", "SUMMARY_DIRTY", "ENABLED", "LOCK_WAIT_MS", "PROGRESS_AFTER", "SUMMARY_RUNS",
+    "SUMMARY_STATE", "Progress", "cache_key", "cached", "changes_since", "drop", "entry", "generation", "pending", "refresh",
     "remember", "token", "trigger_names", "update", "usable", "varying", "varying_in",
 ]

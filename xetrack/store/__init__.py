@@ -60,11 +60,9 @@ def open_engine(
         if os.path.isdir(path):
             raise IsADirectoryError(f"{path!r} is a directory, not a database file")
         if create:  # a read-only file or folder is refused now, not at the first write
-            from .sqlite.faults import check_writable, make_folder
+            from .sqlite.faults import check_writable
 
-            if make_folders:
-                make_folder(path)
-            check_writable(path)
+            check_writable(path, make_folders)
         path_or_none = path
     if engine == "duckdb":
         from .duckdb.engine import DuckDBEngine

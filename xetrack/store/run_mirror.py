@@ -17,6 +17,7 @@ import threading
 from typing import Any
 
 from ..schema import TRACK_ID, quote
+from .tables import KINDS, PREDICTIONS, RUNS, RUN_NAMES, TAGS
 
 
 class _Copy:
@@ -64,14 +65,13 @@ def sqlite_copy(engine: Any, table: str) -> Any:
 def _refresh(engine: Any, table: str, key: tuple[str, str], copy: _Copy, read_since: Any) -> Any:
     from .postgres import meta as pg_meta, side as pg_side
     from .sqlite.meta import DDL as META_DDL
-    from .sqlite.meta import KINDS, NAMES, TAGS
-    from .sqlite.runs_side import PREDICTIONS_DDL, PREDICTIONS_TABLE, RUNS_DDL, RUNS_TABLE
+    from .sqlite.runs_side import PREDICTIONS_DDL, RUNS_DDL
 
     kept, described, last, (names, types, values) = read_since(engine, table, copy.seen, copy.upto)
-    runs = pg_side.side_rows(engine, pg_side.RUNS_TABLE, table)
-    predictions = pg_side.side_rows(engine, pg_side.PREDICTIONS_TABLE, table)
+    runs = pg_side.side_rows(engine, RUNS, table)
+    predictions = pg_side.side_rows(engine, PREDICTIONS, table)
     extra = {name: pg_meta.read(engine, name, f'SELECT * FROM {quote(name)} WHERE "table" = ?', (table,))
-             for name in (TAGS, NAMES, KINDS)}
+             for name in (TAGS, RUN_NAMES, KINDS)}
 
     def fill(conn: Any) -> None:
         if not kept:
@@ -83,7 +83,7 @@ def _refresh(engine: Any, table: str, key: tuple[str, str], copy: _Copy, read_si
         if values is not None:
             marks = ", ".join("?" for _ in names)
             conn.executemany(f"INSERT INTO {quote(table)} VALUES ({marks})", values.tolist())
-        for name, ddl, rows in ((RUNS_TABLE, RUNS_DDL, runs), (PREDICTIONS_TABLE, PREDICTIONS_DDL, predictions),
+        for name, ddl, rows in ((RUNS, RUNS_DDL, runs), (PREDICTIONS, PREDICTIONS_DDL, predictions),
                                 *((n, META_DDL[n], r) for n, r in extra.items())):
             conn.execute(f"DROP TABLE IF EXISTS {quote(name)}")
             if rows:

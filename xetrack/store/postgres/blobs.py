@@ -22,12 +22,12 @@ from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar
 from psycopg import sql
 
 from ...errors import NotFoundError
-from ...schema import INTERNAL_PREFIX
-from ..sqlite.blobs import BLOBS, CHUNKS, FOREIGN_UPLOAD_SECONDS, UPLOADS, stream, verify_pieces
+from ..sqlite.blobs import FOREIGN_UPLOAD_SECONDS, stream, verify_pieces
+from ..tables import ARTIFACTS, ARTIFACT_COLUMNS, BLOBS, CHUNKS, UPLOADS
 
 T = TypeVar("T")
-ARTIFACTS = INTERNAL_PREFIX + "artifacts"
-ARTIFACT_COLUMNS = ("track_id", "table", "name", "type", "hash", "size", "created")
+
+
 _CREATE_LOCK = 0x78657473  # pg_advisory_xact_lock key: one CREATE of these tables at a time
 _I = sql.Identifier
 _DDL = (

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any, Iterator, Sequence
 
 from . import side as pg_side
+from ..tables import RUNS
 
 Row = tuple[Any, ...]
 
@@ -28,12 +29,12 @@ def stored_pairs(engine: Any, table: str, track_ids: Sequence[str], between: tup
 
 def run_rows(engine: Any, table: str) -> list[Row]:
     """The lifecycle rows (``RUN_COLUMNS`` order) of ``table``'s runs; none without any."""
-    return pg_side.side_rows(engine, pg_side.RUNS_TABLE, table)
+    return pg_side.side_rows(engine, RUNS, table)
 
 
 def run_statuses(engine: Any, table: str) -> dict[str, str]:
     """track_id -> status of ``table``'s lifecycle rows."""
-    return {r[0]: r[2] for r in pg_side.side_rows(engine, pg_side.RUNS_TABLE, table)}
+    return {r[0]: r[2] for r in pg_side.side_rows(engine, RUNS, table)}
 
 
 def put_run(engine: Any, table: str, row: Sequence[Any]) -> None:

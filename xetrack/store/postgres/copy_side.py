@@ -12,9 +12,9 @@ from __future__ import annotations
 from typing import Any, Callable, Iterator, Sequence
 
 from . import blobs as pg_blobs, models as pg_models, side as pg_side
+from ..tables import ARTIFACT_COLUMNS
 
 Row = tuple[Any, ...]
-ARTIFACT_COLUMNS = pg_blobs.ARTIFACT_COLUMNS
 
 
 def prediction_pages(engine: Any, table: str, size: int) -> Iterator[list[Row]]:

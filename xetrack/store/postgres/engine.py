@@ -26,7 +26,7 @@ from ...errors import ColumnLimitError, DatabaseError, TableNotFoundError
 from ...frames import row_dict
 from ...schema import TIMESTAMP, TRACK_ID, is_internal_table, sql_type
 from ..base import AssetWrites, Engine, Roles, Where, column_not_found, pending_roles, table_not_found
-from ..sqlite.column_types import COLUMN_TYPES, logical_types
+from ..sqlite.column_types import logical_types
 from .assets import AssetMethods
 from .runs import PostgresRunReads
 from .stream import PostgresStreams
@@ -41,6 +41,7 @@ psycopg = psycopg_module()
 from psycopg import errors as pg_errors  # noqa: E402
 from psycopg import sql  # noqa: E402
 from psycopg.types.json import Jsonb  # noqa: E402
+from ..tables import COLUMN_TYPES
 
 DEFAULT_TIMEOUT = 60.0
 LOCK_TIMEOUT = "2s"  # per attempt; attempts go on for ``timeout`` seconds

@@ -20,10 +20,9 @@ from typing import Any
 from psycopg import sql
 
 from ...schema import ASSET_COUNTS, ASSETS_TABLE, quote
-from ..sqlite.blobs import BLOBS, CHUNKS, UPLOADS
-from .blobs import ARTIFACTS, has_table, uploads_in_progress
-from .models import MODELS
+from .blobs import has_table, uploads_in_progress
 from .values import OVERFLOW
+from ..tables import ARTIFACTS, BLOBS, CHUNKS, MODELS, RUN_NAMES, TAGS, UPLOADS
 
 _I = sql.Identifier
 #: Locked in this order by gc (writers take ROW EXCLUSIVE on one of them before they look).
@@ -35,11 +34,10 @@ def delete_run(engine: Any, table: str, track_id: str) -> None:
     and its name (as on SQLite)."""
     from . import meta as pg_meta
     from .side import delete_run as delete_side_rows
-    from ..sqlite.meta import NAMES, TAGS
 
     delete_side_rows(engine, table, track_id)
     delete_entries(engine, table, track_id)
-    for name in (TAGS, NAMES):
+    for name in (TAGS, RUN_NAMES):
         pg_meta.write(engine, name, f'DELETE FROM {quote(name)} WHERE "track_id" = ? AND "table" = ?', [(track_id, table)])
 
 

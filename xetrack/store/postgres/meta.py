@@ -13,7 +13,7 @@ from typing import Any, Iterable, Sequence
 
 from ..sqlite import meta as sq
 from .side import meta_read, meta_write
-from ..sqlite.meta import DESCRIPTIONS, KINDS, NAMES, TAGS
+from ..tables import DESCRIPTIONS, KINDS, RUN_NAMES, TAGS
 
 
 def write(engine: Any, name: str, sql: str, rows: Sequence[Sequence[Any]]) -> None:
@@ -51,16 +51,16 @@ def tag_keys(engine: Any, table: str) -> list[str]:
 
 
 def set_run_name(engine: Any, table: str, track_id: str, run_name: str) -> None:
-    write(engine, NAMES, sq.SET_RUN_NAME, [(table, track_id, run_name)])
+    write(engine, RUN_NAMES, sq.SET_RUN_NAME, [(table, track_id, run_name)])
 
 
 def run_names(engine: Any, table: str) -> list[tuple[str, str]]:
     """``(track_id, run_name)`` of ``table``."""
-    return read(engine, NAMES, sq.RUN_NAMES, (table,))
+    return read(engine, RUN_NAMES, sq.RUN_NAMES_OF, (table,))
 
 
 def has_run_names(engine: Any, table: str) -> bool:
-    return bool(read(engine, NAMES, sq.HAS_RUN_NAMES, (table,)))
+    return bool(read(engine, RUN_NAMES, sq.HAS_RUN_NAMES, (table,)))
 
 
 def put_kinds(engine: Any, rows: Sequence[tuple[str, str, str, str | None]], replace: bool) -> None:

@@ -18,17 +18,16 @@ from typing import Any, Callable, Sequence, TypeVar
 
 from psycopg import sql
 
-from ...schema import ASSETS_TABLE, INTERNAL_PREFIX
-from ..sqlite.blobs import BLOBS
+from ...schema import ASSETS_TABLE
 from .blobs import has_table, rows
 from .sql import create_side_tables
+from ..tables import BLOBS, MODELS, MODEL_ALIASES, MODEL_COLUMNS
 
 T = TypeVar("T")
 #: The most bytes one ``bytea`` value holds in PostgreSQL.
 VALUE_LIMIT = 2**30 - 1
-MODELS = INTERNAL_PREFIX + "models"
-ALIASES = INTERNAL_PREFIX + "model_aliases"
-MODEL_COLUMNS = ("name", "version", "hash", "kind", "track_id", "table", "description", "created")
+
+
 _CREATE_LOCK = 0x7865746D  # pg_advisory_xact_lock key: one CREATE of these tables at a time
 _I = sql.Identifier
 _DDL = (
@@ -36,7 +35,7 @@ _DDL = (
             '"kind" TEXT NOT NULL, "track_id" TEXT, "table" TEXT, "description" TEXT, "created" TEXT NOT NULL, '
             'PRIMARY KEY ("name", "version"))').format(_I(MODELS)),
     sql.SQL('CREATE TABLE IF NOT EXISTS {} ("name" TEXT NOT NULL, "alias" TEXT NOT NULL, "version" BIGINT NOT NULL, '
-            'PRIMARY KEY ("name", "alias"))').format(_I(ALIASES)),
+            'PRIMARY KEY ("name", "alias"))').format(_I(MODEL_ALIASES)),
 )
 
 
@@ -45,7 +44,7 @@ def write(engine: Any, body: Callable[[Any], T], what: str) -> T:
     the server dropped mid-way raises a clear error rather than write twice (a version
     number is not repeatable)."""
     def inner(conn: Any) -> T:
-        if not has_table(conn, ALIASES):
+        if not has_table(conn, MODEL_ALIASES):
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (_CREATE_LOCK,))
             for statement in _DDL:
                 conn.execute(statement)
@@ -95,12 +94,12 @@ def point(conn: Any, name: str, alias: str, version: int, replace: bool = True) 
     """Point ``alias`` at ``version`` (``replace=False``: only when the alias is free)."""
     action = 'DO UPDATE SET "version" = excluded."version"' if replace else "DO NOTHING"
     return conn.execute(sql.SQL('INSERT INTO {} ("name", "alias", "version") VALUES (%s, %s, %s) '
-                                'ON CONFLICT ("name", "alias") ' + action).format(_I(ALIASES)),
+                                'ON CONFLICT ("name", "alias") ' + action).format(_I(MODEL_ALIASES)),
                         (name, alias, version)).rowcount
 
 
 def drop_alias(conn: Any, name: str, alias: str) -> bool:
-    return conn.execute(sql.SQL('DELETE FROM {} WHERE "name" = %s AND "alias" = %s').format(_I(ALIASES)),
+    return conn.execute(sql.SQL('DELETE FROM {} WHERE "name" = %s AND "alias" = %s').format(_I(MODEL_ALIASES)),
                         (name, alias)).rowcount > 0
 
 
@@ -111,7 +110,7 @@ def versions_in(conn: Any, name: str) -> tuple[list[tuple[Any, ...]], dict[str, 
     versions = conn.execute(sql.SQL('SELECT "version", "hash", "kind" FROM {} WHERE "name" = %s ORDER BY "version"')
                             .format(_I(MODELS)), (name,)).fetchall()
     aliases = dict(conn.execute(sql.SQL('SELECT "alias", "version" FROM {} WHERE "name" = %s ORDER BY "alias"')
-                                .format(_I(ALIASES)), (name,)).fetchall()) if has_table(conn, ALIASES) else {}
+                                .format(_I(MODEL_ALIASES)), (name,)).fetchall()) if has_table(conn, MODEL_ALIASES) else {}
     names = [] if versions else [n for (n,) in conn.execute(
         sql.SQL('SELECT DISTINCT "name" FROM {} ORDER BY "name"').format(_I(MODELS))).fetchall()]
     return [tuple(v) for v in versions], aliases, names
@@ -196,7 +195,7 @@ def all_versions(engine: Any) -> list[tuple[Any, ...]]:
 
 def all_aliases(engine: Any) -> list[tuple[Any, ...]]:
     """Every ``(name, alias, version)``, by alias."""
-    return rows(engine, sql.SQL('SELECT "name", "alias", "version" FROM {} ORDER BY "alias"').format(_I(ALIASES)))
+    return rows(engine, sql.SQL('SELECT "name", "alias", "version" FROM {} ORDER BY "alias"').format(_I(MODEL_ALIASES)))
 
 
 def sizes(engine: Any, assets: list[str], artifacts: list[str]) -> dict[tuple[str, str], int]:

@@ -19,6 +19,7 @@ from psycopg import sql
 from ...schema import TIMESTAMP, TRACK_ID
 from .sql import TableSchema, plain
 from .values import OVERFLOW, ROW, merge_rows
+from ..tables import RUNS
 
 _I = sql.Identifier
 
@@ -103,9 +104,7 @@ class PostgresRunReads:
         return row[0] if row else None
 
     def run_error(self, table: str, track_id: str) -> str | None:
-        from .side import RUNS_TABLE
-
-        query = sql.SQL('SELECT "error" FROM {} WHERE "track_id" = %s AND "table" = %s').format(_I(RUNS_TABLE))
+        query = sql.SQL('SELECT "error" FROM {} WHERE "track_id" = %s AND "table" = %s').format(_I(RUNS))
 
         def attempt(conn: Any) -> Any:
             try:

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .side import RUNS_TABLE, mark_ended, mark_started, put_run, side_rows, store_predictions, table_counts
+from .side import mark_ended, mark_started, put_run, side_rows, store_predictions, table_counts
+from ..tables import RUNS
 
 
 def record_run(engine: Any, table: str, track_id: str, status: str, start: str | None, end: str | None,
@@ -23,7 +24,7 @@ def record_run(engine: Any, table: str, track_id: str, status: str, start: str |
 
 def run_records(engine: Any, table: str) -> dict[str, tuple[Any, Any, Any]]:
     """track_id -> (status, start, end) of the lifecycle rows of ``table``."""
-    return {r[0]: (r[2], r[3], r[4]) for r in side_rows(engine, RUNS_TABLE, table)}
+    return {r[0]: (r[2], r[3], r[4]) for r in side_rows(engine, RUNS, table)}
 
 
 __all__ = ["mark_started", "mark_ended", "record_run", "run_records", "store_predictions", "table_counts"]

@@ -17,16 +17,14 @@ from psycopg.types.json import Jsonb
 from ...schema import INTERNAL_PREFIX, TRACK_ID
 from .values import from_json, to_json
 from .engine import PostgresEngine
+from ..tables import PREDICTIONS, PREDICTION_COLUMNS, RUNS, RUN_COLUMNS
 
-RUNS_TABLE = INTERNAL_PREFIX + "runs"
-PREDICTIONS_TABLE = INTERNAL_PREFIX + "predictions"
-RUN_COLUMNS = ("track_id", "table", "status", "start", "end", "error", "pid", "host")
-PREDICTION_COLUMNS = ("track_id", "table", "name", "idx", "prediction", "actual")
+
 _I = sql.Identifier
 _DDL = {
-    RUNS_TABLE: 'CREATE TABLE IF NOT EXISTS {} ("track_id" TEXT NOT NULL, "table" TEXT NOT NULL, "status" TEXT, '
+    RUNS: 'CREATE TABLE IF NOT EXISTS {} ("track_id" TEXT NOT NULL, "table" TEXT NOT NULL, "status" TEXT, '
     '"start" TEXT, "end" TEXT, "error" TEXT, "pid" BIGINT, "host" TEXT, PRIMARY KEY ("track_id", "table"))',
-    PREDICTIONS_TABLE: 'CREATE TABLE IF NOT EXISTS {} ("track_id" TEXT NOT NULL, "table" TEXT NOT NULL, '
+    PREDICTIONS: 'CREATE TABLE IF NOT EXISTS {} ("track_id" TEXT NOT NULL, "table" TEXT NOT NULL, '
     '"name" TEXT NOT NULL, "idx" BIGINT NOT NULL, "prediction" JSONB, "actual" JSONB, '
     'PRIMARY KEY ("track_id", "table", "name", "idx"))',
 }
@@ -50,15 +48,15 @@ def mark_started(engine: PostgresEngine, table: str, track_id: str, stamp: str, 
         "VALUES (%s, %s, 'running', %s, NULL, NULL, %s, %s) ON CONFLICT (\"track_id\", \"table\") DO UPDATE SET "
         '"status" = excluded."status", "start" = excluded."start", "end" = NULL, "error" = NULL, '
         '"pid" = excluded."pid", "host" = excluded."host"'
-    ).format(t=_I(RUNS_TABLE))
-    _write(engine, RUNS_TABLE, lambda conn: conn.execute(query, (track_id, table, stamp, pid, host)))
+    ).format(t=_I(RUNS))
+    _write(engine, RUNS, lambda conn: conn.execute(query, (track_id, table, stamp, pid, host)))
 
 
 def mark_ended(engine: PostgresEngine, table: str, track_id: str, status: str, error: str | None,
                started_as: str | None, stamp: str, pid: int, host: str) -> None:
     """Record the run's end (its start too, if it was never started); a run renamed since
     it started (``started_as``) moves to its new id first."""
-    t = _I(RUNS_TABLE)
+    t = _I(RUNS)
 
     def body(conn: Any) -> None:
         if started_as is not None and started_as != track_id:
@@ -71,7 +69,7 @@ def mark_ended(engine: PostgresEngine, table: str, track_id: str, status: str, e
             '"status" = excluded."status", "end" = excluded."end", "error" = excluded."error"'
         ).format(t), (track_id, table, status, stamp, stamp, error, pid, host))
 
-    _write(engine, RUNS_TABLE, body)
+    _write(engine, RUNS, body)
 
 
 def put_run(engine: PostgresEngine, table: str, row: Sequence[Any]) -> None:
@@ -81,14 +79,14 @@ def put_run(engine: PostgresEngine, table: str, row: Sequence[Any]) -> None:
         'VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT ("track_id", "table") DO UPDATE SET '
         '"status" = excluded."status", "start" = excluded."start", "end" = excluded."end", '
         '"error" = excluded."error", "pid" = excluded."pid", "host" = excluded."host"'
-    ).format(t=_I(RUNS_TABLE))
-    _write(engine, RUNS_TABLE, lambda conn: conn.execute(query, tuple(row)))
+    ).format(t=_I(RUNS))
+    _write(engine, RUNS, lambda conn: conn.execute(query, tuple(row)))
 
 
 def store_predictions(engine: PostgresEngine, table: str, track_id: str, name: str,
                       p: Sequence[Any], a: Sequence[Any]) -> None:
     """Replace the run's pairs named ``name``."""
-    t = _I(PREDICTIONS_TABLE)
+    t = _I(PREDICTIONS)
     rows = [(track_id, table, name, i, _json(x), _json(y)) for i, (x, y) in enumerate(zip(p, a))]
 
     def body(conn: Any) -> None:
@@ -96,13 +94,13 @@ def store_predictions(engine: PostgresEngine, table: str, track_id: str, name: s
                      (track_id, table, name))
         conn.cursor().executemany(sql.SQL("INSERT INTO {} VALUES (%s, %s, %s, %s, %s, %s)").format(t), rows)
 
-    _write(engine, PREDICTIONS_TABLE, body)
+    _write(engine, PREDICTIONS, body)
 
 
 def delete_run(engine: PostgresEngine, table: str, track_id: str) -> None:
     """Forget a deleted run's lifecycle row and predictions."""
     def attempt(conn: Any) -> None:
-        for side in (RUNS_TABLE, PREDICTIONS_TABLE):
+        for side in (RUNS, PREDICTIONS):
             query = sql.SQL('DELETE FROM {} WHERE "track_id" = %s AND "table" = %s').format(_I(side))
             engine._rows(conn, query + sql.SQL(" RETURNING 1"), (track_id, table))
 
@@ -112,11 +110,11 @@ def delete_run(engine: PostgresEngine, table: str, track_id: str) -> None:
 def side_rows(engine: PostgresEngine, side: str, table: str) -> list[tuple[Any, ...]]:
     """Every row of side table ``side`` for experiment table ``table``, in its column
     order (``RUN_COLUMNS`` or ``PREDICTION_COLUMNS``); none when it was never created."""
-    columns = RUN_COLUMNS if side == RUNS_TABLE else PREDICTION_COLUMNS
+    columns = RUN_COLUMNS if side == RUNS else PREDICTION_COLUMNS
     query = sql.SQL('SELECT {} FROM {} WHERE "table" = %s').format(
         sql.SQL(", ").join(map(_I, columns)), _I(side))
     rows = engine._run(lambda conn: engine._rows(conn, query, (table,)))
-    if side == PREDICTIONS_TABLE:
+    if side == PREDICTIONS:
         rows = [(*r[:4], from_json(r[4]), from_json(r[5])) for r in rows]
     return rows
 
@@ -126,7 +124,7 @@ def prediction_pages(engine: PostgresEngine, table: str, size: int) -> Iterator[
     ``size`` rows at a time in key order: each page one query after the last one's key."""
     query = sql.SQL('SELECT {} FROM {} WHERE "table" = %s AND ("track_id", "name", "idx") > (%s, %s, %s) '
                     'ORDER BY "track_id", "name", "idx" LIMIT %s').format(
-        sql.SQL(", ").join(map(_I, PREDICTION_COLUMNS)), _I(PREDICTIONS_TABLE))
+        sql.SQL(", ").join(map(_I, PREDICTION_COLUMNS)), _I(PREDICTIONS))
     after: tuple[Any, ...] = ("", "", -(2**63))
     while True:
         rows = engine._run(lambda conn: engine._rows(conn, query, (table, *after, size)))
@@ -139,13 +137,13 @@ def prediction_pages(engine: PostgresEngine, table: str, size: int) -> Iterator[
 def put_predictions(engine: PostgresEngine, rows: Sequence[Sequence[Any]]) -> int:
     """Add pairs (``PREDICTION_COLUMNS`` order) the table lacks; returns how many were added."""
     query = sql.SQL('INSERT INTO {} VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT ("track_id", "table", "name", "idx") '
-                    "DO NOTHING").format(_I(PREDICTIONS_TABLE))
+                    "DO NOTHING").format(_I(PREDICTIONS))
     added = [0]
 
     def body(conn: Any) -> None:
         added[0] = sum(conn.execute(query, (*r[:4], _json(r[4]), _json(r[5]))).rowcount for r in rows)
 
-    _write(engine, PREDICTIONS_TABLE, body)
+    _write(engine, PREDICTIONS, body)
     return added[0]
 
 

@@ -18,13 +18,13 @@ import sqlite3
 from types import ModuleType
 from typing import Any, Sequence
 
-from ...schema import INTERNAL_PREFIX, quote
+from ...schema import quote
 from . import blobs
 from .. import sqlite_engine
 from ..base import Engine
+from ..tables import ARTIFACTS
 
-ARTIFACTS = INTERNAL_PREFIX + "artifacts"
-ARTIFACT_COLUMNS = ("track_id", "table", "name", "type", "hash", "size", "created")
+
 ARTIFACTS_DDL = (
     f"CREATE TABLE IF NOT EXISTS {quote(ARTIFACTS)} ("
     '"track_id" TEXT NOT NULL, "table" TEXT NOT NULL, "name" TEXT NOT NULL, "type" TEXT, '

@@ -27,15 +27,14 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
 
 from ...errors import IntegrityError, NotFoundError
-from ...schema import INTERNAL_PREFIX, quote
+from ...schema import quote
 from ..base import rows_if_table
+from ..tables import BLOBS, CHUNKS, UPLOADS
 
 if TYPE_CHECKING:
     from .engine import SQLiteEngine
 
-BLOBS = INTERNAL_PREFIX + "blobs"
-CHUNKS = INTERNAL_PREFIX + "chunks"
-UPLOADS = INTERNAL_PREFIX + "uploads"
+
 #: An upload from another host is taken as still running for this long (its pid cannot be checked).
 FOREIGN_UPLOAD_SECONDS = 24 * 3600
 CHUNK_SIZE = 4 * 2**20

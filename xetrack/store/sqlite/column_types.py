@@ -23,10 +23,9 @@ from __future__ import annotations
 import sqlite3
 from typing import Mapping
 
-from ...schema import INTERNAL_PREFIX, quote
+from ...schema import quote
 from ..base import rows_if_table
-
-COLUMN_TYPES = INTERNAL_PREFIX + "columns"
+from ..tables import COLUMN_TYPES
 
 
 def _ddl(schema: str) -> str:

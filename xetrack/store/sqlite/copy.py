@@ -27,7 +27,8 @@ from ...schema import ASSETS_TABLE, BASE_COLUMNS, TIMESTAMP, TRACK_ID, is_intern
 from ..base import AssetWrites, has_table, rowid_alias
 from .busy import immediate, retry_busy, transact
 from .column_types import logical_types, read_types, record_types
-from .copy_side import RUN_COLUMNS, RUNS as RUNS_TABLE, runs_ddl
+from .copy_side import runs_ddl
+from ..tables import RUNS, RUN_COLUMNS
 #: Objects copied per transaction of TARGET, at most (and at most this many bytes).
 ASSETS_PER_BATCH = 1000
 ASSET_BYTES_PER_BATCH = 64 * 2**20
@@ -87,19 +88,19 @@ def stored_pairs(engine: Any, table: str, track_ids: Sequence[str], between: tup
 def run_rows(engine: Any, table: str) -> list[Row]:
     """The lifecycle rows (``RUN_COLUMNS`` order) of ``table``'s runs; none without any."""
     cols = ", ".join(quote(c) for c in RUN_COLUMNS)
-    return engine.query(f'SELECT {cols} FROM {quote(RUNS_TABLE)} WHERE "table" = ?', (table,))
+    return engine.query(f'SELECT {cols} FROM {quote(RUNS)} WHERE "table" = ?', (table,))
 
 
 def run_statuses(engine: Any, table: str) -> dict[str, str]:
     """track_id -> status of ``table``'s lifecycle rows."""
-    return dict(engine.query(f'SELECT "track_id", "status" FROM {quote(RUNS_TABLE)} WHERE "table" = ?', (table,)))
+    return dict(engine.query(f'SELECT "track_id", "status" FROM {quote(RUNS)} WHERE "table" = ?', (table,)))
 
 
 def put_run(engine: Any, table: str, row: Sequence[Any]) -> None:
     """Insert or replace one lifecycle row (``RUN_COLUMNS`` order)."""
     def body(conn: sqlite3.Connection) -> None:
         conn.execute(runs_ddl())
-        conn.execute(f"INSERT OR REPLACE INTO {quote(RUNS_TABLE)} VALUES (?, ?, ?, ?, ?, ?, ?, ?)", tuple(row))
+        conn.execute(f"INSERT OR REPLACE INTO {quote(RUNS)} VALUES (?, ?, ?, ?, ?, ?, ?, ?)", tuple(row))
 
     engine.write(body)
 

@@ -23,19 +23,11 @@ from __future__ import annotations
 import sqlite3
 from typing import Any, Callable, Iterator, Sequence
 
-from ...schema import ASSETS_TABLE, INTERNAL_PREFIX, quote
+from ...schema import ASSETS_TABLE, quote
 from ..base import has_table
-from .blobs import BLOBS, CHUNKS
+from ..tables import ARTIFACTS, ARTIFACT_COLUMNS, BLOBS, CHUNKS, MODELS, MODEL_ALIASES, MODEL_COLUMNS, PREDICTIONS, PREDICTION_COLUMNS, RUNS, RUN_COLUMNS
 
-RUNS = INTERNAL_PREFIX + "runs"
-PREDICTIONS = INTERNAL_PREFIX + "predictions"
-ARTIFACTS = INTERNAL_PREFIX + "artifacts"
-MODELS = INTERNAL_PREFIX + "models"
-ALIASES = INTERNAL_PREFIX + "model_aliases"
-RUN_COLUMNS = ("track_id", "table", "status", "start", "end", "error", "pid", "host")
-PREDICTION_COLUMNS = ("track_id", "table", "name", "idx", "prediction", "actual")
-ARTIFACT_COLUMNS = ("track_id", "table", "name", "type", "hash", "size", "created")
-MODEL_COLUMNS = ("name", "version", "hash", "kind", "track_id", "table", "description", "created")
+
 _FINAL = ("finished", "failed", "killed")  # xetrack.runs.STATUSES[1:]
 
 Row = tuple[Any, ...]
@@ -191,9 +183,9 @@ def versions_of(src: sqlite3.Connection, name: str) -> list[Row]:
 
 def aliases_of(src: sqlite3.Connection, name: str) -> list[Row]:
     """``(alias, version)`` of model ``name``, by alias; none without aliases."""
-    if not has_table(src, ALIASES):
+    if not has_table(src, MODEL_ALIASES):
         return []
-    sql = f'SELECT "alias", "version" FROM main.{quote(ALIASES)} WHERE "name" = ? ORDER BY "alias"'
+    sql = f'SELECT "alias", "version" FROM main.{quote(MODEL_ALIASES)} WHERE "name" = ? ORDER BY "alias"'
     return src.execute(sql, (name,)).fetchall()
 
 
@@ -222,7 +214,7 @@ def add_version(conn: sqlite3.Connection, row: Sequence[Any]) -> int:
 
 def point(conn: sqlite3.Connection, name: str, alias: str, version: int) -> int:
     """Set ``alias`` of model ``name`` unless it is set; returns 1 when it was set."""
-    return max(0, conn.execute(f'INSERT OR IGNORE INTO main.{quote(ALIASES)} ("name", "alias", "version") '
+    return max(0, conn.execute(f'INSERT OR IGNORE INTO main.{quote(MODEL_ALIASES)} ("name", "alias", "version") '
                                "VALUES (?, ?, ?)", (name, alias, version)).rowcount)
 
 
@@ -273,7 +265,7 @@ def model_versions(engine: Any) -> list[Row]:
 
 def model_aliases(engine: Any) -> list[Row]:
     """Every ``(name, alias, version)``, by alias."""
-    return engine.query(f'SELECT "name", "alias", "version" FROM {quote(ALIASES)} ORDER BY "alias"')
+    return engine.query(f'SELECT "name", "alias", "version" FROM {quote(MODEL_ALIASES)} ORDER BY "alias"')
 
 
 def registry_write(engine: Any, body: Callable[[Any], Any]) -> Any:

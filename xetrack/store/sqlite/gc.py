@@ -15,17 +15,14 @@ import os
 import sqlite3
 from typing import Any, Sequence
 
-from ...schema import ASSET_COUNTS, ASSETS_TABLE, INTERNAL_PREFIX, is_internal_table, quote
+from ...schema import ASSET_COUNTS, ASSETS_TABLE, is_internal_table, quote
 from . import blobs
 from .. import sqlite_engine
 from ..base import Engine, has_table
 from .busy import retry_busy
+from ..tables import BLOBS, CHUNKS, POINTING_TABLES, RUN_SIDE_TABLES
 
 #: The side tables with one row per run (or several), keyed by ``"track_id"`` and ``"table"``.
-RUN_SIDE_TABLES = tuple(INTERNAL_PREFIX + n for n in ("runs", "predictions", "artifacts", "tags", "run_names"))
-#: The side tables that point at stored bytes by ``"hash"``: artifact entries and model versions.
-POINTING_TABLES = (INTERNAL_PREFIX + "artifacts", INTERNAL_PREFIX + "models")
-#: Dead bytes by kind: ``{hash: bytes}`` of objects, of artifact bytes, and of unfinished uploads' chunks.
 Collected = tuple[dict[str, int], dict[str, int], dict[str, int]]
 
 
@@ -75,13 +72,13 @@ def vacuum(engine: Engine) -> int:
 
 def _collect(conn: sqlite3.Connection, dry_run: bool) -> Collected:
     assets = dict(_rows(conn, ASSETS_TABLE, f"SELECT key, length(value) FROM {quote(ASSETS_TABLE)}"))
-    stored = dict(_rows(conn, blobs.BLOBS, f'SELECT "hash", "size" FROM {quote(blobs.BLOBS)}'))
-    headless = f' WHERE "hash" NOT IN (SELECT "hash" FROM {quote(blobs.BLOBS)})' if stored else ""
+    stored = dict(_rows(conn, BLOBS, f'SELECT "hash", "size" FROM {quote(BLOBS)}'))
+    headless = f' WHERE "hash" NOT IN (SELECT "hash" FROM {quote(BLOBS)})' if stored else ""
     uploading = blobs.uploads_in_progress(conn, clean=not dry_run)
     orphans = {  # chunks of uploads that died before they finished
         key: size
         for key, size in _rows(
-            conn, blobs.CHUNKS, f'SELECT "hash", sum(length("data")) FROM {quote(blobs.CHUNKS)}{headless} GROUP BY "hash"'
+            conn, CHUNKS, f'SELECT "hash", sum(length("data")) FROM {quote(CHUNKS)}{headless} GROUP BY "hash"'
         )
         if key not in uploading
     }
@@ -96,8 +93,8 @@ def _collect(conn: sqlite3.Connection, dry_run: bool) -> Collected:
         if counts:
             conn.execute(f"DELETE FROM {quote(ASSET_COUNTS)} WHERE hash = ?", (key,))
     for key in list(dead_blobs) + sorted(orphans):
-        conn.execute(f'DELETE FROM {quote(blobs.CHUNKS)} WHERE "hash" = ?', (key,))
-        conn.execute(f'DELETE FROM {quote(blobs.BLOBS)} WHERE "hash" = ?', (key,))
+        conn.execute(f'DELETE FROM {quote(CHUNKS)} WHERE "hash" = ?', (key,))
+        conn.execute(f'DELETE FROM {quote(BLOBS)} WHERE "hash" = ?', (key,))
     return dead_assets, dead_blobs, orphans
 
 

@@ -24,21 +24,19 @@ from __future__ import annotations
 import sqlite3
 from typing import Any, Iterable, Sequence
 
-from ...schema import INTERNAL_PREFIX, quote
+from ...schema import quote
 from .. import sqlite_engine
 from ..base import Engine, Roles, has_table, rows_if_table
+from ..tables import DESCRIPTIONS, KINDS, RUN_NAMES, SUMMARY_STATE, TAGS
 
-TAGS = INTERNAL_PREFIX + "tags"
-NAMES = INTERNAL_PREFIX + "run_names"
-KINDS = INTERNAL_PREFIX + "kinds"
-DESCRIPTIONS = INTERNAL_PREFIX + "descriptions"
+
 #: The column prefix of tags in runs()/search()/compare(), as in MLflow's filter syntax.
 TAG_PREFIX = "tags."
 RUN_NAME = "run_name"
 DDL = {
     TAGS: f'CREATE TABLE IF NOT EXISTS {quote(TAGS)} ("table" TEXT NOT NULL, "track_id" TEXT NOT NULL, '
           '"key" TEXT NOT NULL, "value" TEXT, PRIMARY KEY ("table", "track_id", "key"))',
-    NAMES: f'CREATE TABLE IF NOT EXISTS {quote(NAMES)} ("table" TEXT NOT NULL, "track_id" TEXT NOT NULL, '
+    RUN_NAMES: f'CREATE TABLE IF NOT EXISTS {quote(RUN_NAMES)} ("table" TEXT NOT NULL, "track_id" TEXT NOT NULL, '
            '"run_name" TEXT NOT NULL, PRIMARY KEY ("table", "track_id"))',
     KINDS: f'CREATE TABLE IF NOT EXISTS {quote(KINDS)} ("table" TEXT NOT NULL, "column" TEXT NOT NULL, '
            '"kind" TEXT NOT NULL, "key" TEXT, PRIMARY KEY ("table", "column"))',
@@ -47,7 +45,7 @@ DDL = {
 #: The columns ``xetrack.copy`` carries over, per side table (TARGET's own rows win).
 COPY_COLUMNS = {
     TAGS: ("table", "track_id", "key", "value"),
-    NAMES: ("table", "track_id", "run_name"),
+    RUN_NAMES: ("table", "track_id", "run_name"),
     KINDS: ("table", "column", "kind", "key"),
     DESCRIPTIONS: ("table", "description"),
 }
@@ -59,10 +57,10 @@ FIND_TAG = f'SELECT 1 FROM {quote(TAGS)} WHERE "table" = ? AND "track_id" = ? AN
 DELETE_TAG = f'DELETE FROM {quote(TAGS)} WHERE "table" = ? AND "track_id" = ? AND "key" = ?'
 TAGS_OF = f'SELECT "key", "value" FROM {quote(TAGS)} WHERE "table" = ? AND "track_id" = ? ORDER BY "key"'
 TAG_KEYS = f'SELECT DISTINCT "key" FROM {quote(TAGS)} WHERE "table" = ? ORDER BY "key"'
-SET_RUN_NAME = (f'INSERT INTO {quote(NAMES)} ("table", "track_id", "run_name") VALUES (?, ?, ?) '
+SET_RUN_NAME = (f'INSERT INTO {quote(RUN_NAMES)} ("table", "track_id", "run_name") VALUES (?, ?, ?) '
                 'ON CONFLICT ("table", "track_id") DO UPDATE SET "run_name" = excluded."run_name"')
-RUN_NAMES = f'SELECT "track_id", "run_name" FROM {quote(NAMES)} WHERE "table" = ?'
-HAS_RUN_NAMES = f'SELECT 1 FROM {quote(NAMES)} WHERE "table" = ? LIMIT 1'
+RUN_NAMES_OF = f'SELECT "track_id", "run_name" FROM {quote(RUN_NAMES)} WHERE "table" = ?'
+HAS_RUN_NAMES = f'SELECT 1 FROM {quote(RUN_NAMES)} WHERE "table" = ? LIMIT 1'
 _K = quote(KINDS)  # the row already there, named in full: PostgreSQL finds a bare "key" ambiguous
 PUT_KINDS = (f'INSERT INTO {_K} ("table", "column", "kind", "key") VALUES (?, ?, ?, ?) ON CONFLICT ("table", "column") DO ')
 REPLACE_KINDS = (PUT_KINDS + f'UPDATE SET "kind" = excluded."kind", "key" = coalesce(excluded."key", {_K}."key") '
@@ -132,10 +130,10 @@ def read(engine: Engine, name: str, sql: str, binds: Iterable[Any] = ()) -> list
 def bump(conn: sqlite3.Connection) -> None:
     """Bump every table's summary gen: cached runs()/search() frames go stale, as they do
     on a change of ``xetrack_runs``. Without a summary there is nothing cached by gen."""
-    from .summary import STATE  # the run summary's own table (SQLite only)
+    pass  # the run summary's own table (SQLite only)
 
-    if has_table(conn, STATE):
-        conn.execute(f'UPDATE {quote(STATE)} SET "gen" = "gen" + 1')
+    if has_table(conn, SUMMARY_STATE):
+        conn.execute(f'UPDATE {quote(SUMMARY_STATE)} SET "gen" = "gen" + 1')
 
 
 # ------------------------------------------------------------------ the operations
@@ -163,16 +161,16 @@ def tag_keys(engine: Engine, table: str) -> list[str]:
 
 
 def set_run_name(engine: Engine, table: str, track_id: str, run_name: str) -> None:
-    write(engine, NAMES, SET_RUN_NAME, [(table, track_id, run_name)])
+    write(engine, RUN_NAMES, SET_RUN_NAME, [(table, track_id, run_name)])
 
 
 def run_names(engine: Engine, table: str) -> list[tuple[str, str]]:
     """``(track_id, run_name)`` of ``table``."""
-    return read(engine, NAMES, RUN_NAMES, (table,))
+    return read(engine, RUN_NAMES, RUN_NAMES_OF, (table,))
 
 
 def has_run_names(engine: Engine, table: str) -> bool:
-    return bool(read(engine, NAMES, HAS_RUN_NAMES, (table,)))
+    return bool(read(engine, RUN_NAMES, HAS_RUN_NAMES, (table,)))
 
 
 def put_kinds(engine: Engine, rows: Sequence[tuple[str, str, str, str | None]], replace: bool) -> None:
@@ -260,7 +258,7 @@ def wrap_select(sql: str, base: list[str], rest: list[str], names: bool, keys: l
     cols = [f"s.{quote(base[0])}"]
     extra: list[Any] = []
     if names:
-        cols.append(f'(SELECT n."run_name" FROM {quote(NAMES)} AS n WHERE n."table" = ? '
+        cols.append(f'(SELECT n."run_name" FROM {quote(RUN_NAMES)} AS n WHERE n."table" = ? '
                     f'AND n."track_id" = s."track_id") AS {quote(RUN_NAME)}')
         extra.append(table)
     cols += [f"s.{quote(c)}" for c in base[1:] + rest]

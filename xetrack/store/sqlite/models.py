@@ -18,19 +18,19 @@ from __future__ import annotations
 import sqlite3
 from typing import Any, Callable, Sequence
 
-from ...schema import ASSETS_TABLE, INTERNAL_PREFIX, quote
+from ...schema import ASSETS_TABLE, quote
 from . import blobs
 from .. import sqlite_engine
 from ..base import Engine, rows_if_table
+from ..tables import BLOBS, MODELS, MODEL_ALIASES
 
-MODELS = INTERNAL_PREFIX + "models"
-ALIASES = INTERNAL_PREFIX + "model_aliases"
+
 MODELS_DDL = (
     f"CREATE TABLE IF NOT EXISTS {quote(MODELS)} ("
     '"name" TEXT NOT NULL, "version" INTEGER NOT NULL, "hash" TEXT NOT NULL, "kind" TEXT NOT NULL, '
     '"track_id" TEXT, "table" TEXT, "description" TEXT, "created" TEXT NOT NULL, '
     'PRIMARY KEY ("name", "version"))',
-    f"CREATE TABLE IF NOT EXISTS {quote(ALIASES)} ("
+    f"CREATE TABLE IF NOT EXISTS {quote(MODEL_ALIASES)} ("
     '"name" TEXT NOT NULL, "alias" TEXT NOT NULL, "version" INTEGER NOT NULL, PRIMARY KEY ("name", "alias"))',
 )
 #: ``versions()``: ``[(version, hash, kind)]``, ``{alias: version}`` and every registered name.
@@ -44,7 +44,7 @@ def _create(conn: sqlite3.Connection) -> None:
 
 def stored_kind_in(conn: sqlite3.Connection, key: str) -> str | None:
     """``'asset'`` or ``'artifact'`` when ``key`` names bytes stored in ``conn``'s file."""
-    for kind, table, column in (("asset", ASSETS_TABLE, "key"), ("artifact", blobs.BLOBS, "hash")):
+    for kind, table, column in (("asset", ASSETS_TABLE, "key"), ("artifact", BLOBS, "hash")):
         if rows_if_table(conn, f"SELECT 1 FROM {quote(table)} WHERE {quote(column)} = ? LIMIT 1", (key,)):
             return kind
     return None
@@ -94,7 +94,7 @@ def add_version(engine: Engine, name: str, key: str, kind: str, data: bytes | No
 
 def _point(conn: sqlite3.Connection, name: str, alias: str, version: int) -> None:
     conn.execute(
-        f'INSERT INTO {quote(ALIASES)} ("name", "alias", "version") VALUES (?, ?, ?) '
+        f'INSERT INTO {quote(MODEL_ALIASES)} ("name", "alias", "version") VALUES (?, ?, ?) '
         'ON CONFLICT ("name", "alias") DO UPDATE SET "version" = excluded."version"',
         (name, alias, version),
     )
@@ -104,7 +104,7 @@ def _versions_in(conn: sqlite3.Connection, name: str) -> Versions:
     versions = rows_if_table(
         conn, f'SELECT "version", "hash", "kind" FROM {quote(MODELS)} WHERE "name" = ? ORDER BY "version"', (name,))
     aliases = dict(rows_if_table(
-        conn, f'SELECT "alias", "version" FROM {quote(ALIASES)} WHERE "name" = ? ORDER BY "alias"', (name,)))
+        conn, f'SELECT "alias", "version" FROM {quote(MODEL_ALIASES)} WHERE "name" = ? ORDER BY "alias"', (name,)))
     names = [] if versions else [
         n for (n,) in rows_if_table(conn, f'SELECT DISTINCT "name" FROM {quote(MODELS)} ORDER BY "name"')]
     return [tuple(v) for v in versions], aliases, names
@@ -133,7 +133,7 @@ def remove_alias(engine: Engine, name: str, alias: str) -> bool:
 
     def body(conn: sqlite3.Connection) -> bool:
         _create(conn)
-        cur = conn.execute(f'DELETE FROM {quote(ALIASES)} WHERE "name" = ? AND "alias" = ?', (name, alias))
+        cur = conn.execute(f'DELETE FROM {quote(MODEL_ALIASES)} WHERE "name" = ? AND "alias" = ?', (name, alias))
         return cur.rowcount > 0
 
     return sq.write(body)
@@ -155,12 +155,12 @@ def listing(engine: Engine) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]
     sq = sqlite_engine(engine)
     if sq is None or not sq.query(f"SELECT 1 FROM {quote(MODELS)} LIMIT 1"):
         return [], []
-    aliases = sq.query(f'SELECT "name", "alias", "version" FROM {quote(ALIASES)} ORDER BY "alias"')
+    aliases = sq.query(f'SELECT "name", "alias", "version" FROM {quote(MODEL_ALIASES)} ORDER BY "alias"')
     has_assets = bool(sq.query("SELECT 1 FROM sqlite_master WHERE name = ?", (ASSETS_TABLE,)))
-    has_blobs = bool(sq.query("SELECT 1 FROM sqlite_master WHERE name = ?", (blobs.BLOBS,)))
+    has_blobs = bool(sq.query("SELECT 1 FROM sqlite_master WHERE name = ?", (BLOBS,)))
     size = " + ".join(
         [f"coalesce((SELECT length(a.value) FROM {quote(ASSETS_TABLE)} a WHERE a.key = m.hash AND m.kind = 'asset'), 0)"] * has_assets
-        + [f"coalesce((SELECT b.size FROM {quote(blobs.BLOBS)} b WHERE b.hash = m.hash AND m.kind = 'artifact'), 0)"] * has_blobs
+        + [f"coalesce((SELECT b.size FROM {quote(BLOBS)} b WHERE b.hash = m.hash AND m.kind = 'artifact'), 0)"] * has_blobs
     ) or "NULL"
     rows = sq.query(f'SELECT m."name", m."version", m."hash", m."kind", {size}, m."track_id", m."description", '
                     f'm."created" FROM {quote(MODELS)} m ORDER BY m."name", m."version"')

@@ -21,9 +21,9 @@ import sqlite3
 import threading
 from typing import Any, Mapping, Sequence
 
-from ...schema import INTERNAL_PREFIX, TIMESTAMP, TRACK_ID, quote
+from ...schema import TIMESTAMP, TRACK_ID, quote
 from ..base import has_table
-from .summary import COLUMN_STATS, RUN_STATS
+from ..tables import PREDICTIONS, RUNS, SUMMARY_COLUMNS, SUMMARY_RUNS
 
 #: A run's aggregation over its rows -> the SQL aggregate (``last``/``first``: by rowid).
 AGGS = {"last": None, "first": None, "min": "min", "max": "max", "mean": "avg"}
@@ -34,8 +34,6 @@ ALIVE_FN = "xetrack_pid_alive"
 #: The order of runs(): by start, ties by track_id.
 RUN_ORDER = '"start", "track_id"'
 #: The lifecycle and predictions side tables (:mod:`xetrack.runs`).
-RUNS_TABLE = INTERNAL_PREFIX + "runs"
-PREDICTIONS_TABLE = INTERNAL_PREFIX + "predictions"
 
 
 def query(engine: Any, sql: str, params: Sequence[Any] = ()) -> tuple[list[str], list[tuple[Any, ...]]]:
@@ -76,7 +74,7 @@ def varying(engine: Any, table: str, columns: list[str], sample: tuple[int, int]
 
 def _runs_source(has_runs: bool) -> str:
     if has_runs:
-        return f"(SELECT * FROM {quote(RUNS_TABLE)} WHERE \"table\" = ?)"
+        return f"(SELECT * FROM {quote(RUNS)} WHERE \"table\" = ?)"
     return '(SELECT NULL AS "track_id", NULL AS "status", NULL AS "start", NULL AS "end", NULL AS "pid", NULL AS "host" WHERE 0)'
 
 
@@ -85,7 +83,7 @@ def _summary_source(
 ) -> tuple[str, list[Any]]:
     """The per-run subquery ``g`` (track_id, _first, _last, _events, p0.., m0..) read from
     the run summary (:mod:`.sqlite_summary`), with its binds; with ``only``, just those runs."""
-    cs = quote(COLUMN_STATS)
+    cs = quote(SUMMARY_COLUMNS)
     field = {"last": '"lv"', "first": '"fv"', "min": '"mn"', "max": '"mx"',
              "mean": 'CASE WHEN "n" > 0 THEN "tot" / "n" END'}[agg]
     parts = ['r."track_id" AS "track_id"', 'r."t0" AS "_first"', 'r."t1" AS "_last"', 'r."events" AS "_events"']
@@ -96,7 +94,7 @@ def _summary_source(
     for i, c in enumerate(metrics):
         parts.append(f'(SELECT {field} FROM {cs} WHERE "tbl" = ? AND "track_id" = r."track_id" AND "col" = ?) AS m{i}')
         binds += [table, c]
-    sql = f'SELECT {", ".join(parts)} FROM {quote(RUN_STATS)} AS r WHERE r."tbl" = ?'
+    sql = f'SELECT {", ".join(parts)} FROM {quote(SUMMARY_RUNS)} AS r WHERE r."tbl" = ?'
     if only is not None:
         sql += f' AND r."track_id" IN ({", ".join("?" for _ in only)})'
         return sql, [*binds, table, *only]
@@ -254,9 +252,9 @@ def prediction_rows(engine: Any, table: str, track_id: str,
                     name: str | None) -> tuple[list[str], list[tuple[Any, ...]]] | None:
     """(names, rows) of idx, prediction, actual of the run's predictions (only those of
     ``name`` when given), by name then idx; None when the file has no predictions table."""
-    if not has(engine, PREDICTIONS_TABLE):
+    if not has(engine, PREDICTIONS):
         return None
-    sql = f'SELECT "idx", "prediction", "actual" FROM {quote(PREDICTIONS_TABLE)} WHERE "track_id" = ? AND "table" = ?'
+    sql = f'SELECT "idx", "prediction", "actual" FROM {quote(PREDICTIONS)} WHERE "track_id" = ? AND "table" = ?'
     binds: list[Any] = [track_id, table]
     if name is not None:
         sql += ' AND "name" = ?'

@@ -18,23 +18,23 @@ from __future__ import annotations
 import sqlite3
 from typing import Any, Sequence
 
-from ...schema import INTERNAL_PREFIX, TRACK_ID, quote
+from ...schema import TRACK_ID, quote
 from .. import sqlite_engine
 from ..base import Engine, rows_if_table
+from ..tables import PREDICTIONS, RUNS
 
-RUNS_TABLE = INTERNAL_PREFIX + "runs"
-PREDICTIONS_TABLE = INTERNAL_PREFIX + "predictions"
+
 RUNS_DDL = (
-    f"CREATE TABLE IF NOT EXISTS {quote(RUNS_TABLE)} ("
+    f"CREATE TABLE IF NOT EXISTS {quote(RUNS)} ("
     '"track_id" TEXT NOT NULL, "table" TEXT NOT NULL, "status" TEXT, "start" TEXT, '
     '"end" TEXT, "error" TEXT, "pid" INTEGER, "host" TEXT, PRIMARY KEY ("track_id", "table"))'
 )
 PREDICTIONS_DDL = (
-    f"CREATE TABLE IF NOT EXISTS {quote(PREDICTIONS_TABLE)} ("
+    f"CREATE TABLE IF NOT EXISTS {quote(PREDICTIONS)} ("
     '"track_id" TEXT NOT NULL, "table" TEXT NOT NULL, "name" TEXT NOT NULL, "idx" INTEGER NOT NULL, '
     '"prediction", "actual", PRIMARY KEY ("track_id", "table", "name", "idx"))'
 )
-_INSERT_RUN = (f'INSERT INTO {quote(RUNS_TABLE)} ("track_id", "table", "status", "start", "end", "error", "pid", "host") '
+_INSERT_RUN = (f'INSERT INTO {quote(RUNS)} ("track_id", "table", "status", "start", "end", "error", "pid", "host") '
                "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (\"track_id\", \"table\") DO UPDATE SET ")
 
 
@@ -70,7 +70,7 @@ def mark_ended(engine: Engine, table: str, track_id: str, status: str, error: st
     moves: list[tuple[str, Sequence[Any]]] = []
     if started_as is not None and started_as != track_id:
         moves.append((
-            f'UPDATE OR REPLACE {quote(RUNS_TABLE)} SET "track_id" = ? WHERE "track_id" = ? AND "table" = ?',
+            f'UPDATE OR REPLACE {quote(RUNS)} SET "track_id" = ? WHERE "track_id" = ? AND "table" = ?',
             (track_id, started_as, table),
         ))
     _write(engine, [
@@ -96,7 +96,7 @@ def run_records(engine: Engine, table: str) -> dict[str, tuple[Any, Any, Any]]:
     sq = sqlite_engine(engine)
     if sq is None:
         return {}
-    rows = sq.query(f'SELECT "track_id", "status", "start", "end" FROM {quote(RUNS_TABLE)} WHERE "table" = ?', (table,))
+    rows = sq.query(f'SELECT "track_id", "status", "start", "end" FROM {quote(RUNS)} WHERE "table" = ?', (table,))
     return {r[0]: tuple(r[1:]) for r in rows}
 
 
@@ -106,9 +106,9 @@ def store_predictions(engine: Engine, table: str, track_id: str, name: str, p: S
     rows = [(track_id, table, name, i, x, y) for i, (x, y) in enumerate(zip(p, a))]
     _write(engine, [
         (PREDICTIONS_DDL, ()),
-        (f'DELETE FROM {quote(PREDICTIONS_TABLE)} WHERE "track_id" = ? AND "table" = ? AND "name" = ?',
+        (f'DELETE FROM {quote(PREDICTIONS)} WHERE "track_id" = ? AND "table" = ? AND "name" = ?',
          (track_id, table, name)),
-        (f"INSERT INTO {quote(PREDICTIONS_TABLE)} VALUES (?, ?, ?, ?, ?, ?)", rows),
+        (f"INSERT INTO {quote(PREDICTIONS)} VALUES (?, ?, ?, ?, ?, ?)", rows),
     ], many=True)
 
 

@@ -20,34 +20,32 @@ from typing import Any, Callable, Sequence
 
 from ...schema import INTERNAL_PREFIX, TIMESTAMP, TRACK_ID, quote
 from .busy import immediate
+from ..tables import RUNS, SUMMARY_COLUMNS, SUMMARY_DIRTY, SUMMARY_RUNS, SUMMARY_STATE
 
-STATE = INTERNAL_PREFIX + "summary_state"
-RUN_STATS = INTERNAL_PREFIX + "summary_runs"
-COLUMN_STATS = INTERNAL_PREFIX + "summary_columns"
-DIRTY = INTERNAL_PREFIX + "dirty"
+
 #: Rows per fold: bounds the memory of a first build.
 CHUNK_ROWS = 200_000
 #: Columns per fold query: 6 aggregates each stay under SQLite's result-column limit.
 COLUMN_BATCH = 150
 
 STATE_DDL = (
-    f"CREATE TABLE IF NOT EXISTS {quote(STATE)} ("
+    f"CREATE TABLE IF NOT EXISTS {quote(SUMMARY_STATE)} ("
     '"tbl" TEXT PRIMARY KEY, "watermark" INTEGER NOT NULL, "columns" TEXT NOT NULL, '
     '"gen" INTEGER NOT NULL DEFAULT 0, "floor" INTEGER)'
 )
 RUN_STATS_DDL = (
-    f"CREATE TABLE IF NOT EXISTS {quote(RUN_STATS)} ("
+    f"CREATE TABLE IF NOT EXISTS {quote(SUMMARY_RUNS)} ("
     '"tbl" TEXT NOT NULL, "track_id" NOT NULL, "events" INTEGER, "t0", "t1", '
     'PRIMARY KEY ("tbl", "track_id")) WITHOUT ROWID'
 )
 COLUMN_STATS_DDL = (
-    f"CREATE TABLE IF NOT EXISTS {quote(COLUMN_STATS)} ("
+    f"CREATE TABLE IF NOT EXISTS {quote(SUMMARY_COLUMNS)} ("
     '"tbl" TEXT NOT NULL, "track_id" NOT NULL, "col" TEXT NOT NULL, "n" INTEGER, '
     '"mn", "mx", "tot", "fr" INTEGER, "fv", "lr" INTEGER, "lv", '
     'PRIMARY KEY ("tbl", "track_id", "col")) WITHOUT ROWID'
 )
 DIRTY_DDL = (
-    f"CREATE TABLE IF NOT EXISTS {quote(DIRTY)} ("
+    f"CREATE TABLE IF NOT EXISTS {quote(SUMMARY_DIRTY)} ("
     '"tbl" TEXT NOT NULL, "track_id" NOT NULL, PRIMARY KEY ("tbl", "track_id")) WITHOUT ROWID'
 )
 #: Changes of xetrack_runs (status, start, end) bump every table's gen: cached frames go stale.
@@ -67,7 +65,7 @@ def _trigger_ddl(table: str) -> list[str]:
 
     A trigger body takes no bound parameters: the table name is an escaped literal."""
     upd, dele = trigger_names(table)
-    t, d, lit = quote(table), quote(DIRTY), _literal(table)
+    t, d, lit = quote(table), quote(SUMMARY_DIRTY), _literal(table)
     top = f"(SELECT coalesce(max(rowid), 0) FROM {t})"
     mark = f"INSERT OR IGNORE INTO {d} (\"tbl\", \"track_id\") SELECT {lit}, {{v}}.{quote(TRACK_ID)} WHERE {{v}}.{quote(TRACK_ID)} IS NOT NULL;"
     return [
@@ -76,7 +74,7 @@ def _trigger_ddl(table: str) -> list[str]:
         f"CREATE TRIGGER IF NOT EXISTS {quote(dele)} AFTER DELETE ON {t} BEGIN {mark.format(v='OLD')} "
         # Deleting the highest rows lets SQLite hand their rowids out again: remember the
         # lowest the largest rowid fell to, so that the rows reusing them are folded in.
-        f"UPDATE {quote(STATE)} SET \"floor\" = min(coalesce(\"floor\", \"watermark\"), {top}) "
+        f"UPDATE {quote(SUMMARY_STATE)} SET \"floor\" = min(coalesce(\"floor\", \"watermark\"), {top}) "
         f"WHERE \"tbl\" = {lit} AND {top} < \"watermark\"; END",
     ]
 
@@ -84,10 +82,10 @@ def _trigger_ddl(table: str) -> list[str]:
 def _runs_side_ddl() -> list[str]:
     from .runs_side import RUNS_DDL
 
-    bump = f"UPDATE {quote(STATE)} SET \"gen\" = \"gen\" + 1;"
+    bump = f"UPDATE {quote(SUMMARY_STATE)} SET \"gen\" = \"gen\" + 1;"
     return [RUNS_DDL] + [
         f"CREATE TRIGGER IF NOT EXISTS {quote(RUNS_SIDE_TRIGGER.format(op=op.lower()))} AFTER {op} "
-        f"ON {quote(INTERNAL_PREFIX + 'runs')} BEGIN {bump} END"
+        f"ON {quote(RUNS)} BEGIN {bump} END"
         for op in ("INSERT", "UPDATE", "DELETE")
     ]
 
@@ -99,7 +97,7 @@ def _fold(
     (rows past the watermark), or as the whole of each run (dirty runs, already cleared).
     Returns the number of runs touched."""
     t, tid, rid = quote(table), quote(TRACK_ID), "rowid"
-    cs = quote(COLUMN_STATS)
+    cs = quote(SUMMARY_COLUMNS)
     upsert = (
         f'INSERT INTO {cs} ("tbl", "track_id", "col", "n", "mn", "mx", "tot", "fr", "fv", "lr", "lv") '
         "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -146,7 +144,7 @@ def _fold(
         conn.executemany(upsert, out)
     if not run_rows:
         return 0
-    rs = quote(RUN_STATS)
+    rs = quote(SUMMARY_RUNS)
     conn.executemany(
         f'INSERT INTO {rs} ("tbl", "track_id", "events", "t0", "t1") VALUES (?, ?, ?, ?, ?) '
         'ON CONFLICT ("tbl", "track_id") DO UPDATE SET "events" = "events" + excluded."events", '
@@ -162,7 +160,7 @@ def _columns(conn: sqlite3.Connection, table: str) -> list[tuple[str, Any]]:
 
 
 def _clear(conn: sqlite3.Connection, table: str) -> None:
-    for name in (RUN_STATS, COLUMN_STATS, DIRTY, STATE):
+    for name in (SUMMARY_RUNS, SUMMARY_COLUMNS, SUMMARY_DIRTY, SUMMARY_STATE):
         conn.execute(f'DELETE FROM {quote(name)} WHERE "tbl" = ?', (table,))
 
 
@@ -184,7 +182,7 @@ def update(
     cols = _columns(conn, table)
     names = [n for n, _ in cols if n not in (TRACK_ID,)]
     folded = [n for n in names if n != TIMESTAMP]
-    state = conn.execute(f'SELECT "watermark", "columns", "gen", "floor" FROM {quote(STATE)} WHERE "tbl" = ?', (table,)).fetchone()
+    state = conn.execute(f'SELECT "watermark", "columns", "gen", "floor" FROM {quote(SUMMARY_STATE)} WHERE "tbl" = ?', (table,)).fetchone()
     hi = conn.execute(f"SELECT max(rowid) FROM {quote(table)}").fetchone()[0] or 0
     touched: set[Any] = set()
     changed_floor = False
@@ -241,13 +239,13 @@ def update(
                 )
             )
         changed = True
-    dirty = [r for (r,) in conn.execute(f'SELECT "track_id" FROM {quote(DIRTY)} WHERE "tbl" = ?', (table,))]
+    dirty = [r for (r,) in conn.execute(f'SELECT "track_id" FROM {quote(SUMMARY_DIRTY)} WHERE "tbl" = ?', (table,))]
     if dirty:
         for run in dirty:  # recomputed whole, through the track_id index
-            conn.execute(f'DELETE FROM {quote(RUN_STATS)} WHERE "tbl" = ? AND "track_id" = ?', (table, run))
-            conn.execute(f'DELETE FROM {quote(COLUMN_STATS)} WHERE "tbl" = ? AND "track_id" = ?', (table, run))
+            conn.execute(f'DELETE FROM {quote(SUMMARY_RUNS)} WHERE "tbl" = ? AND "track_id" = ?', (table, run))
+            conn.execute(f'DELETE FROM {quote(SUMMARY_COLUMNS)} WHERE "tbl" = ? AND "track_id" = ?', (table, run))
             _fold(conn, table, folded, f"{quote(TRACK_ID)} = ? AND rowid <= ?", (run, hi), merge=False)
-        conn.execute(f'DELETE FROM {quote(DIRTY)} WHERE "tbl" = ?', (table,))
+        conn.execute(f'DELETE FROM {quote(SUMMARY_DIRTY)} WHERE "tbl" = ?', (table,))
         touched.update(dirty)
         changed = True
     appended = not (rebuild or changed_floor or dirty or known != folded)
@@ -256,7 +254,7 @@ def update(
             delta.append((gen, gen + 1, touched, appended))
         gen += 1
         conn.execute(
-            f'INSERT INTO {quote(STATE)} ("tbl", "watermark", "columns", "gen", "floor") VALUES (?, ?, ?, ?, NULL) '
+            f'INSERT INTO {quote(SUMMARY_STATE)} ("tbl", "watermark", "columns", "gen", "floor") VALUES (?, ?, ?, ?, NULL) '
             'ON CONFLICT ("tbl") DO UPDATE SET "watermark" = excluded."watermark", '
             '"columns" = excluded."columns", "gen" = excluded."gen", "floor" = NULL',
             (table, hi, json.dumps(folded), gen),
@@ -268,11 +266,11 @@ def drop(conn: sqlite3.Connection, table: str | None = None) -> None:
     """Forget the summary of ``table`` (every table when None): the next read rebuilds it.
 
     Needed after a VACUUM by another tool, which may renumber rowids."""
-    names = [r for (r,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name = ?", (STATE,))]
+    names = [r for (r,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name = ?", (SUMMARY_STATE,))]
     if not names:
         return
     if table is None:
-        for name in (RUN_STATS, COLUMN_STATS, DIRTY, STATE):
+        for name in (SUMMARY_RUNS, SUMMARY_COLUMNS, SUMMARY_DIRTY, SUMMARY_STATE):
             conn.execute(f"DELETE FROM {quote(name)}")
     else:
         _clear(conn, table)
@@ -282,7 +280,7 @@ def pending(conn: sqlite3.Connection, table: str) -> bool:
     """Cheap, read-only: does ``table``'s summary need :func:`update`? (No write lock.)"""
     try:
         state = conn.execute(
-            f'SELECT "watermark", "columns", "floor" FROM {quote(STATE)} WHERE "tbl" = ?', (table,)
+            f'SELECT "watermark", "columns", "floor" FROM {quote(SUMMARY_STATE)} WHERE "tbl" = ?', (table,)
         ).fetchone()
     except sqlite3.OperationalError:
         return True
@@ -291,7 +289,7 @@ def pending(conn: sqlite3.Connection, table: str) -> bool:
     hi = conn.execute(f"SELECT max(rowid) FROM {quote(table)}").fetchone()[0] or 0
     if hi != state[0]:
         return True
-    if conn.execute(f'SELECT 1 FROM {quote(DIRTY)} WHERE "tbl" = ? LIMIT 1', (table,)).fetchone():
+    if conn.execute(f'SELECT 1 FROM {quote(SUMMARY_DIRTY)} WHERE "tbl" = ? LIMIT 1', (table,)).fetchone():
         return True
     upd, dele = trigger_names(table)
     n = conn.execute(
@@ -315,7 +313,7 @@ def usable(conn: sqlite3.Connection, table: str) -> bool:
 def varying_in(engine: Any, table: str, runs: Sequence[Any]) -> dict[str, Any]:
     """:func:`varying` over ``runs`` only."""
     marks = ", ".join("?" for _ in runs)
-    sql = (f'SELECT "col", max("mn" <> "mx") FROM {quote(COLUMN_STATS)} WHERE "tbl" = ? '
+    sql = (f'SELECT "col", max("mn" <> "mx") FROM {quote(SUMMARY_COLUMNS)} WHERE "tbl" = ? '
            f'AND "track_id" IN ({marks}) GROUP BY "col"')
     return dict(_rows(engine, sql, (table, *runs)))
 
@@ -323,7 +321,7 @@ def varying_in(engine: Any, table: str, runs: Sequence[Any]) -> dict[str, Any]:
 def varying(engine: Any, table: str) -> dict[str, Any]:
     """Column -> whether some run holds more than one distinct non-NULL value in it
     (``max(min <> max)`` over the runs, as the plain SQL decides it)."""
-    sql = f'SELECT "col", max("mn" <> "mx") FROM {quote(COLUMN_STATS)} WHERE "tbl" = ? GROUP BY "col"'
+    sql = f'SELECT "col", max("mn" <> "mx") FROM {quote(SUMMARY_COLUMNS)} WHERE "tbl" = ? GROUP BY "col"'
     return dict(_rows(engine, sql, (table,)))
 
 
@@ -375,7 +373,7 @@ def refresh(engine: Any, table: str, persist: bool, first_ask: Callable[[Callabl
 def _built(conn: sqlite3.Connection, table: str) -> bool:
     """Does the file hold a summary of ``table`` (up to date or not)?"""
     try:
-        return conn.execute(f'SELECT 1 FROM {quote(STATE)} WHERE "tbl" = ?', (table,)).fetchone() is not None
+        return conn.execute(f'SELECT 1 FROM {quote(SUMMARY_STATE)} WHERE "tbl" = ?', (table,)).fetchone() is not None
     except sqlite3.OperationalError:  # no summary table in the file yet
         return False
 
@@ -398,7 +396,7 @@ def generation(engine: Any, table: str) -> Any:
     equal answers, whichever connection brought the summary up to date."""
     with engine.reading() as conn:
         try:
-            row = conn.execute(f'SELECT "gen" FROM {quote(STATE)} WHERE "tbl" = ?', (table,)).fetchone()
+            row = conn.execute(f'SELECT "gen" FROM {quote(SUMMARY_STATE)} WHERE "tbl" = ?', (table,)).fetchone()
         except sqlite3.OperationalError:
             return None
     return None if row is None else row[0]

@@ -15,11 +15,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...schema import ASSET_COUNTS, ASSETS_TABLE, INTERNAL_PREFIX, quote
+from ...schema import ASSET_COUNTS, ASSETS_TABLE, quote
 from ..base import SQLError
+from ..tables import MODELS
 
 #: The model registry's versions table (``xetrack.models``): stored objects it points at are counted.
-MODELS = INTERNAL_PREFIX + "models"
+
 Result = tuple["list[str] | None", "list[tuple[Any, ...]]", int]
 
 
