@@ -71,6 +71,10 @@ _idle: "OrderedDict[int, _Idle]" = OrderedDict()
 _lock = threading.Lock()
 _exiting = False
 _reaper: threading.Thread | None = None
+# Held by the reaper while it is inside SQLite (closing connections). A fork takes it
+# first: a child forked while another thread holds one of SQLite's own mutexes would
+# wait on it for ever.
+_working = threading.Lock()
 
 
 def state(path: str) -> tuple[int, int, int, int] | None:
@@ -171,11 +175,23 @@ def at_exit() -> None:
     close_all()
 
 
+def _before_fork() -> None:
+    _working.acquire()
+
+
+def _after_fork_in_parent() -> None:
+    _working.release()
+
+
+os.register_at_fork(before=_before_fork, after_in_parent=_after_fork_in_parent)
+
+
 def after_fork() -> list[sqlite3.Connection]:
     """In a forked child: forget the parent's idle connections (returned, never to be
     used or closed here) and its reaper."""
-    global _lock, _reaper
+    global _lock, _reaper, _working
     _lock = threading.Lock()
+    _working = threading.Lock()
     _reaper = None
     inherited = [one.conn for one in _idle.values()]
     _idle.clear()
@@ -240,16 +256,17 @@ def _reap() -> None:
             now = time.monotonic()
             due = [one for one in _idle.values() if now - one.since >= IDLE_SECONDS]
             wait = max(0.05, IDLE_SECONDS - max(now - one.since for one in _idle.values()))
-        for one in due:
-            guard = one.guard
-            if not guard.lock.acquire(blocking=False):
-                continue  # in use: next round
-            try:
-                with _lock:
-                    if _idle.get(id(one.conn)) is not one:
-                        continue
-                    del _idle[id(one.conn)]
-                _retire(one)
-            finally:
-                guard.lock.release()
+        with _working:  # a fork waits until these closes are done (see _before_fork)
+            for one in due:
+                guard = one.guard
+                if not guard.lock.acquire(blocking=False):
+                    continue  # in use: next round
+                try:
+                    with _lock:
+                        if _idle.get(id(one.conn)) is not one:
+                            continue
+                        del _idle[id(one.conn)]
+                    _retire(one)
+                finally:
+                    guard.lock.release()
         time.sleep(min(wait, 0.5) if not due else 0.05)  # short naps: IDLE_SECONDS may change
