@@ -12,6 +12,7 @@ import pytest
 from xetrack import Reader, Tracker
 from xetrack.errors import IntegrityError, NotFoundError
 from xetrack.store.sqlite import blobs
+from xetrack.store import chunks
 
 from pg_server import raw_sql
 
@@ -214,7 +215,7 @@ def test_bytes_above_the_blob_limit_are_chunked_not_refused(db):
 
 
 def test_large_files_are_written_in_several_transactions_and_read_back(db, tmp_path, monkeypatch):
-    monkeypatch.setattr(blobs, "CHUNK_SIZE", 1_000)
+    monkeypatch.setattr(chunks, "CHUNK_SIZE", 1_000)
     import xetrack.artifacts as artifacts
 
     monkeypatch.setattr(artifacts, "BATCH_BYTES", 4_000)
@@ -283,7 +284,7 @@ def test_a_50_mb_file_is_stored_and_read_back_in_bounded_memory(engine_db, tmp_p
     assert streamed == size
     with open(path, "rb") as a, open(written, "rb") as b:
         assert a.read() == b.read()
-    bound = 4 * blobs.CHUNK_SIZE  # a few chunks, whatever the file's size
+    bound = 4 * chunks.CHUNK_SIZE  # a few chunks, whatever the file's size
     assert write_peak < bound and read_peak < bound and stream_peak < bound
 
 
@@ -309,7 +310,7 @@ def test_corrupt_bytes_raise_naming_the_artifact_and_are_never_returned(engine_d
 
 
 def test_a_missing_chunk_is_reported_not_skipped(engine_db, monkeypatch):
-    monkeypatch.setattr(blobs, "CHUNK_SIZE", 4)
+    monkeypatch.setattr(chunks, "CHUNK_SIZE", 4)
     tracker = Tracker(engine_db)
     tracker.log_artifact(b"0123456789", name="ten.bin")
     raw_sql(engine_db, "DELETE FROM xetrack_chunks WHERE seq = 1")
@@ -370,7 +371,7 @@ def multi_batch_file(tmp_path, monkeypatch):
     """A 9,000-byte file that uploads as 9 chunks in 5 transactions (2 chunks per batch)."""
     import xetrack.artifacts as artifacts
 
-    monkeypatch.setattr(blobs, "CHUNK_SIZE", 1_000)
+    monkeypatch.setattr(chunks, "CHUNK_SIZE", 1_000)
     monkeypatch.setattr(artifacts, "BATCH_BYTES", 2_000)
     path = tmp_path / "big.bin"
     path.write_bytes(os.urandom(9_000))
@@ -420,9 +421,9 @@ def test_skip_insert_stores_nothing_but_returns_the_hash(engine_db):
 def _log_shared(args):
     db, data, batch = args
     import xetrack.artifacts as artifacts
-    from xetrack.store.sqlite import blobs as blob_store
+    from xetrack.store import chunks
 
-    blob_store.CHUNK_SIZE = 64 * 1024
+    chunks.CHUNK_SIZE = 64 * 1024
     artifacts.BATCH_BYTES = batch
     tracker = Tracker(db)
     return tracker.track_id, tracker.log_artifact(data, name="shared.bin")
@@ -492,7 +493,7 @@ def test_a_file_over_2_gb_is_stored_and_streamed_back(db, tmp_path):
             got.update(piece)
     print(f"\n2.1 GB artifact: write peak {write_peak / 2**20:.1f} MiB of Python memory")
     assert got.hexdigest() == expected.hexdigest()
-    assert blob_rows(db)[0][1] == size and write_peak < 4 * blobs.CHUNK_SIZE
+    assert blob_rows(db)[0][1] == size and write_peak < 4 * chunks.CHUNK_SIZE
 
 
 def test_downloaded_files_get_the_usual_permissions(engine_db, tmp_path):
@@ -526,9 +527,9 @@ def test_gc_during_a_large_upload_leaves_its_chunks_alone(engine_db, multi_batch
 
 def _die_while_uploading(db, path):
     import xetrack.artifacts as artifacts
-    from xetrack.store.sqlite import blobs as blob_store
+    from xetrack.store import chunks
 
-    blob_store.CHUNK_SIZE = 1_000
+    chunks.CHUNK_SIZE = 1_000
     artifacts.BATCH_BYTES = 2_000
     keeper(db).write_header = lambda *args: os._exit(9)  # killed before the last transaction
     Tracker(db).log_artifact(path)

@@ -17,7 +17,7 @@ import pytest
 
 from test_cli import XT, fails, fingerprint, ok
 from xetrack import Reader, Tracker
-from xetrack.store.sqlite.blobs import CHUNK_SIZE
+from xetrack.store.chunks import CHUNK_SIZE
 
 CSV_A = b"epoch,loss\n1,0.9\n2,0.5\n"
 CSV_B = b"epoch,loss\n1,0.7\n"

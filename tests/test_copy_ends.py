@@ -8,7 +8,7 @@ import pytest
 
 import xetrack
 from xetrack import Tracker
-from xetrack.store import backend, open_engine
+from xetrack.store import features, open_engine
 
 pytest.importorskip("psycopg", reason="the PostgreSQL end needs psycopg (pip install 'psycopg[binary]')")
 
@@ -53,7 +53,7 @@ def log_random(path, seed):
 
 
 def answers(engine, table, runs):
-    ends, side = backend(engine, "copy"), backend(engine, "copy_side")
+    ends, side = features(engine).copy, features(engine).copy_side
     pages = [dict(zip(names, row)) for names, rows in ends.pages(engine, table, 3) for row in rows]
     stamps = sorted(row["timestamp"] for row in pages)
     return {
@@ -76,7 +76,7 @@ def test_both_ends_answer_alike_for_the_same_data(tmp_path, pg_url, seed):
     xetrack.copy(laptop, pg_url)
     sqlite_end, pg_end = open_engine(laptop, create=False), open_engine(pg_url, create=False)
     try:
-        runs = sorted({row[0] for row in backend(sqlite_end, "copy").run_rows(sqlite_end, "default")})
+        runs = sorted({row[0] for row in features(sqlite_end).copy.run_rows(sqlite_end, "default")})
         ours, theirs = answers(sqlite_end, "default", runs), answers(pg_end, "default", runs)
         for key in ours:
             assert ours[key] == theirs[key], f"seed {seed}: {key} differ"

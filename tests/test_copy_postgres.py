@@ -74,10 +74,10 @@ def log_side_tables(db, seed):
     """Artifacts (one multi-chunk), predictions and a registry with aliases, in ``db``."""
     import random
 
-    from xetrack.store.sqlite import blobs
+    from xetrack.store import chunks
 
     rng = random.Random(seed)
-    big = bytes(rng.getrandbits(8) for _ in range(3 * blobs.CHUNK_SIZE // 1000 + 17))
+    big = bytes(rng.getrandbits(8) for _ in range(3 * chunks.CHUNK_SIZE // 1000 + 17))
     with Tracker(db, params={"model": "rf"}, track_id=f"run-{seed}") as run:
         run.log({"acc": 0.5})
         run.log_predictions([1, 0, 1], [1, 1, 1], name="val")
@@ -104,9 +104,9 @@ def side_state(db):
 
 
 def test_artifacts_predictions_and_the_registry_go_both_ways_once(tmp_path, pg_url, monkeypatch):
-    from xetrack.store.sqlite import blobs
+    from xetrack.store import chunks
 
-    monkeypatch.setattr(blobs, "CHUNK_SIZE", 4096)  # several chunks per blob, on both engines
+    monkeypatch.setattr(chunks, "CHUNK_SIZE", 4096)  # several chunks per blob, on both engines
     laptop = str(tmp_path / "laptop.db")
     big = log_side_tables(laptop, 1)
     first = copy_tables(laptop, pg_url)
@@ -165,18 +165,18 @@ def test_bytes_stored_in_other_chunk_sizes_copy_exactly_randomized(tmp_path, pg_
     import random
 
     import xetrack.artifacts as artifacts
-    from xetrack.store.sqlite import blobs
+    from xetrack.store import chunks
 
     for seed in range(3):
         rng = random.Random(seed)
         pg_url = pg_server.create_database()
         source = str(tmp_path / f"src-{seed}.db")
-        monkeypatch.setattr(blobs, "CHUNK_SIZE", rng.choice([7, 100, 1000]))
+        monkeypatch.setattr(chunks, "CHUNK_SIZE", rng.choice([7, 100, 1000]))
         payloads = {f"b{i}.bin": rng.randbytes(rng.choice([0, 1, rng.randrange(2, 9000)])) for i in range(6)}
         tracker = Tracker(source)
         for name, data in payloads.items():
             tracker.log_artifact(data, name=name)
-        monkeypatch.setattr(blobs, "CHUNK_SIZE", rng.choice([64, 333, 4096]))
+        monkeypatch.setattr(chunks, "CHUNK_SIZE", rng.choice([64, 333, 4096]))
         monkeypatch.setattr(artifacts, "BATCH_BYTES", rng.choice([500, 2000, 10**6]))
         result = copy_tables(source, pg_url)
         reader = Reader(pg_url)
@@ -184,7 +184,7 @@ def test_bytes_stored_in_other_chunk_sizes_copy_exactly_randomized(tmp_path, pg_
         assert got == payloads, f"seed {seed}"
         assert result.blobs == len(set(payloads.values())), f"seed {seed}"
         home = str(tmp_path / f"home-{seed}.db")
-        monkeypatch.setattr(blobs, "CHUNK_SIZE", rng.choice([5, 50, 500]))
+        monkeypatch.setattr(chunks, "CHUNK_SIZE", rng.choice([5, 50, 500]))
         copy_tables(pg_url, home)
         back = Reader(home)
         assert {n: back.artifact(n, track_id=tracker.track_id) for n in payloads} == payloads, f"seed {seed}"

@@ -10,7 +10,7 @@ import pytest
 
 import xetrack
 import xetrack.copy_side
-import xetrack.store.sqlite.blobs
+import xetrack.store.chunks
 from xetrack import Reader, Tracker
 from xetrack.copy import copy_tables
 from xetrack.errors import IntegrityError, NotFoundError
@@ -94,7 +94,7 @@ def test_everything_arrives_readable_and_verified(source, tmp_path):
 
 def test_a_multi_chunk_blob_arrives_intact_across_transactions(tmp_path, monkeypatch):
     source, target = str(tmp_path / "source.db"), str(tmp_path / "target.db")
-    monkeypatch.setattr(xetrack.store.sqlite.blobs, "CHUNK_SIZE", 1024)
+    monkeypatch.setattr(xetrack.store.chunks, "CHUNK_SIZE", 1024)
     with Tracker(source) as run:
         key = run.log_artifact(BIG, name="big.bin")
     monkeypatch.undo()
@@ -122,7 +122,7 @@ def test_a_multi_chunk_blob_arrives_intact_across_transactions(tmp_path, monkeyp
 
 def test_damaged_source_bytes_are_not_copied(tmp_path, monkeypatch):
     source, target = str(tmp_path / "source.db"), str(tmp_path / "target.db")
-    monkeypatch.setattr(xetrack.store.sqlite.blobs, "CHUNK_SIZE", 1024)
+    monkeypatch.setattr(xetrack.store.chunks, "CHUNK_SIZE", 1024)
     with Tracker(source) as run:
         key = run.log_artifact(BIG, name="big.bin")
     with sqlite3.connect(source) as conn:
@@ -288,7 +288,7 @@ def test_copying_a_big_blob_holds_about_one_chunk_in_memory(tmp_path):
     import tracemalloc
 
     source, target = str(tmp_path / "source.db"), str(tmp_path / "target.db")
-    chunk = xetrack.store.sqlite.blobs.CHUNK_SIZE
+    chunk = xetrack.store.chunks.CHUNK_SIZE
     data = tmp_path / "weights.bin"
     data.write_bytes(os.urandom(8 * chunk))  # 32 MiB
     with Tracker(source) as run:

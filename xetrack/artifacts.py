@@ -9,7 +9,7 @@ another does.
 
 On PostgreSQL the same tables hold the same rows, chunks as ``bytea``
 (:mod:`xetrack.store.postgres.blobs`). The entries' SQL is in :mod:`xetrack.store.sqlite.artifacts`
-and :mod:`xetrack.store.postgres.artifacts`, chosen by :func:`xetrack.store.backend`;
+and :mod:`xetrack.store.postgres.artifacts`, chosen by :func:`xetrack.store.features`;
 :func:`keeper` is the engine's byte module and :func:`store` drives either.
 
 Every read checks the bytes against the full digest; bytes that do not match raise
@@ -27,8 +27,9 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from .assets import HASH_LENGTH, is_asset_hash
 from .errors import NotFoundError
-from .store import backend
-from .store.sqlite import blobs
+from .store import features
+from .store import chunks as chunking
+from .store.chunks import hasher
 from .store.base import close_matches
 from .store.sqlite.artifacts import ARTIFACTS_DDL  # copy imports it from here
 from .store.tables import ARTIFACTS
@@ -56,8 +57,8 @@ class Source:
         raise NotImplementedError
 
     def digest(self) -> str:
-        check = blobs.hasher()
-        for _, data in self.pieces(0, chunks_of(self.size, blobs.CHUNK_SIZE), blobs.CHUNK_SIZE):
+        check = hasher()
+        for _, data in self.pieces(0, chunks_of(self.size, chunking.CHUNK_SIZE), chunking.CHUNK_SIZE):
             check.update(data)
         return check.hexdigest()
 
@@ -157,7 +158,7 @@ def check_name(name: Any) -> str:
 def keeper(engine: Any) -> Any:
     """The module that keeps bytes for ``engine``: :mod:`.store.blobs` for a SQLite file,
     :mod:`.store.pg_blobs` for PostgreSQL; None when nothing is stored (SKIP_INSERT)."""
-    return backend(engine, "artifacts").blob_store(engine)
+    return features(engine).artifacts.blob_store(engine)
 
 
 def store(engine: Any, source: Source, finish: Callable[[Any, str], Any]) -> tuple[str, Any]:
@@ -176,7 +177,7 @@ def store(engine: Any, source: Source, finish: Callable[[Any, str], Any]) -> tup
     key = digest[:HASH_LENGTH]
     chunk = ops.engine_chunk_size(engine)
     n = chunks_of(source.size, chunk)
-    state = {"check": blobs.hasher(), "done": 0}
+    state = {"check": hasher(), "done": 0}
 
     def write_batch(conn: Any, stop: int) -> Any:
         check = state["check"].copy()  # a retried transaction starts from the same state
@@ -245,7 +246,7 @@ def record(engine: Any, table: str, track_id: str, source: Source, name: str | N
     wanted = None if name is None else check_name(name)
     if keeper(engine) is None:
         return source.digest()[:HASH_LENGTH]
-    entries = backend(engine, "artifacts")
+    entries = features(engine).artifacts
 
     def finish(conn: Any, key: str) -> None:
         row = (track_id, table, wanted or source.name or key + source.ext, type or source.type, key, source.size, now())
@@ -281,7 +282,7 @@ def listing(engine: Any, table: str, track_id: str | None = None) -> "pd.DataFra
     """
     import pandas as pd
 
-    rows = backend(engine, "artifacts").artifact_rows(engine, table, track_id, COLUMNS)
+    rows = features(engine).artifacts.artifact_rows(engine, table, track_id, COLUMNS)
     frame = pd.DataFrame(rows, columns=list(COLUMNS))
     frame["size"] = frame["size"].astype("Int64")
     return frame
@@ -301,7 +302,7 @@ def find(engine: Any, table: str, hash_or_name: Any, track_id: str | None = None
     ops = keeper(engine)
     if ops is None:
         raise NotFoundError(f"No artifact {text!r}: nothing is stored with Tracker.SKIP_INSERT")
-    entries = backend(engine, "artifacts")
+    entries = features(engine).artifacts
     if is_asset_hash(text):
         names = entries.names_of_hash(engine, table, track_id, text)
         if names or (track_id is None and ops.has_blob(engine, text)):
@@ -350,7 +351,7 @@ def download(engine: Any, table: str, track_id: str, dest: Any) -> list[str]:
         raise TypeError(f"track_id must be a str, got {track_id!r}")
     frame = listing(engine, table, track_id)
     if frame.empty:
-        runs = backend(engine, "artifacts").distinct(engine, "track_id", table)
+        runs = features(engine).artifacts.distinct(engine, "track_id", table)
         raise NotFoundError(
             f"Run {track_id!r} has no artifacts in table {table!r}.{close_matches(track_id, runs)} "
             f"Runs with artifacts: {', '.join(runs[:20]) if runs else 'none'}"

@@ -11,7 +11,7 @@ stopped when run again. Rows travel in batches, each batch one transaction of TA
 memory stays bounded, and a kill loses at most the batch in flight (it is copied by the
 next run). Values are written through the engine interface, so each engine stores them
 by its own rules (docs/postgres.md); the reads and side writes of each end are in
-``xetrack.store.sqlite.copy`` / ``pg_copy`` (``backend(engine, "copy")``). Then come the predictions and artifact entries of
+``xetrack.store.sqlite.copy`` / ``pg_copy`` (``features(engine).copy``). Then come the predictions and artifact entries of
 the tables copied, the artifact bytes they point at, and the model registry
 (:mod:`xetrack.copy_pg_side`), by the same rules as a copy between two files.
 """
@@ -22,7 +22,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 from .assets import HASH_LENGTH, is_asset_hash
 from .schema import TIMESTAMP, TRACK_ID
-from .store import backend
+from .store import features
 from .store.base import AssetWrites
 
 BATCH_ROWS = 5_000
@@ -72,7 +72,7 @@ def copy_with_postgres(source: str, target: str, assets: bool, tables: Sequence[
 
 def _pages(engine: Any, table: str) -> Iterator[tuple[tuple[str, ...], list[tuple[Any, ...]]]]:
     """(column names, rows) in table order, ``BATCH_ROWS`` at a time, values as logged."""
-    return backend(engine, "copy").pages(engine, table, BATCH_ROWS)
+    return features(engine).copy.pages(engine, table, BATCH_ROWS)
 
 
 def _unseen(dst: Any, table: str, keys: tuple[str, ...], rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
@@ -85,7 +85,7 @@ def _unseen(dst: Any, table: str, keys: tuple[str, ...], rows: list[tuple[Any, .
     stamps = [r[ts] for r in rows]
     between = (min(stamps), max(stamps)) if all(type(s) is str for s in stamps) else None
     seen: set[tuple[Any, Any]] = set()
-    stored_pairs = backend(dst, "copy").stored_pairs
+    stored_pairs = features(dst).copy.stored_pairs
     for start in range(0, len(runs), 500):
         seen |= stored_pairs(dst, table, runs[start:start + 500], between)
     return [r for r in rows if (r[tid], r[ts]) not in seen]
@@ -118,8 +118,8 @@ def _copy_runs(src: Any, dst: Any, table: str) -> int:
     """Lifecycle rows TARGET lacks, or has as ``running`` while SOURCE has them ended."""
     from .runs import STATUSES
 
-    source_rows = backend(src, "copy").run_rows(src, table)
-    ends = backend(dst, "copy")
+    source_rows = features(src).copy.run_rows(src, table)
+    ends = features(dst).copy
     target = ends.run_statuses(dst, table)
     wanted = [r for r in source_rows
               if r[0] not in target or (target[r[0]] == "running" and r[2] in STATUSES[1:])]

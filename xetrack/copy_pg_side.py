@@ -19,7 +19,7 @@ engine's own calls, so either side may be either engine:
 Every write is its own short transaction of TARGET, so a second copy adds nothing and a
 copy that was killed goes on where it stopped when run again. The reads and writes of
 each end are in ``xetrack.store.sqlite.copy_side`` / ``pg_copy_side``
-(``backend(engine, "copy_side")``); this module decides what goes where.
+(``features(engine).copy_side``); this module decides what goes where.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 from .artifacts import Source, keeper, store
 from .errors import IntegrityError
-from .store import backend
+from .store import features
 
 if TYPE_CHECKING:
     from .copy import CopyResult
@@ -91,8 +91,8 @@ class PgSideCopy:
 
     # -- predictions ---------------------------------------------------------------
     def predictions(self, table: str) -> None:
-        put = backend(self.dst, "copy_side").put_predictions
-        for rows in backend(self.src, "copy_side").prediction_pages(self.src, table, BATCH):
+        put = features(self.dst).copy_side.put_predictions
+        for rows in features(self.src).copy_side.prediction_pages(self.src, table, BATCH):
             self.result.predictions += put(self.dst, rows)
 
     # -- artifacts -----------------------------------------------------------------
@@ -122,13 +122,13 @@ class PgSideCopy:
         self.result.blobs += 1
 
     def artifacts(self, table: str) -> None:
-        entries = backend(self.src, "copy_side").artifact_entries(self.src, table, BATCH)
+        entries = features(self.src).copy_side.artifact_entries(self.src, table, BATCH)
         if not entries:
             return
         if self.assets:
             for key in sorted({row[4] for row in entries}):
                 self.blob(key)
-        put = backend(self.dst, "copy_side").put_artifacts
+        put = features(self.dst).copy_side.put_artifacts
         for start in range(0, len(entries), BATCH):
             added, left_out = put(self.dst, entries[start:start + BATCH])  # those whose bytes TARGET holds
             self.result.artifacts += added
@@ -136,14 +136,14 @@ class PgSideCopy:
 
     # -- the registry --------------------------------------------------------------
     def models(self) -> None:
-        source = backend(self.src, "copy_side")
+        source = features(self.src).copy_side
         versions, aliases = source.model_versions(self.src), source.model_aliases(self.src)
         if not versions:
             return
         if self.assets:
             for key in sorted({v[2] for v in versions if v[3] == "artifact"}):
                 self.blob(key)
-        registry = backend(self.dst, "copy_side")
+        registry = features(self.dst).copy_side
         for name, group in groupby(versions, key=lambda v: v[0]):
             rows = [tuple(v) for v in group]  # a list: the transaction may run twice
             pointers = [(alias, version) for n, alias, version in aliases if n == name]

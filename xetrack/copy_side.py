@@ -35,6 +35,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Iterator
 
 from .errors import IntegrityError
+from .store.chunks import hasher
 from .store.sqlite import blobs
 from .store.sqlite import copy_side as side
 from .store.tables import ARTIFACTS, ARTIFACT_COLUMNS, BLOBS, MODELS, PREDICTIONS, PREDICTION_COLUMNS, RUNS, RUN_COLUMNS
@@ -117,7 +118,7 @@ class SideCopy:
             return
         created = side.blob_created(self.src, key)
         label = f"Artifact bytes {key} in {self.source!r}"
-        state: dict[str, Any] = {"check": blobs.hasher(), "seq": 0, "total": 0}
+        state: dict[str, Any] = {"check": hasher(), "seq": 0, "total": 0}
 
         def batch() -> tuple[Any, int, int, bool]:
             blobs.create_tables(self.dst)

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from .store import backend
+from .store import features
 
 
 def delete_run(engine: Any, table: str, track_id: str) -> None:
@@ -22,7 +22,7 @@ def delete_run(engine: Any, table: str, track_id: str) -> None:
 
     >>> delete_run(engine, "default", "fierce-pudu-1649")  # doctest: +SKIP
     """
-    backend(engine, "gc").delete_run(engine, table, track_id)
+    features(engine).gc.delete_run(engine, table, track_id)
 
 
 @dataclass
@@ -48,7 +48,7 @@ def gc(engine: Any, dry_run: bool = False, vacuum: bool = False) -> Garbage:
     >>> gc(engine, dry_run=True).bytes  # doctest: +SKIP
     73401929
     """
-    store = backend(engine, "gc")
+    store = features(engine).gc
     assets, stored, orphans = store.collect(engine, dry_run)
     result = Garbage(assets=len(assets), artifacts=len(stored),
                      bytes=sum(assets.values()) + sum(stored.values()) + sum(orphans.values()),

@@ -2,7 +2,7 @@
 
 Four side tables (``xetrack_*`` names are reserved); their SQL is in
 :mod:`xetrack.store.sqlite.meta` and :mod:`xetrack.store.postgres.meta`, chosen by
-:func:`xetrack.store.backend`:
+:func:`xetrack.store.features`:
 
 - ``xetrack_tags``: (table, track_id, key) -> value. Labels that can change after the run;
 - ``xetrack_run_names``: (table, track_id) -> run_name, a display name next to the id;
@@ -24,8 +24,10 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Mapping
 
-from .store import backend
-from .store.sqlite.meta import COPY_COLUMNS, DDL as _DDL, RUN_NAME, TAG_PREFIX, bump, copy_sql, wrap_select
+from .store import features
+from .store.meta_sql import COPY_COLUMNS, DDL as _DDL, RUN_NAME, TAG_PREFIX
+from .store.sqlite.meta import copy_sql, wrap_select
+from .store.sqlite.summary import bump
 from .store.tables import DESCRIPTIONS, KINDS, RUN_NAMES, TAGS
 
 KIND_VALUES = ("param", "metric")
@@ -37,9 +39,9 @@ def copy_between(src: Any, dst: Any, table: str) -> int:
     Returns how many side tables had rows to carry."""
     carried = 0
     for name in COPY_COLUMNS:
-        rows = backend(src, "meta").copy_rows(src, name, table)
+        rows = features(src).meta.copy_rows(src, name, table)
         if rows:
-            backend(dst, "meta").put_copied(dst, name, rows)
+            features(dst).meta.put_copied(dst, name, rows)
             carried += 1
     return carried
 
@@ -47,7 +49,7 @@ def copy_between(src: Any, dst: Any, table: str) -> int:
 def _read(engine: Any, name: str, sql: str, binds: Iterable[Any] = ()) -> list[tuple[Any, ...]]:
     """The rows of one read of side table ``name`` (none when it was never created);
     ``sql`` is the caller's own statement (names quoted, values bound, ``?`` marks)."""
-    return backend(engine, "meta").read(engine, name, sql, binds)
+    return features(engine).meta.read(engine, name, sql, binds)
 
 
 def _text(what: str, value: Any) -> str:
@@ -67,38 +69,38 @@ def set_tags(engine: Any, table: str, track_id: str, tags: Mapping[Any, Any]) ->
         if value is None or not isinstance(value, (str, int, float, bool)):
             raise TypeError(f"Tag {key!r}: the value must be a str, int, float or bool, got {value!r}")
         rows.append((table, track_id, key, str(value)))
-    backend(engine, "meta").set_tags(engine, rows)
+    features(engine).meta.set_tags(engine, rows)
 
 
 def delete_tag(engine: Any, table: str, track_id: str, key: str) -> bool:
     """Remove one tag; True when it existed."""
-    return backend(engine, "meta").delete_tag(engine, table, track_id, key)
+    return features(engine).meta.delete_tag(engine, table, track_id, key)
 
 
 def get_tags(engine: Any, table: str, track_id: str) -> dict[str, str]:
     """The tags of one run, by key."""
-    return dict(backend(engine, "meta").tags_of(engine, table, track_id))
+    return dict(features(engine).meta.tags_of(engine, table, track_id))
 
 
 def tag_keys(engine: Any, table: str) -> list[str]:
     """Every tag key used in ``table``, sorted."""
-    return backend(engine, "meta").tag_keys(engine, table)
+    return features(engine).meta.tag_keys(engine, table)
 
 
 # ------------------------------------------------------------------ run names
 def set_run_name(engine: Any, table: str, track_id: str, run_name: str) -> None:
     """Give a run its display name (MLflow's ``run_name``)."""
     _text("run_name", run_name)
-    backend(engine, "meta").set_run_name(engine, table, track_id, run_name)
+    features(engine).meta.set_run_name(engine, table, track_id, run_name)
 
 
 def run_names(engine: Any, table: str) -> dict[str, str]:
     """track_id -> run_name of ``table``."""
-    return dict(backend(engine, "meta").run_names(engine, table))
+    return dict(features(engine).meta.run_names(engine, table))
 
 
 def has_run_names(engine: Any, table: str) -> bool:
-    return backend(engine, "meta").has_run_names(engine, table)
+    return features(engine).meta.has_run_names(engine, table)
 
 
 # ---------------------------------------------------------------------- kinds
@@ -118,9 +120,9 @@ def record_kinds(
          if known.get(c, ("",))[0] != "param" or keys.get(c) not in (None, known[c][1])]
     m = [(table, c, "metric", keys.get(c)) for c in metrics if c not in known]
     if p:
-        backend(engine, "meta").put_kinds(engine, p, replace=True)
+        features(engine).meta.put_kinds(engine, p, replace=True)
     if m:
-        backend(engine, "meta").put_kinds(engine, m, replace=False)
+        features(engine).meta.put_kinds(engine, m, replace=False)
 
 
 def kinds(engine: Any, table: str) -> dict[str, str]:
@@ -131,7 +133,7 @@ def kinds(engine: Any, table: str) -> dict[str, str]:
 def recorded_keys(engine: Any, table: str, columns: Iterable[str] | None = None) -> dict[str, tuple[str, str | None]]:
     """column -> (kind, the original key or None); of ``columns`` only, when given."""
     wanted = None if columns is None else list(columns)
-    rows = backend(engine, "meta").recorded_keys(engine, table, wanted)
+    rows = features(engine).meta.recorded_keys(engine, table, wanted)
     return {c: (k, key) for c, k, key in rows}
 
 
@@ -140,12 +142,12 @@ def describe_table(engine: Any, table: str, text: str | None) -> None:
     """Keep ``text`` as the table's description (None removes it)."""
     if text is not None and not isinstance(text, str):
         raise TypeError(f"description must be a str, got {type(text).__name__}")
-    backend(engine, "meta").describe(engine, table, text)
+    features(engine).meta.describe(engine, table, text)
 
 
 def descriptions(engine: Any) -> dict[str, str]:
     """table -> description."""
-    return dict(backend(engine, "meta").descriptions(engine))
+    return dict(features(engine).meta.descriptions(engine))
 
 
 # ------------------------------------------------------------ runs() columns

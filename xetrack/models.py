@@ -11,7 +11,7 @@ them, so two processes registering at once get two different numbers.
 
 The SQL is in :mod:`xetrack.store.sqlite.models` (a SQLite file) and
 :mod:`xetrack.store.postgres.models` (PostgreSQL, numbers taken with the registry table locked
-against other registrations), chosen by :func:`xetrack.store.backend`.
+against other registrations), chosen by :func:`xetrack.store.features`.
 
 A model is named ``'iris'`` (the latest version), ``'iris:3'`` (version 3) or
 ``'iris@production'`` (the version the alias points at). ``@latest`` is the latest.
@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 from .assets import compress_asset, decode_asset, is_asset_hash, pickle_asset, verify_asset
 from .errors import NotFoundError
-from .store import backend
+from .store import features
 from .store.base import close_matches
 from .store.sqlite.models import MODELS_DDL, stored_kind_in
 from .store.tables import MODELS, MODEL_ALIASES
@@ -99,7 +99,7 @@ def register(
         check_alias(alias)
     if description is not None and not isinstance(description, str):
         raise TypeError(f"description must be a str or None, got {description!r}")
-    store = backend(engine, "models")
+    store = features(engine).models
     data = None
     if isinstance(model_or_hash, str):
         key = model_or_hash
@@ -132,14 +132,14 @@ def set_alias(engine: Any, name: Any, version: Any, alias: Any) -> None:
     def check(versions: list[Any], aliases: dict[str, int], names: list[str]) -> None:
         _pick(name, version, None, versions, aliases, names)  # a clear error when it does not exist
 
-    backend(engine, "models").move_alias(engine, name, alias, version, check)
+    features(engine).models.move_alias(engine, name, alias, version, check)
 
 
 def delete_alias(engine: Any, name: Any, alias: Any) -> bool:
     """Remove an alias; returns whether it existed."""
     check_label(name, "name")
     check_label(alias, "alias")
-    return backend(engine, "models").remove_alias(engine, name, alias)
+    return features(engine).models.remove_alias(engine, name, alias)
 
 
 # ------------------------------------------------------------------- reading
@@ -178,7 +178,7 @@ def resolve(engine: Any, spec: Any) -> Version:
     2
     """
     name, version, alias = parse(spec)
-    found = backend(engine, "models").versions(engine, name)
+    found = features(engine).models.versions(engine, name)
     if found is None:
         raise NotFoundError(f"No model {spec!r}: nothing is stored with Tracker.SKIP_INSERT")
     return _pick(name, version, alias, *found)
@@ -213,7 +213,7 @@ def listing(engine: Any) -> "pd.DataFrame":
     """Every registered version, one row each (``COLUMNS``), by name and number."""
     import pandas as pd
 
-    found, pointers = backend(engine, "models").listing(engine)
+    found, pointers = features(engine).models.listing(engine)
     aliases: dict[tuple[str, int], list[str]] = {}
     for name, alias, version in pointers:
         aliases.setdefault((name, version), []).append(alias)
@@ -249,7 +249,7 @@ def open_stream(engine: Any, spec: Any) -> io.BufferedReader:
 
 def referencing(engine: Any, key: str) -> list[str]:
     """The versions (``name:version``) that point at a stored hash."""
-    return [f"{name}:{version}" for name, version in backend(engine, "models").referencing(engine, key)]
+    return [f"{name}:{version}" for name, version in features(engine).models.referencing(engine, key)]
 
 
 def load(engine: Any, spec: Any) -> Any:

@@ -25,7 +25,7 @@ from .filters import order_sql, parse_condition
 from .filters import resolve_column as _resolve
 from .frames import frame_from_rows
 from .schema import TIMESTAMP, TRACK_ID
-from .store import backend
+from .store import features
 from .store.sqlite import run_sql as run_sql
 from .store.base import close_matches
 from .store.sqlite.run_sql import AGGS, GROUP_AGGS
@@ -49,7 +49,7 @@ class RunQueries:
 
     def __init__(self, engine: Any, table: str) -> None:
         # the SQLite file, or on PostgreSQL the same SQL over an in-memory copy of the table
-        self.engine, summarized = backend(engine, "run_copy").run_source(engine, table)
+        self.engine, summarized = features(engine).run_copy.run_source(engine, table)
         if self.engine is None:
             raise TypeError("Run queries need a SQLite file")
         self.table = table

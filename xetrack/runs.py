@@ -7,7 +7,7 @@ Two side tables live next to the experiment tables (``xetrack_*`` names are rese
 - ``xetrack_predictions``: prediction/actual pairs kept by ``Tracker.log_predictions``.
 
 The wide table is never changed. The SQL is in :mod:`xetrack.store.sqlite.runs_side` and
-:mod:`xetrack.store.postgres.runs_side`, chosen by :func:`xetrack.store.backend`.
+:mod:`xetrack.store.postgres.runs_side`, chosen by :func:`xetrack.store.features`.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import Any, Iterable
 import pandas as pd
 
 from . import meta
-from .store import backend
+from .store import features
 from .store.base import close_matches
 from .store.sqlite.runs_side import PREDICTIONS_DDL, RUNS_DDL  # copy and summary import them from here
 from .store.tables import PREDICTIONS, RUNS
@@ -45,7 +45,7 @@ def mark_started(engine: Any, table: str, track_id: str) -> None:
 
     >>> mark_started(tracker._engine, "default", tracker.track_id)  # doctest: +SKIP
     """
-    backend(engine, "runs_side").mark_started(engine, table, track_id, now(), os.getpid(), socket.gethostname())
+    features(engine).runs_side.mark_started(engine, table, track_id, now(), os.getpid(), socket.gethostname())
 
 
 def mark_ended(
@@ -58,7 +58,7 @@ def mark_ended(
     """
     if status not in STATUSES[1:]:
         raise ValueError(f"status must be one of {', '.join(STATUSES[1:])}, got {status!r}")
-    backend(engine, "runs_side").mark_ended(engine, table, track_id, status, error, started_as, now(), os.getpid(),
+    features(engine).runs_side.mark_ended(engine, table, track_id, status, error, started_as, now(), os.getpid(),
                                             socket.gethostname())
 
 
@@ -68,12 +68,12 @@ def record_run(
     """Record a run's lifecycle as given (an import: another tool ran it, so no pid or host)."""
     if status not in STATUSES:
         raise ValueError(f"status must be one of {', '.join(STATUSES)}, got {status!r}")
-    backend(engine, "runs_side").record_run(engine, table, track_id, status, start, end, error)
+    features(engine).runs_side.record_run(engine, table, track_id, status, start, end, error)
 
 
 def run_records(engine: Any, table: str) -> dict[str, tuple[Any, Any, Any]]:
     """track_id -> (status, start, end) of the runs side table for ``table``."""
-    return backend(engine, "runs_side").run_records(engine, table)
+    return features(engine).runs_side.run_records(engine, table)
 
 
 # ------------------------------------------------------------------ predictions
@@ -146,14 +146,14 @@ def prediction_metrics(predictions: Any, actuals: Any, metrics: Iterable[str]) -
 
 def store_predictions(engine: Any, table: str, track_id: str, name: str, p: list[Any], a: list[Any]) -> None:
     """Keep the pairs checked by :func:`prediction_metrics` under ``name`` (replacing any)."""
-    backend(engine, "runs_side").store_predictions(engine, table, track_id, name, p, a)
+    features(engine).runs_side.store_predictions(engine, table, track_id, name, p, a)
 
 
 def tables(engine: Any) -> pd.DataFrame:
     """Every experiment table with its row and run counts (runs empty without a
     ``track_id`` column, in a table some other tool wrote), and a ``description`` column
     when some table has one."""
-    store = backend(engine, "runs_side")
+    store = features(engine).runs_side
     described = meta.descriptions(engine)
     rows = [(name, *store.table_counts(engine, name), described.get(name))
             for name in engine.tables()]  # experiment tables only: internal ones are left out

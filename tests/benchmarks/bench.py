@@ -960,11 +960,11 @@ def _synced_timed(fn: Callable[[], Any]) -> float:
 
 
 def _blake2b_pass(path: str) -> None:
-    from xetrack.store.sqlite import blobs
+    from xetrack.store import chunks
 
-    check = blobs.hasher()
+    check = chunks.hasher()
     with open(path, "rb") as fh:
-        while data := fh.read(blobs.CHUNK_SIZE):
+        while data := fh.read(chunks.CHUNK_SIZE):
             check.update(data)
 
 
@@ -981,15 +981,15 @@ def _raw_chunks_connect(path: str) -> sqlite3.Connection:
 def _raw_chunks_write(src: str, path: str) -> None:
     """Raw sqlite3 storing the file as xetrack's chunks, in its batches, without hashing."""
     from xetrack import artifacts
-    from xetrack.store.sqlite import blobs
+    from xetrack.store import chunks
 
     conn = _raw_chunks_connect(path)
-    per_batch = max(1, artifacts.BATCH_BYTES // blobs.CHUNK_SIZE)
+    per_batch = max(1, artifacts.BATCH_BYTES // chunks.CHUNK_SIZE)
     sql = 'INSERT INTO "xetrack_chunks" ("hash", "seq", "data") VALUES (?, ?, ?)'
     with open(src, "rb") as fh:
         seq = 0
         conn.execute("BEGIN IMMEDIATE")
-        while data := fh.read(blobs.CHUNK_SIZE):
+        while data := fh.read(chunks.CHUNK_SIZE):
             conn.execute(sql, ("raw", seq, data))
             seq += 1
             if seq % per_batch == 0:

@@ -64,7 +64,7 @@ def _check_output(output: str, suggestion: str) -> None:
 
 def _read_in_chunks(stream: IO[bytes]) -> Iterator[bytes]:
     """The stream's bytes, one stored chunk at a time."""
-    from ..store.sqlite.blobs import CHUNK_SIZE
+    from ..store.chunks import CHUNK_SIZE
 
     return iter(lambda: stream.read(CHUNK_SIZE), b"")
 

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import importlib
 import os
-from types import ModuleType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 from .base import Engine
+from .features import Features
 
 if TYPE_CHECKING:
     from .sqlite.engine import SQLiteEngine
@@ -100,23 +99,34 @@ def sqlite_engine(engine: Engine) -> "SQLiteEngine | None":
     return None
 
 
-def backend(engine: Engine, feature: str) -> ModuleType:
-    """The module that holds ``feature``'s SQL for ``engine``'s dialect.
+def _sqlite_features() -> Features:
+    from .sqlite.features import FEATURES
 
-    Every feature with side tables (models, garbage collection, run lifecycle, copy...)
-    has one module per dialect with the same functions: ``store/sqlite_<feature>.py``
-    (the sqlite and duckdb engines, both on one SQLite file) and ``store/pg_<feature>.py``.
-    The feature module above ``store/`` validates and decides; it calls these functions
-    and never writes SQL itself.
+    return FEATURES
 
-    >>> backend(open_engine(IN_MEMORY), "models").__name__
+
+def _postgres_features() -> Features:
+    from .postgres.features import FEATURES
+
+    return FEATURES
+
+
+#: The engine package that holds each dialect's side-table SQL (loaded when first asked:
+#: PostgreSQL's needs psycopg, an extra). The sqlite and duckdb engines share one.
+FEATURES_BY_DIALECT: dict[str, Callable[[], Features]] = {
+    "sqlite": _sqlite_features,
+    "postgres": _postgres_features,
+}
+
+
+def features(engine: Engine) -> Features:
+    """The modules that hold ``engine``'s side-table SQL, one per feature
+    (:mod:`xetrack.store.features` says what each offers).
+
+    >>> features(open_engine(IN_MEMORY)).models.__name__
     'xetrack.store.sqlite.models'
     """
-    if engine.dialect == "postgres":
-        name = "run_mirror" if feature == "run_copy" else f"postgres.{feature}"
-    else:
-        name = f"sqlite.{feature}"
-    return importlib.import_module(f"{__name__}.{name}")
+    return FEATURES_BY_DIALECT[engine.dialect]()
 
 
-__all__ = ["Engine", "backend", "open_engine", "shown", "sqlite_engine", "IN_MEMORY", "SKIP_INSERT", "ENGINES"]
+__all__ = ["Engine", "Features", "features", "open_engine", "shown", "sqlite_engine", "IN_MEMORY", "SKIP_INSERT", "ENGINES"]

@@ -41,7 +41,7 @@ from ...schema import quote
 from ..base import Where, rowid_alias, where_clause
 from .extension import bundled_extension
 from ..sqlite.engine import DEFAULT_TIMEOUT, SQLiteEngine
-from ..sqlite.user_sql import DuckDBUserSQL
+from .user_sql import DuckDBUserSQL
 
 ALIAS = "db"
 

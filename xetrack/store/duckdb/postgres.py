@@ -23,7 +23,7 @@ from ..base import Where
 from ..postgres.connect import scrub
 from ..postgres.values import OVERFLOW, ROW, always_fits, merge_rows
 from ..postgres.engine import PostgresEngine
-from ..sqlite.user_sql import DuckDBUserSQL
+from .user_sql import DuckDBUserSQL
 
 WHEEL = "duckdb-extension-postgres-scanner"
 FILE_NAME = "postgres_scanner.duckdb_extension"

@@ -1,7 +1,7 @@
 """The PostgreSQL end of a copy (:mod:`xetrack.copy_pg`): the twins of the engine-end
-functions of :mod:`.sqlite_copy`, same names and signatures (``backend(engine, "copy")``).
+functions of :mod:`.sqlite_copy`, same names and signatures (``features(engine).copy``).
 
->>> backend(engine, "copy").run_statuses(engine, "default")  # doctest: +SKIP
+>>> features(engine).copy.run_statuses(engine, "default")  # doctest: +SKIP
 {'fierce-pudu-1649': 'finished'}
 """
 

@@ -1,9 +1,9 @@
 """The PostgreSQL end of a copy's side tables (:mod:`xetrack.copy_pg_side`): the twins of
 the engine-end functions of :mod:`.sqlite_copy_side`, same names and signatures
-(``backend(engine, "copy_side")``), over :mod:`.pg_side`, :mod:`.pg_blobs` and
+(``features(engine).copy_side``), over :mod:`.pg_side`, :mod:`.pg_blobs` and
 :mod:`.pg_models`.
 
->>> backend(engine, "copy_side").model_aliases(engine)  # doctest: +SKIP
+>>> features(engine).copy_side.model_aliases(engine)  # doctest: +SKIP
 [('classifier', 'champion', 2)]
 """
 

@@ -26,11 +26,11 @@ from ...errors import ColumnLimitError, DatabaseError, TableNotFoundError
 from ...frames import row_dict
 from ...schema import TIMESTAMP, TRACK_ID, is_internal_table, sql_type
 from ..base import AssetWrites, Engine, Roles, Where, column_not_found, pending_roles, table_not_found
-from ..sqlite.column_types import logical_types
+from ..logical_types import logical_types
 from .assets import AssetMethods
 from .runs import PostgresRunReads
 from .stream import PostgresStreams
-from ..sqlite.user_sql import PostgresUserSQL
+from .user_sql import PostgresUserSQL
 from .connect import connect, psycopg_module, redact, scrub
 from .sql import TableSchema, changes, check_names, copy_rows, create_side_tables, insert_sql, place, plain, row_limit
 from .sql import kinds_of, planned, short, where_sql, write_assets

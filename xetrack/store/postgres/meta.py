@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Iterable, Sequence
 
-from ..sqlite import meta as sq
+from .. import meta_sql as sq
 from .side import meta_read, meta_write
 from ..tables import DESCRIPTIONS, KINDS, RUN_NAMES, TAGS
 
@@ -70,7 +70,7 @@ def put_kinds(engine: Any, rows: Sequence[tuple[str, str, str, str | None]], rep
 
 def recorded_keys(engine: Any, table: str, columns: Sequence[str] | None = None) -> list[tuple[str, str, Any]]:
     """``(column, kind, key)`` recorded for ``table``; of ``columns`` only, when given."""
-    return sq._recorded_keys(read, engine, table, columns)
+    return sq.recorded_keys_with(read, engine, table, columns)
 
 
 def describe(engine: Any, table: str, text: str | None) -> None:

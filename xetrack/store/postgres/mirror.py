@@ -21,7 +21,7 @@ from typing import Any
 
 from psycopg import sql
 
-from ..sqlite.column_types import logical_types
+from ..logical_types import logical_types
 from .values import OVERFLOW, ROW, merge_rows
 
 _I = sql.Identifier

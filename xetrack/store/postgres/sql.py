@@ -19,7 +19,7 @@ from psycopg.types.json import Jsonb
 from ...errors import ColumnLimitError
 from ...schema import ASSET_COUNTS, ASSETS_TABLE, INT64_MAX, INT64_MIN, sql_type
 from ..base import AssetWrites, Where
-from ..sqlite.column_types import kind_of, logical_types
+from ..logical_types import kind_of, logical_types
 from .values import MAX_NAME_BYTES, OVERFLOW, always_fits, fits, to_json
 from ..tables import COLUMN_TYPES
 

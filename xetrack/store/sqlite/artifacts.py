@@ -20,7 +20,7 @@ from typing import Any, Sequence
 
 from ...schema import quote
 from . import blobs
-from .. import sqlite_engine
+from .engine import sqlite_of
 from ..base import Engine
 from ..tables import ARTIFACTS
 
@@ -35,7 +35,7 @@ ARTIFACTS_DDL = (
 
 def blob_store(engine: Engine) -> ModuleType | None:
     """The module that keeps the bytes (:mod:`.blobs`); None under SKIP_INSERT (nothing is kept)."""
-    return None if sqlite_engine(engine) is None else blobs
+    return None if sqlite_of(engine) is None else blobs
 
 
 def put_artifact(conn: sqlite3.Connection, row: Sequence[Any], replace: bool = True) -> int:
@@ -56,7 +56,7 @@ def _run(track_id: str | None) -> tuple[str, list[Any]]:
 
 
 def _query(engine: Engine, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
-    sq = sqlite_engine(engine)
+    sq = sqlite_of(engine)
     return [] if sq is None else sq.query(sql, params)
 
 

@@ -25,6 +25,7 @@ from typing import Mapping
 
 from ...schema import quote
 from ..base import rows_if_table
+from ..logical_types import widened
 from ..tables import COLUMN_TYPES
 
 
@@ -43,58 +44,11 @@ def _upsert(schema: str) -> str:
     )
 
 
-def kind_of(value: object) -> str | None:
-    """The logical type a stored (coerced) value brings; None for None and NaN."""
-    kind = type(value)
-    if kind is float:
-        return "REAL" if value == value else None
-    if kind is int:
-        return "INTEGER"
-    if kind is str:
-        return "TEXT"
-    if kind is bool:
-        return "BOOLEAN"
-    if value is None:
-        return None
-    if isinstance(value, (bytes, bytearray, memoryview)):
-        return "BLOB"
-    if isinstance(value, bool):
-        return "BOOLEAN"
-    if isinstance(value, int):
-        return "INTEGER"
-    if isinstance(value, float):
-        return "REAL" if value == value else None
-    return "TEXT"
-
-
-def widened(current: str, proposed: str | None) -> str | None:
-    """The logical type after a value of kind ``proposed`` arrives in a column of logical
-    type ``current``; None when it stays as it is.
-
-    >>> widened("", "INTEGER"), widened("INTEGER", "REAL"), widened("REAL", "INTEGER")
-    ('INTEGER', 'REAL', None)
-    """
-    if not proposed or proposed == current:
-        return None
-    if not current:
-        return proposed
-    if current == "INTEGER" and proposed == "REAL":
-        return "REAL"
-    return None
-
-
 def read_types(conn: sqlite3.Connection, table: str, schema: str = "main") -> dict[str, str]:
     """Lower-cased column name -> logical type recorded for ``table`` (``schema`` is a
     constant such as main or db). A file without the side table has none."""
     sql = f'SELECT "name", "type" FROM {schema}.{quote(COLUMN_TYPES)} WHERE "tbl" = ?'
     return {name.lower(): kind for name, kind in rows_if_table(conn, sql, (table,))}
-
-
-def logical_types(declared: Mapping[str, str], recorded: Mapping[str, str]) -> dict[str, str]:
-    """Name -> logical type: the recorded one first, the declared type as fallback."""
-    if not recorded:
-        return dict(declared)
-    return {name: recorded.get(name.lower()) or decl for name, decl in declared.items()}
 
 
 def record_types(

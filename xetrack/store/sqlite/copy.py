@@ -8,11 +8,11 @@ Two kinds of calls live here:
   connections as opaque handles.
 - a copy with a PostgreSQL end (:mod:`xetrack.copy_pg`) works on engines; for the
   SQLite end it calls the functions of the "engine end" section, whose twins of the same
-  names and signatures are in :mod:`.pg_copy` (``backend(engine, "copy")``).
+  names and signatures are in :mod:`.pg_copy` (``features(engine).copy``).
 
->>> from xetrack.store import backend, open_engine
+>>> from xetrack.store import features, open_engine
 >>> engine = open_engine(":memory:")
->>> backend(engine, "copy").stored_pairs(engine, "default", ["run-1"], None)
+>>> features(engine).copy.stored_pairs(engine, "default", ["run-1"], None)
 set()
 """
 
@@ -26,7 +26,8 @@ from typing import Any, Callable, Iterator, Sequence
 from ...schema import ASSETS_TABLE, BASE_COLUMNS, TIMESTAMP, TRACK_ID, is_internal_table, quote
 from ..base import AssetWrites, has_table, rowid_alias
 from .busy import immediate, retry_busy, transact
-from .column_types import logical_types, read_types, record_types
+from ..logical_types import logical_types
+from .column_types import read_types, record_types
 from .copy_side import runs_ddl
 from ..tables import RUNS, RUN_COLUMNS
 #: Objects copied per transaction of TARGET, at most (and at most this many bytes).

@@ -5,12 +5,12 @@
   and TARGET's ``sqlite3`` connections, inside the copy's one transaction of TARGET.
 - :mod:`xetrack.copy_pg_side` (one end PostgreSQL) calls the "engine end" functions,
   whose twins of the same names and signatures are in :mod:`.pg_copy_side`
-  (``backend(engine, "copy_side")``). The registry calls among them take the ``conn``
+  (``features(engine).copy_side``). The registry calls among them take the ``conn``
   of :func:`registry_write`'s transaction.
 
->>> from xetrack.store import backend, open_engine
+>>> from xetrack.store import features, open_engine
 >>> engine = open_engine(":memory:")
->>> backend(engine, "copy_side").model_versions(engine)
+>>> features(engine).copy_side.model_versions(engine)
 []
 
 The tables' definitions are the ones of :mod:`xetrack.runs`, :mod:`xetrack.artifacts`

@@ -25,9 +25,10 @@ from ..base import ROWID_ALIASES, AssetWrites, Engine, Roles, Where, pending_rol
 from .blobs import check_pickle_size
 from .busy import immediate, retry_busy, transact
 from .faults import fault, raise_fault, read_target, surfaces_faults
-from .column_types import forget_table, kind_of, logical_types, read_types, record_types
+from ..logical_types import kind_of, logical_types
+from .column_types import forget_table, read_types, record_types
 from .guard import Slot, close_when_collected, guard_for
-from .meta import read_roles, write_roles
+from .roles import read_roles, write_roles
 from .runs import SQLiteRunReads
 from .user_sql import SQLiteUserSQL
 
@@ -739,3 +740,9 @@ def _insert_sql(table: str, keys: Sequence[str]) -> str:
     names = ", ".join(quote(k) for k in keys)
     marks = ", ".join("?" * len(keys))
     return f"INSERT INTO {quote(table)} ({names}) VALUES ({marks})"
+
+
+def sqlite_of(engine: Engine) -> SQLiteEngine | None:
+    """``engine`` when it keeps a SQLite file (the sqlite and duckdb engines); None for
+    ``Tracker.SKIP_INSERT``, whose side tables keep nothing."""
+    return engine if isinstance(engine, SQLiteEngine) else None

@@ -17,7 +17,7 @@ from typing import Any, Sequence
 
 from ...schema import ASSET_COUNTS, ASSETS_TABLE, is_internal_table, quote
 from . import blobs
-from .. import sqlite_engine
+from .engine import sqlite_of
 from ..base import Engine, has_table
 from .busy import retry_busy
 from ..tables import BLOBS, CHUNKS, POINTING_TABLES, RUN_SIDE_TABLES
@@ -28,7 +28,7 @@ Collected = tuple[dict[str, int], dict[str, int], dict[str, int]]
 
 def delete_run(engine: Engine, table: str, track_id: str) -> None:
     """Forget a deleted run's side rows (lifecycle, predictions, artifact entries, tags, name)."""
-    sq = sqlite_engine(engine)
+    sq = sqlite_of(engine)
     if sq is None:
         return
 
@@ -43,7 +43,7 @@ def delete_run(engine: Engine, table: str, track_id: str) -> None:
 def collect(engine: Engine, dry_run: bool) -> Collected:
     """``(dead objects, dead artifact bytes, orphan chunks)``, each ``{hash: bytes}``, found
     and (unless ``dry_run``) removed in one write transaction."""
-    sq = sqlite_engine(engine)
+    sq = sqlite_of(engine)
     if sq is None:
         return {}, {}, {}
     return sq.write(lambda conn: _collect(conn, dry_run))
@@ -55,7 +55,7 @@ def vacuum(engine: Engine) -> int:
     after (VACUUM may renumber rowids: the next read rebuilds them). 0 without a file."""
     from .summary import drop as drop_summaries  # SQLite-only tables of the run summary
 
-    sq = sqlite_engine(engine)
+    sq = sqlite_of(engine)
     if sq is None or sq.path is None:
         return 0
     sq.write(drop_summaries)

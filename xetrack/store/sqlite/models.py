@@ -20,7 +20,7 @@ from typing import Any, Callable, Sequence
 
 from ...schema import ASSETS_TABLE, quote
 from . import blobs
-from .. import sqlite_engine
+from .engine import sqlite_of
 from ..base import Engine, rows_if_table
 from ..tables import BLOBS, MODELS, MODEL_ALIASES
 
@@ -52,7 +52,7 @@ def stored_kind_in(conn: sqlite3.Connection, key: str) -> str | None:
 
 def kind_of(engine: Engine, key: str) -> str | None:
     """``'asset'`` or ``'artifact'`` when ``key`` names stored bytes, else None."""
-    sq = sqlite_engine(engine)
+    sq = sqlite_of(engine)
     if sq is None:
         return None
     with sq.reading() as conn:
@@ -68,7 +68,7 @@ def add_version(engine: Engine, name: str, key: str, kind: str, data: bytes | No
     if it was removed meanwhile. ``details`` is ``(track_id, table, description, created)``.
     Under SKIP_INSERT: 0.
     """
-    sq = sqlite_engine(engine)
+    sq = sqlite_of(engine)
     if sq is None:
         return 0
 
@@ -113,7 +113,7 @@ def _versions_in(conn: sqlite3.Connection, name: str) -> Versions:
 def move_alias(engine: Engine, name: str, alias: str, version: int, check: Callable[..., Any]) -> None:
     """Point ``alias`` of ``name`` at ``version`` in one transaction, after
     ``check(versions, aliases, names)`` (which raises to refuse) saw :func:`versions`."""
-    sq = sqlite_engine(engine)
+    sq = sqlite_of(engine)
     if sq is None:
         return
 
@@ -127,7 +127,7 @@ def move_alias(engine: Engine, name: str, alias: str, version: int, check: Calla
 
 def remove_alias(engine: Engine, name: str, alias: str) -> bool:
     """Remove an alias; whether it existed."""
-    sq = sqlite_engine(engine)
+    sq = sqlite_of(engine)
     if sq is None:
         return False
 
@@ -142,7 +142,7 @@ def remove_alias(engine: Engine, name: str, alias: str) -> bool:
 def versions(engine: Engine, name: str) -> Versions | None:
     """``name``'s ``[(version, hash, kind)]`` by number, its ``{alias: version}``, and (when
     it has none) every registered name; None under SKIP_INSERT (no file to look in)."""
-    sq = sqlite_engine(engine)
+    sq = sqlite_of(engine)
     if sq is None:
         return None
     with sq.reading() as conn:
@@ -152,7 +152,7 @@ def versions(engine: Engine, name: str) -> Versions | None:
 def listing(engine: Engine) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
     """Every version as ``(name, version, hash, kind, size, track_id, description, created)``
     by name and number, and every ``(name, alias, version)`` by alias."""
-    sq = sqlite_engine(engine)
+    sq = sqlite_of(engine)
     if sq is None or not sq.query(f"SELECT 1 FROM {quote(MODELS)} LIMIT 1"):
         return [], []
     aliases = sq.query(f'SELECT "name", "alias", "version" FROM {quote(MODEL_ALIASES)} ORDER BY "alias"')
@@ -169,7 +169,7 @@ def listing(engine: Engine) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]
 
 def referencing(engine: Engine, key: str) -> list[tuple[str, int]]:
     """``(name, version)`` of the versions pointing at ``key``."""
-    sq = sqlite_engine(engine)
+    sq = sqlite_of(engine)
     if sq is None:
         return []
     return sq.query(f'SELECT "name", "version" FROM {quote(MODELS)} WHERE "hash" = ? ORDER BY "name", "version"',

@@ -18,6 +18,6 @@ from typing import Any
 def run_source(engine: Any, table: str) -> tuple[Any, bool]:
     """(the engine when it keeps a SQLite file, else None; True: the run summary of
     :mod:`xetrack.summary` may answer)."""
-    from .. import sqlite_engine
+    from .engine import sqlite_of
 
-    return sqlite_engine(engine), True
+    return sqlite_of(engine), True

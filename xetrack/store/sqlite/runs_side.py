@@ -19,7 +19,7 @@ import sqlite3
 from typing import Any, Sequence
 
 from ...schema import TRACK_ID, quote
-from .. import sqlite_engine
+from .engine import sqlite_of
 from ..base import Engine, rows_if_table
 from ..tables import PREDICTIONS, RUNS
 
@@ -40,7 +40,7 @@ _INSERT_RUN = (f'INSERT INTO {quote(RUNS)} ("track_id", "table", "status", "star
 
 def _write(engine: Engine, statements: list[tuple[str, Sequence[Any]]], many: bool = False) -> None:
     """Run ``statements`` in one write transaction; with ``many``, the last one is an executemany."""
-    sq = sqlite_engine(engine)
+    sq = sqlite_of(engine)
     if sq is None:  # SKIP_INSERT: nothing is stored
         return
 
@@ -93,7 +93,7 @@ def record_run(engine: Engine, table: str, track_id: str, status: str, start: st
 
 def run_records(engine: Engine, table: str) -> dict[str, tuple[Any, Any, Any]]:
     """track_id -> (status, start, end) of the lifecycle rows of ``table``."""
-    sq = sqlite_engine(engine)
+    sq = sqlite_of(engine)
     if sq is None:
         return {}
     rows = sq.query(f'SELECT "track_id", "status", "start", "end" FROM {quote(RUNS)} WHERE "table" = ?', (table,))
@@ -115,7 +115,7 @@ def store_predictions(engine: Engine, table: str, track_id: str, name: str, p: S
 def table_counts(engine: Engine, table: str) -> tuple[int, int | None]:
     """(rows, runs) of an experiment table; runs is None without a ``track_id`` column
     (a table some other tool wrote)."""
-    sq = sqlite_engine(engine)
+    sq = sqlite_of(engine)
     if sq is None:
         return 0, None
     has_runs = TRACK_ID in {c.lower() for c in engine.columns(table)}

@@ -21,6 +21,7 @@ from typing import Any, Callable, Sequence
 from ...schema import INTERNAL_PREFIX, TIMESTAMP, TRACK_ID, quote
 from .busy import immediate
 from ..tables import RUNS, SUMMARY_COLUMNS, SUMMARY_DIRTY, SUMMARY_RUNS, SUMMARY_STATE
+from ..base import has_table
 
 
 #: Rows per fold: bounds the memory of a first build.
@@ -400,3 +401,10 @@ def generation(engine: Any, table: str) -> Any:
         except sqlite3.OperationalError:
             return None
     return None if row is None else row[0]
+
+
+def bump(conn: sqlite3.Connection) -> None:
+    """Bump every table's summary gen: cached runs()/search() frames go stale, as they do
+    on a change of ``xetrack_runs``. Without a summary there is nothing cached by gen."""
+    if has_table(conn, SUMMARY_STATE):
+        conn.execute(f'UPDATE {quote(SUMMARY_STATE)} SET "gen" = "gen" + 1')

@@ -1,6 +1,7 @@
 """What the CLI asks an engine for beyond rows: the declared and the engine's own
 column types (``xt columns``), the stored objects (``xt assets ls``) and the user's own
-SQL (``xt sql``). One mixin per engine, mixed into its class; the defaults are on
+SQL (``xt sql``), for the SQLite engine (and DuckDB's, on the same file); the DuckDB
+and PostgreSQL packages have their own ``user_sql.py``. The defaults are on
 :class:`~xetrack.store.base.Engine`.
 
 The user's SQL is the one place where text a user typed runs as SQL: on the engine's
@@ -60,70 +61,4 @@ class SQLiteUserSQL:
         return names, rows, cursor.rowcount
 
 
-class DuckDBUserSQL:
-    """For the DuckDB engines, on a SQLite file or a PostgreSQL server: ``conn`` is DuckDB
-    with the database attached as ``db``."""
-
-    conn: Any
-    columns: Any
-
-    def native_types(self, table: str) -> dict[str, str]:
-        self.columns(table)  # raises TableNotFoundError, naming the tables
-        return {row[0]: row[1] for row in self.conn.execute(f"DESCRIBE db.{quote(table)}").fetchall()}
-
-    def run_sql(self, query: str) -> Result:
-        import duckdb
-
-        conn = self.conn
-        try:
-            conn.execute("USE db")  # unqualified names resolve in the database, too
-            result = conn.execute(query)
-            names, rows = list(result.columns), result.fetchall()
-        except duckdb.Error as exc:
-            raise SQLError(str(exc)) from None
-        if names == ["NULL"] and not rows:  # a statement with no result set
-            return None, [], -1
-        return names, rows, -1
-
-
-class PostgresUserSQL:
-    """For :class:`~xetrack.store.postgres.engine.PostgresEngine`: ``conn`` is a psycopg
-    connection in autocommit, the user's own."""
-
-    conn: Any
-    _run: Any
-    _url: str
-
-    def asset_listing(self) -> list[tuple[str, int, int, int]]:
-        from psycopg import sql
-
-        from ..postgres.blobs import has_table
-
-        def read(conn: Any) -> list[tuple[Any, ...]]:
-            if not has_table(conn, ASSETS_TABLE):
-                return []
-            refs = (sql.SQL("coalesce((SELECT c.count FROM {} c WHERE c.hash = a.key), 0)").format(sql.Identifier(ASSET_COUNTS))
-                    if has_table(conn, ASSET_COUNTS) else sql.SQL("0"))
-            models = (sql.SQL("(SELECT count(*) FROM {} m WHERE m.hash = a.key AND m.kind = 'asset')").format(
-                sql.Identifier(MODELS)) if has_table(conn, MODELS) else sql.SQL("0"))
-            query = sql.SQL("SELECT a.key, octet_length(a.value), {}, {} FROM {} a ORDER BY a.seq").format(
-                refs, models, sql.Identifier(ASSETS_TABLE))
-            return [(k, int(n), int(r), int(m)) for k, n, r, m in conn.execute(query).fetchall()]
-
-        return self._run(read)
-
-    def run_sql(self, query: str) -> Result:
-        import psycopg
-
-        from ..postgres.connect import scrub
-
-        try:
-            cursor = self.conn.execute(query)
-            names = [d.name for d in cursor.description] if cursor.description else None
-            rows = cursor.fetchall() if names is not None else []
-        except psycopg.Error as exc:
-            raise SQLError(scrub(str(exc).strip(), self._url)) from None
-        return names, rows, cursor.rowcount
-
-
-__all__ = ["SQLiteUserSQL", "DuckDBUserSQL", "PostgresUserSQL"]
+__all__ = ["SQLiteUserSQL"]
