@@ -14,7 +14,9 @@ import pandas as pd
 import pytest
 from loguru import logger as global_logger
 
+import xetrack.log_sinks as log_sinks
 import xetrack.logs as logs
+import xetrack.tracker_logger as tracker_logger
 from xetrack import Reader, Tracker
 
 
@@ -161,10 +163,10 @@ def test_our_events_stay_out_of_the_users_loguru_handlers(tmp_path):
 def test_close_removes_the_handlers_and_the_next_event_reopens(tmp_path):
     folder = tmp_path / "logs"
     tracker = Tracker(str(tmp_path / "exp.db"), logs_path=folder, jsonl=tmp_path / "d.jsonl")
-    before = len(logs._LOGGER._core.handlers)
+    before = len(tracker_logger._LOGGER._core.handlers)
     tracker.log({"a": 1})
     tracker.close()
-    assert len(logs._LOGGER._core.handlers) == before - 1
+    assert len(tracker_logger._LOGGER._core.handlers) == before - 1
     tracker.log({"a": 2})
     assert len(tracking_lines(folder)) == 2 and len(lines_of(tmp_path / "d.jsonl")) == 2
     tracker.close()
@@ -219,7 +221,7 @@ def test_library_warnings_still_follow_the_flag_without_a_sink(tmp_path):
 
 # -- rotation ---------------------------------------------------------------------------
 def test_read_logs_reads_every_rotated_file_in_order(tmp_path, monkeypatch):
-    monkeypatch.setattr(logs, "ROTATION_BYTES", 2_000)
+    monkeypatch.setattr(log_sinks, "ROTATION_BYTES", 2_000)
     folder = tmp_path / "logs"
     tracker = Tracker(Tracker.SKIP_INSERT, logs_path=folder)
     for i in range(100):
@@ -233,9 +235,21 @@ def test_read_logs_reads_every_rotated_file_in_order(tmp_path, monkeypatch):
     assert len(Reader.read_logs(folder / f"{stem}.000001.log")) > 0  # one file works too
 
 
+def test_a_constant_set_on_xetrack_logs_names_the_module_that_reads_it(monkeypatch):
+    """xetrack.logs re-exports the constants of the modules that read them: setting one
+    there would change nothing, so it raises (a stale patch fails instead of passing)."""
+    with pytest.raises(AttributeError, match=r"set xetrack\.log_sinks\.ROTATION_BYTES"):
+        monkeypatch.setattr(logs, "ROTATION_BYTES", 1_000)
+    with pytest.raises(AttributeError, match=r"xetrack\.log_lines\.TRACKING"):
+        logs.TRACKING = "OTHER"
+    with pytest.raises(AttributeError):  # private names live where they are used
+        monkeypatch.setattr(logs, "_clock", lambda: 0.0)
+    assert logs.ROTATION_BYTES == log_sinks.ROTATION_BYTES == 50 * 1024 * 1024
+
+
 # -- many writers -----------------------------------------------------------------------
 def _writer(kind, path, idx, n, rotation):
-    logs.ROTATION_BYTES = rotation
+    log_sinks.ROTATION_BYTES = rotation
     kwargs = {"jsonl": path} if kind == "jsonl" else {"logs_path": path}
     tracker = Tracker(Tracker.SKIP_INSERT, **kwargs)
     for i in range(n):
@@ -281,7 +295,7 @@ def test_file_names_follow_loguru_time_tokens_in_local_time():
     stamp = datetime(2026, 3, 7, 14, 5, 9, 12345).timestamp()  # naive: local time
 
     def name(pattern):
-        return logs._file_name(pattern, logs.compile_file_name(pattern), stamp)
+        return log_sinks._file_name(pattern, log_sinks.compile_file_name(pattern), stamp)
 
     assert name(None) == "2026-03-07.log"
     assert name("{time}.log") == "2026-03-07_14-05-09_012345.log"  # loguru's {time} in a file name
@@ -294,7 +308,7 @@ def test_file_names_follow_loguru_time_tokens_in_local_time():
 
 def test_next_midnight_is_the_next_local_midnight():
     def after(*local):
-        return logs._next_midnight(datetime(*local).timestamp())
+        return log_sinks._next_midnight(datetime(*local).timestamp())
 
     assert after(2026, 12, 6, 23, 59, 59, 999999) == datetime(2026, 12, 7).timestamp()
     assert after(2026, 12, 7) == datetime(2026, 12, 8).timestamp()  # midnight itself: the next one
@@ -303,7 +317,7 @@ def test_next_midnight_is_the_next_local_midnight():
 
 def test_a_long_process_switches_to_the_new_days_file_after_midnight(tmp_path, monkeypatch):
     now = [datetime(2026, 12, 6, 23, 59, 58).timestamp()]
-    monkeypatch.setattr(logs, "_clock", lambda: now[0])
+    monkeypatch.setattr(log_sinks, "_clock", lambda: now[0])
     folder = tmp_path / "logs"
     tracker = Tracker(Tracker.SKIP_INSERT, logs_path=folder)
     tracker.log({"step": 1})
@@ -329,7 +343,7 @@ def tracking_lines_of(path):
 
 
 def test_a_rotated_file_keeps_the_names_stem_with_a_number(tmp_path, monkeypatch):
-    monkeypatch.setattr(logs, "ROTATION_BYTES", 1_000)
+    monkeypatch.setattr(log_sinks, "ROTATION_BYTES", 1_000)
     folder = tmp_path / "logs"
     tracker = Tracker(Tracker.SKIP_INSERT, logs_path=folder, logs_file_format="{time:YYYY}_exp.log")
     for i in range(30):
@@ -391,7 +405,7 @@ def test_rotation_keeps_every_line_of_three_processes(tmp_path):
 
 
 def _small_writer(path, idx, n, rotation):
-    logs.ROTATION_BYTES = rotation  # where RotatingLogFile reads it
+    log_sinks.ROTATION_BYTES = rotation  # where RotatingLogFile reads it
     tracker = Tracker(Tracker.SKIP_INSERT, logs_path=path)
     for i in range(n):
         tracker.log({"proc": idx, "i": i, "text": "y" * (i % 7) * 20})
@@ -508,7 +522,7 @@ def test_a_tracker_collected_while_loguru_holds_its_lock_does_not_hang(tmp_path)
     done = threading.Event()
 
     def collect_under_the_lock():
-        with logs._LOGGER._core.lock:  # as inside loguru's add()
+        with tracker_logger._LOGGER._core.lock:  # as inside loguru's add()
             gc.collect()
         done.set()
 
@@ -518,7 +532,7 @@ def test_a_tracker_collected_while_loguru_holds_its_lock_does_not_hang(tmp_path)
     later = Tracker(str(tmp_path / "exp.db"), logs_path=folder)  # removes the collected one's handlers
     later.log({"step": 2})
     assert len(tracking_lines(folder)) == 2  # one line per event: no stale handler wrote twice
-    assert not set(handlers) & set(logs._LOGGER._core.handlers)
+    assert not set(handlers) & set(tracker_logger._LOGGER._core.handlers)
 
 
 def test_a_logger_whose_tracker_is_gone_says_to_keep_the_tracker():

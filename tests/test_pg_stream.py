@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from xetrack import Reader, Tracker
-from xetrack import tracker as tracker_module
+from xetrack import batch as batch_module
 from xetrack.store.postgres import stream as pg_stream
 
 STAMPS = ["timestamp", "track_id"]
@@ -23,8 +23,8 @@ STAMPS = ["timestamp", "track_id"]
 
 @pytest.fixture
 def small_chunks(monkeypatch):
-    monkeypatch.setattr(tracker_module, "STREAM_ABOVE", 200)
-    monkeypatch.setattr(tracker_module, "STREAM_CHUNK", 100)
+    monkeypatch.setattr(batch_module, "STREAM_ABOVE", 200)
+    monkeypatch.setattr(batch_module, "STREAM_CHUNK", 100)
     calls = {"streamed": 0, "aborted": 0}
     real = pg_stream.PostgresStreams.insert_stream
 
