@@ -1,10 +1,10 @@
-# Two commands on a fresh machine: `make demo` and `make test`.
+# Two commands on a fresh machine: `make demo` and `make test` (and `make lint` before a commit).
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo demo-postgres test bench stress install clean screenshots
+.PHONY: demo demo-postgres test lint bench stress install clean screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,15 @@ demo-postgres: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# ruff's lint and format check, then mypy (settings in pyproject.toml); all three run, and
+# the target fails if any of them found something.
+lint: $(STAMP)
+	@status=0; \
+	echo "ruff check xetrack tests"; $(BIN)/ruff check xetrack tests || status=1; \
+	echo "ruff format --check xetrack tests"; $(BIN)/ruff format --check xetrack tests || status=1; \
+	echo "mypy xetrack"; $(BIN)/mypy xetrack || status=1; \
+	exit $$status
 
 stress: $(STAMP)
 	$(BIN)/python -m pytest -q -m stress
