@@ -134,13 +134,9 @@ class Reader(TableView):
         >>> Reader("exp.db").backup("exp-backup.db")  # doctest: +SKIP
         'exp-backup.db'
         """
-        from .store import sqlite_engine
-        from .store.sqlite.backup import backup
+        from .store import backup
 
-        engine = sqlite_engine(self._engine)
-        if engine is None:  # pragma: no cover - a Reader always has a file
-            raise ValueError(f"{self.db!r} has no SQLite file to back up")
-        return backup(engine, dest, overwrite)
+        return backup(self._engine, dest, overwrite)
 
     # -- runs: one row per track_id, computed in SQL (see docs/runs.md) -------------
     def _runs(self) -> Any:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import os
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from .base import Engine
 from .features import Features
@@ -100,15 +101,23 @@ def sqlite_engine(engine: Engine) -> "SQLiteEngine | None":
 
 
 def _sqlite_features() -> Features:
-    from .sqlite.features import FEATURES
+    from .sqlite import artifacts, blobs, copy, copy_side, gc, meta, models, run_copy, run_sql, runs_side, summary
 
-    return FEATURES
+    return Features(
+        models=models, meta=meta, blobs=blobs, artifacts=artifacts, runs_side=runs_side, gc=gc, copy=copy,
+        copy_side=copy_side, run_copy=run_copy, run_sql=run_sql, summary=summary,
+    )
 
 
 def _postgres_features() -> Features:
-    from .postgres.features import FEATURES
+    # The run queries read an in-memory SQLite copy of the table (run_mirror.py).
+    from . import run_mirror
+    from .postgres import artifacts, blobs, copy, copy_side, gc, meta, models, runs_side
 
-    return FEATURES
+    return Features(
+        models=models, meta=meta, blobs=blobs, artifacts=artifacts, runs_side=runs_side, gc=gc, copy=copy,
+        copy_side=copy_side, run_copy=run_mirror,
+    )
 
 
 #: The engine package that holds each dialect's side-table SQL (loaded when first asked:
@@ -119,6 +128,12 @@ FEATURES_BY_DIALECT: dict[str, Callable[[], Features]] = {
 }
 
 
+@functools.cache
+def dialect_features(dialect: str) -> Features:
+    """The modules of one dialect's engine package, one per feature."""
+    return FEATURES_BY_DIALECT[dialect]()
+
+
 def features(engine: Engine) -> Features:
     """The modules that hold ``engine``'s side-table SQL, one per feature
     (:mod:`xetrack.store.features` says what each offers).
@@ -126,7 +141,42 @@ def features(engine: Engine) -> Features:
     >>> features(open_engine(IN_MEMORY)).models.__name__
     'xetrack.store.sqlite.models'
     """
-    return FEATURES_BY_DIALECT[engine.dialect]()
+    return dialect_features(engine.dialect)
 
 
-__all__ = ["Engine", "Features", "features", "open_engine", "shown", "sqlite_engine", "IN_MEMORY", "SKIP_INSERT", "ENGINES"]
+# -- what the layers above reach of an engine package, without importing one ----------
+def is_url(db: object) -> bool:
+    """Whether ``db`` is a ``postgresql://`` (or ``postgres://``) URL."""
+    from .postgres.connect import is_url as url
+
+    return url(db)
+
+
+def hide_passwords(text: str) -> str:
+    """``text`` with the password of every PostgreSQL URL in it replaced."""
+    from .postgres.connect import hide_passwords as hide
+
+    return hide(text)
+
+
+def backup(engine: Engine, dest: str | os.PathLike[str], overwrite: bool = False) -> str:
+    """Copy ``engine``'s SQLite file to ``dest`` with SQLite's online backup API
+    (store/sqlite/backup.py); returns the path written. A PostgreSQL store is refused
+    with what to use instead."""
+    from .sqlite.backup import backup as sqlite_backup
+
+    sq = sqlite_engine(engine)
+    if sq is None:
+        raise ValueError("Tracker.SKIP_INSERT keeps no file to back up")
+    return sqlite_backup(sq, dest, overwrite)
+
+
+def duckdb_shell_setup() -> Any:
+    """The DuckDB shell's setup (``xt duckdb``): its module of the bundled sqlite scanner's
+    path, the DuckDB version and the setup SQL (store/duckdb/extension.py)."""
+    from .duckdb import extension
+
+    return extension
+
+
+__all__ = ["Engine", "Features", "features", "dialect_features", "is_url", "hide_passwords", "backup", "duckdb_shell_setup", "open_engine", "shown", "sqlite_engine", "IN_MEMORY", "SKIP_INSERT", "ENGINES"]

@@ -14,15 +14,16 @@ and decides, and reaches the engine's SQL through ``xetrack.store.features(engin
 
 Each function takes the engine first (or, for the few that run inside a transaction the
 caller holds, the connection: ``conn``) and returns plain values. A third engine is one
-package with one module per feature, and a ``features.py`` that fills a
-:class:`Features`; mypy checks each module against its protocol.
+package with one module per feature, and one entry in the map of
+:func:`xetrack.store.features` that fills a :class:`Features`; mypy checks each module
+against its protocol there.
 """
 
 from __future__ import annotations
 
 import io
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Iterator, Protocol, Sequence
+from typing import Any, Callable, Iterable, Iterator, Mapping, Protocol, Sequence
 
 from .base import Engine
 
@@ -155,9 +156,57 @@ class RunCopySQL(Protocol):
     def run_source(self, engine: Any, table: str) -> tuple[Any, bool]: ...
 
 
+class RunSQL(Protocol):
+    """The run queries' SQL (``runs()``, ``search()``, ``compare()``, ``aggregate()``,
+    ``history()``, ``predictions()``), on a SQLite connection: the engine's own file, or
+    the in-memory copy :class:`RunCopySQL` keeps of a PostgreSQL table."""
+
+    AGGS: dict[str, str | None]
+    GROUP_AGGS: dict[str, str]
+    MemoryRuns: Callable[..., Any]
+
+    def aggregate_rows(self, engine: Any, select: str, binds: Sequence[Any], metric: str, by: Sequence[str],
+                       aggs: Sequence[str]) -> tuple[list[str], list[Row]]: ...
+    def all_rows(self, engine: Any, select: str, binds: Sequence[Any]) -> tuple[list[str], list[Row]]: ...
+    def compare_rows(self, engine: Any, select: str, binds: Sequence[Any], ids: Sequence[Any]) -> tuple[list[str], list[Row]]: ...
+    def has(self, engine: Any, name: str) -> bool: ...
+    def history_sql(self, table: str, metric: str, step: str | None, track_id: Any, one: bool) -> tuple[str, list[Any]]: ...
+    def prediction_rows(self, engine: Any, table: str, track_id: str, name: str | None) -> tuple[list[str], list[Row]] | None: ...
+    def run_ids(self, engine: Any, table: str) -> list[Any]: ...
+    def runs_rows(self, engine: Any, select: str, binds: Sequence[Any]) -> tuple[list[str], list[Row]]: ...
+    def search_rows(self, engine: Any, select: str | None, binds: Sequence[Any], cond: str | None, values: Sequence[Any],
+                    order: str | None, limit: int | None, memory: Any = None) -> tuple[list[str], list[Row]]: ...
+    def select_rows(self, table: str, agg: str, params: list[str], metrics: list[str], out_names: Mapping[str, str],
+                    has_runs: bool, from_summary: bool = False, only: Sequence[Any] | None = None,
+                    check: Sequence[str] = ()) -> tuple[str, list[Any]]: ...
+    def varying(self, engine: Any, table: str, columns: list[str], sample: tuple[int, int] | None = None) -> tuple[Any, ...] | None: ...
+
+
+class SummarySQL(Protocol):
+    """The run summary kept in the file beside each table (``xetrack.summary``): SQLite's."""
+
+    CHUNK_ROWS: int
+    COLUMN_BATCH: int
+    LOCK_WAIT_MS: int
+
+    def refresh(self, engine: Any, table: str, persist: bool, first_ask: Callable[[Callable[[], bool]], bool],
+                committed: Callable[[list[Any]], None]) -> bool: ...
+    def generation(self, engine: Any, table: str) -> Any: ...
+    def token(self, engine: Any) -> tuple[Any, ...]: ...
+    def varying(self, engine: Any, table: str) -> dict[str, Any]: ...
+    def varying_in(self, engine: Any, table: str, runs: Sequence[Any]) -> dict[str, Any]: ...
+    def drop(self, conn: Any, table: str | None = None) -> None: ...
+    def pending(self, conn: Any, table: str) -> bool: ...
+    def update(self, conn: Any, table: str, progress: bool = True, delta: list[Any] | None = None) -> tuple[int, int, set[Any]]: ...
+    def usable(self, conn: Any, table: str) -> bool: ...
+    def trigger_names(self, table: str) -> tuple[str, str]: ...
+
+
 @dataclass(frozen=True)
 class Features:
-    """One engine's module for each feature."""
+    """One engine's module for each feature. ``run_sql`` and ``summary`` are SQLite's
+    alone (None elsewhere): the run queries of another engine read an in-memory SQLite
+    copy (``run_copy``), whose features are SQLite's."""
 
     models: ModelsSQL
     meta: MetaSQL
@@ -168,9 +217,11 @@ class Features:
     copy: CopySQL
     copy_side: CopySideSQL
     run_copy: RunCopySQL
+    run_sql: RunSQL | None = None
+    summary: SummarySQL | None = None
 
 
 __all__ = [
     "Features", "ModelsSQL", "MetaSQL", "BlobsSQL", "ArtifactsSQL", "RunsSideSQL", "GcSQL", "CopySQL",
-    "CopySideSQL", "RunCopySQL", "Row", "Versions", "Collected",
+    "CopySideSQL", "RunCopySQL", "RunSQL", "SummarySQL", "Row", "Versions", "Collected",
 ]
