@@ -65,7 +65,7 @@ def sqlite_copy(engine: Any, table: str) -> Any:
 def _refresh(engine: Any, table: str, key: tuple[str, str], copy: _Copy, read_since: Any) -> Any:
     from .postgres import meta as pg_meta, side as pg_side
     from .meta_sql import DDL as META_DDL
-    from .sqlite.runs_side import PREDICTIONS_DDL, RUNS_DDL
+    from .sqlite.ddl import PREDICTIONS_DDL, RUNS_DDL
 
     kept, described, last, (names, types, values) = read_since(engine, table, copy.seen, copy.upto)
     runs = pg_side.side_rows(engine, RUNS, table)

@@ -8,7 +8,7 @@ SQL. Predictions keep any value as given in JSONB (SQLite: untyped columns).
 
 from __future__ import annotations
 
-from typing import Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
 from psycopg import errors as pg_errors
 from psycopg import sql
@@ -16,8 +16,10 @@ from psycopg.types.json import Jsonb
 
 from ...schema import INTERNAL_PREFIX, TRACK_ID
 from .values import from_json, to_json
-from .engine import PostgresEngine
 from ..tables import PREDICTIONS, PREDICTION_COLUMNS, RUNS, RUN_COLUMNS
+
+if TYPE_CHECKING:
+    from .engine import PostgresEngine
 
 
 _I = sql.Identifier

@@ -23,14 +23,9 @@ from . import blobs
 from .engine import sqlite_of
 from ..base import Engine
 from ..tables import ARTIFACTS
+from .ddl import ARTIFACTS_DDL
 
 
-ARTIFACTS_DDL = (
-    f"CREATE TABLE IF NOT EXISTS {quote(ARTIFACTS)} ("
-    '"track_id" TEXT NOT NULL, "table" TEXT NOT NULL, "name" TEXT NOT NULL, "type" TEXT, '
-    '"hash" TEXT NOT NULL, "size" INTEGER NOT NULL, "created" TEXT NOT NULL, '
-    'UNIQUE ("track_id", "table", "name"))'
-)
 
 
 def blob_store(engine: Engine) -> ModuleType | None:

@@ -23,16 +23,9 @@ from . import blobs
 from .engine import sqlite_of
 from ..base import Engine, rows_if_table
 from ..tables import BLOBS, MODELS, MODEL_ALIASES
+from .ddl import MODELS_DDL
 
 
-MODELS_DDL = (
-    f"CREATE TABLE IF NOT EXISTS {quote(MODELS)} ("
-    '"name" TEXT NOT NULL, "version" INTEGER NOT NULL, "hash" TEXT NOT NULL, "kind" TEXT NOT NULL, '
-    '"track_id" TEXT, "table" TEXT, "description" TEXT, "created" TEXT NOT NULL, '
-    'PRIMARY KEY ("name", "version"))',
-    f"CREATE TABLE IF NOT EXISTS {quote(MODEL_ALIASES)} ("
-    '"name" TEXT NOT NULL, "alias" TEXT NOT NULL, "version" INTEGER NOT NULL, PRIMARY KEY ("name", "alias"))',
-)
 #: ``versions()``: ``[(version, hash, kind)]``, ``{alias: version}`` and every registered name.
 Versions = tuple[list[tuple[Any, ...]], dict[str, int], list[str]]
 

@@ -22,18 +22,9 @@ from ...schema import TRACK_ID, quote
 from .engine import sqlite_of
 from ..base import Engine, rows_if_table
 from ..tables import PREDICTIONS, RUNS
+from .ddl import PREDICTIONS_DDL, RUNS_DDL
 
 
-RUNS_DDL = (
-    f"CREATE TABLE IF NOT EXISTS {quote(RUNS)} ("
-    '"track_id" TEXT NOT NULL, "table" TEXT NOT NULL, "status" TEXT, "start" TEXT, '
-    '"end" TEXT, "error" TEXT, "pid" INTEGER, "host" TEXT, PRIMARY KEY ("track_id", "table"))'
-)
-PREDICTIONS_DDL = (
-    f"CREATE TABLE IF NOT EXISTS {quote(PREDICTIONS)} ("
-    '"track_id" TEXT NOT NULL, "table" TEXT NOT NULL, "name" TEXT NOT NULL, "idx" INTEGER NOT NULL, '
-    '"prediction", "actual", PRIMARY KEY ("track_id", "table", "name", "idx"))'
-)
 _INSERT_RUN = (f'INSERT INTO {quote(RUNS)} ("track_id", "table", "status", "start", "end", "error", "pid", "host") '
                "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (\"track_id\", \"table\") DO UPDATE SET ")
 

@@ -81,7 +81,7 @@ def _trigger_ddl(table: str) -> list[str]:
 
 
 def _runs_side_ddl() -> list[str]:
-    from .runs_side import RUNS_DDL
+    from .ddl import RUNS_DDL
 
     bump = f"UPDATE {quote(SUMMARY_STATE)} SET \"gen\" = \"gen\" + 1;"
     return [RUNS_DDL] + [

@@ -1,0 +1,255 @@
+"""Writing rows on SQLite: ``log()``'s checked INSERT, a new key's column, a batch, and
+``set_value``/``delete_run``'s UPDATE and DELETE (a mixin of
+:class:`~xetrack.store.sqlite.engine.SQLiteEngine`).
+
+- ``log()`` with known keys is one cached INSERT in autocommit mode: one implicit
+  transaction, nothing else.
+- A new key takes the write lock (``BEGIN IMMEDIATE``), rereads the schema under it,
+  adds what is still missing, inserts and records the new column's role, all in one
+  transaction, so another process adding the same column at the same moment is
+  harmless and a failed insert leaves no half-added columns behind.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator, Sequence
+
+from ...errors import ColumnLimitError
+from ...schema import quote, sql_type
+from ..base import ROWID_ALIASES, AssetWrites, Roles, Where, pending_roles, rowid_alias, where_clause
+from .assets import write_assets
+from .busy import immediate, retry_busy
+from .column_types import read_types, record_types
+from .faults import raise_fault, surfaces_faults
+from .known_tables import MAX_CHECKED, KnownTable, batch_changes, check_distinct, insert_sql, stale_schema
+from .roles import read_roles, write_roles
+
+
+class SQLiteWrites:
+    """The writes of :class:`~xetrack.store.sqlite.engine.SQLiteEngine`."""
+
+    path: str | None
+    timeout: float
+    _guard: Any
+    _main: Any
+    _tables: dict[str, KnownTable]
+    _live: Callable[[], sqlite3.Connection]
+    _table: Callable[..., KnownTable]
+    _checked: Callable[..., KnownTable]
+    _read_columns: Callable[[sqlite3.Connection, str], dict[str, str]]
+
+    def _add_columns(
+        self, conn: sqlite3.Connection, table: str, wanted: dict[str, str | None], known: KnownTable | None = None
+    ) -> KnownTable:
+        """Inside a write transaction: add the wanted columns that are still missing
+        (``known``: the schema, when the caller has just refreshed it under the lock).
+
+        A column wanted for None (type None) is added with no declared type: SQLite then
+        stores every value exactly as given, and the first one sets its logical type.
+        """
+        if known is None:
+            known = self._table(conn, table, refresh=True)
+        missing = {n: t or "" for n, t in wanted.items() if n.lower() not in known.lower}
+        if not missing:
+            return known
+        limit = conn.getlimit(sqlite3.SQLITE_LIMIT_COLUMN)
+        if len(known.columns) + len(missing) > limit:
+            raise ColumnLimitError(
+                f"Table {table!r} has {len(known.columns)} columns; adding "
+                f"{len(missing)} more ({', '.join(list(missing)[:5])}"
+                f"{', ...' if len(missing) > 5 else ''}) would pass SQLite's limit of "
+                f"{limit} columns. Nothing was written. Log fewer distinct keys, "
+                "for example a dict as one JSON value, or use another table."
+            )
+        if any(name.lower() in ROWID_ALIASES for name in missing):
+            rowid_alias([*known.columns, *missing])  # refuse to shadow every rowid name
+        raced = False
+        for name, decl in missing.items():
+            try:
+                conn.execute(f"ALTER TABLE {quote(table)} ADD COLUMN {quote(name)} {decl}".rstrip())
+            except sqlite3.OperationalError as exc:
+                if "duplicate column name" not in str(exc):
+                    raise
+                raced = True  # someone else's column, maybe of another declared type
+            known.add(name, decl)
+        version = conn.execute("PRAGMA schema_version").fetchone()[0]
+        if raced:  # we hold the write lock: reading the schema now gives it exactly
+            known.load(self._read_columns(conn, table), version, read_types(conn, table))
+        else:  # only our ALTERs moved the version
+            known.version = version
+        return known
+
+    # -- writes -----------------------------------------------------------------
+    def insert(
+        self, table: str, row: dict[str, Any], assets: AssetWrites | None = None, roles: Roles | None = None
+    ) -> None:
+        keys = tuple(row)
+        values = tuple(row.values())
+        # The same keys with values of the same types: an INSERT checked before.
+        signature = (keys, tuple(map(type, values)))
+        try:  # inline, not @surfaces_faults: no extra call per log()
+            with self._guard.lock:
+                main = self._main
+                conn = main.conn if main.conn is not None and main.pid == os.getpid() else self._live()
+                known = self._tables.get(table) or self._table(conn, table)
+                sql = None if assets else known.insert_sql.get(signature)
+                if sql is not None and (not roles or self._roles_recorded(conn, table, known, roles)):
+                    try:
+                        conn.execute(sql, values)
+                        return
+                    except sqlite3.OperationalError as exc:
+                        if not stale_schema(exc):
+                            raise
+                        self._tables.pop(table, None)  # another connection reset the table
+                        known = self._table(conn, table)
+                check_distinct(keys)
+                if (not assets and all(k.lower() in known.lower for k in keys) and not known.changes(keys, values)
+                        and (not roles or self._roles_recorded(conn, table, known, roles))):
+                    sql = insert_sql(table, keys)
+                    conn.execute(sql, values)
+                    if len(known.insert_sql) >= MAX_CHECKED:  # rows of ever-changing shapes
+                        known.insert_sql = {}
+                    known.insert_sql[signature] = sql
+                    return
+
+                # New columns, or a logical type or role to record: the path of every batch.
+                retry_busy(lambda: self._grow_and_write(conn, table, keys, [values], values.__getitem__, assets, roles),
+                           self.timeout, self.path)
+        except sqlite3.Error as exc:
+            raise_fault(self, exc)
+            raise
+
+    def checked(self, table: str, keys: tuple[str, ...], types: tuple[type, ...]) -> Any:
+        """A token for :meth:`insert_checked`: the INSERT this engine checked for rows of
+        these keys and value types (None when it has checked none)."""
+        known = self._tables.get(table)
+        sql = None if known is None else known.insert_sql.get((keys, types))
+        return None if sql is None else (known, known.insert_sql, sql)
+
+    def insert_checked(self, table: str, token: Any, values: tuple[Any, ...]) -> bool:
+        """Insert a row of the keys and value types ``token`` was made for, with no check
+        of its own. False (nothing written) when the token went stale: the caller takes
+        the full :meth:`insert` instead."""
+        known, checked, sql = token
+        try:  # inline, as in insert(): the fast path of log()
+            with self._guard.lock:
+                main = self._main
+                conn = main.conn
+                # A forked child finds a file's slots emptied (guard.py); only a private
+                # in-memory guard needs the pid compared.
+                if conn is None or (self.path is None and main.pid != os.getpid()):
+                    conn = self._live()
+                if self._tables.get(table) is not known or known.insert_sql is not checked:
+                    return False
+                try:
+                    conn.execute(sql, values)
+                except sqlite3.OperationalError as exc:
+                    if not stale_schema(exc):
+                        raise
+                    self._tables.pop(table, None)  # another connection reset the table
+                    return False
+                return True
+        except sqlite3.Error as exc:
+            raise_fault(self, exc)
+            raise
+
+    def _roles_recorded(self, conn: sqlite3.Connection, table: str, known: KnownTable, roles: Roles) -> bool:
+        """Whether the file records ``roles`` already, as this process knows it (the
+        recorded roles are read once per schema version)."""
+        if known.roles is None:
+            known.roles = read_roles(conn, table)
+        return not pending_roles(known.roles, roles)
+
+    def _record(self, conn: sqlite3.Connection, table: str, known: KnownTable, proposed: dict[str, str]) -> None:
+        """Inside a write transaction: record the logical types the values now written bring."""
+        if proposed:
+            known.logical.update(record_types(conn, table, proposed, known.columns))
+
+    @contextmanager
+    def _writing(self, conn: sqlite3.Connection, table: str) -> Iterator[None]:
+        """``BEGIN IMMEDIATE`` ... ``COMMIT``. On any error it rolls back and forgets the
+        cached schema of ``table``, since columns added inside are gone again."""
+        try:
+            with immediate(conn):
+                yield
+        except BaseException:
+            self._tables.pop(table, None)
+            raise
+
+    @surfaces_faults
+    def insert_many(
+        self,
+        table: str,
+        keys: tuple[str, ...],
+        rows: list[tuple[Any, ...]],
+        first_value: Callable[[int], Any],
+        assets: AssetWrites | None = None,
+        kinds: Sequence[set[type]] | None = None,  # SQLite stores any value: not needed
+        roles: Roles | None = None,
+    ) -> None:
+        check_distinct(keys)
+        with self._guard.lock:
+            conn = self._live()
+            self._tables.get(table) or self._table(conn, table)  # a missing table: a clear error now
+            retry_busy(lambda: self._grow_and_write(conn, table, keys, rows, first_value, assets, roles),
+                       self.timeout, self.path)
+
+    def _grow_and_write(self, conn: sqlite3.Connection, table: str, keys: tuple[str, ...],
+                        rows: list[tuple[Any, ...]], first_value: Callable[[int], Any],
+                        assets: AssetWrites | None, roles: Roles | None = None) -> None:
+        """The one schema-growth path (a log() with a new key, every log_batch): under the
+        write lock, add the missing columns (another process may have added them: the
+        schema is reread), record the logical types these values set and the roles not
+        recorded yet, store the assets and insert ``rows``, all in one transaction."""
+        with self._writing(conn, table):
+            # The schema as the file has it now (reread only when its version moved).
+            grown = self._table(conn, table, refresh=True)
+            missing = {k: sql_type(first_value(i)) for i, k in enumerate(keys) if k.lower() not in grown.lower}
+            if missing:
+                grown = self._add_columns(conn, table, missing, grown)
+            self._record(conn, table, grown, batch_changes(grown, keys, rows, first_value))
+            if assets:
+                write_assets(conn, assets)
+            conn.executemany(insert_sql(table, keys), rows)
+            if roles:
+                recorded = write_roles(conn, table, roles)
+                if grown.roles is not None:
+                    grown.roles.update(recorded)
+
+    @surfaces_faults
+    def update(self, table: str, values: dict[str, Any], where: Where | None) -> int:
+        with self._guard.lock:
+            conn = self._live()
+            self._checked(conn, table, where)
+
+            def write() -> int:
+                with self._writing(conn, table):
+                    grown = self._add_columns(conn, table, {k: sql_type(v) for k, v in values.items()})
+                    if not values:
+                        return 0
+                    sets = ", ".join(f"{quote(k)} = ?" for k in values)
+                    clause, params = where_clause(where)
+                    cur = conn.execute(
+                        f"UPDATE {quote(table)} SET {sets}{clause}", [*values.values(), *params]
+                    )
+                    if cur.rowcount:  # a value stored: it may set or widen a logical type
+                        self._record(conn, table, grown, grown.changes(tuple(values), tuple(values.values())))
+                    return cur.rowcount
+
+            return retry_busy(write, self.timeout, self.path)
+
+    @surfaces_faults
+    def delete(self, table: str, where: Where | None) -> int:
+        with self._guard.lock:
+            conn = self._live()
+            self._checked(conn, table, where)
+            clause, params = where_clause(where)
+
+            def write() -> int:
+                with self._writing(conn, table):
+                    return conn.execute(f"DELETE FROM {quote(table)}{clause}", params).rowcount
+
+            return retry_busy(write, self.timeout, self.path)
