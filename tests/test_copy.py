@@ -13,6 +13,7 @@ import pytest
 import xetrack
 from xetrack import Reader, TableNotFoundError, Tracker
 from xetrack.copy import copy_tables
+from xetrack.copy import files as file_copy  # the module: xetrack.copy is the function
 
 XT = os.path.join(os.path.dirname(sys.executable), "xt")
 
@@ -68,7 +69,7 @@ def test_copy_twice_copies_nothing_and_growth_copies_only_new_rows(source, tmp_p
     assert (result.rows, result.skipped, result.tables) == (7, 8, {"default": 7, "serving": 0})
     frames_equal(source, target)
     frames_equal(source, target, "serving")
-    assert Reader(target).assets.references(list(Reader(target).assets)[0]) == 1  # not counted twice
+    assert Reader(target).assets.references(next(iter(Reader(target).assets))) == 1  # not counted twice
 
 
 def test_merge_into_a_target_with_its_own_rows_and_columns(source, tmp_path):
@@ -170,7 +171,7 @@ def test_copy_while_other_processes_write_to_the_target(tmp_path, monkeypatch):
     )
     # A second copy at the same time, slowed down so that it spans the other two: each copy
     # is one transaction, so one waits for the other and then skips the rows it wrote.
-    monkeypatch.setattr(sys.modules["xetrack.copy"], "_MAX_ROWS_PER_BATCH", 1000)
+    monkeypatch.setattr(file_copy, "_MAX_ROWS_PER_BATCH", 1000)
     xetrack.copy(source, target, progress=lambda done, total: time.sleep(0.05))
     assert copier.wait(timeout=120) == 0, copier.stderr.read()
     assert writer.wait(timeout=120) == 0, writer.stderr.read()

@@ -144,7 +144,6 @@ def test_a_copy_without_assets_leaves_out_what_target_lacks(tmp_path, pg_url):
 
 def test_damaged_artifact_bytes_are_not_copied(tmp_path, pg_url):
     from pg_server import raw_sql
-
     from xetrack.errors import IntegrityError
 
     laptop = str(tmp_path / "laptop.db")

@@ -9,10 +9,9 @@ import sys
 import pytest
 
 import xetrack
-import xetrack.copy_side
 import xetrack.store.chunks
 from xetrack import Reader, Tracker
-from xetrack.copy import copy_tables
+from xetrack.copy import copy_tables, files_side_tables
 from xetrack.errors import IntegrityError, NotFoundError
 
 XT = os.path.join(os.path.dirname(sys.executable), "xt")
@@ -28,8 +27,16 @@ def count(path, table, where="", params=()):
 
 
 def side_counts(path):
-    tables = ("xetrack_runs", "xetrack_predictions", "xetrack_artifacts", "xetrack_blobs", "xetrack_chunks",
-              "xetrack_models", "xetrack_model_aliases", "assets")
+    tables = (
+        "xetrack_runs",
+        "xetrack_predictions",
+        "xetrack_artifacts",
+        "xetrack_blobs",
+        "xetrack_chunks",
+        "xetrack_models",
+        "xetrack_model_aliases",
+        "assets",
+    )
     return {t: count(path, t) for t in tables}
 
 
@@ -81,7 +88,9 @@ def test_everything_arrives_readable_and_verified(source, tmp_path):
         for name, key, track_id in zip(src.artifacts()["name"], src.artifacts()["hash"], src.artifacts()["track_id"]):
             assert dst.artifact(name, track_id=track_id) == src.artifact(name, track_id=track_id)
             assert dst.artifact(key) == src.artifact(key)
-        assert dst.runs()[["track_id", "status", "start", "end"]].equals(src.runs()[["track_id", "status", "start", "end"]])
+        assert dst.runs()[["track_id", "status", "start", "end"]].equals(
+            src.runs()[["track_id", "status", "start", "end"]]
+        )
     assert Reader(target).artifact("data.csv") == b"a,b\n1,2\n"
     assert Reader(target).predictions("run-a", "val")["actual"].tolist() == [1.0, 2.0, 4.0]
     assert Reader(target, table="other").predictions("run-c")["prediction"].tolist() == [1, 0]
@@ -99,9 +108,9 @@ def test_a_multi_chunk_blob_arrives_intact_across_transactions(tmp_path, monkeyp
         key = run.log_artifact(BIG, name="big.bin")
     monkeypatch.undo()
     assert count(source, "xetrack_chunks") == 49
-    monkeypatch.setattr(xetrack.copy_side, "BLOB_BYTES_PER_BATCH", 10_000)  # ~10 chunks a transaction
+    monkeypatch.setattr(files_side_tables, "BLOB_BYTES_PER_BATCH", 10_000)  # ~10 chunks a transaction
     transactions = []
-    real = xetrack.copy_side.SideCopy.blob
+    real = files_side_tables.SideCopy.blob
 
     def spy(self, key):
         original = self.transaction
@@ -111,7 +120,7 @@ def test_a_multi_chunk_blob_arrives_intact_across_transactions(tmp_path, monkeyp
         finally:
             self.transaction = original
 
-    monkeypatch.setattr(xetrack.copy_side.SideCopy, "blob", spy)
+    monkeypatch.setattr(files_side_tables.SideCopy, "blob", spy)
     assert copy_tables(source, target).blobs == 1
     assert len(transactions) == 5  # 49 KiB in batches of 10 chunks
     assert count(target, "xetrack_chunks", "WHERE hash = ?", (key,)) == 49
@@ -279,9 +288,13 @@ def test_xt_copy_names_artifacts_and_models(source, tmp_path):
     out = subprocess.run([XT, "copy", source, target], capture_output=True, text=True, timeout=120)
     assert (out.returncode, out.stderr) == (0, "")
     assert out.stdout == "Copied 5 rows, 2 assets, 5 artifacts and 3 model versions\n"
-    out = subprocess.run([XT, "copy", source, str(tmp_path / "bare.db"), "--no-assets"], capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [XT, "copy", source, str(tmp_path / "bare.db"), "--no-assets"], capture_output=True, text=True, timeout=120
+    )
     assert out.stdout == "Copied 5 rows\n"
-    assert out.stderr == "Left out 8 artifact entries and model versions: TARGET does not hold their bytes (--no-assets)\n"
+    assert (
+        out.stderr == "Left out 8 artifact entries and model versions: TARGET does not hold their bytes (--no-assets)\n"
+    )
 
 
 def test_copying_a_big_blob_holds_about_one_chunk_in_memory(tmp_path):

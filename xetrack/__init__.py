@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from .copy import copy
+from .copy import copy  # the function, over the package xetrack/copy/ (its docstring says why)
 from .errors import (
     ColumnLimitError,
     ColumnNotFoundError,

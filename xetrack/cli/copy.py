@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
@@ -43,11 +43,18 @@ class _ProgressBar:
 
 
 def copy(
-    source: Annotated[str, typer.Argument(metavar="SOURCE", help="The database to copy from; it is only read.", show_default=False)],
-    target: Annotated[str, typer.Argument(metavar="TARGET", help="The database to merge into, created if missing.", show_default=False)],
-    assets: Annotated[bool, typer.Option("--assets/--no-assets", help="Also copy stored objects and artifact bytes.")] = True,
+    source: Annotated[
+        str, typer.Argument(metavar="SOURCE", help="The database to copy from; it is only read.", show_default=False)
+    ],
+    target: Annotated[
+        str,
+        typer.Argument(metavar="TARGET", help="The database to merge into, created if missing.", show_default=False),
+    ],
+    assets: Annotated[
+        bool, typer.Option("--assets/--no-assets", help="Also copy stored objects and artifact bytes.")
+    ] = True,
     table: Annotated[
-        Optional[list[str]], typer.Option("--table", "-t", help="A table to copy; repeat for more (default: all).")
+        list[str] | None, typer.Option("--table", "-t", help="A table to copy; repeat for more (default: all).")
     ] = None,
 ) -> None:
     """Merge SOURCE's tables (and assets) into TARGET; rows TARGET already has are skipped.

@@ -1,5 +1,6 @@
-"""The PostgreSQL end of a copy (:mod:`xetrack.copy_pg`): the twins of the engine-end
-functions of :mod:`.sqlite_copy`, same names and signatures (``features(engine).copy``).
+"""The PostgreSQL end of a copy (:mod:`xetrack.copy.postgres`): the twins of the
+engine-end functions of :mod:`xetrack.store.sqlite.copy`, same names and signatures
+(:class:`~xetrack.store.features.CopySQL`, ``features(engine).copy``).
 
 >>> features(engine).copy.run_statuses(engine, "default")  # doctest: +SKIP
 {'fierce-pudu-1649': 'finished'}
@@ -7,10 +8,11 @@ functions of :mod:`.sqlite_copy`, same names and signatures (``features(engine).
 
 from __future__ import annotations
 
-from typing import Any, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
-from . import side as pg_side
 from ..tables import RUNS
+from . import side as pg_side
 
 Row = tuple[Any, ...]
 
@@ -24,7 +26,8 @@ def pages(engine: Any, table: str, size: int) -> Iterator[tuple[tuple[str, ...],
 def stored_pairs(engine: Any, table: str, track_ids: Sequence[str], between: tuple[str, str] | None) -> set[Row]:
     """The ``(track_id, timestamp)`` pairs of the table's rows of these runs; with
     ``between`` (first, last), only those whose timestamp lies in it."""
-    return engine.stored_pairs(table, track_ids, between)
+    pairs: set[Row] = engine.stored_pairs(table, track_ids, between)
+    return pairs
 
 
 def run_rows(engine: Any, table: str) -> list[Row]:

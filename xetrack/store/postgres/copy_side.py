@@ -1,7 +1,7 @@
-"""The PostgreSQL end of a copy's side tables (:mod:`xetrack.copy_pg_side`): the twins of
-the engine-end functions of :mod:`.sqlite_copy_side`, same names and signatures
-(``features(engine).copy_side``), over :mod:`.pg_side`, :mod:`.pg_blobs` and
-:mod:`.pg_models`.
+"""The PostgreSQL end of a copy's side tables (:mod:`xetrack.copy.postgres_side_tables`):
+the twins of the engine-end functions of :mod:`xetrack.store.sqlite.copy_side`, same
+names and signatures (:class:`~xetrack.store.features.CopySideSQL`,
+``features(engine).copy_side``), over :mod:`.side`, :mod:`.blobs` and :mod:`.models`.
 
 >>> features(engine).copy_side.model_aliases(engine)  # doctest: +SKIP
 [('classifier', 'champion', 2)]
@@ -9,10 +9,13 @@ the engine-end functions of :mod:`.sqlite_copy_side`, same names and signatures
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
-from . import blobs as pg_blobs, models as pg_models, side as pg_side
 from ..tables import ARTIFACT_COLUMNS
+from . import blobs as pg_blobs
+from . import models as pg_models
+from . import side as pg_side
 
 Row = tuple[Any, ...]
 
@@ -35,6 +38,7 @@ def artifact_entries(engine: Any, table: str, size: int) -> list[Row]:
 def put_artifacts(engine: Any, rows: Sequence[Row]) -> tuple[int, int]:
     """Add the entries TARGET lacks whose bytes it holds, in one transaction; returns
     (added, left out for want of their bytes)."""
+
     def body(conn: Any) -> tuple[int, int]:
         pg_blobs.create_tables(conn)
         stored = [row for row in rows if pg_blobs.header(conn, row[4]) is not None]

@@ -1,14 +1,18 @@
-"""The SQLite end of a copy: the SQL behind :mod:`xetrack.copy` and :mod:`xetrack.copy_pg`.
+"""The SQLite end of a copy: the SQL behind :mod:`xetrack.copy`.
 
 Two kinds of calls live here:
 
-- a copy between two files (:mod:`xetrack.copy`) works on two ``sqlite3`` connections:
-  SOURCE's, read in one snapshot, and TARGET's, written in ONE transaction. The calls
-  below open, lock and close them, and run every statement; the orchestration holds the
-  connections as opaque handles.
-- a copy with a PostgreSQL end (:mod:`xetrack.copy_pg`) works on engines; for the
+- a copy between two files (:mod:`xetrack.copy.files`) works on two ``sqlite3``
+  connections: SOURCE's, read in one snapshot, and TARGET's, written in ONE
+  transaction. The calls of the "file to file" section open, lock (the files' guards:
+  :func:`holding`) and close them, and run every statement; the layer above holds the
+  connections as opaque handles. PostgreSQL has no such calls: they are typed by
+  :class:`~xetrack.store.features.SQLiteFileCopySQL`, reached as
+  ``dialect_features("sqlite").copy``.
+- a copy with a PostgreSQL end (:mod:`xetrack.copy.postgres`) works on engines; for the
   SQLite end it calls the functions of the "engine end" section, whose twins of the same
-  names and signatures are in :mod:`.pg_copy` (``features(engine).copy``).
+  names and signatures are in :mod:`xetrack.store.postgres.copy`
+  (:class:`~xetrack.store.features.CopySQL`, ``features(engine).copy``).
 
 >>> from xetrack.store import features, open_engine
 >>> engine = open_engine(":memory:")
@@ -20,16 +24,25 @@ from __future__ import annotations
 
 import sqlite3
 from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 from ...schema import ASSETS_TABLE, BASE_COLUMNS, TIMESTAMP, TRACK_ID, is_internal_table, quote
 from ..base import AssetWrites, has_table, rowid_alias
-from .busy import immediate, retry_busy, transact
 from ..logical_types import logical_types
+from ..tables import RUN_COLUMNS, RUNS
+from .busy import immediate, retry_busy, transact
 from .column_types import read_types, record_types
-from .copy_side import runs_ddl
-from ..tables import RUNS, RUN_COLUMNS
+from .ddl import RUNS_DDL
+from .guard import holding as _hold
+
+if TYPE_CHECKING:  # mypy checks this module against the protocols xetrack.copy uses it by
+    from ..features import SQLiteFileCopySQL
+    from . import copy as _this
+
+    _checked: SQLiteFileCopySQL = _this
+
 #: Objects copied per transaction of TARGET, at most (and at most this many bytes).
 ASSETS_PER_BATCH = 1000
 ASSET_BYTES_PER_BATCH = 64 * 2**20
@@ -37,7 +50,7 @@ ASSET_BYTES_PER_BATCH = 64 * 2**20
 Row = tuple[Any, ...]
 
 
-# ============================================================== engine end (copy_pg)
+# ============================================================== engine end (xetrack.copy.postgres)
 def pages(engine: Any, table: str, size: int) -> Iterator[tuple[tuple[str, ...], list[Row]]]:
     """(column names, rows) in table order, ``size`` rows at a time, values as logged:
     each page one query past the last page's rowid (bounded memory)."""
@@ -81,15 +94,23 @@ def stored_pairs(engine: Any, table: str, track_ids: Sequence[str], between: tup
         return set()
     marks = ", ".join("?" for _ in track_ids)
     span = f" AND {quote(TIMESTAMP)} BETWEEN ? AND ?" if between else ""
-    return set(map(tuple, engine.query(
-        f"SELECT {quote(TRACK_ID)}, {quote(TIMESTAMP)} FROM {quote(table)} WHERE {quote(TRACK_ID)} IN ({marks}){span}",
-        [*track_ids, *(between or ())])))
+    return set(
+        map(
+            tuple,
+            engine.query(
+                f"SELECT {quote(TRACK_ID)}, {quote(TIMESTAMP)} FROM {quote(table)} "
+                f"WHERE {quote(TRACK_ID)} IN ({marks}){span}",
+                [*track_ids, *(between or ())],
+            ),
+        )
+    )
 
 
 def run_rows(engine: Any, table: str) -> list[Row]:
     """The lifecycle rows (``RUN_COLUMNS`` order) of ``table``'s runs; none without any."""
     cols = ", ".join(quote(c) for c in RUN_COLUMNS)
-    return engine.query(f'SELECT {cols} FROM {quote(RUNS)} WHERE "table" = ?', (table,))
+    rows: list[Row] = engine.query(f'SELECT {cols} FROM {quote(RUNS)} WHERE "table" = ?', (table,))
+    return rows
 
 
 def run_statuses(engine: Any, table: str) -> dict[str, str]:
@@ -99,14 +120,23 @@ def run_statuses(engine: Any, table: str) -> dict[str, str]:
 
 def put_run(engine: Any, table: str, row: Sequence[Any]) -> None:
     """Insert or replace one lifecycle row (``RUN_COLUMNS`` order)."""
+
     def body(conn: sqlite3.Connection) -> None:
-        conn.execute(runs_ddl())
+        conn.execute(RUNS_DDL)
         conn.execute(f"INSERT OR REPLACE INTO {quote(RUNS)} VALUES (?, ?, ?, ?, ?, ?, ?, ?)", tuple(row))
 
     engine.write(body)
 
 
-# ============================================================== file to file (xetrack.copy)
+# ============================================================== file to file (xetrack.copy.files)
+@contextmanager
+def holding(*paths: str) -> Iterator[None]:
+    """Hold the guards of these files, in this process, for the whole copy: DuckDB in
+    another thread waits instead of closing connections under it (:mod:`.guard`)."""
+    with _hold(*paths):
+        yield
+
+
 @contextmanager
 def snapshot(reader: Any) -> Iterator[sqlite3.Connection]:
     """SOURCE's connection (the Reader's), inside one read transaction for the whole copy."""
@@ -132,7 +162,8 @@ def columns(conn: sqlite3.Connection, table: str) -> list[tuple[str, str]]:
 
 
 def count(conn: sqlite3.Connection, table: str) -> int:
-    return conn.execute(f"SELECT count(*) FROM main.{quote(table)}").fetchone()[0]
+    (rows,) = conn.execute(f"SELECT count(*) FROM main.{quote(table)}").fetchone()
+    return int(rows)
 
 
 def source_types(src: sqlite3.Connection, table: str, declared: list[tuple[str, str]]) -> dict[str, str]:
@@ -256,6 +287,7 @@ def row_pages(src: sqlite3.Connection, table: str, names: Sequence[str], size: i
     base = f"SELECT {rowid}, {cols} FROM main.{quote(table)}"
     last = None
     while True:
+        params: tuple[Any, ...]
         if last is None:
             sql, params = f"{base} ORDER BY {rowid} LIMIT ?", (size,)
         else:
@@ -295,7 +327,9 @@ def top(dst: sqlite3.Connection, table: str, target: dict[str, str]) -> int:
     return dst.execute(f"SELECT max({rowid}) FROM main.{quote(table)}").fetchone()[0] or 0
 
 
-def insert_rows(dst: sqlite3.Connection, table: str, names: tuple[str, ...], rows: list[Row], cache: dict[Any, str]) -> None:
+def insert_rows(
+    dst: sqlite3.Connection, table: str, names: tuple[str, ...], rows: list[Row], cache: dict[Any, str]
+) -> None:
     """INSERT ``rows`` (values in ``names`` order); ``cache`` keeps the statement per names."""
     sql = cache.get(names)
     if sql is None:
@@ -308,7 +342,7 @@ def count_references(dst: sqlite3.Connection, refs: Counter[str]) -> None:
     """Count one more reference per row pointing at each stored asset, as ``log()`` does."""
     if not refs or not has_table(dst, ASSETS_TABLE):
         return
-    from .engine import _write_assets
+    from .assets import write_assets as _write_assets
 
     _write_assets(dst, AssetWrites(refs=refs))
 
@@ -316,7 +350,7 @@ def count_references(dst: sqlite3.Connection, refs: Counter[str]) -> None:
 # -- assets --------------------------------------------------------------------------
 def copy_assets(src: sqlite3.Connection, dst: sqlite3.Connection, timeout: float) -> int:
     """Copy the objects TARGET lacks; returns how many. Reference counts follow the rows."""
-    from .engine import _create_asset_tables
+    from .assets import create_asset_tables as _create_asset_tables
 
     copied = 0
     batch: list[tuple[str, bytes]] = []
@@ -345,9 +379,10 @@ def copy_assets(src: sqlite3.Connection, dst: sqlite3.Connection, timeout: float
             break
         last = page[-1][0]
         for _, key in page:
-            if target_has_assets and dst.execute(
-                f"SELECT 1 FROM main.{quote(ASSETS_TABLE)} WHERE key = ?", (key,)
-            ).fetchone():
+            if (
+                target_has_assets
+                and dst.execute(f"SELECT 1 FROM main.{quote(ASSETS_TABLE)} WHERE key = ?", (key,)).fetchone()
+            ):
                 continue  # content-addressed: the same key holds the same bytes
             (value,) = src.execute(f"SELECT value FROM main.{quote(ASSETS_TABLE)} WHERE key = ?", (key,)).fetchone()
             batch.append((key, value))

@@ -1,32 +1,55 @@
-"""The SQLite end of a copy's side tables: the SQL behind :mod:`xetrack.copy_side` and
-:mod:`xetrack.copy_pg_side`.
+"""The SQLite end of a copy's side tables: the SQL behind :mod:`xetrack.copy.files_side_tables`
+and :mod:`xetrack.copy.postgres_side_tables`.
 
-- :mod:`xetrack.copy_side` (file to file) calls the "connections" functions on SOURCE's
-  and TARGET's ``sqlite3`` connections, inside the copy's one transaction of TARGET.
-- :mod:`xetrack.copy_pg_side` (one end PostgreSQL) calls the "engine end" functions,
-  whose twins of the same names and signatures are in :mod:`.pg_copy_side`
-  (``features(engine).copy_side``). The registry calls among them take the ``conn``
-  of :func:`registry_write`'s transaction.
+- a copy between two files calls the "connections" functions on SOURCE's and TARGET's
+  ``sqlite3`` connections, inside the copy's one transaction of TARGET. PostgreSQL has
+  no such calls: they are typed by
+  :class:`~xetrack.store.features.SQLiteFileCopySideSQL`, reached as
+  ``dialect_features("sqlite").copy_side``.
+- a copy with a PostgreSQL end calls the "engine end" functions, whose twins of the
+  same names and signatures are in :mod:`xetrack.store.postgres.copy_side`
+  (:class:`~xetrack.store.features.CopySideSQL`, ``features(engine).copy_side``). The
+  registry calls among them take the ``conn`` of :func:`registry_write`'s transaction.
 
 >>> from xetrack.store import features, open_engine
 >>> engine = open_engine(":memory:")
 >>> features(engine).copy_side.model_versions(engine)
 []
 
-The tables' definitions are the ones of :mod:`xetrack.runs`, :mod:`xetrack.artifacts`
-and :mod:`xetrack.models` (imported when first needed), so a table a copy creates is the
-table a Tracker creates.
+The tables' definitions are the ones a Tracker creates them with (:mod:`.ddl`), and the
+tags, run names and descriptions are written with :mod:`.meta`'s statements.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from typing import Any, Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 from ...schema import ASSETS_TABLE, quote
 from ..base import has_table
-from ..tables import ARTIFACTS, ARTIFACT_COLUMNS, BLOBS, CHUNKS, MODELS, MODEL_ALIASES, MODEL_COLUMNS, PREDICTIONS, PREDICTION_COLUMNS, RUNS, RUN_COLUMNS
+from ..tables import (
+    ARTIFACT_COLUMNS,
+    ARTIFACTS,
+    BLOBS,
+    CHUNKS,
+    MODEL_ALIASES,
+    MODEL_COLUMNS,
+    MODELS,
+    PREDICTION_COLUMNS,
+    PREDICTIONS,
+    RUN_COLUMNS,
+    RUNS,
+)
+from .ddl import ARTIFACTS_DDL, MODELS_DDL, PREDICTIONS_DDL, RUNS_DDL
+from .meta import copy_sql
+from .summary import bump as bump_summary
 
+if TYPE_CHECKING:  # mypy checks this module against the protocols xetrack.copy uses it by
+    from ..features import SQLiteFileCopySideSQL
+    from . import copy_side as _this
+
+    _checked: SQLiteFileCopySideSQL = _this
 
 _FINAL = ("finished", "failed", "killed")  # xetrack.runs.STATUSES[1:]
 
@@ -41,32 +64,7 @@ def _marks(columns: Sequence[str]) -> str:
     return ", ".join("?" * len(columns))
 
 
-def runs_ddl() -> str:
-    """The lifecycle table's one definition (:mod:`.sqlite_runs_side`)."""
-    from .runs_side import RUNS_DDL
-
-    return RUNS_DDL
-
-
-def _predictions_ddl() -> str:
-    from .runs_side import PREDICTIONS_DDL
-
-    return PREDICTIONS_DDL
-
-
-def _artifacts_ddl() -> str:
-    from .artifacts import ARTIFACTS_DDL
-
-    return ARTIFACTS_DDL
-
-
-def _models_ddl() -> tuple[str, ...]:
-    from .models import MODELS_DDL
-
-    return tuple(MODELS_DDL)
-
-
-# ============================================================== connections (xetrack.copy_side)
+# ============================================================== connections (file to file)
 def has(conn: sqlite3.Connection, side: str) -> bool:
     """Whether the file has side table ``side`` (e.g. :data:`MODELS`, ``blobs.BLOBS``)."""
     return has_table(conn, side)
@@ -93,7 +91,7 @@ def model_hashes(src: sqlite3.Connection) -> Iterator[str]:
     """The distinct hashes of the registry's artifact versions, in order, streamed."""
     if not has_table(src, MODELS):
         return iter(())
-    sql = f"SELECT DISTINCT \"hash\" FROM main.{quote(MODELS)} WHERE \"kind\" = 'artifact' ORDER BY \"hash\""
+    sql = f'SELECT DISTINCT "hash" FROM main.{quote(MODELS)} WHERE "kind" = \'artifact\' ORDER BY "hash"'
     return _keys(src.execute(sql))
 
 
@@ -105,7 +103,8 @@ def has_asset(conn: sqlite3.Connection, key: str) -> bool:
 
 def blob_created(conn: sqlite3.Connection, key: str) -> str:
     """When the blob ``key`` (whose header exists) was stored."""
-    return conn.execute(f'SELECT "created" FROM main.{quote(BLOBS)} WHERE "hash" = ?', (key,)).fetchone()[0]
+    created: str = conn.execute(f'SELECT "created" FROM main.{quote(BLOBS)} WHERE "hash" = ?', (key,)).fetchone()[0]
+    return created
 
 
 def chunk(conn: sqlite3.Connection, key: str, seq: int) -> bytes | None:
@@ -114,7 +113,9 @@ def chunk(conn: sqlite3.Connection, key: str, seq: int) -> bytes | None:
     return None if row is None else row[0]
 
 
-def side_pages(src: sqlite3.Connection, side: str, columns: Sequence[str], table: str, size: int) -> Iterator[list[Row]]:
+def side_pages(
+    src: sqlite3.Connection, side: str, columns: Sequence[str], table: str, size: int
+) -> Iterator[list[Row]]:
     """SOURCE's rows of side table ``side`` for ``table`` (any case), in rowid order,
     ``size`` at a time; none when the table is missing."""
     if not has_table(src, side):
@@ -145,27 +146,37 @@ def merge_runs(dst: sqlite3.Connection, rows: Sequence[Row]) -> int:
     sql = (
         f"INSERT INTO main.{quote(RUNS)} ({_names(RUN_COLUMNS)}) VALUES ({_marks(RUN_COLUMNS)}) "
         f'ON CONFLICT ("track_id", "table") DO UPDATE SET {updates} '
-        f"WHERE {quote(RUNS)}.\"status\" = 'running' AND excluded.\"status\" IN ({final})"
+        f'WHERE {quote(RUNS)}."status" = \'running\' AND excluded."status" IN ({final})'
     )
-    return _insert(dst, runs_ddl(), sql, rows)
+    return _insert(dst, RUNS_DDL, sql, rows)
 
 
 def add_predictions(dst: sqlite3.Connection, rows: Sequence[Row]) -> int:
     """Add the pairs (``PREDICTION_COLUMNS``) TARGET lacks; returns how many."""
-    sql = f"INSERT OR IGNORE INTO main.{quote(PREDICTIONS)} ({_names(PREDICTION_COLUMNS)}) VALUES ({_marks(PREDICTION_COLUMNS)})"
-    return _insert(dst, _predictions_ddl(), sql, rows)
+    columns = PREDICTION_COLUMNS
+    sql = f"INSERT OR IGNORE INTO main.{quote(PREDICTIONS)} ({_names(columns)}) VALUES ({_marks(columns)})"
+    return _insert(dst, PREDICTIONS_DDL, sql, rows)
 
 
 def add_artifacts(dst: sqlite3.Connection, rows: Sequence[Row]) -> int:
     """Add the entries (``ARTIFACT_COLUMNS``) TARGET lacks by (track_id, table, name)."""
-    sql = f"INSERT OR IGNORE INTO main.{quote(ARTIFACTS)} ({_names(ARTIFACT_COLUMNS)}) VALUES ({_marks(ARTIFACT_COLUMNS)})"
-    return _insert(dst, _artifacts_ddl(), sql, rows)
+    columns = ARTIFACT_COLUMNS
+    sql = f"INSERT OR IGNORE INTO main.{quote(ARTIFACTS)} ({_names(columns)}) VALUES ({_marks(columns)})"
+    return _insert(dst, ARTIFACTS_DDL, sql, rows)
 
 
-def add_rows(dst: sqlite3.Connection, ddl: str, sql: str, rows: Sequence[Row]) -> int:
-    """Create a table (``ddl``) if needed and run ``sql`` (an INSERT OR IGNORE given by
-    the table's owner, e.g. ``meta.copy_sql``) for each row; returns rows added."""
+def add_copied(dst: sqlite3.Connection, name: str, rows: Sequence[Row]) -> int:
+    """Add the rows (``COPY_COLUMNS[name]`` of :mod:`..meta_sql`) of side table ``name``
+    (tags, run names, kinds, descriptions) TARGET lacks, creating it if needed; TARGET's
+    own rows win. Returns rows added."""
+    ddl, sql = copy_sql(name)
     return _insert(dst, ddl, sql, rows)
+
+
+def bump(dst: sqlite3.Connection) -> None:
+    """Inside TARGET's write transaction: its cached ``runs()`` frames go stale
+    (:func:`.summary.bump`), as when a Tracker changes tags or run names."""
+    bump_summary(dst)
 
 
 def model_names(src: sqlite3.Connection) -> list[str]:
@@ -191,34 +202,44 @@ def aliases_of(src: sqlite3.Connection, name: str) -> list[Row]:
 
 def create_registry(conn: sqlite3.Connection) -> None:
     """Create the registry's tables if needed (inside a write transaction)."""
-    for statement in _models_ddl():
+    for statement in MODELS_DDL:
         conn.execute(statement)
 
 
 def same_version(conn: sqlite3.Connection, name: str, key: str, created: str) -> int | None:
     """TARGET's number of the version of ``name`` with this hash and creation time, or None."""
-    row = conn.execute(f'SELECT "version" FROM main.{quote(MODELS)} WHERE "name" = ? AND "hash" = ? AND "created" = ? '
-                       'ORDER BY "version" LIMIT 1', (name, key, created)).fetchone()
+    row = conn.execute(
+        f'SELECT "version" FROM main.{quote(MODELS)} WHERE "name" = ? AND "hash" = ? AND "created" = ? '
+        'ORDER BY "version" LIMIT 1',
+        (name, key, created),
+    ).fetchone()
     return None if row is None else row[0]
 
 
 def add_version(conn: sqlite3.Connection, row: Sequence[Any]) -> int:
     """Append a version (``MODEL_COLUMNS`` without ``version``) as the model's next
     number; returns that number."""
-    (number,) = conn.execute(f'SELECT coalesce(max("version"), 0) + 1 FROM main.{quote(MODELS)} WHERE "name" = ?',
-                             (row[0],)).fetchone()
-    conn.execute(f"INSERT INTO main.{quote(MODELS)} ({_names(MODEL_COLUMNS)}) VALUES ({_marks(MODEL_COLUMNS)})",
-                 (row[0], number, *row[1:]))
+    sql = f'SELECT coalesce(max("version"), 0) + 1 FROM main.{quote(MODELS)} WHERE "name" = ?'
+    number: int = conn.execute(sql, (row[0],)).fetchone()[0]
+    conn.execute(
+        f"INSERT INTO main.{quote(MODELS)} ({_names(MODEL_COLUMNS)}) VALUES ({_marks(MODEL_COLUMNS)})",
+        (row[0], number, *row[1:]),
+    )
     return number
 
 
 def point(conn: sqlite3.Connection, name: str, alias: str, version: int) -> int:
     """Set ``alias`` of model ``name`` unless it is set; returns 1 when it was set."""
-    return max(0, conn.execute(f'INSERT OR IGNORE INTO main.{quote(MODEL_ALIASES)} ("name", "alias", "version") '
-                               "VALUES (?, ?, ?)", (name, alias, version)).rowcount)
+    return max(
+        0,
+        conn.execute(
+            f'INSERT OR IGNORE INTO main.{quote(MODEL_ALIASES)} ("name", "alias", "version") VALUES (?, ?, ?)',
+            (name, alias, version),
+        ).rowcount,
+    )
 
 
-# ============================================================== engine end (copy_pg_side)
+# ============================================================== engine end (xetrack.copy.postgres_side_tables)
 def prediction_pages(engine: Any, table: str, size: int) -> Iterator[list[Row]]:
     """The predictions of ``table`` (``PREDICTION_COLUMNS`` order), ``size`` rows at a time."""
     return _engine_pages(engine, PREDICTIONS, PREDICTION_COLUMNS, table, size)
@@ -227,8 +248,11 @@ def prediction_pages(engine: Any, table: str, size: int) -> Iterator[list[Row]]:
 def _engine_pages(engine: Any, side: str, columns: Sequence[str], table: str, size: int) -> Iterator[list[Row]]:
     last = -(2**63)
     while True:
-        rows = engine.query(f'SELECT rowid, {_names(columns)} FROM {quote(side)} WHERE "table" = ? AND rowid > ? '
-                            "ORDER BY rowid LIMIT ?", (table, last, size))
+        rows = engine.query(
+            f'SELECT rowid, {_names(columns)} FROM {quote(side)} WHERE "table" = ? AND rowid > ? '
+            "ORDER BY rowid LIMIT ?",
+            (table, last, size),
+        )
         if not rows:
             return
         last = rows[-1][0]
@@ -237,7 +261,8 @@ def _engine_pages(engine: Any, side: str, columns: Sequence[str], table: str, si
 
 def put_predictions(engine: Any, rows: Sequence[Row]) -> int:
     """Add pairs (``PREDICTION_COLUMNS`` order) the table lacks; returns how many were added."""
-    return engine.write(lambda conn: add_predictions(conn, rows))
+    added: int = engine.write(lambda conn: add_predictions(conn, rows))
+    return added
 
 
 def artifact_entries(engine: Any, table: str, size: int) -> list[Row]:
@@ -255,21 +280,25 @@ def put_artifacts(engine: Any, rows: Sequence[Row]) -> tuple[int, int]:
         stored = [row for row in rows if blobs.header(conn, row[4]) is not None]
         return (add_artifacts(conn, stored) if stored else 0), len(rows) - len(stored)
 
-    return blobs.write(engine, body)
+    counts: tuple[int, int] = blobs.write(engine, body)
+    return counts
 
 
 def model_versions(engine: Any) -> list[Row]:
     """Every version (``MODEL_COLUMNS`` order), by name and version."""
-    return engine.query(f'SELECT {_names(MODEL_COLUMNS)} FROM {quote(MODELS)} ORDER BY "name", "version"')
+    rows: list[Row] = engine.query(f'SELECT {_names(MODEL_COLUMNS)} FROM {quote(MODELS)} ORDER BY "name", "version"')
+    return rows
 
 
 def model_aliases(engine: Any) -> list[Row]:
     """Every ``(name, alias, version)``, by alias."""
-    return engine.query(f'SELECT "name", "alias", "version" FROM {quote(MODEL_ALIASES)} ORDER BY "alias"')
+    rows: list[Row] = engine.query(f'SELECT "name", "alias", "version" FROM {quote(MODEL_ALIASES)} ORDER BY "alias"')
+    return rows
 
 
 def registry_write(engine: Any, body: Callable[[Any], Any]) -> Any:
     """``body(conn)`` in one write transaction of TARGET, its registry tables created."""
+
     def inner(conn: sqlite3.Connection) -> Any:
         create_registry(conn)
         return body(conn)
@@ -284,9 +313,10 @@ def stored_kind(conn: sqlite3.Connection, key: str) -> str | None:
     if not is_asset_hash(key):
         return None
     for kind, side, column in (("asset", ASSETS_TABLE, "key"), ("artifact", BLOBS, "hash")):
-        if has_table(conn, side) and conn.execute(
-            f"SELECT 1 FROM main.{quote(side)} WHERE {quote(column)} = ?", (key,)
-        ).fetchone():
+        if (
+            has_table(conn, side)
+            and conn.execute(f"SELECT 1 FROM main.{quote(side)} WHERE {quote(column)} = ?", (key,)).fetchone()
+        ):
             return kind
     return None
 

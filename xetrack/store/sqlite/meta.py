@@ -36,12 +36,10 @@ from ..meta_sql import (
     HAS_RUN_NAMES,
     KEEP_KINDS,
     REPLACE_KINDS,
-    RUN_NAME,
     RUN_NAMES_OF,
     SET_RUN_NAME,
     SET_TAGS,
     TAG_KEYS,
-    TAG_PREFIX,
     TAGS_OF,
     UNDESCRIBE,
     copy_insert,
@@ -161,24 +159,6 @@ def put_copied(engine: Engine, name: str, rows: Sequence[Sequence[Any]]) -> None
 
 
 # ------------------------------------------------------------ runs() columns
-def wrap_select(sql: str, base: list[str], rest: list[str], names: bool, keys: list[str], table: str,
-                binds: list[Any]) -> tuple[str, list[Any]]:
-    """The runs SELECT ``sql`` (columns ``base`` then ``rest``) with ``run_name`` after
-    ``track_id`` and a ``tags.<key>`` column per key at the end."""
-    cols = [f"s.{quote(base[0])}"]
-    extra: list[Any] = []
-    if names:
-        cols.append(f'(SELECT n."run_name" FROM {quote(RUN_NAMES)} AS n WHERE n."table" = ? '
-                    f'AND n."track_id" = s."track_id") AS {quote(RUN_NAME)}')
-        extra.append(table)
-    cols += [f"s.{quote(c)}" for c in base[1:] + rest]
-    for key in keys:
-        cols.append(f'(SELECT g."value" FROM {quote(TAGS)} AS g WHERE g."table" = ? AND g."track_id" = s."track_id" '
-                    f'AND g."key" = ?) AS {quote(TAG_PREFIX + key)}')
-        extra += [table, key]
-    return f"SELECT {', '.join(cols)} FROM ({sql}) AS s", [*extra, *binds]
-
-
 __all__ = ["set_tags", "delete_tag", "tags_of", "tag_keys", "set_run_name", "run_names", "has_run_names",
            "put_kinds", "recorded_keys", "describe", "descriptions", "copy_rows", "put_copied", "read", "write",
-           "bump", "copy_sql", "wrap_select"]
+           "copy_sql"]

@@ -23,7 +23,8 @@ from typing import Any, Mapping, Sequence
 
 from ...schema import TIMESTAMP, TRACK_ID, quote
 from ..base import has_table
-from ..tables import PREDICTIONS, RUNS, SUMMARY_COLUMNS, SUMMARY_RUNS
+from ..meta_sql import RUN_NAME, TAG_PREFIX
+from ..tables import PREDICTIONS, RUN_NAMES, RUNS, SUMMARY_COLUMNS, SUMMARY_RUNS, TAGS
 
 #: A run's aggregation over its rows -> the SQL aggregate (``last``/``first``: by rowid).
 AGGS = {"last": None, "first": None, "min": "min", "max": "max", "mean": "avg"}
@@ -260,6 +261,24 @@ def prediction_rows(engine: Any, table: str, track_id: str,
         sql += ' AND "name" = ?'
         binds.append(name)
     return query(engine, sql + ' ORDER BY "name", "idx"', binds)
+
+
+def wrap_select(sql: str, base: list[str], rest: list[str], names: bool, keys: list[str], table: str,
+                binds: list[Any]) -> tuple[str, list[Any]]:
+    """The runs SELECT ``sql`` (columns ``base`` then ``rest``) with ``run_name`` after
+    ``track_id`` and a ``tags.<key>`` column per key at the end."""
+    cols = [f"s.{quote(base[0])}"]
+    extra: list[Any] = []
+    if names:
+        cols.append(f'(SELECT n."run_name" FROM {quote(RUN_NAMES)} AS n WHERE n."table" = ? '
+                    f'AND n."track_id" = s."track_id") AS {quote(RUN_NAME)}')
+        extra.append(table)
+    cols += [f"s.{quote(c)}" for c in base[1:] + rest]
+    for key in keys:
+        cols.append(f'(SELECT g."value" FROM {quote(TAGS)} AS g WHERE g."table" = ? AND g."track_id" = s."track_id" '
+                    f'AND g."key" = ?) AS {quote(TAG_PREFIX + key)}')
+        extra += [table, key]
+    return f"SELECT {', '.join(cols)} FROM ({sql}) AS s", [*extra, *binds]
 
 
 class MemoryRuns:

@@ -1,8 +1,9 @@
-"""The side tables of a copy (:mod:`xetrack.copy`): runs, predictions, artifacts with
-their bytes, and the model registry with the bytes of its versions.
+"""The side tables of a copy between two SQLite files (:mod:`.files`): runs,
+predictions, artifacts with their bytes, and the model registry with the bytes of its
+versions.
 
-Called by ``xetrack.copy`` once the experiment tables are copied, inside the copy's one
-transaction of TARGET (all or nothing); SOURCE is only read.
+Called once the experiment tables are copied, inside the copy's one transaction of
+TARGET (all or nothing); SOURCE is only read.
 
 - ``xetrack_tags``, ``xetrack_run_names``, ``xetrack_descriptions`` of each copied
   table: what TARGET lacks is added, TARGET's own values win;
@@ -21,9 +22,11 @@ transaction of TARGET (all or nothing); SOURCE is only read.
   (:class:`~xetrack.errors.IntegrityError`) before writing anything.
 - The model registry, file-wide whatever ``tables`` says: see :meth:`SideCopy.models`.
 
-Every statement is in :mod:`xetrack.store.sqlite.copy_side` (and the chunk calls of
-:mod:`xetrack.store.sqlite.blobs`); this module decides what is copied, in which order and in
-which transaction.
+Every statement is SQLite's: :mod:`xetrack.store.sqlite.copy_side` (reached as
+``dialect_features("sqlite").copy_side``, its file-to-file calls typed by
+:class:`~xetrack.store.features.SQLiteFileCopySideSQL`) and the chunk calls of SQLite's
+``blobs`` feature; this module decides what is copied, in which order and in which
+transaction.
 
 An artifact entry or a model version is copied only when its bytes are in TARGET once
 the bytes are copied: with ``assets=False`` (nothing stored is copied), only the ones
@@ -32,28 +35,40 @@ whose bytes TARGET already holds. The others are counted in ``CopyResult.left_ou
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Iterator
+from collections.abc import Iterator
+from functools import partial
+from typing import TYPE_CHECKING, Any, cast
 
-from .errors import IntegrityError
-from .store.chunks import hasher
-from .store.sqlite import blobs
-from .store.sqlite import copy_side as side
-from .store.tables import ARTIFACTS, ARTIFACT_COLUMNS, BLOBS, MODELS, PREDICTIONS, PREDICTION_COLUMNS, RUNS, RUN_COLUMNS
+from ..errors import IntegrityError
+from ..store import dialect_features
+from ..store.chunks import hasher
+from ..store.meta_sql import COPY_COLUMNS
+from ..store.tables import (
+    ARTIFACT_COLUMNS,
+    ARTIFACTS,
+    BLOBS,
+    MODELS,
+    PREDICTION_COLUMNS,
+    PREDICTIONS,
+    RUN_COLUMNS,
+    RUNS,
+)
+from .result import CopyResult
 
 if TYPE_CHECKING:
-    from .copy import CopyResult
+    from ..store.features import SQLiteFileCopySideSQL, SQLiteFileCopySQL
 
 #: Bytes of chunks written per transaction when copying one blob.
 BLOB_BYTES_PER_BATCH = 64 * 2**20
 _ROWS_PER_BATCH = 5_000
-_TIMEOUT = 60.0  # TARGET's busy timeout, as xetrack.copy's
+_TIMEOUT = 60.0  # TARGET's busy timeout, as files.py's
 
 
 class SideCopy:
     """Copies the side rows of ``tables`` (SOURCE's names) and the registry into TARGET.
 
-    ``src`` and ``dst`` are the copy's two connections, handed to
-    :mod:`xetrack.store.sqlite.copy_side` (every statement) and :mod:`xetrack.store.sqlite.blobs`.
+    ``src`` and ``dst`` are the copy's two connections, handed to SQLite's ``copy_side``
+    (every statement) and ``blobs`` (the chunks) feature modules.
     """
 
     def __init__(
@@ -64,13 +79,15 @@ class SideCopy:
         target: str,
         tables: list[str],
         assets: bool,
-        result: "CopyResult",
+        result: CopyResult,
     ) -> None:
-        from .store.sqlite import copy as sqlite_copy
-
+        sqlite = dialect_features("sqlite")
+        ends = cast("SQLiteFileCopySQL", sqlite.copy)
+        self.side = cast("SQLiteFileCopySideSQL", sqlite.copy_side)
+        self.blobs = sqlite.blobs
         self.src, self.dst, self.source, self.target = src, dst, source, target
         self.tables, self.assets, self.result = tables, assets, result
-        self.transaction = lambda body: sqlite_copy.transaction(dst, body, _TIMEOUT)
+        self.transaction = lambda body: ends.transaction(dst, body, _TIMEOUT)
 
     # -- which bytes -------------------------------------------------------------
     def _collision(self, key: str, theirs: str, ours: str) -> IntegrityError:
@@ -83,11 +100,11 @@ class SideCopy:
     def check(self) -> None:
         """Refuse, before anything is written, when TARGET holds a hash SOURCE's copied
         entries use with other bytes."""
-        if not (side.has(self.src, BLOBS) and side.has(self.dst, BLOBS)):
+        if not (self.side.has(self.src, BLOBS) and self.side.has(self.dst, BLOBS)):
             return
-        keys = [side.model_hashes(self.src)] + [side.artifact_hashes(self.src, t) for t in self.tables]
+        keys = [self.side.model_hashes(self.src)] + [self.side.artifact_hashes(self.src, t) for t in self.tables]
         for key in (k for each in keys for k in each):
-            ours, theirs = blobs.header(self.src, key), blobs.header(self.dst, key)
+            ours, theirs = self.blobs.header(self.src, key), self.blobs.header(self.dst, key)
             if ours is not None and theirs is not None and ours[0] != theirs[0]:
                 raise self._collision(key, theirs[0], ours[0])
 
@@ -95,13 +112,13 @@ class SideCopy:
         """Under the write lock: whether TARGET holds these bytes (for a blob, with
         SOURCE's digest when SOURCE has one)."""
         if kind == "asset":
-            return side.has_asset(self.dst, key)
+            return self.side.has_asset(self.dst, key)
         if kind != "artifact":
             return False
-        theirs = blobs.header(self.dst, key)
+        theirs = self.blobs.header(self.dst, key)
         if theirs is None:
             return False
-        ours = blobs.header(self.src, key)
+        ours = self.blobs.header(self.src, key)
         if ours is not None and ours[0] != theirs[0]:
             raise self._collision(key, theirs[0], ours[0])
         return True
@@ -110,29 +127,29 @@ class SideCopy:
     def blob(self, key: str) -> None:
         """Copy one blob unless TARGET has it, chunk by chunk, verified against SOURCE's
         digest; the header is written last, with the final chunks."""
-        found = blobs.header(self.src, key)
+        found = self.blobs.header(self.src, key)
         if found is None:  # SOURCE lacks the bytes: the entries pointing at them stay out
             return
         digest, size, count = found
         if self._in_target(key):
             return
-        created = side.blob_created(self.src, key)
+        created = self.side.blob_created(self.src, key)
         label = f"Artifact bytes {key} in {self.source!r}"
         state: dict[str, Any] = {"check": hasher(), "seq": 0, "total": 0}
 
         def batch() -> tuple[Any, int, int, bool]:
-            blobs.create_tables(self.dst)
+            self.blobs.create_tables(self.dst)
             if self._in_target(key):  # stored meanwhile by another process
                 return None, count, size, False
             check, seq, total, written = state["check"].copy(), state["seq"], state["total"], 0
             if seq == 0:
-                blobs.begin_upload(self.dst, key)  # a gc of TARGET meanwhile leaves the chunks alone
+                self.blobs.begin_upload(self.dst, key)  # a gc of TARGET meanwhile leaves the chunks alone
             while seq < count and written < BLOB_BYTES_PER_BATCH:
-                data = side.chunk(self.src, key, seq)
+                data = self.side.chunk(self.src, key, seq)
                 if data is None:
                     raise IntegrityError(f"{label} are damaged: chunk {seq + 1} of {count} is missing")
                 check.update(data)
-                blobs.write_chunks(self.dst, key, [(seq, data)])
+                self.blobs.write_chunks(self.dst, key, [(seq, data)])
                 written += len(data)
                 total += len(data)
                 seq += 1
@@ -143,13 +160,13 @@ class SideCopy:
                     f"{label} are corrupt: {total} bytes hashing to BLAKE2b {check.hexdigest()[:16]}..., "
                     f"stored as {size} bytes with BLAKE2b {digest[:16]}...; they were not copied"
                 )
-            if blobs.stored_chunks(self.dst, key) != (count, size):
+            if self.blobs.stored_chunks(self.dst, key) != (count, size):
                 raise RuntimeError(
                     f"Chunks of {key} went away from {self.target!r} while they were being copied "
                     "(a concurrent 'xt assets gc'?); copy again"
                 )
-            blobs.write_header(self.dst, key, digest, size, count, created)
-            blobs.end_upload(self.dst, key)
+            self.blobs.write_header(self.dst, key, digest, size, count, created)
+            self.blobs.end_upload(self.dst, key)
             return check, seq, total, True
 
         while True:
@@ -164,40 +181,37 @@ class SideCopy:
     # -- rows --------------------------------------------------------------------
     def _pages(self, name: str, columns: tuple[str, ...], table: str) -> Iterator[list[tuple[Any, ...]]]:
         """SOURCE's rows of side table ``name`` for ``table``, in the order they were written, a batch at a time."""
-        return side.side_pages(self.src, name, columns, table, _ROWS_PER_BATCH)
+        return self.side.side_pages(self.src, name, columns, table, _ROWS_PER_BATCH)
 
     def runs(self, table: str) -> None:
         for rows in self._pages(RUNS, RUN_COLUMNS, table):
-            self.result.runs += self.transaction(lambda: side.merge_runs(self.dst, rows))
+            self.result.runs += self.transaction(partial(self.side.merge_runs, self.dst, rows))
 
     def predictions(self, table: str) -> None:
         for rows in self._pages(PREDICTIONS, PREDICTION_COLUMNS, table):
-            self.result.predictions += self.transaction(lambda: side.add_predictions(self.dst, rows))
+            self.result.predictions += self.transaction(partial(self.side.add_predictions, self.dst, rows))
 
     def metadata(self, table: str) -> None:
         """Tags, run names and the description of ``table`` (TARGET's own win)."""
-        from . import meta
-
         added = 0
-        for name, columns in meta.COPY_COLUMNS.items():
-            ddl, sql = meta.copy_sql(name)
+        for name, columns in COPY_COLUMNS.items():
             for rows in self._pages(name, columns, table):
-                added += self.transaction(lambda: side.add_rows(self.dst, ddl, sql, rows))
+                added += self.transaction(partial(self.side.add_copied, self.dst, name, rows))
         if added:  # cached runs() frames of TARGET go stale
-            self.transaction(lambda: meta.bump(self.dst))
+            self.transaction(partial(self.side.bump, self.dst))
 
     def artifacts(self, table: str) -> None:
         if self.assets:
-            for key in side.artifact_hashes(self.src, table):
+            for key in self.side.artifact_hashes(self.src, table):
                 self.blob(key)
         key_at = ARTIFACT_COLUMNS.index("hash")
 
         def body(rows: list[tuple[Any, ...]]) -> tuple[int, int]:
             stored = [row for row in rows if self._in_target(row[key_at])]
-            return (side.add_artifacts(self.dst, stored) if stored else 0), len(rows) - len(stored)
+            return (self.side.add_artifacts(self.dst, stored) if stored else 0), len(rows) - len(stored)
 
         for rows in self._pages(ARTIFACTS, ARTIFACT_COLUMNS, table):
-            copied, left_out = self.transaction(lambda: body(rows))
+            copied, left_out = self.transaction(partial(body, rows))
             self.result.artifacts += copied
             self.result.left_out += left_out
 
@@ -211,16 +225,16 @@ class SideCopy:
         changes). A SOURCE alias is set only when TARGET has no alias of that name for
         the model; it points at the number its version has in TARGET.
         """
-        if not side.has(self.src, MODELS):
+        if not self.side.has(self.src, MODELS):
             return
         if self.assets:
-            for key in side.model_hashes(self.src):
+            for key in self.side.model_hashes(self.src):
                 self.blob(key)
         group: list[tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]] = []
         size = 0
-        for name in side.model_names(self.src):
-            versions = side.versions_of(self.src, name)
-            aliases = side.aliases_of(self.src, name)
+        for name in self.side.model_names(self.src):
+            versions = self.side.versions_of(self.src, name)
+            aliases = self.side.aliases_of(self.src, name)
             group.append((versions, aliases))
             size += len(versions) + len(aliases)
             if size >= _ROWS_PER_BATCH:
@@ -231,23 +245,23 @@ class SideCopy:
 
     def _write_models(self, group: list[tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]]) -> None:
         def body() -> tuple[int, int, int]:
-            side.create_registry(self.dst)
+            self.side.create_registry(self.dst)
             added = pointed = left_out = 0
             for versions, aliases in group:
                 became: dict[int, int] = {}
                 for name, version, key, kind, *rest, created in versions:
-                    found = side.same_version(self.dst, name, key, created)
+                    found = self.side.same_version(self.dst, name, key, created)
                     if found is not None:
                         became[version] = found
                         continue
                     if not self._in_target(key, kind):
                         left_out += 1
                         continue
-                    became[version] = side.add_version(self.dst, (name, key, kind, *rest, created))
+                    became[version] = self.side.add_version(self.dst, (name, key, kind, *rest, created))
                     added += 1
                 for alias, version in aliases:
                     if version in became:
-                        pointed += side.point(self.dst, versions[0][0], alias, became[version])
+                        pointed += self.side.point(self.dst, versions[0][0], alias, became[version])
             return added, pointed, left_out
 
         added, pointed, left_out = self.transaction(body)

@@ -1,5 +1,6 @@
-"""``xetrack.copy`` / ``xt copy`` when SOURCE or TARGET is a PostgreSQL URL (first slice).
+"""``xetrack.copy`` / ``xt copy`` when SOURCE or TARGET is a PostgreSQL URL.
 
+>>> import xetrack
 >>> xetrack.copy("laptop.db", "postgresql://ana@db-host/experiments")  # doctest: +SKIP
 1200
 
@@ -11,29 +12,31 @@ stopped when run again. Rows travel in batches, each batch one transaction of TA
 memory stays bounded, and a kill loses at most the batch in flight (it is copied by the
 next run). Values are written through the engine interface, so each engine stores them
 by its own rules (docs/postgres.md); the reads and side writes of each end are in
-``xetrack.store.sqlite.copy`` / ``pg_copy`` (``features(engine).copy``). Then come the predictions and artifact entries of
-the tables copied, the artifact bytes they point at, and the model registry
-(:mod:`xetrack.copy_pg_side`), by the same rules as a copy between two files.
+``xetrack.store.sqlite.copy`` / ``xetrack.store.postgres.copy`` (``features(engine).copy``).
+Then come the predictions and artifact entries of the tables copied, the artifact bytes
+they point at, the tags, run names, kinds and descriptions, and the model registry
+(:mod:`.postgres_side_tables`), by the same rules as a copy between two files.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
-from .assets import HASH_LENGTH, is_asset_hash
-from .schema import TIMESTAMP, TRACK_ID
-from .store import features
-from .store.base import AssetWrites
+from ..assets import HASH_LENGTH, is_asset_hash
+from ..schema import TIMESTAMP, TRACK_ID
+from ..store import features, open_engine
+from ..store.base import AssetWrites
+from .postgres_side_tables import PgSideCopy
+from .result import CopyResult, Progress
 
 BATCH_ROWS = 5_000
 
 
-def copy_with_postgres(source: str, target: str, assets: bool, tables: Sequence[str] | str | None,
-                       progress: Callable[[int, int], None] | None) -> Any:
+def copy_with_postgres(
+    source: str, target: str, assets: bool, tables: Sequence[str] | str | None, progress: Progress | None
+) -> CopyResult:
     """:func:`xetrack.copy.copy_tables` when one side is a PostgreSQL URL."""
-    from .copy import CopyResult
-    from .store import open_engine
-
     src = open_engine(source, create=False)
     dst = open_engine(target, create=True)
     result = CopyResult()
@@ -61,8 +64,6 @@ def copy_with_postgres(source: str, target: str, assets: bool, tables: Sequence[
                 if progress is not None:
                     progress(done, total)
             result.runs += _copy_runs(src, dst, name)
-        from .copy_pg_side import PgSideCopy
-
         PgSideCopy(src, dst, assets, result).run([n for n in names if n in result.tables])
     finally:
         src.close()
@@ -87,7 +88,7 @@ def _unseen(dst: Any, table: str, keys: tuple[str, ...], rows: list[tuple[Any, .
     seen: set[tuple[Any, Any]] = set()
     stored_pairs = features(dst).copy.stored_pairs
     for start in range(0, len(runs), 500):
-        seen |= stored_pairs(dst, table, runs[start:start + 500], between)
+        seen |= stored_pairs(dst, table, runs[start : start + 500], between)
     return [r for r in rows if (r[tid], r[ts]) not in seen]
 
 
@@ -116,13 +117,12 @@ def _first_value(rows: list[tuple[Any, ...]]) -> Callable[[int], Any]:
 
 def _copy_runs(src: Any, dst: Any, table: str) -> int:
     """Lifecycle rows TARGET lacks, or has as ``running`` while SOURCE has them ended."""
-    from .runs import STATUSES
+    from ..runs import STATUSES
 
     source_rows = features(src).copy.run_rows(src, table)
     ends = features(dst).copy
     target = ends.run_statuses(dst, table)
-    wanted = [r for r in source_rows
-              if r[0] not in target or (target[r[0]] == "running" and r[2] in STATUSES[1:])]
+    wanted = [r for r in source_rows if r[0] not in target or (target[r[0]] == "running" and r[2] in STATUSES[1:])]
     for track_id, _, status, start, end, error, pid, host in wanted:
         ends.put_run(dst, table, (track_id, table, status, start, end, error, pid, host))
     return len(wanted)

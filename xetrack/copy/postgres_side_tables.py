@@ -1,9 +1,11 @@
-"""The side tables of a copy between SQLite and PostgreSQL (:mod:`xetrack.copy_pg`):
-predictions, artifacts with their bytes, and the model registry with its versions' bytes.
+"""The side tables of a copy between SQLite and PostgreSQL (:mod:`.postgres`):
+predictions, artifacts with their bytes, tags, run names, kinds and descriptions, and the
+model registry with its versions' bytes.
 
+>>> import xetrack
 >>> xetrack.copy("laptop.db", "postgresql://ana@db-host/experiments")  # doctest: +SKIP
 
-The same rules as a copy between two files (:mod:`xetrack.copy_side`), through each
+The same rules as a copy between two files (:mod:`.files_side_tables`), through each
 engine's own calls, so either side may be either engine:
 
 - predictions: added unless TARGET has the same ``(track_id, table, name, idx)``;
@@ -18,21 +20,22 @@ engine's own calls, so either side may be either engine:
 
 Every write is its own short transaction of TARGET, so a second copy adds nothing and a
 copy that was killed goes on where it stopped when run again. The reads and writes of
-each end are in ``xetrack.store.sqlite.copy_side`` / ``pg_copy_side``
+each end are in ``xetrack.store.sqlite.copy_side`` / ``xetrack.store.postgres.copy_side``
 (``features(engine).copy_side``); this module decides what goes where.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
+from functools import partial
 from itertools import groupby
-from typing import TYPE_CHECKING, Any, Iterator, Sequence
+from typing import Any
 
-from .artifacts import Source, keeper, store
-from .errors import IntegrityError
-from .store import features
-
-if TYPE_CHECKING:
-    from .copy import CopyResult
+from .. import meta
+from ..artifacts import Source, keeper, store
+from ..errors import IntegrityError
+from ..store import features
+from .result import CopyResult
 
 BATCH = 1_000
 
@@ -77,12 +80,10 @@ class PgSideCopy:
     """Copies side rows and the registry from ``src`` to ``dst`` (engines: SQLite or
     PostgreSQL, at least one of them PostgreSQL)."""
 
-    def __init__(self, src: Any, dst: Any, assets: bool, result: "CopyResult") -> None:
+    def __init__(self, src: Any, dst: Any, assets: bool, result: CopyResult) -> None:
         self.src, self.dst, self.assets, self.result = src, dst, assets, result
 
     def run(self, tables: Sequence[str]) -> None:
-        from . import meta
-
         for table in tables:
             self.predictions(table)
             self.artifacts(table)
@@ -117,8 +118,10 @@ class PgSideCopy:
         except ValueError as exc:
             if "changed while" not in str(exc):
                 raise
-            raise IntegrityError(f"{label} are corrupt: they do not hash to the digest they were stored "
-                                 f"with (BLAKE2b {digest[:16]}...); they were not copied") from None
+            raise IntegrityError(
+                f"{label} are corrupt: they do not hash to the digest they were stored "
+                f"with (BLAKE2b {digest[:16]}...); they were not copied"
+            ) from None
         self.result.blobs += 1
 
     def artifacts(self, table: str) -> None:
@@ -130,7 +133,7 @@ class PgSideCopy:
                 self.blob(key)
         put = features(self.dst).copy_side.put_artifacts
         for start in range(0, len(entries), BATCH):
-            added, left_out = put(self.dst, entries[start:start + BATCH])  # those whose bytes TARGET holds
+            added, left_out = put(self.dst, entries[start : start + BATCH])  # those whose bytes TARGET holds
             self.result.artifacts += added
             self.result.left_out += left_out
 
@@ -147,14 +150,15 @@ class PgSideCopy:
         for name, group in groupby(versions, key=lambda v: v[0]):
             rows = [tuple(v) for v in group]  # a list: the transaction may run twice
             pointers = [(alias, version) for n, alias, version in aliases if n == name]
-            added, pointed, left_out = registry.registry_write(
-                self.dst, lambda conn: self._versions(registry, conn, rows, pointers))
+            write = partial(self._versions, registry, versions=rows, pointers=pointers)  # called with TARGET's conn
+            added, pointed, left_out = registry.registry_write(self.dst, write)
             self.result.models += added
             self.result.aliases += pointed
             self.result.left_out += left_out
 
-    def _versions(self, registry: Any, conn: Any, versions: list[tuple[Any, ...]],
-                  pointers: list[tuple[str, int]]) -> tuple[int, int, int]:
+    def _versions(
+        self, registry: Any, conn: Any, versions: list[tuple[Any, ...]], pointers: list[tuple[str, int]]
+    ) -> tuple[int, int, int]:
         """Inside TARGET's transaction: one name's versions and aliases."""
         became: dict[int, int] = {}
         added = pointed = left_out = 0

@@ -1,154 +1,65 @@
-"""Merging tables and assets from one database file into another: ``xetrack.copy``.
+"""A copy between two SQLite files: ``xetrack.copy("worker.db", "all.db")``.
 
->>> import xetrack
->>> xetrack.copy("worker.db", "all.db")  # doctest: +SKIP
-1200
-
-- Every experiment table of SOURCE (or the ones named) is copied into TARGET, which is
-  created if missing. Tables and columns TARGET lacks are added with the declared types
-  they have in SOURCE.
-- A row whose ``(track_id, timestamp)`` TARGET already has is skipped, so copying the
-  same file twice, or a file that kept growing since the last copy, copies each row once.
-- Assets are copied unless ``assets=False``, and each copied row that points at a stored
-  asset counts one reference, as ``log()`` counts it.
-- The side tables come along (:mod:`xetrack.copy_side`): the runs' lifecycle rows, kept
-  predictions and artifact entries of every table copied, the artifact bytes they point
-  at, and the model registry with the bytes of its versions.
 - All or nothing: the whole copy is one transaction of TARGET (``BEGIN IMMEDIATE``, with
   SQLite's busy timeout), so a copy that fails or is killed leaves nothing of itself
   behind. Other processes writing to TARGET wait for it (up to their busy timeout) and
   then go on. Memory stays bounded: rows travel in batches, and SQLite spills the
   transaction to TARGET's WAL. SOURCE is read in one snapshot and never written.
+- Rows are written on TARGET's own connection rather than through a Tracker, because a
+  Tracker sets ``timestamp`` and ``track_id`` itself and the copy must keep them.
 
-Rows are written by :mod:`xetrack.store.sqlite.copy` on TARGET's own connection rather
-than through a Tracker, because a Tracker sets ``timestamp`` and ``track_id`` itself and
-the copy must keep them. This module decides what to copy and in which order; every
-statement is in that store module (and :mod:`xetrack.store.sqlite.copy_side`).
-
-This module stays light on import (``xetrack`` imports it for ``xetrack.copy``): the
-store and the Reader are imported inside the calls.
+This module decides what to copy and in which order, and runs the batch loop; the two
+connections are opaque handles that SQLite's copy module opens, locks and runs every
+statement on (:mod:`xetrack.store.sqlite.copy`, reached as
+``dialect_features("sqlite").copy``: its file-to-file calls are SQLite's alone, typed by
+:class:`~xetrack.store.features.SQLiteFileCopySQL`). The side tables follow
+(:mod:`.files_side_tables`).
 """
 
 from __future__ import annotations
 
 import os
-import warnings
 from collections import Counter
-from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from functools import partial
+from typing import TYPE_CHECKING, Any, cast
 
-from .assets import is_asset_hash
-from .store.sqlite.guard import holding
-from .schema import TIMESTAMP, TRACK_ID
+from ..assets import is_asset_hash
+from ..schema import TIMESTAMP, TRACK_ID
+from ..store import dialect_features
+from ..store.base import table_not_found
+from .files_side_tables import SideCopy
+from .result import CopyResult, Progress, skipped_message
 
-#: The CLI shows a progress bar when a copy reads more rows than this.
-PROGRESS_THRESHOLD = 100_000
+if TYPE_CHECKING:
+    from ..store.features import SQLiteFileCopySQL
 
 _CELLS_PER_BATCH = 200_000  # values held in memory at once, whatever the table's width
 _MAX_ROWS_PER_BATCH = 10_000
 _TIMEOUT = 60.0  # TARGET's busy timeout: other writers wait for the copy up to theirs
 
-Progress = Callable[[int, int], None]
+
+def _ends() -> SQLiteFileCopySQL:
+    """SQLite's copy module: both ends are SQLite files."""
+    return cast("SQLiteFileCopySQL", dialect_features("sqlite").copy)
 
 
-@dataclass
-class CopyResult:
-    """What a copy did: rows written, rows TARGET already had, and what else came along."""
-
-    rows: int = 0
-    skipped: int = 0
-    assets: int = 0
-    tables: dict[str, int] = field(default_factory=dict)  # table -> rows written
-    skipped_tables: list[str] = field(default_factory=list)  # no track_id/timestamp columns
-    runs: int = 0  # xetrack_runs rows added, or replaced (running -> finished/failed/killed)
-    predictions: int = 0  # xetrack_predictions rows added
-    artifacts: int = 0  # artifact entries added
-    blobs: int = 0  # artifact byte strings stored (each once, however many entries share it)
-    models: int = 0  # model versions added to the registry
-    aliases: int = 0  # model aliases set
-    left_out: int = 0  # artifact entries and model versions whose bytes TARGET lacks
-
-
-def copy(
-    source: str | os.PathLike[str],
-    target: str | os.PathLike[str],
-    assets: bool = True,
-    tables: Sequence[str] | str | None = None,
-    *,
-    progress: Progress | None = None,
-) -> int:
-    """Copy the rows of SOURCE's tables (and its assets) into TARGET; returns the number of
-    rows copied.
-
-    Rows TARGET already holds, with the same ``track_id`` and ``timestamp``, are skipped.
-
-    >>> xetrack.copy("worker.db", "all.db", tables=["default"])  # doctest: +SKIP
-    1200
-
-    Along with the rows of each table copied come its side rows:
-
-    - runs (``xetrack_runs``): a run TARGET has is kept as it is, unless TARGET says
-      ``running`` and SOURCE says ``finished``, ``failed`` or ``killed``: then SOURCE's
-      row replaces it (copying a worker's file again once it finished);
-    - predictions: those TARGET lacks (by track_id, table, name and index);
-    - artifact entries: those TARGET lacks by ``(track_id, table, name)`` (TARGET's entry
-      wins), with their bytes, copied chunk by chunk and checked against their digest.
-      Bytes TARGET holds already are not copied again; a hash TARGET holds with other
-      bytes raises :class:`~xetrack.errors.IntegrityError` before anything is written.
-
-    The model registry is file-wide and is copied whatever ``tables`` says, with the
-    bytes of its versions. A version TARGET has already (same name, hash and creation
-    time) is not added again; the others become TARGET's next version numbers, in
-    SOURCE's order, so they may be renumbered. A SOURCE alias is set only when TARGET has
-    no alias of that name for the model, and points at the version's number in TARGET.
-    Copying the same SOURCE again adds nothing.
-
-    ``assets=False`` copies no stored bytes, neither objects nor artifact bytes. An
-    artifact entry or model version is then copied only when TARGET holds its bytes
-    already, so every entry in TARGET stays readable; the others are counted in
-    ``CopyResult.left_out``. (Rows of the experiment tables keep their asset hashes.)
-
-    Args:
-        source: an existing database file; it is only read.
-        target: the file to merge into, created if missing.
-        assets: also copy stored bytes: objects logged as hashes and artifact bytes.
-        tables: the tables to copy, with their runs, predictions and artifacts; None
-            copies every experiment table.
-        progress: called as ``progress(rows_read, rows_total)`` after every batch.
-    """
-    result = copy_tables(source, target, assets=assets, tables=tables, progress=progress)
-    for name in result.skipped_tables:
-        warnings.warn(_skipped_message(name), stacklevel=2)
-    return result.rows
-
-
-def _skipped_message(table: str) -> str:
-    return f"Table {table!r} was not copied: it has no {TRACK_ID} and {TIMESTAMP} columns to tell its rows apart"
-
-
-def copy_tables(
-    source: str | os.PathLike[str],
-    target: str | os.PathLike[str],
-    assets: bool = True,
-    tables: Sequence[str] | str | None = None,
-    *,
-    progress: Progress | None = None,
+def copy_files(
+    source_path: str,
+    target_path: str,
+    assets: bool,
+    tables: Sequence[str] | str | None,
+    progress: Progress | None,
 ) -> CopyResult:
-    """:func:`copy`, returning a :class:`CopyResult` with the details."""
-    from .reader import Reader
-    from .store.postgres.connect import is_url
+    """:func:`xetrack.copy.copy_tables` when both ends are SQLite files."""
+    from ..reader import Reader
 
-    source_path, target_path = os.fspath(source), os.fspath(target)
-    if is_url(source_path) or is_url(target_path):  # SQLite <-> PostgreSQL (docs/postgres.md)
-        from .copy_pg import copy_with_postgres
-
-        return copy_with_postgres(source_path, target_path, assets, tables, progress)
     if os.path.isdir(target_path):
         raise IsADirectoryError(f"{target_path!r} is a directory, not a database file")
     reader = Reader(source_path)  # never creates or changes SOURCE; raises if it is missing
     # Both files' guards are held: DuckDB in another thread of this process waits for
     # the copy instead of closing its connections under it (store/sqlite/guard.py).
-    with holding(source_path, target_path):
+    with _ends().holding(source_path, target_path):
         return _copy_files(reader, source_path, target_path, assets, tables, progress)
 
 
@@ -160,8 +71,7 @@ def _copy_files(
     tables: Sequence[str] | str | None,
     progress: Progress | None,
 ) -> CopyResult:
-    from .store.sqlite import copy as ends  # both ends are SQLite files
-
+    ends = _ends()
     try:
         if os.path.exists(target_path) and os.path.samefile(source_path, target_path):
             raise ValueError(f"SOURCE and TARGET are the same file: {source_path!r}")
@@ -181,15 +91,11 @@ def _copy_files(
 
 # -- source -------------------------------------------------------------------------
 def _chosen_tables(src: Any, path: str, tables: Sequence[str] | str | None) -> list[str]:
-    from .store.sqlite import copy as ends
-
-    existing = ends.source_tables(src)
+    existing = _ends().source_tables(src)
     if tables is None:
         return existing
     if isinstance(tables, str):
         tables = [tables]
-    from .store.base import table_not_found
-
     lowered = {name.lower(): name for name in existing}
     chosen: list[str] = []
     for name in tables:
@@ -206,9 +112,7 @@ def _chosen_tables(src: Any, path: str, tables: Sequence[str] | str | None) -> l
 def _transaction(conn: Any, body: Callable[[], Any]) -> Any:
     """``body`` in a write transaction of TARGET: inside the copy's one transaction, just
     ``body`` (:func:`xetrack.store.sqlite.copy.transaction`)."""
-    from .store.sqlite import copy as ends
-
-    return ends.transaction(conn, body, _TIMEOUT)
+    return _ends().transaction(conn, body, _TIMEOUT)
 
 
 # -- the copy -----------------------------------------------------------------------
@@ -216,15 +120,14 @@ _Plan = tuple[str, list[tuple[str, str]], dict[str, str], int]  # table, columns
 
 
 def _plan(src: Any, tables: list[str], explicit: bool, result: CopyResult) -> list[_Plan]:
-    from .store.sqlite import copy as ends
-
+    ends = _ends()
     plans = []
     for table in tables:
         columns = ends.columns(src, table)
         lowered = {name.lower(): name for name, _ in columns}
         if TRACK_ID not in lowered or TIMESTAMP not in lowered:
             if explicit:
-                raise ValueError(_skipped_message(table))
+                raise ValueError(skipped_message(table))
             result.skipped_tables.append(table)
             continue
         plans.append((table, columns, lowered, ends.count(src, table)))
@@ -240,9 +143,7 @@ def _copy(
     progress: Progress | None,
     paths: tuple[str, str],
 ) -> CopyResult:
-    from .copy_side import SideCopy
-    from .store.sqlite import copy as ends
-
+    ends = _ends()
     side = SideCopy(src, dst, *paths, [table for table, *_ in plans], assets, result)
     side.check()  # a hash collision refuses the copy before anything is written
     if assets and ends.has_assets(src):
@@ -263,7 +164,7 @@ def _copy(
                 progress(done, total)
         if not written:
             # A table with no new rows still gets its columns, so TARGET has SOURCE's schema.
-            _transaction(dst, lambda: ends.ensure_table(dst, table, columns, copier.types))
+            _transaction(dst, partial(ends.ensure_table, dst, table, columns, copier.types))
         result.tables[table] = written
         result.rows += written
     side.run()
@@ -294,19 +195,17 @@ class _TableCopy:
         track_id: str,
         timestamp: str,
     ) -> None:
-        from .store.sqlite import copy as sqlite_copy
-
-        self.ends = sqlite_copy
+        self.ends = ends = _ends()
         self.src, self.dst, self.table, self.columns = src, dst, table, columns
         self.names = [name for name, _ in columns]
-        self.types = sqlite_copy.source_types(src, table, columns)  # SOURCE's, in its snapshot
+        self.types = ends.source_types(src, table, columns)  # SOURCE's, in its snapshot
         self.key_positions = (self.names.index(track_id), self.names.index(timestamp))
         self.batch_size = max(1, min(_MAX_ROWS_PER_BATCH, _CELLS_PER_BATCH // max(1, len(columns))))
         self.mark: int | None = None  # None: no TARGET row seen yet
         self.seen = 0  # TARGET rows seen: 0 means no row needs checking
         self.insert_sql: dict[Any, str] = {}
-        self.counts_refs = sqlite_copy.has_assets(dst) or sqlite_copy.has_assets(src)
-        sqlite_copy.reset_seen(src, dst, table, track_id, _MAX_ROWS_PER_BATCH)
+        self.counts_refs = ends.has_assets(dst) or ends.has_assets(src)
+        ends.reset_seen(src, dst, table, track_id, _MAX_ROWS_PER_BATCH)
 
     def batches(self) -> Iterator[list[tuple[Any, ...]]]:
         return self.ends.row_pages(self.src, self.table, self.names, self.batch_size)
