@@ -43,8 +43,8 @@ def main() -> None:
         runs_db, artifacts_db = os.path.join(folder, "runs.db"), os.path.join(folder, "artifacts_example.db")
         ids = list(Reader(runs_db).search(None, order_by="loss")["track_id"])
         owner = Reader(artifacts_db).search(order_by="-accuracy")["track_id"].iloc[0]
-        runs = serve_in_thread(runs_db, port=0)
-        artifacts = serve_in_thread(artifacts_db, port=0)
+        runs = serve_in_thread(lambda table: Reader(runs_db, table=table, persist_summary=False), port=0)
+        artifacts = serve_in_thread(lambda table: Reader(artifacts_db, table=table, persist_summary=False), port=0)
         a, b = runs.url.split("/runs")[0], artifacts.url.split("/runs")[0]
         pair = f"run={ids[0]}&run={ids[1]}"
         shots = [

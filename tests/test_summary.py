@@ -16,6 +16,7 @@ from xetrack import Reader, Tracker, copy
 from xetrack import summary
 from xetrack.errors import ColumnNotFoundError
 from xetrack.runs import AGGS, RunQueries
+from xetrack.store.sqlite.summary import drop, update
 from xetrack.store.tables import SUMMARY_COLUMNS, SUMMARY_RUNS, SUMMARY_STATE
 
 
@@ -46,8 +47,8 @@ def rebuilt_equal(db):
     try:
         before = rows(conn)
         conn.execute("BEGIN IMMEDIATE")
-        summary.drop(conn)
-        summary.update(conn, "default", progress=False)
+        drop(conn)
+        update(conn, "default", progress=False)
         after = rows(conn)
         conn.execute("ROLLBACK")
     finally:
@@ -183,8 +184,7 @@ def _log_one(db):
 
 def test_shell_reads_leave_the_file_alone_and_read_only_files_answer(db):
     Tracker(db).log({"loss": 1.0})
-    reader = Reader(db)
-    reader._persist_summary = False
+    reader = Reader(db, persist_summary=False)
     reader.runs()
     assert not sqlite3.connect(db).execute(
         "SELECT 1 FROM sqlite_master WHERE name = ?", (SUMMARY_STATE,)

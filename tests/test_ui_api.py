@@ -22,6 +22,11 @@ from xetrack.ui.app import create_app  # noqa: E402
 from xetrack.ui.data import MAX_POINTS, downsample_indices  # noqa: E402
 
 
+def dashboard(db, **options):
+    """The app over ``db``, its Readers opened as ``Reader.ui()`` opens them."""
+    return create_app(lambda table: Reader(db, table=table, persist_summary=False), **options)
+
+
 XSS = "<img src=x onerror=alert(1)>"
 LONG = 20_000
 BIG = os.urandom(3 * 1024 * 1024 + 17)  # more than one chunk of the stream
@@ -68,7 +73,7 @@ def made(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def client(made):
-    with TestClient(create_app(made["db"])) as c:
+    with TestClient(dashboard(made["db"])) as c:
         yield c
 
 
@@ -195,7 +200,7 @@ def test_no_endpoint_changes_the_file(made):
     db = made["db"]
     before = Reader(db).to_df()
     stamps = {p: os.stat(p).st_mtime_ns for p in (db, db + "-wal") if os.path.exists(p)}
-    with TestClient(create_app(db)) as c:
+    with TestClient(dashboard(db)) as c:
         for path in ["/api/tables", "/api/runs", "/api/columns", "/api/models"]:
             ok(c.get(path))
         ok(c.get("/api/run", params={"run": made["ids"][0]}))
@@ -301,7 +306,7 @@ def test_the_live_cursor_returns_only_the_new_rows(made):
     db = made["db"]
     with Tracker(db, params={"model": "live", "lr": 0.5}) as run:
         run.log({"step": 0, "loss": 1.0})
-        with TestClient(create_app(db)) as c:
+        with TestClient(dashboard(db)) as c:
             first = ok(c.get("/api/rows", params={"run": run.track_id}))
             assert len(first["rows"]) == 1
             curve = ok(c.get("/api/curve", params={"run": run.track_id, "metric": "loss"}))
@@ -357,7 +362,7 @@ def test_a_corrupt_artifact_is_an_error_not_a_download(tmp_path):
     tracker.close()
     with sqlite3.connect(db) as conn:
         conn.execute("UPDATE xetrack_chunks SET data = CAST(? AS BLOB) WHERE seq = 0", (b"tampered",))
-    with TestClient(create_app(db)) as c:
+    with TestClient(dashboard(db)) as c:
         response = c.get("/api/artifact", params={"name": "model.bin"})
     assert response.status_code == 500
     assert "corrupt" in response.json()["error"] and "model.bin" in response.json()["error"]
@@ -388,7 +393,7 @@ def test_models_registry(client, made):
 
 
 def test_the_token_is_required_when_set(made):
-    with TestClient(create_app(made["db"], token="s3cret")) as c:
+    with TestClient(dashboard(made["db"], token="s3cret")) as c:
         for path in ["/api/runs", "/runs", "/static/app.js"]:
             refused = c.get(path)
             assert refused.status_code == 403 and "token" in refused.json()["error"]
@@ -402,7 +407,7 @@ def test_the_token_is_required_when_set(made):
 
 
 def test_on_loopback_a_foreign_host_header_is_refused(made):
-    app = create_app(made["db"], hosts=("127.0.0.1", "localhost"))
+    app = dashboard(made["db"], hosts=("127.0.0.1", "localhost"))
     with TestClient(app, base_url="http://127.0.0.1:8080") as c:
         assert c.get("/api/tables").status_code == 200
         refused = c.get("/api/tables", headers={"host": "evil.example:8080"})
@@ -420,7 +425,7 @@ def test_a_run_whose_process_died_shows_as_dead(made):
     env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     done = subprocess.run([sys.executable, "-c", code, made["db"]], capture_output=True, text=True, env=env, check=True)
     track_id = done.stdout.strip()
-    with TestClient(create_app(made["db"])) as c:
+    with TestClient(dashboard(made["db"])) as c:
         assert ok(c.get("/api/run", params={"run": track_id}))["run"]["status"] == "dead"
         runs = ok(c.get("/api/runs", params={"filter": "status = 'dead'"}))
         assert track_id in [row[0] for row in runs["rows"]]

@@ -53,7 +53,7 @@ def made(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def base(made):
-    dashboard = serve_in_thread(made["db"], port=0)
+    dashboard = serve_in_thread(lambda table: Reader(made["db"], table=table, persist_summary=False), port=0)
     yield dashboard.url.split("/runs")[0]
     dashboard.stop()
 

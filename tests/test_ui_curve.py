@@ -12,9 +12,16 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     from starlette.testclient import TestClient  # noqa: E402
 
-from xetrack import Tracker  # noqa: E402
+from xetrack import Reader, Tracker  # noqa: E402
+from xetrack.store.sqlite.runs import BUCKET_ABOVE  # noqa: E402
 from xetrack.ui.app import create_app  # noqa: E402
-from xetrack.ui.data import BUCKET_ABOVE, MAX_POINTS  # noqa: E402
+from xetrack.ui.data import MAX_POINTS  # noqa: E402
+
+
+def dashboard(db, **options):
+    """The app over ``db``, its Readers opened as ``Reader.ui()`` opens them."""
+    return create_app(lambda table: Reader(db, table=table, persist_summary=False), **options)
+
 
 N = BUCKET_ABOVE + 30_000
 
@@ -43,7 +50,7 @@ def long_run(tmp_path_factory, request):
 
 
 def curve(db, **params):
-    with TestClient(create_app(db)) as client:
+    with TestClient(dashboard(db)) as client:
         response = client.get("/api/curve", params=params)
     assert response.status_code == 200, response.text
     return response.json()

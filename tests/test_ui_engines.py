@@ -13,8 +13,13 @@ with warnings.catch_warnings():  # Starlette 1.x suggests httpx2; httpx still wo
     warnings.simplefilter("ignore")
     from starlette.testclient import TestClient  # noqa: E402
 
-from xetrack import Tracker  # noqa: E402
+from xetrack import Reader, Tracker  # noqa: E402
 from xetrack.ui.app import create_app  # noqa: E402
+
+
+def dashboard(db, **options):
+    """The app over ``db``, its Readers opened as ``Reader.ui()`` opens them."""
+    return create_app(lambda table: Reader(db, table=table, persist_summary=False), **options)
 
 
 def ok(response):
@@ -46,7 +51,7 @@ def served(engine_db):
     seed = random.randrange(2**32)
     print(f"seed={seed}")
     ids, failed = _log(engine_db, seed)
-    with TestClient(create_app(engine_db)) as client:
+    with TestClient(dashboard(engine_db)) as client:
         yield client, engine_db, ids, failed
 
 

@@ -31,7 +31,6 @@ from .store import features
 from .store import chunks as chunking
 from .store.chunks import hasher
 from .store.base import close_matches
-from .store.sqlite.artifacts import ARTIFACTS_DDL  # copy imports it from here
 from .store.tables import ARTIFACTS
 
 if TYPE_CHECKING:
@@ -371,5 +370,5 @@ def open_stream(engine: Any, found: Found) -> io.BufferedReader:
     return keeper(engine).open_blob(engine, found.hash, found.label)
 
 
-__all__ = ["ARTIFACTS", "ARTIFACTS_DDL", "COLUMNS", "Found", "Source", "chunks", "check_name", "download", "find",
+__all__ = ["ARTIFACTS", "COLUMNS", "Found", "Source", "chunks", "check_name", "download", "find",
            "folder_files", "keeper", "listing", "open_stream", "record", "source_of", "store", "write_verified"]

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from typing import TYPE_CHECKING, Any, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
 
 import cloudpickle
 
@@ -95,17 +95,6 @@ def pickle_asset(obj: Any, key: Any = None) -> tuple[str, bytes]:
     return asset_hash(data), data
 
 
-def refuse_model_asset(engine: Engine, key: str) -> None:
-    from .models import referencing
-
-    versions = referencing(engine, key)
-    if versions:
-        raise ValueError(
-            f"Asset {key} is model version {', '.join(versions)}: deleting it would break "
-            "load_model. Nothing was deleted"
-        )
-
-
 class AssetStore(Mapping[str, Any]):
     """The objects of one database file by hash: ``store[hash]`` unpickles one.
 
@@ -114,10 +103,24 @@ class AssetStore(Mapping[str, Any]):
     >>> row = tracker.log({"weights": {1, 2, 3}})      # a set is not a plain value
     >>> tracker.assets[row["weights"]] == {1, 2, 3}
     True
+
+    ``guard``, when given, is called with the engine and a hash before :meth:`delete`
+    removes it, and refuses by raising. A Tracker's and a Reader's store are given the
+    model registry's (:func:`xetrack.models.refuse_model_asset`), so that an object a
+    registered model version holds is never deleted; the asset store itself knows
+    nothing of models.
+
+    >>> from xetrack.store import IN_MEMORY, open_engine
+    >>> def keep_all(engine, key):
+    ...     raise ValueError(f"{key} is kept")
+    >>> AssetStore(open_engine(IN_MEMORY), guard=keep_all).delete("53425a65a40a49f4")
+    Traceback (most recent call last):
+    ValueError: 53425a65a40a49f4 is kept
     """
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, guard: Callable[[Engine, str], None] | None = None) -> None:
         self._engine = engine
+        self._refuse = guard
 
     def __getitem__(self, key: str) -> Any:
         return cloudpickle.loads(self.bytes(key))
@@ -159,10 +162,11 @@ class AssetStore(Mapping[str, Any]):
     def delete(self, key: str) -> bool:
         """Delete one asset (rows keep its hash); returns whether it existed.
 
-        An asset a registered model version points at is refused: the version would no
-        longer load.
+        The store's ``guard`` (see the class) may refuse first: a Tracker's and a Reader's
+        refuse an asset a registered model version points at, which would no longer load.
         """
-        refuse_model_asset(self._engine, key)
+        if self._refuse is not None:
+            self._refuse(self._engine, key)
         existed = key in self
         self._engine.asset_delete(key)
         return existed

@@ -26,8 +26,6 @@ from typing import Any, Iterable, Mapping
 
 from .store import features
 from .store.meta_sql import COPY_COLUMNS, DDL as _DDL, RUN_NAME, TAG_PREFIX
-from .store.sqlite.meta import copy_sql, wrap_select
-from .store.sqlite.summary import bump
 from .store.tables import DESCRIPTIONS, KINDS, RUN_NAMES, TAGS
 
 KIND_VALUES = ("param", "metric")
@@ -159,4 +157,4 @@ def summary_columns(engine: Any, table: str) -> tuple[bool, list[str]]:
 __all__ = ["TAGS", "RUN_NAMES", "KINDS", "DESCRIPTIONS", "KIND_VALUES", "TAG_PREFIX", "RUN_NAME", "COPY_COLUMNS", "_DDL",
            "set_tags", "delete_tag", "get_tags", "tag_keys", "set_run_name", "run_names", "has_run_names",
            "record_kinds", "kinds", "recorded_keys", "describe_table", "descriptions", "summary_columns",
-           "copy_between", "copy_sql", "bump", "wrap_select"]
+           "copy_between"]

@@ -28,7 +28,6 @@ from .assets import compress_asset, decode_asset, is_asset_hash, pickle_asset, v
 from .errors import NotFoundError
 from .store import features
 from .store.base import close_matches
-from .store.sqlite.models import MODELS_DDL, stored_kind_in
 from .store.tables import MODELS, MODEL_ALIASES
 
 if TYPE_CHECKING:
@@ -68,12 +67,6 @@ def check_version(version: Any) -> int:
     if version < 1:
         raise ValueError(f"Model versions start at 1, got {version}")
     return version
-
-
-def _stored_kind_in(conn: Any, key: str) -> str | None:
-    """``'asset'`` or ``'artifact'`` when ``key`` names bytes in a SQLite connection's file
-    (a copy into SQLite checks with it inside its own transaction)."""
-    return stored_kind_in(conn, key) if is_asset_hash(key) else None
 
 
 # ------------------------------------------------------------------- writing
@@ -252,6 +245,27 @@ def referencing(engine: Any, key: str) -> list[str]:
     return [f"{name}:{version}" for name, version in features(engine).models.referencing(engine, key)]
 
 
+def refuse_model_asset(engine: Any, key: str) -> None:
+    """Raise ValueError when a registered model version points at asset ``key``: the
+    registry's guard, given to :class:`~xetrack.assets.AssetStore` and checked by
+    ``Tracker.remove_asset`` before an asset is deleted.
+
+    >>> from xetrack import Tracker
+    >>> tracker = Tracker(Tracker.IN_MEMORY)
+    >>> key = tracker.log({"model": {1, 2}})["model"]
+    >>> refuse_model_asset(tracker._engine, key)  # no version holds it: nothing to say
+    >>> tracker.register_model("sets", key) and refuse_model_asset(tracker._engine, key)
+    Traceback (most recent call last):
+    ValueError: Asset ... is model version sets:1: deleting it would break load_model. Nothing was deleted
+    """
+    versions = referencing(engine, key)
+    if versions:
+        raise ValueError(
+            f"Asset {key} is model version {', '.join(versions)}: deleting it would break "
+            "load_model. Nothing was deleted"
+        )
+
+
 def load(engine: Any, spec: Any) -> Any:
     """The model a spec names: unpickled (an object) or bytes (a registered artifact)."""
     version = resolve(engine, spec)
@@ -263,4 +277,5 @@ def load(engine: Any, spec: Any) -> Any:
     return cloudpickle.loads(data)
 
 
-__all__ = ["MODELS", "MODEL_ALIASES", "MODELS_DDL", "register", "set_alias", "delete_alias", "resolve", "listing", "load", "model_bytes", "open_stream", "referencing"]
+__all__ = ["MODELS", "MODEL_ALIASES", "register", "set_alias", "delete_alias", "resolve", "listing", "load",
+           "model_bytes", "open_stream", "referencing", "refuse_model_asset"]

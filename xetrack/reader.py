@@ -9,6 +9,7 @@ from .assets import AssetStore
 from .frames import to_backend
 from .schema import TRACK_ID, coerce, column_name, validate_table_name
 from .store import IN_MEMORY, SKIP_INSERT, open_engine, shown
+from .store.base import Engine
 from .view import TableView, check_count
 
 
@@ -21,9 +22,16 @@ class Reader(TableView):
         db: path of an existing SQLite file.
         engine: ``'sqlite'`` or ``'duckdb'``.
         table: the experiment table.
+        persist_summary: whether ``runs()``, ``search()``, ``compare()`` and
+            ``aggregate()`` may write the run summary into the file, to answer later
+            calls faster (docs/runs.md). False leaves the file as it is: the summary is
+            used only when already up to date (``xt`` and the dashboard read this way).
     """
 
-    def __init__(self, db: str | os.PathLike[str], engine: str = "sqlite", table: str = "default") -> None:
+    def __init__(
+        self, db: str | os.PathLike[str], engine: str = "sqlite", table: str = "default", *,
+        persist_summary: bool = True,
+    ) -> None:
         path = os.fspath(db) if isinstance(db, os.PathLike) else db
         if path in (IN_MEMORY, SKIP_INSERT):
             raise ValueError(f"A Reader needs a database file; {path!r} stores nothing to read")
@@ -32,7 +40,7 @@ class Reader(TableView):
         self._source = path  # as given: what the dashboard reopens (never shown)
         self.engine = engine
         self._engine = open_engine(path, engine, create=False)
-        self._persist_summary = True  # the run summary may be written on read (xt leaves files alone)
+        self._persist_summary = bool(persist_summary)
 
     @classmethod
     def read_db(
@@ -57,12 +65,29 @@ class Reader(TableView):
         return self._engine.conn
 
     @property
+    def store(self) -> Engine:
+        """The open store this Reader reads through: the engine interface of
+        docs/architecture.md (``tables()``, ``declared_types(table)``, ``run_sql(query)``,
+        ``asset_listing()``, a run's rows by cursor...), which ``xt`` and the dashboard
+        use for what the Reader has no call of its own for. Read-only.
+
+        >>> from xetrack import Tracker
+        >>> Tracker("exp.db").log({"loss": 0.5}) and None
+        >>> Reader("exp.db").store.tables()
+        ['default']
+        """
+        return self._engine
+
+    @property
     def assets(self) -> AssetStore:
         """Every object stored in this file, by hash: ``reader.assets[hash]`` unpickles one.
+        Deleting one that a registered model version holds is refused.
 
         Unpickling runs code: only open database files you trust.
         """
-        return AssetStore(self._engine)
+        from .models import refuse_model_asset
+
+        return AssetStore(self._engine, guard=refuse_model_asset)
 
     def to_df(self, track_id: str | None = None, head: int | None = None, tail: int | None = None) -> Any:
         """Rows oldest first: all of them, one run's, the first ``head`` or the last ``tail``."""
@@ -145,6 +170,21 @@ class Reader(TableView):
         queries = RunQueries(self._engine, self.table_name)
         queries.persist = self._persist_summary
         return queries
+
+    def classify(self) -> tuple[list[str], list[str], dict[str, str]]:
+        """(params, metrics, logical types): which columns ``runs()`` shows as params
+        (one value inside every run) and which as metrics (numbers that vary inside a
+        run), as recorded when they were logged or else found from the values; the types
+        are every column's, in table order.
+
+        >>> from xetrack import Tracker
+        >>> with Tracker("exp.db", params={"lr": 0.1}) as run:
+        ...     _ = run.log_batch([{"loss": 0.9}, {"loss": 0.4}])
+        >>> params, metrics, types = Reader("exp.db").classify()
+        >>> params, metrics, types["loss"]
+        (['lr'], ['loss'], 'REAL')
+        """
+        return self._runs().classify()
 
     def runs(self, agg: str = "last") -> Any:
         """One row per run: track_id, status, start, end, duration (s), events, every
@@ -363,7 +403,12 @@ class Reader(TableView):
         """
         from .ui import serve_in_thread
 
-        dashboard = serve_in_thread(self._source, self.table_name, host=host, port=port)
+        source = self._source
+
+        def open_table(table: str) -> Reader:  # each a Reader of its own, that leaves the file as it is
+            return Reader(source, table=table, persist_summary=False)
+
+        dashboard = serve_in_thread(open_table, self.table_name, host=host, port=port)
         self._dashboards = [*getattr(self, "_dashboards", []), dashboard]
         try:
             from IPython import get_ipython  # type: ignore[import-not-found]

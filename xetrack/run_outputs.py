@@ -38,8 +38,11 @@ class RunOutputs:
     # -- assets -----------------------------------------------------------------
     @property
     def assets(self) -> AssetStore:
-        """Every object stored in this file, by hash (a mapping with ``len()``)."""
-        return AssetStore(self._engine)
+        """Every object stored in this file, by hash (a mapping with ``len()``); deleting
+        one a registered model version holds is refused."""
+        from .models import refuse_model_asset
+
+        return AssetStore(self._engine, guard=refuse_model_asset)
 
     def get(self, hash: str) -> Any:
         """The object stored under ``hash`` (as logged), or None when there is none.
@@ -54,7 +57,7 @@ class RunOutputs:
     def remove_asset(self, hash: str, column: Hashable) -> int:
         """Delete the object stored under ``hash`` and set ``column`` to NULL in the rows
         of this table that held it (every run). Returns the number of rows changed."""
-        from .assets import refuse_model_asset
+        from .models import refuse_model_asset
 
         name = self._resolve_column(column)
         refuse_model_asset(self._engine, hash)

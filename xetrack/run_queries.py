@@ -4,11 +4,11 @@ It reads the run summary (:mod:`xetrack.summary`) when there is one, and the wid
 with plain SQL when there is not; the runs side table (:mod:`xetrack.runs`) gives each
 run's status, start and end. It decides (params or metrics, summary or plain SQL, what
 the per-process cache still answers) and builds the frames; the SQL, built from quoted
-identifiers checked against the table's columns with every user value bound, is in
-:mod:`xetrack.store.sqlite.run_sql`. A PostgreSQL store is read through an in-memory
-SQLite copy of the table (:mod:`xetrack.store.run_mirror`).
+identifiers checked against the table's columns with every user value bound, is the
+``run_sql`` feature of :func:`xetrack.store.features` (SQLite's). A PostgreSQL store is
+read through an in-memory SQLite copy of the table (:mod:`xetrack.store.run_mirror`).
 
->>> RunQueries(Reader("exp.db")._engine, "default").runs()  # doctest: +SKIP
+>>> RunQueries(Reader("exp.db").store, "default").runs()  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -25,11 +25,14 @@ from .filters import order_sql, parse_condition
 from .filters import resolve_column as _resolve
 from .frames import frame_from_rows
 from .schema import TIMESTAMP, TRACK_ID
-from .store import features
-from .store.sqlite import run_sql as run_sql
+from .store import dialect_features, features
 from .store.base import close_matches
-from .store.sqlite.run_sql import AGGS, GROUP_AGGS
 from .store.tables import RUNS
+
+_SQLITE_SQL = dialect_features("sqlite").run_sql  # the one dialect the run queries read (above)
+assert _SQLITE_SQL is not None
+#: The aggregations of a run over its rows (``runs(agg=...)``), and of aggregate() over runs.
+AGGS, GROUP_AGGS = _SQLITE_SQL.AGGS, _SQLITE_SQL.GROUP_AGGS
 
 STEP_COLUMNS = ("step", "epoch")
 #: Summary columns before the params and metrics.
@@ -52,6 +55,10 @@ class RunQueries:
         self.engine, summarized = features(engine).run_copy.run_source(engine, table)
         if self.engine is None:
             raise TypeError("Run queries need a SQLite file")
+        sql, kept = features(self.engine).run_sql, features(self.engine).summary
+        if sql is None or kept is None:
+            raise TypeError("Run queries need a SQLite file")
+        self.sql, self.summaries = sql, kept  # the SELECTs, and the run summary's reads
         self.table = table
         self.use_summary = summary.ENABLED and summarized  # False: the plain SQL, the reference the summary is tested against
         self.persist = True  # False: use the summary only when it is up to date (reads that must not write)
@@ -62,7 +69,7 @@ class RunQueries:
     def _from_summary(self, delta: list[Any] | None = None) -> bool:
         """Bring the run summary (:mod:`xetrack.summary`) up to date; False when the plain SQL answers.
 
-        ``delta`` receives what :func:`summary.update` changed, when this call changed it."""
+        ``delta`` receives what the summary's ``update`` changed, when this call changed it."""
         if self._summary is None:
             self._summary = self.use_summary and summary.refresh(self.engine, self.table, self.persist, delta)
         return self._summary
@@ -85,13 +92,13 @@ class RunQueries:
         rest = [c for c in cols if c not in (TIMESTAMP, TRACK_ID)]
         recorded = self._recorded()
         if self._from_summary():
-            varies_in = summary.varying(self.engine, self.table)
+            varies_in = self.summaries.varying(self.engine, self.table)
             return _split(rest, [varies_in.get(c) for c in rest], cols, recorded)
         if not rest:
             return [], [], cols
         if recorded and all(c in recorded for c in rest):  # nothing left to guess
             return _split(rest, [recorded[c] == "metric" for c in rest], cols, recorded)
-        most = run_sql.varying(self.engine, self.table, rest) or (0,) * len(rest)
+        most = self.sql.varying(self.engine, self.table, rest) or (0,) * len(rest)
         return _split(rest, most, cols, recorded)
 
     def _recorded(self) -> dict[str, str]:
@@ -119,7 +126,7 @@ class RunQueries:
         if not guess or self._meta() != (False, []):
             return None
         # the first runs in the index and those of the latest rows
-        most = run_sql.varying(self.engine, self.table, guess, sample=(SAMPLE_RUNS, SAMPLE_ROWS))
+        most = self.sql.varying(self.engine, self.table, guess, sample=(SAMPLE_RUNS, SAMPLE_ROWS))
         if most is None:
             return None
         seen = dict(zip(guess, most))
@@ -169,14 +176,14 @@ class RunQueries:
         if check:
             raise ValueError("check: a table without run names and tags only")
         rest = list(self._names(params, metrics).values())
-        return meta.wrap_select(sql, list(BASE), rest, names, keys, self.table, binds)
+        return self.sql.wrap_select(sql, list(BASE), rest, names, keys, self.table, binds)
 
     def _select_rows(
         self, agg: str, params: list[str], metrics: list[str], cols: dict[str, str], only: Sequence[Any] | None = None,
         check: Sequence[str] = (),
     ) -> tuple[str, list[Any]]:
-        has_runs = run_sql.has(self.engine, RUNS)
-        return run_sql.select_rows(self.table, agg, params, metrics, self._names(params, metrics), has_runs,
+        has_runs = self.sql.has(self.engine, RUNS)
+        return self.sql.select_rows(self.table, agg, params, metrics, self._names(params, metrics), has_runs,
                                    bool(self._summary), only, check)
 
     def _frame(self, names: list[str], rows: list[tuple[Any, ...]], types: dict[str, str]) -> pd.DataFrame:
@@ -198,7 +205,7 @@ class RunQueries:
     def runs(self, agg: str = "last") -> pd.DataFrame:
         key = summary.cache_key(self.engine, self.table, "runs", agg, self.use_summary) if self.use_summary else None
         if key is not None:  # warm: nothing in the file changed since this process last answered
-            tok = summary.token(self.engine)
+            tok = self.summaries.token(self.engine)
             frame = summary.cached(key, tok)
             if frame is not None:
                 return frame.copy()
@@ -212,20 +219,20 @@ class RunQueries:
         else:
             sql, binds, params, metrics, cols = self.summary_sql(agg)
         if key is not None:
-            tok = summary.token(self.engine)  # after the summary's own writes, before the read
-            gen = summary.generation(self.engine, self.table) if self._summary else None
+            tok = self.summaries.token(self.engine)  # after the summary's own writes, before the read
+            gen = self.summaries.generation(self.engine, self.table) if self._summary else None
             frame = summary.cached(key, tok, gen)
             if frame is not None:
                 summary.remember(key, tok, gen, frame)
                 return frame.copy()
-        names, rows = run_sql.runs_rows(self.engine, sql, binds)
+        names, rows = self.sql.runs_rows(self.engine, sql, binds)
         if checks:
             width = len(names) - len(checks)
             pairs = [(len(BASE) + i, width + k) for k, i in enumerate(checks)]
             if any(any(r[a] != r[b] for r in rows) for a, b in pairs):
                 # a guessed param varies in a run outside the sample: decide on every run
                 sql, binds, params, metrics, cols = self.summary_sql(agg)
-                names, rows = run_sql.runs_rows(self.engine, sql, binds)
+                names, rows = self.sql.runs_rows(self.engine, sql, binds)
             else:
                 names = names[:width]  # the frame leaves the check columns out
         frame = self._frame(names, rows, self._types(params, metrics, cols, agg))
@@ -247,8 +254,8 @@ class RunQueries:
             return None
         _, old_gen, old, meta = cached
         params, metrics, cols = meta[1:4]
-        tok = summary.token(self.engine)
-        gen = summary.generation(self.engine, self.table)
+        tok = self.summaries.token(self.engine)
+        gen = self.summaries.generation(self.engine, self.table)
         # what this process's summary updates since the frame's gen touched; None when
         # another connection changed the summary too, or more than rows were appended
         touched = summary.changes_since(self.engine, self.table, old_gen, gen)
@@ -257,11 +264,11 @@ class RunQueries:
         if self.columns() != cols:
             return None
         only = list(touched)
-        varies = summary.varying_in(self.engine, self.table, only)
+        varies = self.summaries.varying_in(self.engine, self.table, only)
         if any(varies.get(c) for c in params):  # a param now varies within a run: the split moves
             return None
         sql, binds = self._select(agg, params, metrics, cols, only)
-        names, rows = run_sql.runs_rows(self.engine, sql, binds)
+        names, rows = self.sql.runs_rows(self.engine, sql, binds)
         if len(rows) != len(only) or names != list(old.columns):
             return None
         if not all(isinstance(r[0], str) and isinstance(r[2], str) for r in rows):
@@ -322,7 +329,7 @@ class RunQueries:
         if where is not None and str(where).strip():
             cond, values = parse_condition(where, summary)
         order = order_sql(order_by, summary) if order_by else None
-        names, rows = run_sql.search_rows(self.engine, sql, binds, cond, values, order, limit, mem)
+        names, rows = self.sql.search_rows(self.engine, sql, binds, cond, values, order, limit, mem)
         return self._frame(names, rows, self._types(params, metrics, cols, agg))
 
     def _summary_copy(self, agg: str) -> tuple[Any, Any]:
@@ -336,15 +343,15 @@ class RunQueries:
         key = summary.cache_key(self.engine, self.table, "search", agg)
         if key is None:
             return None, None
-        tok = summary.token(self.engine)
+        tok = self.summaries.token(self.engine)
         hit = summary.entry(key)
         if hit is not None and hit[0] == tok and hit[3] is not None:
             return hit[3], None
         built = self.summary_sql(agg)
         if not self._summary:
             return None, built
-        tok = summary.token(self.engine)
-        gen = summary.generation(self.engine, self.table)
+        tok = self.summaries.token(self.engine)
+        gen = self.summaries.generation(self.engine, self.table)
         hit = summary.entry(key)
         if hit is None or gen is None or hit[1] != gen:
             summary.remember(key, tok, gen, None, None)  # seen once: the next search makes the copy
@@ -355,10 +362,10 @@ class RunQueries:
         sql, binds, params, metrics, cols = built
         # the rows in the order the SELECT gives them, which is what a search's ORDER BY
         # sees first: ties come out alike
-        names, rows = run_sql.all_rows(self.engine, sql, binds)
+        names, rows = self.sql.all_rows(self.engine, sql, binds)
         if any(r[1] in ("running", "dead") for r in rows):
             return None, built
-        copy = (params, metrics, cols, run_sql.MemoryRuns(names, rows))
+        copy = (params, metrics, cols, self.sql.MemoryRuns(names, rows))
         summary.remember(key, tok, gen, None, copy)
         return copy, built
 
@@ -394,7 +401,7 @@ class RunQueries:
         else:
             step = _resolve(step, list(cols), self.table)
         one = isinstance(track_id, str)  # any other value: the stored ids, as SQLite matched them
-        sql, binds = run_sql.history_sql(self.table, metric, step, track_id, one)
+        sql, binds = self.sql.history_sql(self.table, metric, step, track_id, one)
         decls = [cols.get(step, "INTEGER") if step else "INTEGER", cols[metric]]
         if one:
             return sql, binds, decls, [("track_id", "", track_id)]
@@ -407,14 +414,14 @@ class RunQueries:
         if not ids:
             raise ValueError("compare needs at least one track_id")
         sql, binds, params, metrics, cols = self.summary_sql(agg)
-        names, rows = run_sql.compare_rows(self.engine, sql, binds, ids)
+        names, rows = self.sql.compare_rows(self.engine, sql, binds, ids)
         frame = self._frame(names, rows, self._types(params, metrics, cols, agg))
         found = set(frame["track_id"]) if len(frame) else set()
         missing = [i for i in ids if i not in found]
         if missing:
             raise KeyError(
                 f"Run {missing[0]!r} not found in table {self.table!r}."
-                f"{close_matches(missing[0], run_sql.run_ids(self.engine, self.table))}"
+                f"{close_matches(missing[0], self.sql.run_ids(self.engine, self.table))}"
             )
         out = frame.set_index("track_id").loc[ids].T.astype(object)
         out.index.name = "field"
@@ -434,12 +441,12 @@ class RunQueries:
         summary = self._columns_out(params, metrics)
         m = _resolve(metric, summary, self.table + " runs summary")
         keys = [_resolve(b, summary, self.table + " runs summary") for b in by]
-        names, rows = run_sql.aggregate_rows(self.engine, sql, binds, m, keys, aggs)
+        names, rows = self.sql.aggregate_rows(self.engine, sql, binds, m, keys, aggs)
         types = {**self._types(params, metrics, cols, run_agg), "count": "INTEGER"}
         return self._frame(names, rows, {n: ("REAL" if n in ("mean", "std") else types.get(n, "")) for n in names})
 
     def predictions(self, track_id: str, name: str | None = None) -> pd.DataFrame:
-        found = run_sql.prediction_rows(self.engine, self.table, track_id, name)
+        found = self.sql.prediction_rows(self.engine, self.table, track_id, name)
         if found is None:
             return pd.DataFrame({"idx": pd.Series([], dtype="int64"), "prediction": [], "actual": []})
         names, rows = found

@@ -23,12 +23,11 @@ import pandas as pd
 from . import meta
 from .store import features
 from .store.base import close_matches
-from .store.sqlite.runs_side import PREDICTIONS_DDL, RUNS_DDL  # copy and summary import them from here
 from .store.tables import PREDICTIONS, RUNS
 
 
 STATUSES = ("running", "finished", "failed", "killed")
-__all__ = ["RUNS", "PREDICTIONS", "RUNS_DDL", "PREDICTIONS_DDL", "STATUSES", "now", "mark_started",
+__all__ = ["RUNS", "PREDICTIONS", "STATUSES", "now", "mark_started",
            "mark_ended", "record_run", "run_records", "prediction_metrics", "store_predictions", "tables"]
 
 

@@ -18,10 +18,11 @@ watermark moves. A summary that cannot be trusted (the table was dropped or recr
 so its triggers are gone; the largest rowid went below the watermark; a folded column
 went away; a new column has a default) is rebuilt, never served.
 
-The SQL of all this is in :mod:`xetrack.store.sqlite.summary` (run queries always read
-a SQLite file; a PostgreSQL store is read through an in-memory SQLite copy, which keeps
-no summary). This module keeps what does not depend on the engine: the switch, the
-progress bar, and the per-process cache of frames that :mod:`xetrack.run_queries` keeps.
+The SQL of all this is in :mod:`xetrack.store.sqlite.summary`, the ``summary`` feature
+of :func:`xetrack.store.features` (run queries always read a SQLite file; a PostgreSQL
+store is read through an in-memory SQLite copy, which keeps no summary). This module
+keeps what does not depend on the engine: the switch, the first-ask rule, and the
+per-process cache of frames that :mod:`xetrack.run_queries` keeps.
 
 >>> from xetrack import summary
 >>> summary.SUMMARY_STATE
@@ -33,13 +34,12 @@ from __future__ import annotations
 import os
 from typing import Any, Callable
 
-from .store.sqlite.summary import CHUNK_ROWS, COLUMN_BATCH, LOCK_WAIT_MS, drop, generation, pending, token, trigger_names, update, usable, varying, varying_in
-from .store.sqlite import summary as sqlite_summary
+from .progress import PROGRESS_AFTER, Progress  # noqa: F401 (importable from here, as before)
+from .store import features
+from .store.tables import SUMMARY_COLUMNS, SUMMARY_DIRTY, SUMMARY_RUNS, SUMMARY_STATE
 
 #: Internal switch: answer runs()/search()/compare()/aggregate() from the summary.
 ENABLED = True
-from .progress import PROGRESS_AFTER, Progress  # noqa: F401 (importable from here, as before)
-from .store.tables import SUMMARY_COLUMNS, SUMMARY_DIRTY, SUMMARY_RUNS, SUMMARY_STATE
 
 
 def refresh(engine: Any, table: str, persist: bool = True, delta: list[Any] | None = None) -> bool:
@@ -49,13 +49,16 @@ def refresh(engine: Any, table: str, persist: bool = True, delta: list[Any] | No
     ``persist`` (``xt`` reads leave the file as it is) only an up-to-date summary is used."""
     if not ENABLED:
         return False
+    kept = features(engine).summary
+    if kept is None:  # an engine that keeps no run summary
+        return False
 
     def committed(step: list[Any]) -> None:
         if delta is not None:
             delta.extend(step)
         _record(engine, table, step)
 
-    return sqlite_summary.refresh(engine, table, persist, lambda built: _first_ask(engine, table, built), committed)
+    return kept.refresh(engine, table, persist, lambda built: _first_ask(engine, table, built), committed)
 
 
 #: (realpath, table) that this process answered once with the plain SQL, no summary built.
@@ -152,7 +155,6 @@ def remember(key: Any, tok: Any, gen: Any, frame: Any, meta: Any = None) -> None
 
 
 __all__ = [
-    "CHUNK_ROWS", "COLUMN_BATCH", "SUMMARY_COLUMNS", "SUMMARY_DIRTY", "ENABLED", "LOCK_WAIT_MS", "PROGRESS_AFTER", "SUMMARY_RUNS",
-    "SUMMARY_STATE", "Progress", "cache_key", "cached", "changes_since", "drop", "entry", "generation", "pending", "refresh",
-    "remember", "token", "trigger_names", "update", "usable", "varying", "varying_in",
+    "SUMMARY_COLUMNS", "SUMMARY_DIRTY", "ENABLED", "PROGRESS_AFTER", "SUMMARY_RUNS", "SUMMARY_STATE", "Progress",
+    "cache_key", "cached", "changes_since", "entry", "refresh", "remember",
 ]

@@ -1658,7 +1658,7 @@ def _ui_client(path: str) -> Any:
         from starlette.testclient import TestClient
     from xetrack.ui.app import create_app
 
-    return TestClient(create_app(path))
+    return TestClient(create_app(lambda table: Reader(path, table=table, persist_summary=False)))
 
 
 def bench_ui_runs(tmp: str, size: dict[str, int], repeats: int) -> Result:
@@ -1669,8 +1669,7 @@ def bench_ui_runs(tmp: str, size: dict[str, int], repeats: int) -> Result:
     res = Result("ui_runs", f"xt ui /api/runs, 1 page of 100: {size['runs']:,} runs x {size['run_events']}",
                  "queries/s", op=">=", threshold=0.5, target=">= 0.5x Reader.search() (<= 2x its time)")
     where, order = "metrics.acc > 0.2 and params.model = 'rf'", "-loss"
-    client, reader = _ui_client(path), Reader(path)
-    reader._persist_summary = False  # as the dashboard reads: the file is left as it is
+    client, reader = _ui_client(path), Reader(path, persist_summary=False)  # as the dashboard reads
 
     def ours() -> Any:
         body = client.get("/api/runs", params={"filter": where, "sort": order, "size": 100}).json()
@@ -1766,7 +1765,7 @@ def bench_ui_first_load(tmp: str, size: dict[str, int], repeats: int) -> Result:
     build_runs_db(path, size["runs"], size["run_events"])
     res = Result("ui_first_load", f"xt ui runs page in Chromium: {size['runs']:,} runs", "ms", op=">=",
                  threshold=0.0, target="report: time to a visible table vs the bare JSON")
-    dashboard = serve_in_thread(path, port=0)
+    dashboard = serve_in_thread(lambda table: Reader(path, table=table, persist_summary=False), port=0)
     base = dashboard.url.split("/runs")[0]
     args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
     try:

@@ -29,7 +29,7 @@ def list_assets(db: DbArg, as_json: JsonOpt = False) -> None:
     import pandas as pd
 
     with open_reader(db) as reader:
-        rows = reader._engine.asset_listing() if len(reader.assets) else []
+        rows = reader.store.asset_listing() if len(reader.assets) else []
     listing = [
         {"hash": key, "bytes": size, "references": refs, "models": models} for key, size, refs, models in rows
     ]

@@ -43,11 +43,10 @@ class CommandError(Exception):
 
 
 def open_reader(db: str, table: str = "default", engine: Engine | str = Engine.sqlite) -> "Reader":
+    """A Reader of ``db`` that leaves the file as it is (a read from the shell writes no run summary)."""
     from ..reader import Reader
 
-    reader = Reader(db, engine=Engine(engine).value, table=table)
-    reader._persist_summary = False  # a read from the shell leaves the file as it is
-    return reader
+    return Reader(db, engine=Engine(engine).value, table=table, persist_summary=False)
 
 
 def declared_types(db: str, table: str) -> dict[str, str]:
@@ -55,7 +54,7 @@ def declared_types(db: str, table: str) -> dict[str, str]:
     with open_reader(db, table) as reader:
         names = reader.columns  # raises TableNotFoundError, listing the tables
         # as written in the file; on PostgreSQL the logical types its columns were declared for
-        types = reader._engine.declared_types(table)
+        types = reader.store.declared_types(table)
     return {name: types.get(name, "") for name in names}
 
 
@@ -184,7 +183,7 @@ def plural(n: int, word: str) -> str:
 def note(message: str) -> None:
     """A diagnostic line: stderr, so that stdout stays clean for pipes. The password of
     a PostgreSQL URL (echoed by a usage error, say) shows as ``***``."""
-    from ..store.postgres.connect import hide_passwords
+    from ..store import hide_passwords
 
     typer.echo(hide_passwords(message), err=True)
 

@@ -35,12 +35,20 @@ def _wheel_binary() -> str | None:
     return path if os.path.isfile(path) and os.access(path, os.X_OK) else None
 
 
+def _duckdb_version() -> str | None:
+    """The installed ``duckdb`` package's version, which the bundled extension is built for."""
+    from importlib import metadata
+
+    try:
+        return metadata.version("duckdb")
+    except metadata.PackageNotFoundError:
+        return None
+
+
 def duckdb_binary() -> str:
     """The DuckDB CLI to run: the ``duckdb-cli`` wheel's, else ``duckdb`` on PATH."""
     found = _wheel_binary() or shutil.which("duckdb")
     if found is None:
-        from ..store.duckdb.extension import _duckdb_version
-
         version = _duckdb_version()
         raise CommandError(
             f"No DuckDB CLI: pip install duckdb-cli{'==' + version if version else ''} "
@@ -67,12 +75,13 @@ def _binary_version(binary: str) -> str | None:
 
 def setup_sql(db: str, write: bool, binary: str) -> str:
     """The statements run before the shell starts: load the extension, attach, USE db."""
-    from ..store.duckdb.extension import _duckdb_version, bundled_extension, shell_setup_sql
+    from ..store import duckdb_shell_setup
 
-    extension = bundled_extension()
+    setup = duckdb_shell_setup()
+    extension = setup.bundled_extension()
     if extension is not None and _binary_version(binary) not in (None, _duckdb_version()):
         extension = None  # another DuckDB release cannot load this build of the extension
-    return shell_setup_sql(db, write, extension)
+    return str(setup.shell_setup_sql(db, write, extension))
 
 
 def duckdb_shell(

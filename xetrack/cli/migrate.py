@@ -33,7 +33,7 @@ def import_mlflow(
 
     if os.path.exists(db):  # a damaged target is named before the source is read
         with Reader(db) as reader:
-            reader._engine.tables()
+            reader.store.tables()
     try:
         result = run_import(src, db, artifact_root=artifact_root, progress=not quiet)
     except NotAnMlflowStore as exc:

@@ -70,7 +70,7 @@ def columns(
     frame = pd.DataFrame({"column": list(types), "type": list(types.values())})
     if Engine(engine) is Engine.duckdb:
         with open_reader(db, table, engine) as reader:
-            duck = reader._engine.native_types(table)
+            duck = reader.store.native_types(table)
         frame["duckdb_type"] = [duck.get(name, "") for name in types]
     print_frame(frame, as_json)
 

@@ -50,7 +50,7 @@ def sql(
 
     with open_reader(db, engine=engine) as reader:
         try:
-            names, rows, changed = reader._engine.run_sql(query)
+            names, rows, changed = reader.store.run_sql(query)
         except SQLError as exc:
             raise CommandError(f"SQL error: {exc}{keyword_hint(query, str(exc))}") from None
     if names is None:  # a statement with no result set

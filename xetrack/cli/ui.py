@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from .common import CommandError, DbArg, TableOpt, note
+from .common import CommandError, DbArg, TableOpt, note, open_reader
 
 
 def ui(
@@ -23,7 +23,7 @@ def ui(
     from ..ui import INSTALL_HINT, prepare
 
     try:
-        server, url, app, sock = prepare(db, table, host, port)
+        server, url, app, sock = prepare(lambda name: open_reader(db, name), table, host, port)
     except ImportError as exc:
         raise CommandError(str(exc) if INSTALL_HINT in str(exc) else f"{INSTALL_HINT} ({exc})") from None
     with app.state.source.lock:

@@ -32,7 +32,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from ..schema import TIMESTAMP, TRACK_ID, quote
+from ..schema import TIMESTAMP, TRACK_ID
 from .mlflow_import import DESCRIPTION_HEAD, REGISTRY_FOLDER, version_records
 from .mlflow_store import NOTE_TAG, RUN_NAME_TAG, read_yaml
 
@@ -115,7 +115,7 @@ def export_mlflow(db: str | os.PathLike[str], dest: str | os.PathLike[str], *, t
     12
     """
     from ..reader import Reader
-    from ..store.postgres.connect import is_url
+    from ..store import is_url
 
     if is_url(db):  # a PostgreSQL store: exported from a SQLite snapshot of it (xetrack.copy)
         import tempfile
@@ -136,11 +136,11 @@ def export_mlflow(db: str | os.PathLike[str], dest: str | os.PathLike[str], *, t
         existing["Default"] = "0"
     result = ExportResult()
     with Reader(db) as first:
-        names = list(first._engine.tables()) if tables is None else list(tables)
+        names = list(first.store.tables()) if tables is None else list(tables)
         from .. import meta
 
-        described = meta.descriptions(first._engine)
-        version_of = version_records(first._engine)
+        described = meta.descriptions(first.store)
+        version_of = version_records(first.store)
     registry_runs: dict[str, str] = {}
     for table in names:
         text = described.get(table) or ""
@@ -209,20 +209,20 @@ def _export_table(reader: Any, folder: str, exp_id: str, result: ExportResult, r
     from .. import meta
     from ..artifacts import Found, chunks, listing, write_verified
     from ..runs import run_records
+    from ..store import features
 
-    if TRACK_ID not in reader._engine.columns(reader.table_name):
+    if TRACK_ID not in reader.columns:
         return  # a table some other tool wrote: no runs to export
-    queries = reader._runs()
-    params, metrics, cols = queries.classify()
-    engine, table = reader._engine, reader.table_name
+    params, metrics, cols = reader.classify()
+    engine, table = reader.store, reader.table_name
     keys = {c: (key or c) for c, (_, key) in meta.recorded_keys(engine, table).items()}
     step_col = next((c for c in _STEP_COLUMNS if c in cols), None)
     metrics = [m for m in metrics if m != step_col and cols[m].upper() in ("INTEGER", "REAL", "NUMERIC", "FLOAT", "")]
     records = run_records(engine, table)
     names = meta.run_names(engine, table)
     select = [TIMESTAMP] + ([step_col] if step_col else []) + params + metrics
-    track_ids = [t for (t,) in engine.query(f"SELECT DISTINCT {quote(TRACK_ID)} FROM {quote(table)} "
-                                            f"WHERE {quote(TRACK_ID)} IS NOT NULL")]
+    run_sql = features(engine).run_sql  # a SQLite file: Reader(db) reads one
+    track_ids = run_sql.run_ids(engine, table) if run_sql is not None else []
     for track_id in track_ids:
         run_id = _run_id(str(track_id))
         registry_runs[str(track_id)] = run_id
@@ -305,7 +305,7 @@ def _export_models(reader: Any, root: str, registry_runs: dict[str, str], result
     the name is a record of a distinct one, else the registry's."""
     from .. import models as registry
 
-    frame = registry.listing(reader._engine)
+    frame = registry.listing(reader.store)
     now = int(time.time() * 1000)
     for name, group in frame.groupby("name", sort=True):
         folder = os.path.join(root, "models", str(name))

@@ -36,7 +36,8 @@ from dataclasses import dataclass, field
 from typing import Any, Iterator
 
 from ..schema import TIMESTAMP, TRACK_ID, column_name
-from .mlflow_store import RUN_NAME_TAG, Experiment, Model, Run, open_store
+from .mlflow_open import open_store
+from .mlflow_store import RUN_NAME_TAG, Experiment, Model, Run
 
 #: Rows per insert transaction: bounds the memory held for one write.
 CHUNK_ROWS = 5000

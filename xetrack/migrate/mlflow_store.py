@@ -2,11 +2,9 @@
 folder) or its SQLite database (``sqlite:///mlflow.db``, opened read-only).
 
 Both give the same plain records (:class:`Experiment`, :class:`Run`, :class:`Model`),
-so the import does not care which store they came from.
-
->>> open_store("no/such/folder")  # doctest: +IGNORE_EXCEPTION_DETAIL
-Traceback (most recent call last):
-xetrack.migrate.mlflow_store.NotAnMlflowStore: 'no/such/folder' is not an MLflow store ...
+so the import does not care which store they came from; :mod:`.mlflow_pg` reads an
+MLflow database on PostgreSQL, and :func:`.mlflow_open.open_store` picks the reader a
+source names.
 """
 
 from __future__ import annotations
@@ -131,26 +129,6 @@ def local_path(uri: str | None) -> str | None:
     if parsed.scheme == "" or (len(parsed.scheme) == 1 and os.name == "nt"):
         return uri
     return None
-
-
-def open_store(src: str, artifact_root: str | None = None) -> "FileStore | SqliteStore":
-    """The store at ``src``: an ``mlruns/`` folder (or ``file://`` URI), ``sqlite:///path``
-    or a PostgreSQL database (``postgresql+psycopg://user@host/db``, :mod:`.mlflow_pg`)."""
-    from .mlflow_pg import PostgresStore, is_postgres_uri
-
-    text = os.fspath(src)
-    if text.startswith("sqlite:"):
-        return SqliteStore(text, artifact_root)
-    if is_postgres_uri(text):
-        return PostgresStore(text, artifact_root)
-    if "://" in text and not text.startswith("file:"):
-        from ..store.postgres.connect import hide_passwords
-
-        raise NotAnMlflowStore(
-            f"{hide_passwords(text)!r} is not an MLflow store this import reads: give an mlruns/ folder, "
-            "sqlite:///mlflow.db or postgresql+psycopg://user@host/db"
-        )
-    return FileStore(local_path(text) or text, artifact_root)
 
 
 class FileStore:

@@ -5,6 +5,15 @@
 
 The server is Starlette on uvicorn, from the ``ui`` extra. It binds 127.0.0.1 unless
 told otherwise; on any other address it makes up a token and refuses requests without it.
+
+The dashboard reads through :class:`~xetrack.Reader`'s public calls, on Readers that the
+caller's ``open_reader(table)`` opens, one per table asked for; it never imports the
+Reader itself (``Reader.ui()`` and ``xt ui`` hand it theirs):
+
+>>> from xetrack import Reader
+>>> open_reader = lambda table: Reader("exp.db", table=table, persist_summary=False)
+>>> serve_in_thread(open_reader).url  # doctest: +SKIP
+'http://127.0.0.1:41737/runs?table=default'
 """
 
 from __future__ import annotations
@@ -14,9 +23,18 @@ import secrets
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
+
+if TYPE_CHECKING:
+    from ..reader import Reader
+
+#: Opens a Reader of one table of the served store: ``open_reader("default")``. The
+#: dashboard closes the Readers it opens; they should leave the file as it is
+#: (``persist_summary=False``).
+ReaderFactory = Callable[[str], "Reader"]
 
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 INSTALL_HINT = "The dashboard needs the 'ui' extra: pip install 'xetrack[ui]'"
@@ -77,10 +95,10 @@ class Dashboard:
 
 
 def prepare(
-    db: str, table: str = "default", host: str = "127.0.0.1", port: int = 8080
+    open_reader: ReaderFactory, table: str = "default", host: str = "127.0.0.1", port: int = 8080
 ) -> tuple[Any, str, Any, socket.socket]:
-    """(uvicorn server, URL, app, bound socket) for ``db``; ``port=0`` picks a free port.
-    Serve with ``server.run(sockets=[sock])``."""
+    """(uvicorn server, URL, app, bound socket) for the store whose tables ``open_reader``
+    opens; ``port=0`` picks a free port. Serve with ``server.run(sockets=[sock])``."""
     require_extra()
     import uvicorn
 
@@ -91,7 +109,7 @@ def prepare(
     token = None if is_loopback(host) else secrets.token_urlsafe(18)
     # On loopback, the Host header must name this machine; elsewhere the token guards it.
     hosts = (*LOOPBACK_NAMES, host.lower(), f"[{host.lower()}]") if is_loopback(host) else None
-    app = create_app(db, table, token=token, hosts=hosts)
+    app = create_app(open_reader, table, token=token, hosts=hosts)
     sock = listen(host, port)
     port = int(sock.getsockname()[1])
     shown = f"[{host}]" if ":" in host and not host.startswith("[") else host
@@ -104,13 +122,16 @@ def prepare(
     return uvicorn.Server(config), url, app, sock
 
 
-def serve_in_thread(db: str, table: str = "default", host: str = "127.0.0.1", port: int = 0) -> Dashboard:
-    """Start the dashboard in a daemon thread and return once it accepts connections.
+def serve_in_thread(
+    open_reader: ReaderFactory, table: str = "default", host: str = "127.0.0.1", port: int = 0
+) -> Dashboard:
+    """Start the dashboard in a daemon thread and return once it accepts connections
+    (``open_reader``: see :data:`ReaderFactory`).
 
-    >>> serve_in_thread("exp.db").url  # doctest: +SKIP
+    >>> serve_in_thread(lambda table: Reader("exp.db", table=table, persist_summary=False)).url  # doctest: +SKIP
     'http://127.0.0.1:41737/runs?table=default'
     """
-    server, url, _, sock = prepare(db, table, host, port)
+    server, url, _, sock = prepare(open_reader, table, host, port)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="xetrack-ui", daemon=True)
     thread.start()
     deadline = time.monotonic() + 15
@@ -121,4 +142,7 @@ def serve_in_thread(db: str, table: str = "default", host: str = "127.0.0.1", po
     return Dashboard(url, server, thread)
 
 
-__all__ = ["Dashboard", "INSTALL_HINT", "is_loopback", "listen", "prepare", "require_extra", "serve_in_thread"]
+__all__ = [
+    "Dashboard", "INSTALL_HINT", "ReaderFactory", "is_loopback", "listen", "prepare", "require_extra",
+    "serve_in_thread",
+]

@@ -1,7 +1,8 @@
 """The dashboard's Starlette app: its pages, its JSON API and the token check.
 
 >>> from starlette.testclient import TestClient  # doctest: +SKIP
->>> TestClient(create_app("exp.db")).get("/api/tables").json()  # doctest: +SKIP
+>>> app = create_app(lambda table: Reader("exp.db", table=table, persist_summary=False))  # doctest: +SKIP
+>>> TestClient(app).get("/api/tables").json()  # doctest: +SKIP
 {'default_table': 'default', 'tables': [{'table': 'default', 'rows': 10, 'runs': 2, 'last': '...'}]}
 
 Every endpoint reads; none writes. Errors are ``{"error": message}`` with a 4xx status
@@ -17,7 +18,7 @@ import os
 import threading
 from http.cookies import SimpleCookie
 from importlib import resources
-from typing import Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 from urllib.parse import parse_qs, quote as url_quote
 
 from starlette.applications import Starlette
@@ -28,9 +29,12 @@ from starlette.routing import Route
 
 from ..errors import ColumnNotFoundError, IntegrityError, NotFoundError, TableNotFoundError, XetrackError
 from ..filters import FilterError
-from ..store import shown
 from . import data
 from .data import BadRequest
+
+if TYPE_CHECKING:
+    from ..reader import Reader
+    from . import ReaderFactory
 
 PAGES = ("/", "/runs", "/run", "/charts", "/compare", "/models")
 TOKEN_COOKIE = "xt_ui_token"
@@ -48,31 +52,26 @@ _PREVIEW_ROWS = 50
 
 
 class Source:
-    """One database file served read-only: a Reader per table, and one lock, since a
-    Reader's connection serves one query at a time."""
+    """One store served read-only: a Reader per table, each opened by ``open_reader``
+    (the dashboard's Readers leave the file as it is), and one lock, since a Reader's
+    connection serves one query at a time."""
 
-    def __init__(self, db: str, table: str = "default") -> None:
-        from ..reader import Reader
-
-        self.db = db
+    def __init__(self, open_reader: ReaderFactory, table: str = "default") -> None:
+        self.open = open_reader
         self.default_table = table
         self.lock = threading.RLock()
-        self._readers: dict[str, Reader] = {}
-        first = Reader(db, table=table)
-        first._persist_summary = False  # the dashboard leaves the file as it is
-        self._readers[table] = first
+        first = open_reader(table)
+        self.db = first.db  # as shown: a PostgreSQL URL without its password
+        self._readers: dict[str, Reader] = {table: first}
 
-    def reader(self, table: str | None) -> Any:
+    def reader(self, table: str | None) -> Reader:
         name = table or self.default_table
         if name not in self._readers:
-            from ..reader import Reader
-
             known = [str(t) for t in self._readers[self.default_table].tables()["table"]]
             if name not in known:
-                raise TableNotFoundError(f"Table {name!r} not found in {shown(self.db)!r}. Tables: {', '.join(known) or 'none'}")
-            reader = Reader(self.db, table=name)
-            reader._persist_summary = False
-            self._readers[name] = reader
+                listed = ", ".join(known) or "none"
+                raise TableNotFoundError(f"Table {name!r} not found in {self.db!r}. Tables: {listed}")
+            self._readers[name] = self.open(name)
         return self._readers[name]
 
     def close(self) -> None:
@@ -81,12 +80,13 @@ class Source:
                 reader.close()
 
 
-def _name_of(db: str) -> str:
-    """What the page calls the store: a file's name, or a URL's database (no password)."""
-    text = str(shown(db))
-    if text != db or "://" in text:
+def _name_of(db: Any) -> str:
+    """What the page calls the store (``db`` as a Reader shows it, no password): a file's
+    name, or a URL's database."""
+    text = str(db)
+    if "://" in text:
         return text.split("?", 1)[0].rsplit("/", 1)[-1] or text
-    return os.path.basename(db)
+    return os.path.basename(text)
 
 
 def static_path(name: str) -> str:
@@ -113,16 +113,17 @@ def answer(body: Any) -> JSONResponse:
 
 
 def create_app(
-    db: str, table: str = "default", token: str | None = None, hosts: Sequence[str] | None = None
+    open_reader: ReaderFactory, table: str = "default", token: str | None = None, hosts: Sequence[str] | None = None
 ) -> Any:
-    """The dashboard over database ``db`` (opened read-only), ``table`` shown first.
+    """The dashboard over the store whose tables ``open_reader`` opens (a Reader per
+    table, :data:`xetrack.ui.ReaderFactory`), read-only, ``table`` shown first.
 
     With ``token``, every request must carry it: ``?token=...`` (which also sets a
     cookie, so the page's own requests carry it) or the header ``X-XT-Token``. With
     ``hosts``, a request whose Host header names another host is refused (a web page
     that rebinds its own DNS name to 127.0.0.1 cannot read the dashboard).
     """
-    source = Source(db, table)
+    source = Source(open_reader, table)
 
     def run(request: Request, work: Any) -> Any:
         with source.lock:
@@ -149,8 +150,8 @@ def create_app(
 
     def api_tables(request: Request) -> Response:
         with source.lock:
-            body = data.tables(source.reader(None))
-        return answer({"default_table": source.default_table, "db": _name_of(db), "tables": body})
+            body = data.tables(source.reader(None), source.open)
+        return answer({"default_table": source.default_table, "db": _name_of(source.db), "tables": body})
 
     def api_runs(request: Request) -> Response:
         q = request.query_params

@@ -1,23 +1,23 @@
 """What the dashboard's JSON API answers, computed from a :class:`~xetrack.Reader`.
 
-Runs, search, compare, artifacts and models come from the Reader's public calls. The
-few reads the Reader has no call for (a run's rows after a cursor, a page of a run's
-rows, one run's points of a metric, a run's error text) are the engine's run reads
-(:class:`xetrack.store.base.Engine`), on SQLite and PostgreSQL alike: names are checked
-against the table's columns first, and the engine binds every value.
+Runs, search, compare, the param/metric split, artifacts and models come from the
+Reader's public calls. The few reads the Reader has no call for (a run's rows after a
+cursor, a page of a run's rows, one run's points of a metric, a run's error text) are
+the run reads of its store (``reader.store``, :class:`xetrack.store.base.Engine`), on
+SQLite and PostgreSQL alike: names are checked against the table's columns first, and
+the engine binds every value.
 """
 
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
 
 from ..errors import NotFoundError
 from ..schema import TIMESTAMP, TRACK_ID
-from ..store.sqlite.runs import BUCKET_ABOVE, DENSE_SPAN  # noqa: F401 - the curve's bucket sizes
 
 if TYPE_CHECKING:
     from ..reader import Reader
@@ -98,17 +98,16 @@ def check_column(reader: "Reader", name: str, what: str = "column") -> str:
 
 
 # ------------------------------------------------------------------ experiments
-def tables(reader: "Reader") -> list[dict[str, Any]]:
-    """Every table of the file: name, rows, runs, and the timestamp of its last row."""
-    from ..reader import Reader
-
+def tables(reader: "Reader", open_reader: Callable[[str], "Reader"]) -> list[dict[str, Any]]:
+    """Every table of the file: name, rows, runs, and the timestamp of its last row
+    (``open_reader(table)`` opens a Reader of another table, closed once read)."""
     frame = reader.tables()
     answer = []
     for row in frame.to_dict("records"):
         name = str(row["table"])
         last = None
         if int(row["rows"]):
-            one = reader if name == reader.table_name else Reader(reader._source, table=name)
+            one = reader if name == reader.table_name else open_reader(name)
             try:
                 tail = one.tail(1)
                 if TIMESTAMP in tail.columns and len(tail):
@@ -186,17 +185,12 @@ def compare(reader: "Reader", track_ids: Sequence[str]) -> dict[str, Any]:
 
 def columns_info(reader: "Reader") -> dict[str, Any]:
     """The table's columns, which are params and metrics, and which hold numbers."""
-    params, metrics, types = reader._runs().classify()
+    params, metrics, types = reader.classify()
     numeric = [c for c, t in types.items() if str(t).upper() in ("INTEGER", "REAL", "NUMERIC")]
     return {"columns": reader.columns, "params": params, "metrics": metrics, "numeric": numeric}
 
 
 # ------------------------------------------------------------------- one run
-def _engine(reader: "Reader") -> Any:
-    """The Reader's engine, whose run reads (rows by cursor, points, error) the API uses."""
-    return reader._engine
-
-
 def run_summary(reader: "Reader", track_id: str) -> dict[str, Any]:
     """A run's summary row, its params and metrics, its error text, artifacts and models."""
     runs = reader.runs()
@@ -204,8 +198,8 @@ def run_summary(reader: "Reader", track_id: str) -> dict[str, Any]:
     if match.empty:
         raise NotFoundError(f"No run {track_id!r} in table {reader.table_name!r}")
     row = {str(k): v for k, v in zip(match.columns, [json_value(v) for v in match.iloc[0].astype(object)])}
-    params, metrics, _ = reader._runs().classify()
-    error = _engine(reader).run_error(reader.table_name, track_id)
+    params, metrics, _ = reader.classify()
+    error = reader.store.run_error(reader.table_name, track_id)
     return {
         "run": row,
         "params": {p: row.get(p) for p in params if p in row},
@@ -242,7 +236,7 @@ def run_rows(
     row past it), so that a poll from there brings exactly the rows logged since.
     """
     reader.columns  # raises TableNotFoundError
-    names, fetched, total, top = _engine(reader).run_rows(reader.table_name, track_id, after, page * size, size)
+    names, fetched, total, top = reader.store.run_rows(reader.table_name, track_id, after, page * size, size)
     rows = [[json_value(v) for v in r[1:]] for r in fetched]
     last = fetched[-1][0] if after is not None and fetched else top
     return {"columns": names, "rows": rows, "cursor": last, "total": total, "page": page, "size": size}
@@ -315,7 +309,7 @@ def curve(
     x_column = TIMESTAMP if x_name in (WALL, RELATIVE) else x_name
     if x_column is not None:
         x_column = check_column(reader, x_column, "x column")
-    engine, table = _engine(reader), reader.table_name
+    engine, table = reader.store, reader.table_name
     # The index axis numbers every point: no buckets there.
     buckets = limit if x_column is not None and limit < 2**31 else None
     fetched, counted = engine.run_points(table, track_id, [y_name] + ([x_column] if x_column else []), after, buckets)
