@@ -77,7 +77,7 @@ class PgServer:
         self._numbers = itertools.count(1)
 
     @classmethod
-    def start(cls) -> "PgServer":
+    def start(cls) -> PgServer:
         initdb, pg_ctl = find_bin("initdb"), find_bin("pg_ctl")
         if initdb is None or pg_ctl is None:
             raise FileNotFoundError(PACKAGE_HINT)

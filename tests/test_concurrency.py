@@ -152,7 +152,7 @@ def _log_worker(db, k, engine, n_rows, barrier, results_q):
 def _check_rows(df: pd.DataFrame, track_ids: dict, n_rows: int, value_columns) -> None:
     """Every run has exactly rows 0..n_rows-1 in order, each value in its own column."""
     counts = df.groupby("track_id").size().to_dict()
-    assert counts == {tid: n_rows for tid in track_ids.values()}, f"rows per run: {counts}"
+    assert counts == dict.fromkeys(track_ids.values(), n_rows), f"rows per run: {counts}"
     all_cols = {c for k in track_ids for c in value_columns(k, n_rows)}
     missing = sorted(all_cols - set(df.columns))
     assert not missing, f"columns missing: {missing}"
@@ -407,7 +407,7 @@ def test_sigkill_mid_stream_loses_no_acknowledged_row(tmp_path):
         else:
             assert held == n_acked
             per_batch = run.groupby("seq").size().to_dict()
-            assert per_batch == {s: KILL_BATCH for s in range(n_acked)}, (
+            assert per_batch == dict.fromkeys(range(n_acked), KILL_BATCH), (
                 f"acked {n_acked} batches of {KILL_BATCH}; stored {per_batch}"
             )
             assert (run["blob"] == run["seq"].map(lambda s: f"{s:08d}" * 1000)).all()

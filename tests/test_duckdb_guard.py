@@ -21,8 +21,8 @@ import traceback
 
 import duckdb
 import pytest
-from filecheck import integrity
 
+from filecheck import integrity
 from xetrack import Reader, Tracker
 from xetrack.store.sqlite import idle
 from xetrack.store.sqlite.guard import guard_for

@@ -12,17 +12,16 @@ import os
 import random
 import shutil
 import signal
-import sqlite3
 import subprocess
 import sys
 import textwrap
 import time
 
 import pytest
-from as_user import as_a_user
-from filecheck import integrity
 
 import xetrack
+from as_user import as_a_user
+from filecheck import integrity
 from xetrack import DatabaseError, DiskFullError, Reader, Tracker
 from xetrack.store.sqlite import idle
 

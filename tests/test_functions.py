@@ -1,9 +1,9 @@
 """Tracked functions: track() and wrap() log one row per call and return the result."""
 
-import threading
 import json
+import threading
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any
 
 import pytest
 from pydantic import BaseModel
@@ -166,7 +166,7 @@ def test_skip_insert_still_returns_the_result():
 class Optimizer:
     lr: float = 0.01
     betas: tuple = (0.9, 0.999)
-    schedule: Optional[str] = None
+    schedule: str | None = None
 
 
 @dataclass(frozen=True)
@@ -184,7 +184,7 @@ class Config:
 
 class OptimizerModel(BaseModel):
     lr: float = 0.1
-    momentum: Optional[float] = None
+    momentum: float | None = None
     layers: list = [8, 4]
     shape: tuple = (2, 3)
 

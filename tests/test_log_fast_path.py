@@ -6,7 +6,7 @@ import sqlite3
 
 import pytest
 
-from xetrack import Reader, Tracker
+from xetrack import Tracker
 
 
 def stored(db, sql):

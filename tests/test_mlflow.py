@@ -381,6 +381,7 @@ def test_a_file_an_earlier_build_imported_exports_mlflows_artifacts_and_is_not_i
 @pytest.mark.parametrize("page", [None, 2], ids=["one-page", "pages-of-2"])
 def test_export_of_a_native_file_keeps_a_metric_logged_once(engine_db, tmp_path, monkeypatch, page):
     from mlflow import MlflowClient
+
     from xetrack import Tracker
     from xetrack.migrate import mlflow_export
 

@@ -5,10 +5,9 @@ import multiprocessing
 import cloudpickle
 import pytest
 
+from pg_server import raw_sql
 from xetrack import Reader, Tracker
 from xetrack.errors import IntegrityError, NotFoundError
-
-from pg_server import raw_sql
 
 
 class Classifier:

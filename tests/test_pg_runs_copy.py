@@ -9,8 +9,8 @@ import random
 import pandas as pd
 
 from xetrack import Reader, Tracker
-from xetrack.store import run_mirror as runs_pg
 from xetrack.errors import ColumnNotFoundError
+from xetrack.store import run_mirror as runs_pg
 
 SEED = int(os.environ.get("XETRACK_PG_COPY_SEED", "0"))  # shift to try other sequences
 

@@ -10,10 +10,9 @@ import sys
 
 import pandas as pd
 import pytest
-from as_user import as_a_user
 
-from xetrack import Reader, Tracker, copy
-from xetrack import summary
+from as_user import as_a_user
+from xetrack import Reader, Tracker, copy, summary
 from xetrack.errors import ColumnNotFoundError
 from xetrack.runs import AGGS, RunQueries
 from xetrack.store.sqlite.summary import drop, update

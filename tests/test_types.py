@@ -21,7 +21,7 @@ def db(tmp_path):
 def test_keys_become_column_names(db):
     tracker = Tracker(db)
     row = tracker.log({"invalid key": 1, "a-b.c/d": 2, 7: 3, "ok_1": 4})
-    assert ["invalid_key", "a_b_c_d", "7", "ok_1"] == list(row)[:4]
+    assert list(row)[:4] == ["invalid_key", "a_b_c_d", "7", "ok_1"]
     assert {"invalid_key", "a_b_c_d", "7", "ok_1"} <= set(Reader(db).columns)
 
 

@@ -15,11 +15,11 @@ pytest.importorskip("starlette", reason="the ui extra: pip install 'xetrack[ui]'
 
 with warnings.catch_warnings():  # Starlette 1.x suggests httpx2; httpx still works
     warnings.simplefilter("ignore")
-    from starlette.testclient import TestClient  # noqa: E402
+    from starlette.testclient import TestClient
 
-from xetrack import Reader, Tracker  # noqa: E402
-from xetrack.ui.app import create_app  # noqa: E402
-from xetrack.ui.data import MAX_POINTS, downsample_indices  # noqa: E402
+from xetrack import Reader, Tracker
+from xetrack.ui.app import create_app
+from xetrack.ui.data import MAX_POINTS, downsample_indices
 
 
 def dashboard(db, **options):

@@ -10,12 +10,12 @@ pytest.importorskip("starlette", reason="the ui extra: pip install 'xetrack[ui]'
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
-    from starlette.testclient import TestClient  # noqa: E402
+    from starlette.testclient import TestClient
 
-from xetrack import Reader, Tracker  # noqa: E402
-from xetrack.store.sqlite.runs import BUCKET_ABOVE  # noqa: E402
-from xetrack.ui.app import create_app  # noqa: E402
-from xetrack.ui.data import MAX_POINTS  # noqa: E402
+from xetrack import Reader, Tracker
+from xetrack.store.sqlite.runs import BUCKET_ABOVE
+from xetrack.ui.app import create_app
+from xetrack.ui.data import MAX_POINTS
 
 
 def dashboard(db, **options):

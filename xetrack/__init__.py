@@ -24,7 +24,6 @@ from .errors import (
     XetrackError,
 )
 
-
 # Tracker, Reader and the backend switch pull in pandas; they load on first use, so
 # that `import xetrack` (and `xt --help`) stays fast.
 _LAZY = {
@@ -40,10 +39,10 @@ _LAZY = {
 if TYPE_CHECKING:
     __version__: str
     from .frames import get_backend, set_backend
-    from .store.duckdb.extension import duckdb_extension_path
-    from .reader import Reader
-    from .tracker import Tracker
     from .migrate import export_mlflow, import_mlflow
+    from .reader import Reader
+    from .store.duckdb.extension import duckdb_extension_path
+    from .tracker import Tracker
 
 
 def _version() -> str:

@@ -22,15 +22,16 @@ from __future__ import annotations
 import io
 import os
 import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from .assets import HASH_LENGTH, is_asset_hash
 from .errors import NotFoundError
-from .store import features
 from .store import chunks as chunking
-from .store.chunks import hasher
+from .store import features
 from .store.base import close_matches
+from .store.chunks import hasher
 from .store.tables import ARTIFACTS
 
 if TYPE_CHECKING:
@@ -272,7 +273,7 @@ def folder_files(folder: Any) -> list[tuple[str, str]]:
 
 
 # ------------------------------------------------------------------- reading
-def listing(engine: Any, table: str, track_id: str | None = None) -> "pd.DataFrame":
+def listing(engine: Any, table: str, track_id: str | None = None) -> pd.DataFrame:
     """The artifact entries of ``table`` (of one run), one row each (``COLUMNS``), in the
     order they were first logged.
 

@@ -45,8 +45,8 @@ import pathlib
 import types
 import uuid
 import weakref
-from collections.abc import Mapping
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
 
 #: The column of a tracked call's row that holds its lineage: "" when computed, or the
 #: ``track_id`` of the run whose result was served from the cache.
@@ -176,7 +176,7 @@ def function_name(func: Callable[..., Any]) -> str:
     return name if isinstance(name, str) else type(func).__name__
 
 
-_SIGNATURES: "weakref.WeakKeyDictionary[Any, inspect.Signature]" = weakref.WeakKeyDictionary()
+_SIGNATURES: weakref.WeakKeyDictionary[Any, inspect.Signature] = weakref.WeakKeyDictionary()
 
 
 def signature_of(func: Callable[..., Any]) -> inspect.Signature:

@@ -18,7 +18,8 @@ is a bound parameter:
 from __future__ import annotations
 
 import re
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from .errors import ColumnNotFoundError
 from .schema import quote

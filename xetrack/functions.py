@@ -35,9 +35,9 @@ import reprlib
 import time
 import uuid
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import nullcontext
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 from .cache import (
     CACHE,

@@ -22,10 +22,12 @@ On SQLite, any change to the first three through these functions bumps the run s
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from .store import features
-from .store.meta_sql import COPY_COLUMNS, DDL as _DDL, RUN_NAME, TAG_PREFIX
+from .store.meta_sql import COPY_COLUMNS, RUN_NAME, TAG_PREFIX
+from .store.meta_sql import DDL as _DDL
 from .store.tables import DESCRIPTIONS, KINDS, RUN_NAMES, TAGS
 
 KIND_VALUES = ("param", "metric")

@@ -21,14 +21,15 @@ from __future__ import annotations
 
 import io
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any
 
 from .assets import compress_asset, decode_asset, is_asset_hash, pickle_asset, verify_asset
 from .errors import NotFoundError
 from .store import features
 from .store.base import close_matches
-from .store.tables import MODELS, MODEL_ALIASES
+from .store.tables import MODEL_ALIASES, MODELS
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -202,7 +203,7 @@ def _pick(name: str, version: int | None, alias: str | None, versions: list[Any]
     return Version(name, version, key, kind)
 
 
-def listing(engine: Any) -> "pd.DataFrame":
+def listing(engine: Any) -> pd.DataFrame:
     """Every registered version, one row each (``COLUMNS``), by name and number."""
     import pandas as pd
 

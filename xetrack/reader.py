@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from typing import Any, Hashable
+from collections.abc import Hashable
+from typing import Any
 
 from .assets import AssetStore
 from .frames import to_backend

@@ -16,7 +16,8 @@ import math
 import os
 import socket
 import time
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import pandas as pd
 
@@ -24,7 +25,6 @@ from . import meta
 from .store import features
 from .store.base import close_matches
 from .store.tables import PREDICTIONS, RUNS
-
 
 STATUSES = ("running", "finished", "failed", "killed")
 __all__ = ["RUNS", "PREDICTIONS", "STATUSES", "now", "mark_started",

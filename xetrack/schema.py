@@ -14,7 +14,8 @@ import math
 import pathlib
 import re
 import uuid
-from typing import Any, Hashable
+from collections.abc import Hashable
+from typing import Any
 
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1

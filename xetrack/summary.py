@@ -32,9 +32,10 @@ per-process cache of frames that :mod:`xetrack.run_queries` keeps.
 from __future__ import annotations
 
 import os
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
-from .progress import PROGRESS_AFTER, Progress  # noqa: F401 (importable from here, as before)
+from .progress import PROGRESS_AFTER, Progress
 from .store import features
 from .store.tables import SUMMARY_COLUMNS, SUMMARY_DIRTY, SUMMARY_RUNS, SUMMARY_STATE
 

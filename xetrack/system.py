@@ -195,7 +195,7 @@ class SystemMonitor:
         while not self._stop.wait(self.interval):
             self._try_sample()
 
-    def __enter__(self) -> "SystemMonitor":
+    def __enter__(self) -> SystemMonitor:
         import psutil
 
         if self.network:

@@ -57,8 +57,9 @@ import tempfile
 import time
 import traceback
 import tracemalloc
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import duckdb
 import pandas as pd
@@ -294,7 +295,7 @@ def _warm_tracker(path: str, warm: dict[str, Any]) -> Tracker:
     return tracker
 
 
-def _warm_raw(path: str, schema: list[str], sql: str, warm: dict[str, Any]) -> tuple[sqlite3.Connection, "RawClock", str]:
+def _warm_raw(path: str, schema: list[str], sql: str, warm: dict[str, Any]) -> tuple[sqlite3.Connection, RawClock, str]:
     conn = raw_create(path, schema)
     clock, track_id = RawClock(), "raw-run-0001"
     conn.execute(sql, (*warm.values(), clock.now(), track_id))
@@ -1222,7 +1223,7 @@ def _raw_retry(fn: Callable[[], Any]) -> Any:
         try:
             return fn()
         except sqlite3.OperationalError as exc:
-            if "locked" not in str(exc) and "busy" not in str(exc) or time.monotonic() > deadline:
+            if ("locked" not in str(exc) and "busy" not in str(exc)) or time.monotonic() > deadline:
                 raise
             time.sleep(0.002)
 

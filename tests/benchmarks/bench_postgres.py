@@ -179,7 +179,7 @@ def main() -> int:
               f"{(copied / elapsed) / (n_read / floor):.2f}x COPY of the same rows")
     finally:
         server.stop()
-    print(f"\n| workload | xetrack rows/s | floor rows/s | ratio | target |\n|---|---|---|---|---|")
+    print("\n| workload | xetrack rows/s | floor rows/s | ratio | target |\n|---|---|---|---|---|")
     for name, xt, floor, target in results:
         ratio = xt / floor
         print(f"| {name} | {xt:,.0f} | {floor:,.0f} | {ratio:.2f} | >= {target} {'ok' if ratio >= target else 'MISS'} |")

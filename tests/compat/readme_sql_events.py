@@ -13,7 +13,7 @@ tracker = Tracker("database.db", params={"model": "resnet18"}, engine="duckdb")
 tracker.log({"accuracy": 0.9, "loss": 0.1, "epoch": 1})
 tracker.log({"accuracy": 0.7, "loss": 0.3, "epoch": 2})
 
-rows = tracker.conn.execute(f"SELECT * FROM db.events WHERE accuracy > 0.8").fetchall()
+rows = tracker.conn.execute("SELECT * FROM db.events WHERE accuracy > 0.8").fetchall()
 print(rows)
 assert len(rows) == 1 and 0.9 in tuple(rows[0])
 

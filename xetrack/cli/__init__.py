@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Sequence
+from collections.abc import Sequence
 
 import typer
 
 import xetrack
+
 from . import artifacts, assets, backup, cache, copy, duckdb_shell, migrate, plot, rows, runs, sql, stats, ui
 from .common import CommandError, error_message, note, one_line
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import IO, TYPE_CHECKING, Annotated, Iterable, Iterator, Optional
+from collections.abc import Iterable, Iterator
+from typing import IO, TYPE_CHECKING, Annotated
 
 import typer
 
@@ -32,7 +33,7 @@ models_app = typer.Typer(
 )
 
 OutputArg = Annotated[str, typer.Argument(metavar="OUTPUT", help="The file to write; - for stdout.", show_default=False)]
-TrackIdOpt = Annotated[Optional[str], typer.Option("--track-id", "-r", help="Only this run's artifacts.")]
+TrackIdOpt = Annotated[str | None, typer.Option("--track-id", "-r", help="Only this run's artifacts.")]
 NameArg = Annotated[str, typer.Argument(metavar="NAME", help="The model's name.", show_default=False)]
 AliasArg = Annotated[str, typer.Argument(metavar="ALIAS", help="The alias, e.g. production.", show_default=False)]
 
@@ -97,7 +98,7 @@ def get_artifact(
         str, typer.Argument(metavar="HASH_OR_NAME", help="The artifact's hash, or its name (the latest logged).", show_default=False)
     ],
     output: OutputArg,
-    track_id: Annotated[Optional[str], typer.Option("--track-id", "-r", help="The artifact of this run.")] = None,
+    track_id: Annotated[str | None, typer.Option("--track-id", "-r", help="The artifact of this run.")] = None,
     table: TableOpt = "default",
 ) -> None:
     """Write an artifact's bytes to a file, or to stdout with -, streamed and verified.
@@ -121,7 +122,7 @@ def get_artifact(
 
 
 # -- xt models ----------------------------------------------------------------------------
-def _aliases(frame: "pd.DataFrame", name: str) -> dict[str, int]:
+def _aliases(frame: pd.DataFrame, name: str) -> dict[str, int]:
     """alias -> version of model ``name``; a name not registered is an error listing the names."""
     from ..errors import NotFoundError
     from ..store.base import close_matches

@@ -13,7 +13,8 @@ import math
 import os
 import re
 import sys
-from typing import TYPE_CHECKING, Annotated, Any, Iterable
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -42,7 +43,7 @@ class CommandError(Exception):
     """A problem to report in one line on stderr, with exit code 1."""
 
 
-def open_reader(db: str, table: str = "default", engine: Engine | str = Engine.sqlite) -> "Reader":
+def open_reader(db: str, table: str = "default", engine: Engine | str = Engine.sqlite) -> Reader:
     """A Reader of ``db`` that leaves the file as it is (a read from the shell writes no run summary)."""
     from ..reader import Reader
 
@@ -128,7 +129,7 @@ def jsonable(value: Any) -> Any:
     return str(value)
 
 
-def records(frame: "pd.DataFrame") -> list[dict[str, Any]]:
+def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     columns = [str(c) for c in frame.columns]
     return [
         {name: jsonable(value) for name, value in zip(columns, row)}
@@ -151,13 +152,13 @@ def _cell(value: Any) -> Any:
     return value
 
 
-def table_text(frame: "pd.DataFrame", index: bool = False) -> str:
+def table_text(frame: pd.DataFrame, index: bool = False) -> str:
     """An aligned Markdown table; missing values are blank and long text is cut."""
     shown = frame.astype(object).map(_cell) if len(frame.columns) else frame
     return shown.to_markdown(index=index, floatfmt="g", disable_numparse=False)
 
 
-def print_frame(frame: "pd.DataFrame", as_json: bool = False, index: bool = False) -> None:
+def print_frame(frame: pd.DataFrame, as_json: bool = False, index: bool = False) -> None:
     if as_json:
         print_json(records(frame))
     else:

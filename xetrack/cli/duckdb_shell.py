@@ -17,7 +17,7 @@ import shutil
 import signal
 import subprocess
 import sys
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -90,7 +90,7 @@ def duckdb_shell(
         bool, typer.Option("--write", help="Attach the file writable (default: read-only).")
     ] = False,
     args: Annotated[
-        Optional[list[str]],
+        list[str] | None,
         typer.Argument(
             metavar="[-- DUCKDB_ARGS...]",
             help="Passed on to the duckdb shell after --, e.g. -- -c 'SELECT 1'.",

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -17,7 +17,7 @@ export_app = typer.Typer(help="Write a database file's runs in another tracker's
 def import_mlflow(
     src: Annotated[str, typer.Argument(metavar="SRC", help="An mlruns/ folder, sqlite:///mlflow.db or postgresql+psycopg://user@host/db.", show_default=False)],
     db: DbArg,
-    artifact_root: Annotated[Optional[str], typer.Option("--artifact-root", help="The folder the runs' artifacts are in, when their URIs do not lead there.")] = None,
+    artifact_root: Annotated[str | None, typer.Option("--artifact-root", help="The folder the runs' artifacts are in, when their URIs do not lead there.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Import MLflow experiments, runs, metrics, tags, artifacts and registered models.
@@ -28,7 +28,8 @@ def import_mlflow(
     """
     import os
 
-    from ..migrate import NotAnMlflowStore, import_mlflow as run_import
+    from ..migrate import NotAnMlflowStore
+    from ..migrate import import_mlflow as run_import
     from ..reader import Reader
 
     if os.path.exists(db):  # a damaged target is named before the source is read
@@ -51,7 +52,7 @@ def import_mlflow(
 def export_mlflow(
     db: DbArg,
     dest: Annotated[str, typer.Argument(metavar="DEST", help="The mlruns/ folder to write (created if missing).", show_default=False)],
-    table: Annotated[Optional[list[str]], typer.Option("--table", "-t", help="Only this table (repeatable).")] = None,
+    table: Annotated[list[str] | None, typer.Option("--table", "-t", help="Only this table (repeatable).")] = None,
 ) -> None:
     """Write the runs as an MLflow file store that MLflow reads (mlflow ui --backend-store-uri DEST).
 

@@ -8,7 +8,18 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from .common import CommandError, DbArg, Engine, EngineOpt, TableOpt, note, open_reader, plural, print_frame, stdout_is_terminal
+from .common import (
+    CommandError,
+    DbArg,
+    Engine,
+    EngineOpt,
+    TableOpt,
+    note,
+    open_reader,
+    plural,
+    print_frame,
+    stdout_is_terminal,
+)
 from .stats import numeric_column
 
 if TYPE_CHECKING:
@@ -38,7 +49,7 @@ def _figure(title: str) -> object:
     return plt
 
 
-def _finite(values: "pd.Series", column: str) -> "pd.Series":
+def _finite(values: pd.Series, column: str) -> pd.Series:
     import numpy as np
 
     finite = values[np.isfinite(values)]
@@ -48,7 +59,7 @@ def _finite(values: "pd.Series", column: str) -> "pd.Series":
     return finite
 
 
-def _summary(columns: dict[str, "pd.Series"]) -> None:
+def _summary(columns: dict[str, pd.Series]) -> None:
     import pandas as pd
 
     frame = pd.DataFrame(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -105,9 +105,9 @@ def set_value(
     db: DbArg,
     key: Annotated[str, typer.Argument(metavar="KEY", help="The column to set (created if new).", show_default=False)],
     value: Annotated[str, typer.Argument(metavar="VALUE", help="0.8, 3, true, null or any text.", show_default=False)],
-    where_key: Annotated[Optional[str], typer.Option("--where-key", help="Only rows whose column ...")] = None,
-    where_value: Annotated[Optional[str], typer.Option("--where-value", help="... equals this value.")] = None,
-    track_id: Annotated[Optional[str], typer.Option("--track-id", help="Only this run's rows.")] = None,
+    where_key: Annotated[str | None, typer.Option("--where-key", help="Only rows whose column ...")] = None,
+    where_value: Annotated[str | None, typer.Option("--where-value", help="... equals this value.")] = None,
+    track_id: Annotated[str | None, typer.Option("--track-id", help="Only this run's rows.")] = None,
     table: TableOpt = "default",
     engine: EngineOpt = Engine.sqlite,
 ) -> None:

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -14,9 +14,9 @@ AggOpt = Annotated[str, typer.Option("--agg", help="Each metric's value per run:
 
 def runs(
     db: DbArg,
-    where: Annotated[Optional[str], typer.Option("--where", "-w", help="A condition: \"acc > 0.9 AND model = 'rf'\" or \"metrics.acc > 0.9\".")] = None,
-    order_by: Annotated[Optional[str], typer.Option("--order-by", "-o", help="'acc DESC', or '-acc,loss'.")] = None,
-    limit: Annotated[Optional[int], typer.Option("--limit", "-n", min=0, help="At most N runs.")] = None,
+    where: Annotated[str | None, typer.Option("--where", "-w", help="A condition: \"acc > 0.9 AND model = 'rf'\" or \"metrics.acc > 0.9\".")] = None,
+    order_by: Annotated[str | None, typer.Option("--order-by", "-o", help="'acc DESC', or '-acc,loss'.")] = None,
+    limit: Annotated[int | None, typer.Option("--limit", "-n", min=0, help="At most N runs.")] = None,
     agg: AggOpt = "last",
     tags: Annotated[bool, typer.Option("--tags", help="Show the runs' tags as tags.<key> columns.")] = False,
     as_json: JsonOpt = False,
@@ -85,8 +85,8 @@ def compare(
 def history(
     db: DbArg,
     metric: Annotated[str, typer.Argument(metavar="METRIC", help="A numeric column.", show_default=False)],
-    track_id: Annotated[Optional[list[str]], typer.Option("--track-id", "-r", help="Only this run (repeatable).")] = None,
-    step: Annotated[Optional[str], typer.Option("--step", help="The step column (default: step, epoch or row order).")] = None,
+    track_id: Annotated[list[str] | None, typer.Option("--track-id", "-r", help="Only this run (repeatable).")] = None,
+    step: Annotated[str | None, typer.Option("--step", help="The step column (default: step, epoch or row order).")] = None,
     as_json: JsonOpt = False,
     table: TableOpt = "default",
     engine: EngineOpt = Engine.sqlite,

@@ -9,7 +9,6 @@ import typer
 
 from .common import CommandError, DbArg, Engine, EngineOpt, JsonOpt, note, open_reader, plural, print_frame
 
-
 _NEAR = re.compile(r'near "([A-Za-z_][A-Za-z0-9_]*)"')
 
 

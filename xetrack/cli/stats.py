@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any, Optional
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -34,7 +34,7 @@ app = typer.Typer(
 ColumnArg = Annotated[str, typer.Argument(metavar="COLUMN", help="A numeric column.", show_default=False)]
 
 
-def numeric_column(reader: "Reader", column: str) -> "pd.Series":
+def numeric_column(reader: Reader, column: str) -> pd.Series:
     """One column as float64 (bools as 0/1; text and NULL as NaN); an error if none is a number."""
     import pandas as pd
 
@@ -51,7 +51,7 @@ def numeric_column(reader: "Reader", column: str) -> "pd.Series":
 def describe(
     db: DbArg,
     columns: Annotated[
-        Optional[str], typer.Option("--columns", "-c", help="Comma-separated columns (default: all).")
+        str | None, typer.Option("--columns", "-c", help="Comma-separated columns (default: all).")
     ] = None,
     as_json: JsonOpt = False,
     table: TableOpt = "default",
@@ -83,7 +83,7 @@ def describe(
         print_frame(summary, index=True)
 
 
-def _extreme_row(reader: "Reader", column: str, largest: bool) -> dict[str, Any]:
+def _extreme_row(reader: Reader, column: str, largest: bool) -> dict[str, Any]:
     """The whole row holding the largest (or smallest) number of ``column``; first one on ties."""
     from ..schema import TIMESTAMP, TRACK_ID
 

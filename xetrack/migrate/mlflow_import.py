@@ -32,8 +32,9 @@ import os
 import re
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 from ..schema import TIMESTAMP, TRACK_ID, column_name
 from .mlflow_open import open_store

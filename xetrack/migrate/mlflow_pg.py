@@ -41,7 +41,7 @@ class _Bound:
 class PostgresStore(SqliteStore):
     """An MLflow database on PostgreSQL, read on a session that cannot write."""
 
-    def __init__(self, uri: str, artifact_root: str | None = None) -> None:  # noqa: D107 - see the class
+    def __init__(self, uri: str, artifact_root: str | None = None) -> None:
         from ..store.postgres.connect import connect, redact
 
         if not is_postgres_uri(uri):
@@ -64,5 +64,5 @@ class PostgresStore(SqliteStore):
         self.conn = _Bound(conn)
         self.tables = names
 
-    def __enter__(self) -> "PostgresStore":
+    def __enter__(self) -> PostgresStore:
         return self

@@ -12,8 +12,9 @@ from __future__ import annotations
 import math
 import os
 import sqlite3
+from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 from urllib.parse import unquote, urlparse
 
 #: MLflow's file store writes a run's status as RunStatus' number.
@@ -150,7 +151,7 @@ class FileStore:
                 "(expected an mlruns/ folder or sqlite:///mlflow.db)"
             )
 
-    def __enter__(self) -> "FileStore":
+    def __enter__(self) -> FileStore:
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -291,7 +292,7 @@ class SqliteStore:
             raise NotAnMlflowStore(f"{uri!r} is not an MLflow store: it has no {', '.join(sorted(missing))} table")
         self.tables = names
 
-    def __enter__(self) -> "SqliteStore":
+    def __enter__(self) -> SqliteStore:
         return self
 
     def __exit__(self, *exc: Any) -> None:

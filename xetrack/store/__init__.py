@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import functools
 import os
-from typing import TYPE_CHECKING, Any, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from .base import Engine
 from .features import Features
@@ -80,7 +81,7 @@ def shown(db: object) -> object:
     return redact(db) if is_url(db) else db  # type: ignore[arg-type]
 
 
-def sqlite_engine(engine: Engine) -> "SQLiteEngine | None":
+def sqlite_engine(engine: Engine) -> SQLiteEngine | None:
     """The engine when it keeps a SQLite file; None for SKIP_INSERT; NotImplementedError,
     naming what to use instead, for a PostgreSQL store (backup is SQLite's).
 

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import io
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Any, Callable, Iterator
+from typing import Any
 
 from ..errors import IntegrityError
 
@@ -49,7 +50,7 @@ class Hasher:
         if pending is not None:
             pending.result()
 
-    def copy(self) -> "Hasher":
+    def copy(self) -> Hasher:
         self._wait()
         return Hasher(self._state.copy())
 

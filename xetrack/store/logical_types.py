@@ -13,7 +13,7 @@ column reads back as ``object``.
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 
 def kind_of(value: object) -> str | None:

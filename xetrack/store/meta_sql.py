@@ -6,7 +6,8 @@ values bound, never user text). SQLite runs them as they are; PostgreSQL swaps t
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from ..schema import quote
 from .tables import DESCRIPTIONS, KINDS, RUN_NAMES, TAGS

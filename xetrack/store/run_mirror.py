@@ -17,7 +17,7 @@ import threading
 from typing import Any
 
 from ..schema import TRACK_ID, quote
-from .tables import KINDS, PREDICTIONS, RUNS, RUN_NAMES, TAGS
+from .tables import KINDS, PREDICTIONS, RUN_NAMES, RUNS, TAGS
 
 
 class _Copy:
@@ -63,8 +63,9 @@ def sqlite_copy(engine: Any, table: str) -> Any:
 
 
 def _refresh(engine: Any, table: str, key: tuple[str, str], copy: _Copy, read_since: Any) -> Any:
-    from .postgres import meta as pg_meta, side as pg_side
     from .meta_sql import DDL as META_DDL
+    from .postgres import meta as pg_meta
+    from .postgres import side as pg_side
     from .sqlite.ddl import PREDICTIONS_DDL, RUNS_DDL
 
     kept, described, last, (names, types, values) = read_since(engine, table, copy.seen, copy.upto)

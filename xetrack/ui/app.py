@@ -16,10 +16,12 @@ import hmac
 import logging
 import os
 import threading
+from collections.abc import Iterator, Sequence
 from http.cookies import SimpleCookie
 from importlib import resources
-from typing import TYPE_CHECKING, Any, Iterator, Sequence
-from urllib.parse import parse_qs, quote as url_quote
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs
+from urllib.parse import quote as url_quote
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException

@@ -30,8 +30,9 @@ import sqlite3
 import tempfile
 import threading
 import weakref
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 import duckdb
 
@@ -39,8 +40,8 @@ from ...errors import DatabaseError
 from ...frames import normalize_duckdb_frame
 from ...schema import quote
 from ..base import Where, rowid_alias, where_clause
-from .extension import bundled_extension
 from ..sqlite.engine import DEFAULT_TIMEOUT, SQLiteEngine
+from .extension import bundled_extension
 from .user_sql import DuckDBUserSQL
 
 ALIAS = "db"
@@ -141,7 +142,7 @@ class DuckDBConnection:
     >>> tracker.conn.execute('SELECT * FROM db."default"').fetchall()  # doctest: +SKIP
     """
 
-    def __init__(self, engine: "DuckDBEngine") -> None:
+    def __init__(self, engine: DuckDBEngine) -> None:
         self._engine = engine
         self._last: duckdb.DuckDBPyRelation | None = None
 
@@ -154,12 +155,12 @@ class DuckDBConnection:
 
     query = sql
 
-    def executemany(self, query: str, parameters: Any = ()) -> "DuckDBConnection":
+    def executemany(self, query: str, parameters: Any = ()) -> DuckDBConnection:
         for values in parameters:
             self.execute(query, values)
         return self
 
-    def cursor(self) -> "DuckDBConnection":
+    def cursor(self) -> DuckDBConnection:
         """Another guarded connection to the same file (DuckDB's cursors are connections)."""
         return DuckDBConnection(self._engine)
 
@@ -170,7 +171,7 @@ class DuckDBConnection:
     def close(self) -> None:
         self._engine.close_duck()
 
-    def __enter__(self) -> "DuckDBConnection":
+    def __enter__(self) -> DuckDBConnection:
         return self
 
     def __exit__(self, *exc: Any) -> None:

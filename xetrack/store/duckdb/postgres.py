@@ -15,14 +15,15 @@ import glob
 import json
 import os
 import threading
+from collections.abc import Sequence
 from importlib import metadata
-from typing import Any, Sequence
+from typing import Any
 
 from ...errors import DatabaseError
 from ..base import Where
 from ..postgres.connect import scrub
-from ..postgres.values import OVERFLOW, ROW, always_fits, merge_rows
 from ..postgres.engine import PostgresEngine
+from ..postgres.values import OVERFLOW, ROW, always_fits, merge_rows
 from .user_sql import DuckDBUserSQL
 
 WHEEL = "duckdb-extension-postgres-scanner"

@@ -8,13 +8,14 @@ their reference counts in ``xetrack_asset_counts``.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from psycopg import sql
 
 from ...schema import ASSET_COUNTS, ASSETS_TABLE
-from .values import OVERFLOW
 from .sql import create_side_tables, where_sql
+from .values import OVERFLOW
 
 _I = sql.Identifier
 

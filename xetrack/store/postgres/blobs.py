@@ -17,14 +17,15 @@ from __future__ import annotations
 import os
 import socket
 import time
-from typing import Any, Callable, Iterable, Iterator, Sequence, TypeVar
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, TypeVar
 
 from psycopg import sql
 
 from ...errors import NotFoundError
 from .. import chunks
 from ..chunks import FOREIGN_UPLOAD_SECONDS, stream, verify_pieces
-from ..tables import ARTIFACTS, ARTIFACT_COLUMNS, BLOBS, CHUNKS, UPLOADS
+from ..tables import ARTIFACT_COLUMNS, ARTIFACTS, BLOBS, CHUNKS, UPLOADS
 
 T = TypeVar("T")
 

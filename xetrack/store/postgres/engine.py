@@ -20,26 +20,40 @@ from __future__ import annotations
 import os
 import threading
 import time
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from ...errors import ColumnLimitError, DatabaseError, TableNotFoundError
 from ...schema import TIMESTAMP, TRACK_ID, is_internal_table, sql_type
 from ..base import AssetWrites, Engine, Roles, Where, column_not_found, pending_roles, table_not_found
 from .assets import AssetMethods
+from .connect import connect, psycopg_module, redact, scrub
 from .reads import PostgresReads
 from .runs import PostgresRunReads
+from .sql import (
+    TableSchema,
+    changes,
+    check_names,
+    copy_rows,
+    create_side_tables,
+    insert_sql,
+    kinds_of,
+    place,
+    planned,
+    row_limit,
+    short,
+    where_sql,
+    write_assets,
+)
 from .stream import PostgresStreams
 from .user_sql import PostgresUserSQL
-from .connect import connect, psycopg_module, redact, scrub
-from .sql import TableSchema, changes, check_names, copy_rows, create_side_tables, insert_sql, place, row_limit
-from .sql import kinds_of, planned, short, where_sql, write_assets
-from .values import HIDDEN, MAX_COLUMNS, MAX_NAME_BYTES, OVERFLOW, PG_TYPE, ROW
-from .values import fits, logical_of, to_json
+from .values import HIDDEN, MAX_COLUMNS, MAX_NAME_BYTES, OVERFLOW, PG_TYPE, ROW, fits, logical_of, to_json
 
 psycopg = psycopg_module()
 from psycopg import errors as pg_errors  # noqa: E402
 from psycopg import sql  # noqa: E402
 from psycopg.types.json import Jsonb  # noqa: E402
+
 from ..tables import COLUMN_TYPES
 
 DEFAULT_TIMEOUT = 60.0

@@ -20,9 +20,9 @@ from typing import Any
 from psycopg import sql
 
 from ...schema import ASSET_COUNTS, ASSETS_TABLE, quote
+from ..tables import ARTIFACTS, BLOBS, CHUNKS, MODELS, RUN_NAMES, TAGS, UPLOADS
 from .blobs import has_table, uploads_in_progress
 from .values import OVERFLOW
-from ..tables import ARTIFACTS, BLOBS, CHUNKS, MODELS, RUN_NAMES, TAGS, UPLOADS
 
 _I = sql.Identifier
 #: Locked in this order by gc (writers take ROW EXCLUSIVE on one of them before they look).

@@ -9,11 +9,12 @@ null-safe compare). There is no run summary on the server, so nothing to bump.
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from .. import meta_sql as sq
-from .side import meta_read, meta_write
 from ..tables import DESCRIPTIONS, KINDS, RUN_NAMES, TAGS
+from .side import meta_read, meta_write
 
 
 def write(engine: Any, name: str, sql: str, rows: Sequence[Sequence[Any]]) -> None:

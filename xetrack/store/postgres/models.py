@@ -14,14 +14,15 @@ transaction. The functions taking the engine are :mod:`.sqlite_models`'s set
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence, TypeVar
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 from psycopg import sql
 
 from ...schema import ASSETS_TABLE
+from ..tables import BLOBS, MODEL_ALIASES, MODEL_COLUMNS, MODELS
 from .blobs import has_table, rows
 from .sql import create_side_tables
-from ..tables import BLOBS, MODELS, MODEL_ALIASES, MODEL_COLUMNS
 
 T = TypeVar("T")
 #: The most bytes one ``bytea`` value holds in PostgreSQL.

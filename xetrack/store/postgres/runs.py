@@ -11,15 +11,16 @@ are ``psycopg.sql.Identifier``; values are bound.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from psycopg import errors as pg_errors
 from psycopg import sql
 
 from ...schema import TIMESTAMP, TRACK_ID
+from ..tables import RUNS
 from .sql import TableSchema, plain
 from .values import OVERFLOW, ROW, merge_rows
-from ..tables import RUNS
 
 _I = sql.Identifier
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .side import mark_ended, mark_started, put_run, side_rows, store_predictions, table_counts
 from ..tables import RUNS
+from .side import mark_ended, mark_started, put_run, side_rows, store_predictions, table_counts
 
 
 def record_run(engine: Any, table: str, track_id: str, status: str, start: str | None, end: str | None,

@@ -8,15 +8,16 @@ SQL. Predictions keep any value as given in JSONB (SQLite: untyped columns).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from typing import TYPE_CHECKING, Any
 
 from psycopg import errors as pg_errors
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from ...schema import INTERNAL_PREFIX, TRACK_ID
+from ..tables import PREDICTION_COLUMNS, PREDICTIONS, RUN_COLUMNS, RUNS
 from .values import from_json, to_json
-from ..tables import PREDICTIONS, PREDICTION_COLUMNS, RUNS, RUN_COLUMNS
 
 if TYPE_CHECKING:
     from .engine import PostgresEngine

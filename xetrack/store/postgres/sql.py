@@ -7,9 +7,10 @@ tables. Identifiers are ``psycopg.sql.Identifier``; values are bound parameters.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from operator import itemgetter
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any
 
 from psycopg import errors as pg_errors
 from psycopg import sql
@@ -20,8 +21,8 @@ from ...errors import ColumnLimitError
 from ...schema import ASSET_COUNTS, ASSETS_TABLE, INT64_MAX, INT64_MIN, sql_type
 from ..base import AssetWrites, Where
 from ..logical_types import kind_of, logical_types
-from .values import MAX_NAME_BYTES, OVERFLOW, always_fits, fits, to_json
 from ..tables import COLUMN_TYPES
+from .values import MAX_NAME_BYTES, OVERFLOW, always_fits, fits, to_json
 
 _I = sql.Identifier
 

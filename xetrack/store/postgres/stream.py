@@ -15,7 +15,8 @@ placement (:func:`.pg_sql.place`, a NaN stored as NULL), the same logical types 
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 from ..base import StreamAborted
 from .sql import changes, check_names, copy_rows, place, planned, row_limit

@@ -15,17 +15,16 @@ identity column on PostgreSQL).
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Sequence
 from types import ModuleType
-from typing import Any, Sequence
+from typing import Any
 
 from ...schema import quote
-from . import blobs
-from .engine import sqlite_of
 from ..base import Engine
 from ..tables import ARTIFACTS
+from . import blobs
 from .ddl import ARTIFACTS_DDL
-
-
+from .engine import sqlite_of
 
 
 def blob_store(engine: Engine) -> ModuleType | None:

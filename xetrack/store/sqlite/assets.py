@@ -5,7 +5,8 @@ and the writes that go with a row's transaction."""
 from __future__ import annotations
 
 import sqlite3
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from ...schema import ASSET_COUNTS, ASSETS_TABLE, quote
 from ..base import AssetWrites

@@ -29,7 +29,7 @@ def _same_file(a: str, b: str) -> bool:
         return os.path.abspath(a) == os.path.abspath(b)
 
 
-def backup(engine: "SQLiteEngine", dest: str | os.PathLike[str], overwrite: bool = False) -> str:
+def backup(engine: SQLiteEngine, dest: str | os.PathLike[str], overwrite: bool = False) -> str:
     """Copy the file ``engine`` holds to ``dest``: every table, side table and asset, as of
     one moment. Returns ``dest``. An existing ``dest`` is refused unless ``overwrite``."""
     if engine.path is None:

@@ -22,12 +22,13 @@ import os
 import socket
 import sqlite3
 import time
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import TYPE_CHECKING, Any
 
 from ...errors import NotFoundError
 from ...schema import quote
-from ..base import rows_if_table
 from .. import chunks
+from ..base import rows_if_table
 from ..chunks import FOREIGN_UPLOAD_SECONDS, stream, verify_pieces
 from ..tables import BLOBS, CHUNKS, UPLOADS
 
@@ -143,7 +144,7 @@ def write_header(conn: sqlite3.Connection, key: str, digest: str, size: int, chu
     )
 
 
-def read_chunks(engine: "SQLiteEngine", key: str, label: str) -> Iterator[bytes]:
+def read_chunks(engine: SQLiteEngine, key: str, label: str) -> Iterator[bytes]:
     """The bytes of a blob, one chunk at a time, hashed as they go.
 
     Raises :class:`NotFoundError` at once when nothing is stored under ``key``, and
@@ -159,7 +160,7 @@ def read_chunks(engine: "SQLiteEngine", key: str, label: str) -> Iterator[bytes]
     return _verified(engine, key, label, *found)
 
 
-def _verified(engine: "SQLiteEngine", key: str, label: str, digest: str, size: int, chunks: int) -> Iterator[bytes]:
+def _verified(engine: SQLiteEngine, key: str, label: str, digest: str, size: int, chunks: int) -> Iterator[bytes]:
     sql = f'SELECT "data" FROM {quote(CHUNKS)} WHERE "hash" = ? AND "seq" = ?'
 
     def fetch(seq: int) -> Any:
@@ -169,34 +170,34 @@ def _verified(engine: "SQLiteEngine", key: str, label: str, digest: str, size: i
     return verify_pieces(fetch, label, digest, size, chunks)
 
 
-def open_blob(engine: "SQLiteEngine", key: str, label: str) -> io.BufferedReader:
+def open_blob(engine: SQLiteEngine, key: str, label: str) -> io.BufferedReader:
     """A blob as a read-only binary file, streamed chunk by chunk; the digest is checked
     at the end (a mismatch raises on the read that reaches it)."""
     return stream(read_chunks(engine, key, label))
 
 
 # ------------------------------------------------- the engine-level calls artifacts.store needs
-def write(engine: "SQLiteEngine", body: Callable[[sqlite3.Connection], Any]) -> Any:
+def write(engine: SQLiteEngine, body: Callable[[sqlite3.Connection], Any]) -> Any:
     """``body(conn)`` in one write transaction (the twin of :func:`.pg_blobs.write`)."""
     return engine.write(body)
 
 
-def engine_chunk_size(engine: "SQLiteEngine") -> int:
+def engine_chunk_size(engine: SQLiteEngine) -> int:
     with engine.reading() as conn:
         return chunk_size(conn)
 
 
-def has_blob(engine: "SQLiteEngine", key: str) -> bool:
+def has_blob(engine: SQLiteEngine, key: str) -> bool:
     return bool(engine.query(f'SELECT 1 FROM {quote(BLOBS)} WHERE "hash" = ?', (key,)))
 
 
-def blob_header(engine: "SQLiteEngine", key: str) -> tuple[str, int, int] | None:
+def blob_header(engine: SQLiteEngine, key: str) -> tuple[str, int, int] | None:
     """``(digest, size, chunks)`` of a stored blob, or None (the twin of :func:`.pg_blobs.blob_header`)."""
     with engine.reading() as conn:
         return header(conn, key)
 
 
-def read_chunk(engine: "SQLiteEngine", key: str, seq: int) -> bytes | None:
+def read_chunk(engine: SQLiteEngine, key: str, seq: int) -> bytes | None:
     """Chunk ``seq`` of a blob as stored (unverified: the caller hashes), or None."""
     rows = engine.query(f'SELECT "data" FROM {quote(CHUNKS)} WHERE "hash" = ? AND "seq" = ?', (key, seq))
     return rows[0][0] if rows else None

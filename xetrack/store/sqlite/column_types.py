@@ -21,7 +21,7 @@ proposes a type it already saw elsewhere writes nothing.
 from __future__ import annotations
 
 import sqlite3
-from typing import Mapping
+from collections.abc import Mapping
 
 from ...schema import quote
 from ..base import rows_if_table

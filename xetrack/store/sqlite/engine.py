@@ -14,19 +14,20 @@ from __future__ import annotations
 
 import os
 import sqlite3
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, Callable, Iterator, Sequence, TypeVar
+from typing import Any, TypeVar
 
 from ...errors import DatabaseError, TableNotFoundError
 from ...frames import frame_from_rows, row_dict
 from ...schema import BASE_COLUMNS, TRACK_ID, is_internal_table, quote
 from ..base import Engine, Where, column_not_found, rowid_alias, rows_if_table, table_not_found, where_clause
-from .busy import retry_busy, transact
-from .faults import fault, read_target, surfaces_faults
 from ..logical_types import logical_types
-from .column_types import forget_table, read_types
-from .guard import Slot, close_when_collected, guard_for
 from .assets import SQLiteAssets
+from .busy import retry_busy, transact
+from .column_types import forget_table, read_types
+from .faults import fault, read_target, surfaces_faults
+from .guard import Slot, close_when_collected, guard_for
 from .known_tables import KnownTable
 from .runs import SQLiteRunReads
 from .user_sql import SQLiteUserSQL

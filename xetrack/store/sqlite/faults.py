@@ -26,7 +26,8 @@ import errno
 import functools
 import os
 import sqlite3
-from typing import Any, Callable, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 from urllib.parse import quote as url_quote
 
 from ...errors import DatabaseBusyError, DatabaseError, DiskFullError

@@ -13,14 +13,15 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from ...schema import ASSET_COUNTS, ASSETS_TABLE, is_internal_table, quote
-from . import blobs
-from .engine import sqlite_of
 from ..base import Engine, has_table
-from .busy import retry_busy
 from ..tables import BLOBS, CHUNKS, POINTING_TABLES, RUN_SIDE_TABLES
+from . import blobs
+from .busy import retry_busy
+from .engine import sqlite_of
 
 #: The side tables with one row per run (or several), keyed by ``"track_id"`` and ``"table"``.
 Collected = tuple[dict[str, int], dict[str, int], dict[str, int]]

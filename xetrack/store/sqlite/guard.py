@@ -38,8 +38,9 @@ import os
 import sqlite3
 import threading
 import weakref
+from collections.abc import Callable, Hashable, Iterator
 from contextlib import ExitStack, contextmanager
-from typing import Any, Callable, Hashable, Iterator
+from typing import Any
 
 from . import idle
 

@@ -44,7 +44,8 @@ import sqlite3
 import threading
 import time
 from collections import OrderedDict
-from typing import TYPE_CHECKING, Hashable
+from collections.abc import Hashable
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from .guard import FileGuard
@@ -58,7 +59,7 @@ IDLE_SECONDS = 2.0
 class _Idle:
     __slots__ = ("guard", "conn", "key", "file", "wal", "since")
 
-    def __init__(self, guard: "FileGuard", conn: sqlite3.Connection, key: Hashable) -> None:
+    def __init__(self, guard: FileGuard, conn: sqlite3.Connection, key: Hashable) -> None:
         path = guard.path or ""
         self.guard, self.conn, self.key = guard, conn, key
         self.file = state(path)
@@ -67,7 +68,7 @@ class _Idle:
 
 
 # Every idle connection of the process, least recently parked first.
-_idle: "OrderedDict[int, _Idle]" = OrderedDict()
+_idle: OrderedDict[int, _Idle] = OrderedDict()
 _lock = threading.Lock()
 _exiting = False
 _reaper: threading.Thread | None = None
@@ -86,7 +87,7 @@ def state(path: str) -> tuple[int, int, int, int] | None:
     return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
 
 
-def park(guard: "FileGuard", conn: sqlite3.Connection, key: Hashable) -> None:
+def park(guard: FileGuard, conn: sqlite3.Connection, key: Hashable) -> None:
     """Keep ``conn`` (on ``guard``'s file, under its lock) for the next owner; or close it
     when it can't be kept."""
     if _exiting or conn.in_transaction:
@@ -121,7 +122,7 @@ def checkpoint(conn: sqlite3.Connection) -> None:
         conn.execute(f"PRAGMA busy_timeout = {int(waits)}")  # an int read from SQLite
 
 
-def take(guard: "FileGuard", key: Hashable) -> sqlite3.Connection | None:
+def take(guard: FileGuard, key: Hashable) -> sqlite3.Connection | None:
     """Under ``guard``'s lock: its newest idle connection opened with ``key``, if its file
     is as it was left (else that one is closed, and None)."""
     with _lock:
@@ -139,7 +140,7 @@ def take(guard: "FileGuard", key: Hashable) -> sqlite3.Connection | None:
     return found.conn
 
 
-def drop(guard: "FileGuard") -> None:
+def drop(guard: FileGuard) -> None:
     """Under ``guard``'s lock: close every idle connection of its file."""
     with _lock:
         mine = [key for key, one in _idle.items() if one.guard is guard]
@@ -148,7 +149,7 @@ def drop(guard: "FileGuard") -> None:
         _retire(one)
 
 
-def count(guard: "FileGuard") -> int:
+def count(guard: FileGuard) -> int:
     """How many connections on ``guard``'s file are idle."""
     with _lock:
         return sum(1 for one in _idle.values() if one.guard is guard)
@@ -220,7 +221,7 @@ def _retire(one: _Idle) -> None:
         pass
 
 
-def _evict_oldest(parking: "FileGuard") -> bool:
+def _evict_oldest(parking: FileGuard) -> bool:
     """Under ``_lock``: close the least recently parked connection whose file's lock is free
     now, without waiting for it. False when none could be closed."""
     for key, one in _idle.items():

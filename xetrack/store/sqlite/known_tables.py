@@ -3,8 +3,9 @@ on the file (``FileGuard.tables``), and the checks a row's write makes against i
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from operator import itemgetter
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from ...schema import quote
 from ..logical_types import kind_of, logical_types

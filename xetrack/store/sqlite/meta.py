@@ -22,7 +22,8 @@ Tracker.SKIP_INSERT (no file) writes keep nothing and reads find nothing.
 from __future__ import annotations
 
 import sqlite3
-from typing import Any, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import Any
 
 from ...schema import quote
 from ..base import Engine, has_table

@@ -16,15 +16,15 @@ Under Tracker.SKIP_INSERT (no file) writes keep nothing and reads find nothing.
 from __future__ import annotations
 
 import sqlite3
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from ...schema import ASSETS_TABLE, quote
-from . import blobs
-from .engine import sqlite_of
 from ..base import Engine, rows_if_table
-from ..tables import BLOBS, MODELS, MODEL_ALIASES
+from ..tables import BLOBS, MODEL_ALIASES, MODELS
+from . import blobs
 from .ddl import MODELS_DDL
-
+from .engine import sqlite_of
 
 #: ``versions()``: ``[(version, hash, kind)]``, ``{alias: version}`` and every registered name.
 Versions = tuple[list[tuple[Any, ...]], dict[str, int], list[str]]

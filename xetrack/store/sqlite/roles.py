@@ -5,7 +5,8 @@ new key's role with its column)."""
 from __future__ import annotations
 
 import sqlite3
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from ..base import Roles, rows_if_table
 from ..meta_sql import DDL, KEEP_KINDS, REPLACE_KINDS, recorded_keys_with

@@ -19,7 +19,8 @@ import math
 import socket
 import sqlite3
 import threading
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from ...schema import TIMESTAMP, TRACK_ID, quote
 from ..base import has_table
@@ -173,7 +174,7 @@ def all_rows(engine: Any, select: str, binds: Sequence[Any]) -> tuple[list[str],
 
 def search_rows(
     engine: Any, select: str | None, binds: Sequence[Any], cond: str | None, values: Sequence[Any],
-    order: str | None, limit: int | None, memory: "MemoryRuns | None" = None,
+    order: str | None, limit: int | None, memory: MemoryRuns | None = None,
 ) -> tuple[list[str], list[tuple[Any, ...]]]:
     """The rows of ``select`` (or of ``memory``'s copy of its rows) where the condition
     ``cond`` holds (its values bound), sorted by ``order`` (else as runs()), at most ``limit``."""

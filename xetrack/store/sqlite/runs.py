@@ -11,7 +11,8 @@ checked against the table's columns; every value is bound.
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from ...schema import TIMESTAMP, TRACK_ID, quote
 from ..base import rowid_alias

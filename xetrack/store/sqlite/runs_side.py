@@ -16,14 +16,14 @@ Under Tracker.SKIP_INSERT (no file) writes keep nothing and reads find nothing.
 from __future__ import annotations
 
 import sqlite3
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from ...schema import TRACK_ID, quote
-from .engine import sqlite_of
 from ..base import Engine, rows_if_table
 from ..tables import PREDICTIONS, RUNS
 from .ddl import PREDICTIONS_DDL, RUNS_DDL
-
+from .engine import sqlite_of
 
 _INSERT_RUN = (f'INSERT INTO {quote(RUNS)} ("track_id", "table", "status", "start", "end", "error", "pid", "host") '
                "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (\"track_id\", \"table\") DO UPDATE SET ")

@@ -16,13 +16,13 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from ...schema import INTERNAL_PREFIX, TIMESTAMP, TRACK_ID, quote
-from .busy import immediate
-from ..tables import RUNS, SUMMARY_COLUMNS, SUMMARY_DIRTY, SUMMARY_RUNS, SUMMARY_STATE
 from ..base import has_table
-
+from ..tables import RUNS, SUMMARY_COLUMNS, SUMMARY_DIRTY, SUMMARY_RUNS, SUMMARY_STATE
+from .busy import immediate
 
 #: Rows per fold: bounds the memory of a first build.
 CHUNK_ROWS = 200_000
