@@ -89,8 +89,9 @@ class PgServer:
             os.chown(folder, entry.pw_uid, entry.pw_gid)
         os.chmod(folder, 0o700)
         server = cls(folder, _free_port(), prefix)
-        server._run([initdb, "-D", server.data, "-U", "postgres", "--auth=trust", "--no-sync",
-                     "-E", "UTF8", "--locale=C"])
+        server._run(
+            [initdb, "-D", server.data, "-U", "postgres", "--auth=trust", "--no-sync", "-E", "UTF8", "--locale=C"]
+        )
         with open(os.path.join(server.data, "pg_hba.conf"), "w") as hba:
             hba.write(
                 f"local all {PASSWORD_ROLE} scram-sha-256\n"
@@ -103,8 +104,9 @@ class PgServer:
             "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=60 "
             "-c shared_buffers=32MB"
         )
-        server._run([pg_ctl, "-D", server.data, "-o", options, "-l", os.path.join(folder, "log"),
-                     "-w", "-t", "60", "start"])
+        server._run(
+            [pg_ctl, "-D", server.data, "-o", options, "-l", os.path.join(folder, "log"), "-w", "-t", "60", "start"]
+        )
         server.sql(f"CREATE ROLE {PASSWORD_ROLE} LOGIN PASSWORD '{PASSWORD}'")
         return server
 

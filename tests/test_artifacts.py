@@ -26,7 +26,7 @@ def blob_rows(db):
 
 
 def chunk_bytes(db):
-    (total, count), = _query(db, "SELECT coalesce(sum(length(data)), 0), count(*) FROM xetrack_chunks", [(0, 0)])
+    ((total, count),) = _query(db, "SELECT coalesce(sum(length(data)), 0), count(*) FROM xetrack_chunks", [(0, 0)])
     return int(total), count
 
 
@@ -53,7 +53,11 @@ def test_a_file_is_stored_with_its_name_and_read_back(db, file, engine):
     assert listed.columns.tolist() == ["track_id", "name", "type", "hash", "size", "created"]
     row = listed.iloc[0]
     assert (row.track_id, row["name"], row.type, row.hash, row["size"]) == (
-        tracker.track_id, "metrics.csv", "file", digest, len(file.read_bytes())
+        tracker.track_id,
+        "metrics.csv",
+        "file",
+        digest,
+        len(file.read_bytes()),
     )
     assert reader.artifact("metrics.csv") == file.read_bytes()
     assert reader.artifact(digest) == file.read_bytes()
@@ -278,8 +282,10 @@ def test_a_50_mb_file_is_stored_and_read_back_in_bounded_memory(engine_db, tmp_p
         _, stream_peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
-    print(f"\n50 MB artifact, peak Python memory: write {write_peak / 2**20:.1f} MiB, "
-          f"download {read_peak / 2**20:.1f} MiB, stream {stream_peak / 2**20:.1f} MiB")
+    print(
+        f"\n50 MB artifact, peak Python memory: write {write_peak / 2**20:.1f} MiB, "
+        f"download {read_peak / 2**20:.1f} MiB, stream {stream_peak / 2**20:.1f} MiB"
+    )
     assert streamed == size
     with open(path, "rb") as a, open(written, "rb") as b:
         assert a.read() == b.read()
@@ -547,7 +553,9 @@ def test_gc_removes_what_a_killed_upload_left(engine_db, tmp_path):
     assert Reader(engine_db).gc(dry_run=True).bytes == left
     assert _query(engine_db, "SELECT count(*) FROM xetrack_uploads", None) == [(1,)]  # a dry run changes nothing
     assert Reader(engine_db).gc().bytes == left
-    assert chunk_bytes(engine_db) == (0, 0) and _query(engine_db, "SELECT count(*) FROM xetrack_uploads", None) == [(0,)]
+    assert chunk_bytes(engine_db) == (0, 0) and _query(engine_db, "SELECT count(*) FROM xetrack_uploads", None) == [
+        (0,)
+    ]
 
 
 def _log_delete_relog(args):

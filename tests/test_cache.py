@@ -280,7 +280,9 @@ def test_keys_are_stable_across_processes(cache_dir):
         subprocess.run(
             [sys.executable, "-c", code, str(ROOT / "tests")],
             env={**os.environ, "PYTHONHASHSEED": seed},
-            capture_output=True, text=True, check=True,
+            capture_output=True,
+            text=True,
+            check=True,
         ).stdout.strip()
         for seed in ("1", "2")
     }
@@ -372,7 +374,9 @@ def test_hits_across_processes(db, cache_dir, engine):
     parent.track(expensive_computation, args=[6, 2])
     out = subprocess.run(
         [sys.executable, "-c", CHILD, db, cache_dir, str(ROOT / "tests")],
-        capture_output=True, text=True, timeout=120,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert out.returncode == 0, out.stderr
     results, child_id = out.stdout.strip().splitlines()
@@ -392,8 +396,12 @@ def test_processes_sharing_a_cache_at_once(db, cache_dir):
     """Four processes tracking the same calls at once: every row lands, every hit is lineage."""
     code = CHILD.replace("args=[6, 2]", "args=[4, 2]")
     procs = [
-        subprocess.Popen([sys.executable, "-c", code, db, cache_dir, str(ROOT / "tests")],
-                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        subprocess.Popen(
+            [sys.executable, "-c", code, db, cache_dir, str(ROOT / "tests")],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for _ in range(4)
     ]
     outputs = [p.communicate(timeout=120) for p in procs]
@@ -423,8 +431,10 @@ def test_functions_that_share_a_name_are_told_apart(cache_dir):
     assert [tracker.track(double, args=[5]), tracker.track(triple, args=[5])] == [10, 15]
     assert [tracker.track(Scaler(2).scale, args=[5]), tracker.track(Scaler(3).scale, args=[5])] == [10, 15]
     assert tracker.track(Scaler(2).scale, args=[5]) == 10  # an equal object: a hit
-    assert [tracker.track(functools.partial(expensive_computation, 2), args=[3]),
-            tracker.track(functools.partial(expensive_computation, 3), args=[3])] == [8, 27]
+    assert [
+        tracker.track(functools.partial(expensive_computation, 2), args=[3]),
+        tracker.track(functools.partial(expensive_computation, 3), args=[3]),
+    ] == [8, 27]
     assert CALLS == [(2, 5), (3, 5), (2, 3), (3, 3)]
     assert tracker.latest["function_name"] == "expensive_computation"
 
@@ -453,7 +463,8 @@ def test_entries_of_a_class_only_the_script_has_are_listed_and_deleted(tmp_path)
     """The CLI (another process, without the user's classes) still sees lineage and deletes."""
     cache = str(tmp_path / "cache")
     script = tmp_path / "job.py"
-    script.write_text(textwrap.dedent(f"""
+    script.write_text(
+        textwrap.dedent(f"""
         from dataclasses import dataclass
         from xetrack import Tracker
 
@@ -468,7 +479,8 @@ def test_entries_of_a_class_only_the_script_has_are_listed_and_deleted(tmp_path)
         tracker.track_id = "script-run"
         tracker.track(score, args=[3])
         print(tracker.latest is None)
-    """))
+    """)
+    )
     done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, cwd=tmp_path)
     assert done.returncode == 0, done.stderr
     entries = list(Reader.scan_cache(cache))  # this process has no Score class

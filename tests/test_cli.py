@@ -123,13 +123,40 @@ COMMANDS = all_commands()
 
 def test_the_issue_commands_all_exist():
     expected = {
-        "head", "tail", "columns", "tables", "set", "delete", "sql", "copy", "version",
-        "assets ls", "assets export", "assets delete", "assets gc", "cache ls", "cache delete",
-        "artifacts ls", "artifacts get", "models ls", "models alias", "models unalias", "models export",
-        "stats describe", "stats top", "stats bottom", "plot hist", "plot scatter",
-        "runs", "compare", "history",
-        "backup", "duckdb",  # issue 11: a safe copy of a live file; the DuckDB shell, offline
-        "tag", "import mlflow", "export mlflow",  # issue 15: run tags; MLflow in and out
+        "head",
+        "tail",
+        "columns",
+        "tables",
+        "set",
+        "delete",
+        "sql",
+        "copy",
+        "version",
+        "assets ls",
+        "assets export",
+        "assets delete",
+        "assets gc",
+        "cache ls",
+        "cache delete",
+        "artifacts ls",
+        "artifacts get",
+        "models ls",
+        "models alias",
+        "models unalias",
+        "models export",
+        "stats describe",
+        "stats top",
+        "stats bottom",
+        "plot hist",
+        "plot scatter",
+        "runs",
+        "compare",
+        "history",
+        "backup",
+        "duckdb",  # issue 11: a safe copy of a live file; the DuckDB shell, offline
+        "tag",
+        "import mlflow",
+        "export mlflow",  # issue 15: run tags; MLflow in and out
         "ui",  # issue 13: the dashboard
         "describe",  # issue 20: as xetrack 0.7.0's README calls it
     }
@@ -204,7 +231,10 @@ def test_json_output_pipes_into_json_tool(readonly):
 # -- changing rows --------------------------------------------------------------------
 def test_set_parses_values_and_filters(db):
     run = "crouching-groundhog-5046"
-    assert ok("set", db, "accuracy", "0.8", "--where-key", "epoch", "--where-value", "1", "--track-id", run) == "Updated 1\n"
+    assert (
+        ok("set", db, "accuracy", "0.8", "--where-key", "epoch", "--where-value", "1", "--track-id", run)
+        == "Updated 1\n"
+    )
     assert ok("set", db, "reviewed", "true", "--track-id", "ebony-loon-6720", "--engine", "duckdb") == "Updated 1\n"
     assert ok("set", db, "stage", "baseline") == "Updated 4\n"  # no filter: every row
     assert ok("set", db, "note", "12", "--where-key", "note", "--where-value", "1b5b2294fc521d12") == "Updated 1\n"
@@ -319,7 +349,14 @@ def test_stats(readonly):
 
     fails("stats", "top", readonly, "acuracy", match=r"Column 'acuracy' not found.*Did you mean: accuracy")
     fails("stats", "bottom", readonly, "model", match="holds no numbers")
-    fails("stats", "describe", readonly, "--table", "defualt", match=r"Table 'defualt' not found.*Tables: default, serving")
+    fails(
+        "stats",
+        "describe",
+        readonly,
+        "--table",
+        "defualt",
+        match=r"Table 'defualt' not found.*Tables: default, serving",
+    )
     assert fingerprint(readonly) == before
 
 
@@ -356,12 +393,25 @@ def test_errors_are_one_line(tmp_path, readonly):
 
 # -- the --json contract (docs/cli.md: a table is a list of row objects, a record one object)
 JSON_ROWS = {
-    "head": [], "tail": [], "columns": [], "tables": [], "runs": [], "history": ["accuracy"],
-    "compare": ["crouching-groundhog-5046", "ebony-loon-6720"], "sql": ['SELECT "epoch" FROM "default"'],
-    "assets ls": [], "artifacts ls": [], "models ls": [],
+    "head": [],
+    "tail": [],
+    "columns": [],
+    "tables": [],
+    "runs": [],
+    "history": ["accuracy"],
+    "compare": ["crouching-groundhog-5046", "ebony-loon-6720"],
+    "sql": ['SELECT "epoch" FROM "default"'],
+    "assets ls": [],
+    "artifacts ls": [],
+    "models ls": [],
 }
-JSON_OBJECTS = {"stats describe": [], "describe": [], "stats top": ["accuracy"], "stats bottom": ["loss"],
-                "assets gc": ["--dry-run"]}
+JSON_OBJECTS = {
+    "stats describe": [],
+    "describe": [],
+    "stats top": ["accuracy"],
+    "stats bottom": ["loss"],
+    "assets gc": ["--dry-run"],
+}
 
 
 def test_every_json_command_is_in_the_contract():

@@ -85,11 +85,15 @@ def test_artifacts_ls_table_json_and_one_run(db):
     table = ok("artifacts", "ls", db)
     lines = table.splitlines()
     assert re.match(r"\| track_id\s+\| name\s+\| type\s+\| hash\s+\|\s+size \| created", lines[0]), lines[0]
-    assert len(lines) == 5 and re.search(rf"\| run-a\s+\| weights/model.bin \| weights \| \w{{16}} \|\s+{len(BLOB)} \|", table)
+    assert len(lines) == 5 and re.search(
+        rf"\| run-a\s+\| weights/model.bin \| weights \| \w{{16}} \|\s+{len(BLOB)} \|", table
+    )
 
     listing = json.loads(ok("artifacts", "ls", db, "--json"))
     assert [(a["track_id"], a["name"], a["size"]) for a in listing] == [
-        ("run-a", "loss.csv", len(CSV_A)), ("run-a", "weights/model.bin", len(BLOB)), ("run-b", "loss.csv", len(CSV_B))
+        ("run-a", "loss.csv", len(CSV_A)),
+        ("run-a", "weights/model.bin", len(BLOB)),
+        ("run-b", "loss.csv", len(CSV_B)),
     ]
     assert listing[1]["type"] == "weights" and listing[0]["type"] == "bytes"
     assert [a["hash"] for a in listing] == [key(CSV_A), key(BLOB), key(CSV_B)]
@@ -117,7 +121,9 @@ def test_artifacts_get_to_files_and_stdout(db, tmp_path):
     # by name: the latest logged under it (run-b's), or one run's
     assert ok("artifacts", "get", db, "loss.csv", out / "b.csv") == f"Wrote {len(CSV_B)} bytes to {out / 'b.csv'}\n"
     assert (out / "b.csv").read_bytes() == CSV_B
-    assert ok("artifacts", "get", db, "loss.csv", out / "a.csv", "--track-id", "run-a").startswith(f"Wrote {len(CSV_A)} bytes")
+    assert ok("artifacts", "get", db, "loss.csv", out / "a.csv", "--track-id", "run-a").startswith(
+        f"Wrote {len(CSV_A)} bytes"
+    )
     assert (out / "a.csv").read_bytes() == CSV_A
     # by hash, several chunks, over an existing file
     (out / "model.bin").write_bytes(b"old")
@@ -129,18 +135,40 @@ def test_artifacts_get_to_files_and_stdout(db, tmp_path):
     streamed = raw("artifacts", "get", db, "weights/model.bin", "-")
     assert streamed.returncode == 0 and streamed.stderr == b"" and streamed.stdout == BLOB
     assert raw("artifacts", "get", db, "loss.csv", "-", "-r", "run-a").stdout == CSV_A
-    piped = subprocess.run(f"{XT} artifacts get {db} weights/model.bin - | wc -c", shell=True, capture_output=True, text=True)
+    piped = subprocess.run(
+        f"{XT} artifacts get {db} weights/model.bin - | wc -c", shell=True, capture_output=True, text=True
+    )
     assert piped.stdout.strip() == str(len(BLOB))
     assert fingerprint(db) == before  # getting changed nothing
 
 
 def test_artifacts_get_errors_are_one_line(db, tmp_path):
-    message = fails("artifacts", "get", db, "loss.cvs", tmp_path / "x.csv", match=r"No artifact 'loss.cvs' in table 'default'")
+    message = fails(
+        "artifacts", "get", db, "loss.cvs", tmp_path / "x.csv", match=r"No artifact 'loss.cvs' in table 'default'"
+    )
     assert "Did you mean: loss.csv?" in message and "Artifacts: loss.csv, weights/model.bin" in message
-    fails("artifacts", "get", db, "weights/model.bin", "-", "-r", "run-b", match=r"No artifact .* in run 'run-b'.*Artifacts: loss.csv")
+    fails(
+        "artifacts",
+        "get",
+        db,
+        "weights/model.bin",
+        "-",
+        "-r",
+        "run-b",
+        match=r"No artifact .* in run 'run-b'.*Artifacts: loss.csv",
+    )
     fails("artifacts", "get", db, "0" * 16, "-", match="No artifact '0000000000000000'")
     fails("artifacts", "get", db, "loss.csv", tmp_path, match="is a folder: give the file to write, e.g. .*loss.csv")
-    fails("artifacts", "get", db, "loss.csv", "-", "--table", "serving", match="No artifact 'loss.csv' in table 'serving'.*none")
+    fails(
+        "artifacts",
+        "get",
+        db,
+        "loss.csv",
+        "-",
+        "--table",
+        "serving",
+        match="No artifact 'loss.csv' in table 'serving'.*none",
+    )
     assert not (tmp_path / "x.csv").exists()
 
 
@@ -161,7 +189,10 @@ def test_a_corrupt_last_chunk_on_stdout_says_to_discard_what_went_out(db, tmp_pa
     out = raw("artifacts", "get", db, blob, "-")
     lines = out.stderr.decode().strip().splitlines()
     assert out.returncode == 1 and len(lines) == 1 and "Traceback" not in lines[0]
-    assert re.search(rf"Artifact 'weights/model.bin' \({blob}\) is corrupt.*; {2 * CHUNK_SIZE} bytes already went to stdout: discard them", lines[0])
+    assert re.search(
+        rf"Artifact 'weights/model.bin' \({blob}\) is corrupt.*; {2 * CHUNK_SIZE} bytes already went to stdout: discard them",
+        lines[0],
+    )
     assert out.stdout == BLOB[: 2 * CHUNK_SIZE]  # the two good chunks, never the bad one
     fails("artifacts", "get", db, blob, tmp_path / "model.bin", match="is corrupt")
     assert not (tmp_path / "model.bin").exists() and os.listdir(tmp_path) == ["data"]
@@ -174,14 +205,18 @@ def test_models_ls_table_and_json(db):
     before = fingerprint(db)
     table = ok("models", "ls", db)
     lines = table.splitlines()
-    assert re.match(r"\| name\s+\|\s+version \| aliases\s+\| hash\s+\| kind\s+\|\s+size \| track_id\s+\| description", lines[0])
+    assert re.match(
+        r"\| name\s+\|\s+version \| aliases\s+\| hash\s+\| kind\s+\|\s+size \| track_id\s+\| description", lines[0]
+    )
     assert len(lines) == 5
     assert re.search(r"\| iris\s+\|\s+1 \| production\s+\| \w{16} \| asset\s+\|\s+\d+ \| run-a\s+\| first try", table)
     assert re.search(rf"\| iris\s+\|\s+3 \|\s+\| \w{{16}} \| artifact \|\s+{len(BLOB)} \| run-b", table)
 
     versions = json.loads(ok("models", "ls", db, "--json"))
     assert [(v["version"], v["aliases"], v["kind"], v["track_id"]) for v in versions] == [
-        (1, ["production"], "asset", "run-a"), (2, ["staging"], "asset", "run-b"), (3, [], "artifact", "run-b")
+        (1, ["production"], "asset", "run-a"),
+        (2, ["staging"], "asset", "run-b"),
+        (3, [], "artifact", "run-b"),
     ]
     assert versions[2]["hash"] == key(BLOB) and versions[2]["size"] == len(BLOB)
     assert versions[1]["description"] is None and versions[2]["description"] == "raw weights"
@@ -195,17 +230,36 @@ def test_models_alias_moves_and_unalias(db):
     table = ok("models", "ls", db)
     assert re.search(r"\| iris\s+\|\s+2 \| production, staging ", table), table
     assert re.search(r"\| iris\s+\|\s+1 \|\s+\|", table) and re.search(r"\| iris\s+\|\s+3 \| candidate ", table)
-    assert [v["aliases"] for v in json.loads(ok("models", "ls", db, "--json"))] == [[], ["production", "staging"], ["candidate"]]
+    assert [v["aliases"] for v in json.loads(ok("models", "ls", db, "--json"))] == [
+        [],
+        ["production", "staging"],
+        ["candidate"],
+    ]
     assert Reader(db).load_model("iris@production") == {"w": [3, 4]}
 
     assert ok("models", "unalias", db, "iris", "staging") == "Removed iris@staging (was version 2)\n"
     assert [v["aliases"] for v in json.loads(ok("models", "ls", db, "--json"))] == [[], ["production"], ["candidate"]]
-    fails("models", "unalias", db, "iris", "staging", match=r"Model 'iris' has no alias 'staging'.*Aliases: candidate -> 3, production -> 2")
+    fails(
+        "models",
+        "unalias",
+        db,
+        "iris",
+        "staging",
+        match=r"Model 'iris' has no alias 'staging'.*Aliases: candidate -> 3, production -> 2",
+    )
 
 
 def test_models_alias_errors_list_what_exists(db):
     before = fingerprint(db)
-    fails("models", "alias", db, "irsi", 1, "production", match=r"No model named 'irsi'. Did you mean: iris\? Models: iris")
+    fails(
+        "models",
+        "alias",
+        db,
+        "irsi",
+        1,
+        "production",
+        match=r"No model named 'irsi'. Did you mean: iris\? Models: iris",
+    )
     fails("models", "alias", db, "iris", 7, "production", match=r"Model 'iris' has no version 7. Versions: 1, 2, 3")
     fails("models", "alias", db, "iris", 1, "latest", match="'latest' cannot be an alias")
     fails("models", "alias", db, "iris", 0, "production", match="VERSION", code=2)
@@ -227,8 +281,22 @@ def test_models_export_to_files_and_stdout(db, tmp_path):
     assert fingerprint(db) == before
 
     fails("models", "export", db, "iris:x", tmp_path / "x", match=r"'iris:x': the version after ':' must be a number")
-    fails("models", "export", db, "iris:9", "-", match=r"Model 'iris' has no version 9. Versions: 1, 2, 3; aliases: production -> 1, staging -> 2")
-    fails("models", "export", db, "iris@prod", "-", match=r"has no alias 'prod'. Did you mean: production\? Aliases: production -> 1")
+    fails(
+        "models",
+        "export",
+        db,
+        "iris:9",
+        "-",
+        match=r"Model 'iris' has no version 9. Versions: 1, 2, 3; aliases: production -> 1, staging -> 2",
+    )
+    fails(
+        "models",
+        "export",
+        db,
+        "iris@prod",
+        "-",
+        match=r"has no alias 'prod'. Did you mean: production\? Aliases: production -> 1",
+    )
     fails("models", "export", db, "cat", tmp_path / "x", match=r"No model named 'cat'. Models: iris")
     fails("models", "export", db, "iris", tmp_path, match="is a folder")
     assert sorted(os.listdir(tmp_path)) == ["data", "latest.bin", "production.cloudpickle"]
@@ -243,13 +311,22 @@ def test_gc_after_delete_frees_exactly_the_run_only_bytes(db):
 
     assert ok("assets", "gc", db, "--dry-run") == f"Would remove 0 assets and 1 artifact: {len(CSV_A)} bytes\n"
     dry = json.loads(ok("assets", "gc", db, "--dry-run", "--json"))
-    assert dry == {"dry_run": True, "assets": 0, "artifacts": 1, "bytes": len(CSV_A), "file_bytes": 0, "hashes": [only_a]}
+    assert dry == {
+        "dry_run": True,
+        "assets": 0,
+        "artifacts": 1,
+        "bytes": len(CSV_A),
+        "file_bytes": 0,
+        "hashes": [only_a],
+    }
     assert Reader(db).artifact(only_a) == CSV_A  # the dry run removed nothing
 
     assert ok("assets", "gc", db) == f"Removed 0 assets and 1 artifact: {len(CSV_A)} bytes freed\n"
     fails("artifacts", "get", db, only_a, "-", match=f"No artifact '{only_a}'")
     # model versions keep run-a's object and its weights; run-b keeps its own csv
-    assert Reader(db).load_model("iris:1") == {"w": [1, 2]} and raw("models", "export", db, "iris:3", "-").stdout == BLOB
+    assert (
+        Reader(db).load_model("iris:1") == {"w": [1, 2]} and raw("models", "export", db, "iris:3", "-").stdout == BLOB
+    )
     assert raw("artifacts", "get", db, "loss.csv", "-").stdout == CSV_B
     assert json.loads(ok("assets", "gc", db, "--json"))["bytes"] == 0
 
@@ -271,7 +348,9 @@ def test_gc_removes_an_unreferenced_object_and_vacuum_shrinks_the_file(tmp_path)
     assert os.path.getsize(path) < min(size, len(BLOB))
     assert ok("assets", "ls", path) == f"No assets in {path}\n"
     out = ok("assets", "gc", path, "--vacuum")
-    assert out.startswith("Removed 0 assets and 0 artifacts: 0 bytes freed\nThe file is ") and out.endswith(" bytes smaller\n")
+    assert out.startswith("Removed 0 assets and 0 artifacts: 0 bytes freed\nThe file is ") and out.endswith(
+        " bytes smaller\n"
+    )
     fails("assets", "gc", path, "--vacuum", "--dry-run", match="--dry-run removes nothing", code=2)
 
 

@@ -37,9 +37,7 @@ def test_sql_reads_writes_and_reports_errors_in_one_line(engine_db):
     tracker = Tracker(engine_db, params={"model": "rf"})
     tracker.log_batch([{"epoch": e, "loss": 1.0 / (e + 1)} for e in range(3)])
     query = 'SELECT epoch, loss FROM "default" ORDER BY epoch'
-    assert json.loads(ok("sql", engine_db, query, "--json")) == [
-        {"epoch": e, "loss": 1.0 / (e + 1)} for e in range(3)
-    ]
+    assert json.loads(ok("sql", engine_db, query, "--json")) == [{"epoch": e, "loss": 1.0 / (e + 1)} for e in range(3)]
     changed = xt("sql", engine_db, 'UPDATE "default" SET loss = 0 WHERE epoch < 2')
     assert changed.returncode == 0 and changed.stdout == "" and "2 rows changed" in changed.stderr
     assert Reader(engine_db).to_df()["loss"].tolist() == [0, 0, 1 / 3]

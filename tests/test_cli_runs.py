@@ -9,8 +9,17 @@ from test_runs import make_runs
 def test_xt_runs_where_order_limit_json(db):
     make_runs(db)
     before = fingerprint(db)
-    out = json.loads(ok("runs", db, "--where", "metrics.acc > 0.8 and params.model = 'rf' or model = 'lr'",
-                        "--order-by", "-acc", "--json"))
+    out = json.loads(
+        ok(
+            "runs",
+            db,
+            "--where",
+            "metrics.acc > 0.8 and params.model = 'rf' or model = 'lr'",
+            "--order-by",
+            "-acc",
+            "--json",
+        )
+    )
     assert [r["track_id"] for r in out] == ["run-2", "run-1"] and out[0]["status"] == "finished"
     assert out[0]["acc"] == 1.1 and out[0]["model"] == "rf"
     table = ok("runs", db, "--order-by", "loss DESC", "--limit", "1", "--agg", "min")

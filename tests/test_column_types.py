@@ -472,8 +472,7 @@ def test_randomized_mixes_read_back_as_pandas_builds_them(tmp_path, engine, seed
                         assert type(latest[key]) is type(value), (index, key, latest[key], value)
     except AssertionError as exc:
         raise AssertionError(
-            f"seed={seed} engine={engine} families={families}\n"
-            f"history={ {k: v for k, v in history.items()} }\n{exc}"
+            f"seed={seed} engine={engine} families={families}\nhistory={ {k: v for k, v in history.items()} }\n{exc}"
         ) from exc
 
 

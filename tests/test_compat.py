@@ -32,17 +32,13 @@ ARGS_070 = [
 def xt(*args, input=None):
     env = {**os.environ, "NO_COLOR": "1", "COLUMNS": "120"}
     env.pop("XT_TRACEBACK", None)
-    return subprocess.run(
-        [XT, *map(str, args)], capture_output=True, text=True, env=env, timeout=120, input=input
-    )
+    return subprocess.run([XT, *map(str, args)], capture_output=True, text=True, env=env, timeout=120, input=input)
 
 
 # -- Tracker's constructor --------------------------------------------------------------
 def test_tracker_takes_070s_arguments_in_070s_order():
     parameters = inspect.signature(Tracker).parameters
-    positional = [
-        name for name, p in parameters.items() if p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD
-    ]
+    positional = [name for name, p in parameters.items() if p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD]
     assert positional == ARGS_070
     defaults = {name: p.default for name, p in parameters.items()}
     assert defaults["reset"] is False and defaults["compress"] is False

@@ -132,7 +132,7 @@ def after_cli_tour(cwd, out):
     assert sorted(r["site"] for r in rows(cwd / "bare.db")) == ["a", "c"]
 
 
-AFTER = {name[len("after_"):]: check for name, check in globals().items() if name.startswith("after_")}
+AFTER = {name[len("after_") :]: check for name, check in globals().items() if name.startswith("after_")}
 
 
 def test_every_script_has_its_checks():
@@ -148,6 +148,8 @@ def test_script(script, tmp_path):
         [sys.executable, script.name], cwd=tmp_path, capture_output=True, text=True,
         encoding="utf-8", errors="replace", timeout=120, env=env,
     )  # fmt: skip
-    assert done.returncode == 0, f"{script.name} exited {done.returncode}:\n{done.stderr[-4000:]}\n{done.stdout[-2000:]}"
+    assert done.returncode == 0, (
+        f"{script.name} exited {done.returncode}:\n{done.stderr[-4000:]}\n{done.stdout[-2000:]}"
+    )
     assert done.stdout.strip(), f"{script.name} printed nothing"
     AFTER[script.stem](tmp_path, done.stdout)

@@ -91,8 +91,7 @@ def _run_workers(target, args_list, timeout: float = WAIT) -> dict:
     errors = {k: payload for k, (status, payload) in results.items() if status != "ok"}
     assert not errors, "worker(s) raised:\n" + "\n".join(f"--- worker {k}\n{tb}" for k, tb in errors.items())
     assert len(results) == len(procs), (
-        f"only {len(results)} of {len(procs)} workers reported; exit codes "
-        f"{[p.exitcode for p in procs]}"
+        f"only {len(results)} of {len(procs)} workers reported; exit codes {[p.exitcode for p in procs]}"
     )
     return {k: payload for k, (_, payload) in results.items()}
 
@@ -207,10 +206,7 @@ N_BATCHES = 11
 def _batch_rows(k: int, b: int) -> list[dict]:
     first = b * BATCH
     if b % 2 == 0:  # same keys in every row: the fast path
-        return [
-            {f"bm_{k}_{b % 3}": _metric(k, i), f"cb_{b // 4}": k, "shared": i}
-            for i in range(first, first + BATCH)
-        ]
+        return [{f"bm_{k}_{b % 3}": _metric(k, i), f"cb_{b // 4}": k, "shared": i} for i in range(first, first + BATCH)]
     # rows with different keys, one of them new to this process in each batch
     return [
         {"shared": i, f"odd_{k}_{i % 3}": i, **({f"nb_{k}_{b}": _metric(k, i)} if i % 2 else {})}
@@ -305,9 +301,7 @@ def _kill_writer_main(db: str, mode: str, track_id: str, hold_after: int) -> Non
             tracker.log({"seq": seq, f"{track_id}_c{seq}": seq})
         else:
             blob = f"{seq:08d}" * 1000
-            tracker.log_batch(
-                [{"seq": seq, "j": j, "blob": blob, f"{track_id}_b{seq}": j} for j in range(KILL_BATCH)]
-            )
+            tracker.log_batch([{"seq": seq, "j": j, "blob": blob, f"{track_id}_b{seq}": j} for j in range(KILL_BATCH)])
         print(f"ack {seq}", flush=True)
         seq += 1
 

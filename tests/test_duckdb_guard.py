@@ -221,9 +221,31 @@ class Mix:
     def step(self) -> None:
         rng = self.rng
         op = rng.choice(
-            ["tracker", "tracker", "log", "log", "log", "batch", "drop_tracker", "close_tracker",
-             "reader", "read", "drop_reader", "set_value", "reader_set_value", "conn", "cursor",
-             "gc", "gc_toggle", "fork", "runs", "idle_wait", "copy_alone", "remove_file", "move_file"]
+            [
+                "tracker",
+                "tracker",
+                "log",
+                "log",
+                "log",
+                "batch",
+                "drop_tracker",
+                "close_tracker",
+                "reader",
+                "read",
+                "drop_reader",
+                "set_value",
+                "reader_set_value",
+                "conn",
+                "cursor",
+                "gc",
+                "gc_toggle",
+                "fork",
+                "runs",
+                "idle_wait",
+                "copy_alone",
+                "remove_file",
+                "move_file",
+            ]
         )
         self.ops.append(op)
         getattr(self, "op_" + op)()

@@ -25,8 +25,9 @@ def same_frames(frames: dict) -> None:
     sqlite, postgres = frames["sqlite"], frames["postgres"]
     assert list(sqlite.columns) == list(postgres.columns)
     assert sqlite.dtypes.astype(str).to_dict() == postgres.dtypes.astype(str).to_dict()
-    pd.testing.assert_frame_equal(sqlite.drop(columns=STAMPS, errors="ignore"),
-                                  postgres.drop(columns=STAMPS, errors="ignore"))
+    pd.testing.assert_frame_equal(
+        sqlite.drop(columns=STAMPS, errors="ignore"), postgres.drop(columns=STAMPS, errors="ignore")
+    )
 
 
 def run_both(tmp_path, pg_url, script):
@@ -145,7 +146,7 @@ def test_randomized_logs_read_back_the_same(tmp_path, pg_url):
     texts = [None, "", "txt", "ü"]  # SQLite's TEXT affinity would turn a number into text: none here
     pick = {"a": numbers, "b": numbers, "c": numbers, "d": texts}
     typed: set = set()  # numeric columns that had a number: text may come later (SQLite's
-    rows = []           # TEXT affinity would turn later numbers into text, PostgreSQL not)
+    rows = []  # TEXT affinity would turn later numbers into text, PostgreSQL not)
     for _ in range(60):
         row = {}
         for k in rng.sample(sorted(pick), rng.randint(1, 4)):
@@ -183,12 +184,17 @@ def test_big_batches_through_copy_read_back_the_same(tmp_path, pg_url):
     seed = int(os.environ.get("XT_SEED") or random.randrange(2**32))  # XT_SEED=... reruns a failure
     rng = random.Random(seed)
     texts = ["", "tab\there", "line\nbreak\r", "back\\slash \\N", "ü ∑ 😀", "'quoted' \"x\"", "\\x00ff"]
-    numbers = [0, -1, 2**53, 2**63 - 1, -2**63, 0.5, -0.0, 1e300, float("inf"), float("-inf"), float("nan")]
+    numbers = [0, -1, 2**53, 2**63 - 1, -(2**63), 0.5, -0.0, 1e300, float("inf"), float("-inf"), float("nan")]
     first = [{"i": k, "f": k / 3, "s": rng.choice(texts), "b": k % 2 == 0, "n": None} for k in range(300)]
     later = []
     for k in range(300):
-        row = {"i": rng.choice(numbers + [None]), "f": rng.choice(numbers + [None, 7]),
-               "s": rng.choice(texts + [None]), "b": rng.choice([True, False, None]), "n": rng.choice(numbers + texts)}
+        row = {
+            "i": rng.choice(numbers + [None]),
+            "f": rng.choice(numbers + [None, 7]),
+            "s": rng.choice(texts + [None]),
+            "b": rng.choice([True, False, None]),
+            "n": rng.choice(numbers + texts),
+        }
         if rng.random() < 0.05:
             row["i"] = rng.choice(["text in an int column", 2.5, True])
         later.append(row)
@@ -238,7 +244,10 @@ def test_runs_search_compare_history_read_back_the_same(tmp_path, pg_url):
     pg = readers["postgres"].runs()
     assert pg["status"].tolist() == ["finished", "finished", "failed"]
     assert pg["events"].tolist() == [5, 5, 1] and pg["lr"].tolist() == [0.1, 0.01, 1.0]
-    found = {k: r.search("loss < 0.5 AND model = 'rf'", order_by="-lr").drop(columns=["track_id", *TIMES]) for k, r in readers.items()}
+    found = {
+        k: r.search("loss < 0.5 AND model = 'rf'", order_by="-lr").drop(columns=["track_id", *TIMES])
+        for k, r in readers.items()
+    }
     same_frames(found)
     assert len(found["postgres"]) == 2
     ids = readers["postgres"].runs()["track_id"].tolist()
@@ -286,7 +295,9 @@ def test_duckdb_reads_a_url_through_the_postgres_scanner(tmp_path, pg_url):
     pd.testing.assert_frame_equal(plain.to_df(), duck.to_df())
     pd.testing.assert_frame_equal(plain.tail(2), duck.tail(2))
     pd.testing.assert_frame_equal(plain.head(3), duck.head(3))
-    pd.testing.assert_frame_equal(Tracker(pg_url, track_id="run-1").to_df(), Tracker(pg_url, track_id="run-1", engine="duckdb").to_df())
+    pd.testing.assert_frame_equal(
+        Tracker(pg_url, track_id="run-1").to_df(), Tracker(pg_url, track_id="run-1", engine="duckdb").to_df()
+    )
     assert duck["acc"].tolist()[:2] == [0.9, "high"]
     assert duck.conn.execute('SELECT count(*) FROM db.public."default"').fetchone() == (7,)
     sqlite = Reader(str(tmp_path / "exp.db"), engine="duckdb").to_df()

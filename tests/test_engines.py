@@ -15,7 +15,9 @@ from xetrack.store.duckdb.engine import _bundled_extension, load_sqlite_scanner
 @pytest.fixture
 def db(tmp_path):
     path = str(tmp_path / "exp.db")
-    Tracker(path, params={"model": "resnet18"}).log_batch([{"accuracy": 0.9, "epoch": 1}, {"accuracy": 0.95, "epoch": 2}])
+    Tracker(path, params={"model": "resnet18"}).log_batch(
+        [{"accuracy": 0.9, "epoch": 1}, {"accuracy": 0.95, "epoch": 2}]
+    )
     return path
 
 
@@ -51,9 +53,7 @@ def test_scanner_is_loaded_from_the_wheel_without_network(tmp_path, monkeypatch)
     # An empty extension directory: nothing installed there, and INSTALL would need the network.
     conn = duckdb.connect(config={"extension_directory": str(tmp_path / "ext"), "autoinstall_known_extensions": False})
     load_sqlite_scanner(conn)
-    loaded = conn.execute(
-        "SELECT loaded FROM duckdb_extensions() WHERE extension_name = 'sqlite_scanner'"
-    ).fetchone()
+    loaded = conn.execute("SELECT loaded FROM duckdb_extensions() WHERE extension_name = 'sqlite_scanner'").fetchone()
     assert loaded == (True,)
 
 

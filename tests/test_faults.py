@@ -33,7 +33,11 @@ def child(script, *args, timeout=60, **kwargs):
     """Run ``script`` in a fresh interpreter; its last stdout line is JSON."""
     out = subprocess.run(
         [sys.executable, "-c", textwrap.dedent(script), *map(str, args)],
-        capture_output=True, text=True, timeout=timeout, cwd=ROOT, **kwargs,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
+        **kwargs,
     )
     assert out.returncode == 0, out.stderr[-3000:]
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -163,6 +167,7 @@ attempt("copy_into_ro_file", lambda: __import__("xetrack").copy(ro_folder_db, ro
 out["sides"] = sorted(os.listdir(os.path.dirname(ro_folder_db)))
 print(json.dumps(out))
 """
+
 
 @pytest.mark.skipif(not POSIX, reason="POSIX permission bits")
 def test_read_only_file_or_folder(tmp_path):
@@ -347,7 +352,11 @@ def _kill_at_random(op, dbs, other, seed, longest):
     rng = random.Random(seed)
     children = [
         subprocess.Popen(
-            [sys.executable, "-c", KILLED, op, db, other], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT
+            [sys.executable, "-c", KILLED, op, db, other],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
         )
         for db in dbs
     ]

@@ -32,8 +32,9 @@ def build(uri, art_base, workdir):
     for rel, data in contents.items():
         with open(os.path.join(files, rel), "wb") as handle:
             handle.write(data)
-    vision = client.create_experiment("Vision models/v1", artifact_location=f"{art_base}/vision",
-                                      tags={"mlflow.note.content": "resnet sweeps"})
+    vision = client.create_experiment(
+        "Vision models/v1", artifact_location=f"{art_base}/vision", tags={"mlflow.note.content": "resnet sweeps"}
+    )
     nlp = client.create_experiment("nlp", artifact_location=f"{art_base}/nlp")
     for i, (exp, lr) in enumerate([(vision, "0.01"), (vision, "0.1"), (vision, "1e-3"), (nlp, "0.5")]):
         run = client.create_run(exp, run_name=f"run-{i}", tags={"team": "vision" if exp == vision else "nlp"})
@@ -55,14 +56,22 @@ def build(uri, art_base, workdir):
             client.log_artifacts(rid, files, artifact_path="out")
         status = "FAILED" if i == 1 else "FINISHED"
         client.set_terminated(rid, status)
-        logged[rid] = {"exp": exp, "name": f"run-{i}", "params": params, "history": history, "status": status,
-                       "artifacts": {f"out/{k}": v for k, v in contents.items()} if i == 0 else {}}
+        logged[rid] = {
+            "exp": exp,
+            "name": f"run-{i}",
+            "params": params,
+            "history": history,
+            "status": status,
+            "artifacts": {f"out/{k}": v for k, v in contents.items()} if i == 0 else {},
+        }
     first = next(iter(logged))
     client.create_registered_model("clf", description="classifier", tags={"owner": "ana", "task/kind": "tabular"})
-    client.create_model_version("clf", f"runs:/{first}/out", run_id=first, description="v1",
-                                tags={"framework": "sklearn"})
-    client.create_model_version("clf", f"runs:/{first}/out", run_id=first, description="v2",
-                                tags={"framework": "sklearn", "tuned": "yes"})
+    client.create_model_version(
+        "clf", f"runs:/{first}/out", run_id=first, description="v1", tags={"framework": "sklearn"}
+    )
+    client.create_model_version(
+        "clf", f"runs:/{first}/out", run_id=first, description="v2", tags={"framework": "sklearn", "tuned": "yes"}
+    )
     client.set_registered_model_alias("clf", "champion", "2")
     return logged
 
@@ -91,7 +100,9 @@ def stores(tmp_path_factory):
 def postgres_store(pg_server, tmp_path_factory):
     """An MLflow tracking database on the session's PostgreSQL server, built by MLflow
     itself through SQLAlchemy and psycopg (``postgresql+psycopg://``)."""
-    pytest.importorskip("sqlalchemy", reason="MLflow's database store needs sqlalchemy (pip install sqlalchemy alembic)")
+    pytest.importorskip(
+        "sqlalchemy", reason="MLflow's database store needs sqlalchemy (pip install sqlalchemy alembic)"
+    )
     pytest.importorskip("alembic", reason="MLflow's database store needs alembic (pip install sqlalchemy alembic)")
     root = tmp_path_factory.mktemp("mlflow-pg")
     url = pg_server.create_database()
@@ -208,12 +219,18 @@ def test_round_trip_mlflow_reads_the_same_values(store, tmp_path, monkeypatch):
         assert rb.data.metrics == ra.data.metrics
         assert rb.data.tags == ra.data.tags
         assert (rb.info.status, rb.info.run_name, rb.info.start_time, rb.info.end_time) == (
-            ra.info.status, ra.info.run_name, ra.info.start_time, ra.info.end_time)
+            ra.info.status,
+            ra.info.run_name,
+            ra.info.start_time,
+            ra.info.end_time,
+        )
         for key in run["history"]:
             got = [(m.step, m.value, m.timestamp) for m in b.get_metric_history(rid, key)]
             assert sorted(got) == sorted(run["history"][key])
         if run["artifacts"]:
-            folder = mlflow.artifacts.download_artifacts(run_id=rid, dst_path=str(tmp_path / rid), tracking_uri=dest_uri)
+            folder = mlflow.artifacts.download_artifacts(
+                run_id=rid, dst_path=str(tmp_path / rid), tracking_uri=dest_uri
+            )
             for name, data in run["artifacts"].items():
                 with open(os.path.join(folder, name), "rb") as handle:
                     assert handle.read() == data
@@ -228,8 +245,15 @@ def test_round_trip_mlflow_reads_the_same_values(store, tmp_path, monkeypatch):
     assert sorted(found["tags.mlflow.runName"]) == ["run-0", "run-1", "run-2"]
     assert found.set_index("tags.mlflow.runName").loc["run-0", "metrics.f1"] == 0.8
     va, vb = a.get_model_version_by_alias("clf", "champion"), b.get_model_version_by_alias("clf", "champion")
-    assert (str(vb.version), vb.source, vb.run_id) == (str(va.version), va.source, va.run_id) == ("2", va.source, va.run_id)
-    assert [v.description for v in sorted(b.search_model_versions("name='clf'"), key=lambda v: int(v.version))] == ["v1", "v2"]
+    assert (
+        (str(vb.version), vb.source, vb.run_id)
+        == (str(va.version), va.source, va.run_id)
+        == ("2", va.source, va.run_id)
+    )
+    assert [v.description for v in sorted(b.search_model_versions("name='clf'"), key=lambda v: int(v.version))] == [
+        "v1",
+        "v2",
+    ]
     again = CliRunner().invoke(app, ["export", "mlflow", db, str(tmp_path / "mlruns")])
     assert "Exported 0 runs" in again.stdout and "4 runs already there" in again.stdout
 
@@ -291,7 +315,12 @@ def test_the_registry_survives_the_import_and_the_export(store, tmp_path, monkey
         assert row["aliases"] == [a for a, n in aliases.items() if n == int(v.version)]
         record = json.loads(reader.load_model(f"clf:{v.version}"))  # the version's record, by the public API
         assert (record["source"], record["run_id"], record["created"], record["status"], record["stage"]) == (
-            v.source, v.run_id, v.creation_timestamp, v.status, v.current_stage)
+            v.source,
+            v.run_id,
+            v.creation_timestamp,
+            v.status,
+            v.current_stage,
+        )
         assert record["tags"] == v.tags and v.tags["framework"] == "sklearn"
         assert (record["model_description"], record["model_tags"]) == (model.description, model.tags)
         assert sorted(record["files"]) == sorted(logged[v.run_id]["artifacts"])  # what runs:/<id>/out points at
@@ -311,7 +340,9 @@ def test_the_registry_survives_the_import_and_the_export(store, tmp_path, monkey
         assert mlflow_artifacts(b, rid) == mlflow_artifacts(a, rid), rid
 
 
-def test_an_artifact_at_the_old_record_path_is_the_runs_and_a_version_without_its_run_has_no_entry(tmp_path, monkeypatch):
+def test_an_artifact_at_the_old_record_path_is_the_runs_and_a_version_without_its_run_has_no_entry(
+    tmp_path, monkeypatch
+):
     """Earlier builds logged each record as ``mlflow-registry/<model>/version-N.json`` in the run: a run's
     own file at that path was overwritten, and a version whose run was not imported got an
     entry of a run named ``mlflow-registry``."""
@@ -338,8 +369,9 @@ def test_an_artifact_at_the_old_record_path_is_the_runs_and_a_version_without_it
     CliRunner().invoke(app, ["export", "mlflow", db, str(tmp_path / "back")], catch_exceptions=False)
     b = client_of(str(tmp_path / "back"), monkeypatch)
     assert mlflow_artifacts(b, rid) == ["mlflow-registry/clf/version-1.json"]
-    folder = mlflow.artifacts.download_artifacts(run_id=rid, dst_path=str(tmp_path / "dl"),
-                                                 tracking_uri=f"file://{tmp_path}/back")
+    folder = mlflow.artifacts.download_artifacts(
+        run_id=rid, dst_path=str(tmp_path / "dl"), tracking_uri=f"file://{tmp_path}/back"
+    )
     assert (tmp_path / "dl" / "mlflow-registry" / "clf" / "version-1.json").read_bytes() == b'{"mine": true}', folder
     there = b.get_model_version("elsewhere", "1")
     assert (there.source, there.run_id, there.description) == ("s3://bucket/model", None, "its run is not here")
@@ -347,7 +379,9 @@ def test_an_artifact_at_the_old_record_path_is_the_runs_and_a_version_without_it
     assert b.get_model_version("clf", "1").tags == {"k": "v"}
 
 
-def test_a_file_an_earlier_build_imported_exports_mlflows_artifacts_and_is_not_imported_twice(stores, tmp_path, monkeypatch):
+def test_a_file_an_earlier_build_imported_exports_mlflows_artifacts_and_is_not_imported_twice(
+    stores, tmp_path, monkeypatch
+):
     """A file an earlier build imported also holds each record as an artifact entry of its run: the
     export leaves those out, a second import finds the versions by their records, and the
     entries themselves stay listed (they are in the file) until the file is imported anew."""
@@ -362,8 +396,17 @@ def test_a_file_an_earlier_build_imported_exports_mlflows_artifacts_and_is_not_i
     for _, row in reader.models().iterrows():  # what an earlier build wrote besides the registry's row
         name = f"mlflow-registry/{row['name']}/version-{row['version']}.json"
         engine = Reader(db, table=tables[row["track_id"]])._engine
-        assert record(engine, tables[row["track_id"]], row["track_id"], BytesSource(reader.load_model(
-            f"{row['name']}:{row['version']}")), name, None) == row["hash"]
+        assert (
+            record(
+                engine,
+                tables[row["track_id"]],
+                row["track_id"],
+                BytesSource(reader.load_model(f"{row['name']}:{row['version']}")),
+                name,
+                None,
+            )
+            == row["hash"]
+        )
         legacy.setdefault(row["track_id"], []).append(name)
     assert legacy
     for rid, names in legacy.items():
@@ -375,7 +418,9 @@ def test_a_file_an_earlier_build_imported_exports_mlflows_artifacts_and_is_not_i
     for rid in logged:
         assert mlflow_artifacts(b, rid) == mlflow_artifacts(a, rid), rid
     assert [v.tags for v in sorted(b.search_model_versions("name='clf'"), key=lambda v: int(v.version))] == [
-        {"framework": "sklearn"}, {"framework": "sklearn", "tuned": "yes"}]
+        {"framework": "sklearn"},
+        {"framework": "sklearn", "tuned": "yes"},
+    ]
 
 
 @pytest.mark.parametrize("page", [None, 2], ids=["one-page", "pages-of-2"])
@@ -402,7 +447,11 @@ def test_export_of_a_native_file_keeps_a_metric_logged_once(engine_db, tmp_path,
     run = client.search_runs([client.get_experiment_by_name("sweep").experiment_id])[0]
     assert run.info.run_name == "first" and run.data.tags["xetrack.track_id"] == "run one"
     assert run.data.params == {"lr": "0.1"} and run.data.metrics == {"loss": 0.8, "f1": 0.7}
-    assert [(m.step, m.value) for m in client.get_metric_history(run.info.run_id, "loss")] == [(0, 1.0), (1, 0.9), (2, 0.8)]
+    assert [(m.step, m.value) for m in client.get_metric_history(run.info.run_id, "loss")] == [
+        (0, 1.0),
+        (1, 0.9),
+        (2, 0.8),
+    ]
     assert client.get_experiment_by_name("sweep").tags.get("mlflow.note.content") == "lr"
 
 
@@ -458,12 +507,16 @@ def test_cli_import_from_postgres_never_prints_the_password(postgres_store, tmp_
     out = CliRunner().invoke(app, ["import", "mlflow", with_password, db, "--quiet", "--artifact-root", art_root])
     assert out.exit_code == 0, out.output
     assert "Imported 4 runs" in out.stdout and secret not in out.output
-    assert set(Reader(db, table="nlp").runs()["track_id"]) | set(Reader(db, table="Vision_models_v1").runs()["track_id"]) == set(logged)
+    assert set(Reader(db, table="nlp").runs()["track_id"]) | set(
+        Reader(db, table="Vision_models_v1").runs()["track_id"]
+    ) == set(logged)
     from xetrack.cli import main
 
     server = with_password.rsplit("/", 1)[0]
-    for source, expected in ((server + "/no_such_database", 'database "no_such_database" does not exist'),
-                             (server + "/postgres", "is not an MLflow store: it has no experiments")):
+    for source, expected in (
+        (server + "/no_such_database", 'database "no_such_database" does not exist'),
+        (server + "/postgres", "is not an MLflow store: it has no experiments"),
+    ):
         with pytest.raises(SystemExit) as stopped:
             main(["import", "mlflow", source, str(tmp_path / "y.db"), "--quiet"])
         said = capsys.readouterr()
@@ -481,7 +534,9 @@ def test_import_rate_1000_runs_5_metrics_100_steps(tmp_path):
         run = root / f"{r:032x}"
         for sub in ("params", "metrics", "tags", "artifacts"):
             (run / sub).mkdir(parents=True)
-        (run / "meta.yaml").write_text(f"run_id: {r:032x}\nrun_name: r{r}\nstatus: 3\nstart_time: {T0}\nend_time: {T0 + 1}\n")
+        (run / "meta.yaml").write_text(
+            f"run_id: {r:032x}\nrun_name: r{r}\nstatus: 3\nstart_time: {T0}\nend_time: {T0 + 1}\n"
+        )
         (run / "params" / "lr").write_text(str(r / 1000))
         for m in range(5):
             (run / "metrics" / f"m{m}").write_text("".join(f"{T0 + s} {s / 100} {s}\n" for s in range(100)))

@@ -75,8 +75,13 @@ def test_the_kept_copy_answers_what_a_fresh_one_does(pg_url):
         done.append(one_op(pg_url, rng, forced))
         agg = rng.choice(["last", "max", "mean"])
         got = Reader(pg_url).runs(agg)
-        pd.testing.assert_frame_equal(got, fresh(pg_url, agg), check_exact=agg != "mean", rtol=1e-12,
-                                      obj=f"runs({agg!r}) after {done} (seed {SEED})")
+        pd.testing.assert_frame_equal(
+            got,
+            fresh(pg_url, agg),
+            check_exact=agg != "mean",
+            rtol=1e-12,
+            obj=f"runs({agg!r}) after {done} (seed {SEED})",
+        )
     assert {"set_value", "other_process", "batch"} <= set(done)
 
 

@@ -50,8 +50,9 @@ def _frames(tmp_path, pg_url, batches, params):
             except ValueError as exc:  # a 70-bit int: the same clear error, nothing written
                 errors[name, n] = str(exc)
         frames[name] = Reader(db).to_df()
-    assert {n: e for (engine, n), e in errors.items() if engine == "sqlite"} == \
-        {n: e for (engine, n), e in errors.items() if engine == "postgres"}
+    assert {n: e for (engine, n), e in errors.items() if engine == "sqlite"} == {
+        n: e for (engine, n), e in errors.items() if engine == "postgres"
+    }
     return frames
 
 
@@ -62,8 +63,18 @@ def _same(frames):
     pd.testing.assert_frame_equal(sqlite.drop(columns=STAMPS), postgres.drop(columns=STAMPS))
 
 
-EVENTS = ["float in the int column", "nan", "none", "text in the int column", "extra key",
-          "an object", "a 70-bit int", "inf", "bool in the float column", "nothing"]
+EVENTS = [
+    "float in the int column",
+    "nan",
+    "none",
+    "text in the int column",
+    "extra key",
+    "an object",
+    "a 70-bit int",
+    "inf",
+    "bool in the float column",
+    "nothing",
+]
 
 
 def _batch(rng, n, event_at, event):
@@ -110,9 +121,18 @@ def test_every_kind_of_later_chunk_streams_or_aborts_as_it_should(pg_url, small_
     a 70-bit int abort the stream, and the whole-batch path takes over: every row stored
     once, or (the 70-bit int) none and a clear error."""
     rng = random.Random(5)
-    expected = {"float in the int column": False, "nan": True, "none": True, "inf": True, "nothing": True,
-                "bool in the float column": False, "text in the int column": False, "extra key": False,
-                "an object": False, "a 70-bit int": False}
+    expected = {
+        "float in the int column": False,
+        "nan": True,
+        "none": True,
+        "inf": True,
+        "nothing": True,
+        "bool in the float column": False,
+        "text in the int column": False,
+        "extra key": False,
+        "an object": False,
+        "a 70-bit int": False,
+    }
     for event, streams in expected.items():
         before = dict(small_chunks)
         batch = _batch(rng, 500, 333, event)
@@ -145,8 +165,10 @@ def test_a_connection_dropped_mid_stream_stores_every_row_once(pg_server, pg_url
     def dropping(self, rows):
         calls["n"] += 1
         if calls["n"] == 3:  # the third chunk: the COPY is under way
-            pg_server.sql(f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                          f"WHERE datname = '{name}' AND pid <> pg_backend_pid()")
+            pg_server.sql(
+                f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                f"WHERE datname = '{name}' AND pid <> pg_backend_pid()"
+            )
         return real(self, rows)
 
     monkeypatch.setattr(Tracker, "_batch_fast", dropping)

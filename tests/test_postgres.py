@@ -38,8 +38,9 @@ def owned_db(pg_server):
 
 def test_the_password_never_shows(owned_db, capsys, tmp_path):
     url, password = owned_db
-    tracker = Tracker(url, params={"model": "rf"}, logs_path=tmp_path / "logs", logs_stdout=True,
-                      jsonl=tmp_path / "events.jsonl")
+    tracker = Tracker(
+        url, params={"model": "rf"}, logs_path=tmp_path / "logs", logs_stdout=True, jsonl=tmp_path / "events.jsonl"
+    )
     tracker.log({"acc": 0.9})
     tracker.logger.info(f"logging to {tracker.db}")
     tracker.close()
@@ -87,11 +88,7 @@ def test_the_password_may_come_from_pgpassword(owned_db, monkeypatch):
 
 
 def test_without_psycopg_the_error_names_the_pip_command(pg_url):
-    code = (
-        "import sys; sys.modules['psycopg'] = None\n"
-        "from xetrack import Tracker\n"
-        f"Tracker({pg_url!r})\n"
-    )
+    code = f"import sys; sys.modules['psycopg'] = None\nfrom xetrack import Tracker\nTracker({pg_url!r})\n"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode != 0
     assert "pip install 'xetrack[postgres]'" in out.stderr.strip().splitlines()[-1]
@@ -186,7 +183,9 @@ def test_awkward_names_are_quoted_identifiers(pg_url):
     keys = ['a"b', "select", "drop table x; --", "1st", "ü"]
     tracker = Tracker(pg_url, table="select")
     row = tracker.log({k: i for i, k in enumerate(keys)})
-    assert Reader(pg_url, table="select").to_df().iloc[0][[c for c in row if c not in ("timestamp", "track_id")]].tolist() == [0, 1, 2, 3, 4]
+    assert Reader(pg_url, table="select").to_df().iloc[0][
+        [c for c in row if c not in ("timestamp", "track_id")]
+    ].tolist() == [0, 1, 2, 3, 4]
 
 
 def test_a_reader_needs_only_select(pg_server, pg_url):
@@ -215,8 +214,15 @@ def test_xt_reads_and_writes_a_url_and_never_prints_its_password(owned_db):
         for epoch in range(3):
             run.log({"epoch": epoch, "loss": 1 / (epoch + 1)})
     outputs = {}
-    for args in (["head", url, "--json"], ["runs", url, "--json"], ["columns", url], ["tables", url],
-                 ["set", url, "note", "hi"], ["history", url, "loss", "--json"], ["stats", url]):
+    for args in (
+        ["head", url, "--json"],
+        ["runs", url, "--json"],
+        ["columns", url],
+        ["tables", url],
+        ["set", url, "note", "hi"],
+        ["history", url, "loss", "--json"],
+        ["stats", url],
+    ):
         out = xt(*args)
         assert password not in out.stdout + out.stderr, args
         outputs[args[0]] = out
@@ -241,8 +247,14 @@ def test_xt_names_a_server_it_cannot_reach_without_the_password(pg_server):
 
 def test_the_quickstart_runs_against_postgresql(pg_url, tmp_path):
     script = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "examples", "quickstart.py")
-    out = subprocess.run([sys.executable, script], cwd=tmp_path, capture_output=True, text=True, timeout=120,
-                         env={**os.environ, "XETRACK_DB": pg_url})
+    out = subprocess.run(
+        [sys.executable, script],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "XETRACK_DB": pg_url},
+    )
     assert out.returncode == 0, out.stderr
     assert "per model, through DuckDB" in out.stdout and not list(tmp_path.iterdir())
     frame = Reader(pg_url).to_df()
@@ -266,7 +278,7 @@ def test_least_privilege_roles_in_their_own_schema(pg_server, pg_url):
     with Tracker(writer, params={"lr": 0.1}) as run:
         run.log({"loss": 0.5})
         run.log({"loss": 0.25, "new_key": "x"})
-    assert pg_server.sql("SELECT count(*) FROM experiments.\"default\"", database=name) == [(2,)]
+    assert pg_server.sql('SELECT count(*) FROM experiments."default"', database=name) == [(2,)]
     reader = Reader(reader_url)
     assert reader["loss"].tolist() == [0.5, 0.25] and reader.runs()["status"].tolist() == ["finished"]
     assert Reader(reader_url, engine="duckdb")["loss"].tolist() == [0.5, 0.25]

@@ -54,9 +54,9 @@ def test_failed_run_records_error_and_reraises(db):
         with Tracker(db, track_id="bad") as run:
             run.log({"x": 1})
             1 / 0
-    status, error = sqlite3.connect(db).execute(
-        "SELECT status, error FROM xetrack_runs WHERE track_id = 'bad'"
-    ).fetchone()
+    status, error = (
+        sqlite3.connect(db).execute("SELECT status, error FROM xetrack_runs WHERE track_id = 'bad'").fetchone()
+    )
     assert status == "failed" and "ZeroDivisionError" in error and "division by zero" in error
     assert Reader(db).runs().loc[0, "status"] == "failed"
 
@@ -132,8 +132,9 @@ def test_runs_params_metrics_and_agg_variants(db, engine):
     for agg, value in expected.items():
         frame = reader.runs(agg=agg).set_index("track_id")
         assert frame.loc["run-2", "acc"] == pytest.approx(value), agg
-        assert frame.loc["run-2", "loss"] == pytest.approx({"first": 1.0, "min": 0.4, "max": 1.0,
-                                                           "mean": 0.7, "last": 0.4}[agg]), agg
+        assert frame.loc["run-2", "loss"] == pytest.approx(
+            {"first": 1.0, "min": 0.4, "max": 1.0, "mean": 0.7, "last": 0.4}[agg]
+        ), agg
     with pytest.raises(ValueError, match="agg must be one of"):
         reader.runs(agg="median")
 
@@ -173,7 +174,9 @@ def test_history_steps(db):
     for v in (3, None, 5):
         run.log({"v": v, "w": 1})
     assert rows(Reader(db, table="plain").history("v")) == [
-        {"track_id": "p", "step": 0, "value": 3}, {"track_id": "p", "step": 2, "value": 5}]
+        {"track_id": "p", "step": 0, "value": 3},
+        {"track_id": "p", "step": 2, "value": 5},
+    ]
     assert Reader(db, table="plain").history("v", step="w")["step"].tolist() == [1, 1]
     with pytest.raises(ColumnNotFoundError, match="Did you mean: acc"):
         reader.history("acx")
@@ -197,9 +200,19 @@ def test_history_frames_are_the_same_under_both_engines(db):
     for v in (3, None, 5.5, "x"):
         run.log({"v": v, "w": 1})
     sqlite, duck = Reader(db), Reader(db, engine="duckdb")
-    for table, calls in (("default", [("acc", "run-1", None), ("loss", None, None), ("acc", "nope", None),
-                                      ("epoch", "run-2", "acc"), ("acc", 1, None)]),
-                         ("plain", [("v", "p", None), ("v", None, "w"), ("w", "p", None)])):
+    for table, calls in (
+        (
+            "default",
+            [
+                ("acc", "run-1", None),
+                ("loss", None, None),
+                ("acc", "nope", None),
+                ("epoch", "run-2", "acc"),
+                ("acc", 1, None),
+            ],
+        ),
+        ("plain", [("v", "p", None), ("v", None, "w"), ("w", "p", None)]),
+    ):
         for metric, track_id, step in calls:
             a = Reader(db, table=table).history(metric, track_id=track_id, step=step)
             b = Reader(db, table=table, engine="duckdb").history(metric, track_id=track_id, step=step)
@@ -221,7 +234,10 @@ def test_search_sql_and_mlflow_syntax(db, engine):
     mlflow = reader.search("metrics.acc > 0.9 and params.model = 'rf'")
     tags = reader.search("tags.model = 'rf' and metrics.`acc` > 0.9")
     assert sql["track_id"].tolist() == mlflow["track_id"].tolist() == tags["track_id"].tolist() == ["run-2"]
-    assert reader.search("model IN ('lr', 'x') OR (lr >= 0.3 AND NOT loss > 0.5)")["track_id"].tolist() == ["run-1", "run-2"]
+    assert reader.search("model IN ('lr', 'x') OR (lr >= 0.3 AND NOT loss > 0.5)")["track_id"].tolist() == [
+        "run-1",
+        "run-2",
+    ]
     assert reader.search("model LIKE 'r%'", order_by="acc DESC")["track_id"].tolist() == ["run-2", "run-0"]
     assert reader.search(order_by=["-acc", "loss"], limit=2)["track_id"].tolist() == ["run-2", "run-1"]
     assert reader.search(order_by="metrics.loss")["track_id"].tolist() == ["run-2", "run-1", "run-0"]
@@ -236,8 +252,15 @@ def test_search_typos_and_unsafe_text(db):
         reader.search("metrics.acuracy > 0.9")
     with pytest.raises(ColumnNotFoundError, match="Did you mean: loss"):
         reader.search(order_by="-los")
-    for bad in ("acc > 0.9; DROP TABLE \"default\"", "acc > (SELECT 1)", "acc >", "acc = 1 AND", "foo.acc > 1",
-                "acc = 1 UNION SELECT 1", "acc IN (loss)"):
+    for bad in (
+        'acc > 0.9; DROP TABLE "default"',
+        "acc > (SELECT 1)",
+        "acc >",
+        "acc = 1 AND",
+        "foo.acc > 1",
+        "acc = 1 UNION SELECT 1",
+        "acc IN (loss)",
+    ):
         with pytest.raises((FilterError, ColumnNotFoundError)):
             reader.search(bad)
     assert len(Reader(db).to_df()) == 9  # nothing was run
@@ -261,7 +284,7 @@ def test_aggregate_by_param(db, engine):
     make_runs(db, engine)
     out = Reader(db, engine=engine).aggregate("acc", by=["model"]).set_index("model")
     assert out.loc["rf", "mean"] == pytest.approx(0.9) and out.loc["rf", "count"] == 2
-    assert out.loc["rf", "std"] == pytest.approx(math.sqrt(2 * 0.2 ** 2)) and math.isnan(out.loc["lr", "std"])
+    assert out.loc["rf", "std"] == pytest.approx(math.sqrt(2 * 0.2**2)) and math.isnan(out.loc["lr", "std"])
     assert out.loc["rf", "min"] == pytest.approx(0.7) and out.loc["rf", "max"] == pytest.approx(1.1)
     overall = Reader(db).aggregate("acc", agg=["mean", "count"], run_agg="max")
     assert rows(overall) == [{"mean": pytest.approx((0.7 + 0.9 + 1.1) / 3), "count": 3}]
@@ -272,7 +295,10 @@ def test_aggregate_by_param(db, engine):
 def test_tables_counts(db):
     make_runs(db)
     Tracker(db, table="other").log({"x": 1})
-    assert rows(Reader(db).tables()) == [{"table": "default", "rows": 9, "runs": 3}, {"table": "other", "rows": 1, "runs": 1}]
+    assert rows(Reader(db).tables()) == [
+        {"table": "default", "rows": 9, "runs": 3},
+        {"table": "other", "rows": 1, "runs": 1},
+    ]
 
 
 # ------------------------------------------------------------------ predictions
@@ -291,7 +317,8 @@ def test_log_predictions_metrics_by_hand(db, engine):
     assert labels["accuracy"] == pytest.approx(2 / 3)
     reader = Reader(db, engine=engine)
     assert rows(reader.predictions("p", name="test")) == [
-        {"idx": i, "prediction": x, "actual": y} for i, (x, y) in enumerate(zip(p, a))]
+        {"idx": i, "prediction": x, "actual": y} for i, (x, y) in enumerate(zip(p, a))
+    ]
     assert reader.predictions("p", name="")["prediction"].tolist() == ["a", "b", "b"]
     assert len(reader.predictions("nobody")) == 0
 

@@ -37,10 +37,14 @@ def same(db, engine="sqlite"):
 
 def rebuilt_equal(db):
     """The summary tables equal a rebuild of them from scratch (mean's total to rounding)."""
+
     def rows(conn):
-        return sorted(conn.execute(
-            f"SELECT tbl, track_id, col, n, mn, mx, fr, fv, lr, lv, round(tot, 9) FROM {SUMMARY_COLUMNS}"
-        ).fetchall(), key=repr), sorted(conn.execute(f"SELECT * FROM {SUMMARY_RUNS}").fetchall(), key=repr)
+        return sorted(
+            conn.execute(
+                f"SELECT tbl, track_id, col, n, mn, mx, fr, fv, lr, lv, round(tot, 9) FROM {SUMMARY_COLUMNS}"
+            ).fetchall(),
+            key=repr,
+        ), sorted(conn.execute(f"SELECT * FROM {SUMMARY_RUNS}").fetchall(), key=repr)
 
     conn = sqlite3.connect(db, isolation_level=None)
     try:
@@ -65,7 +69,12 @@ def random_ops(db, seed, n, child=False):
         if op == "log":
             t.log({"loss": rng.random(), "step": rng.randrange(5), "note": rng.choice([None, "x", "y"])})
         elif op == "batch":
-            t.log_batch([{"loss": rng.choice([None, rng.random()]), "acc": rng.randrange(3)} for _ in range(rng.randrange(1, 5))])
+            t.log_batch(
+                [
+                    {"loss": rng.choice([None, rng.random()]), "acc": rng.randrange(3)}
+                    for _ in range(rng.randrange(1, 5))
+                ]
+            )
         elif op == "set_value":
             t.set_value(rng.choice(["loss", "extra", "acc"]), rng.choice([1, 2.5, None, "s"]))
         elif op == "set_where":
@@ -185,9 +194,7 @@ def test_shell_reads_leave_the_file_alone_and_read_only_files_answer(db):
     Tracker(db).log({"loss": 1.0})
     reader = Reader(db, persist_summary=False)
     reader.runs()
-    assert not sqlite3.connect(db).execute(
-        "SELECT 1 FROM sqlite_master WHERE name = ?", (SUMMARY_STATE,)
-    ).fetchall()
+    assert not sqlite3.connect(db).execute("SELECT 1 FROM sqlite_master WHERE name = ?", (SUMMARY_STATE,)).fetchall()
     os.chmod(db, 0o444)
     script = (
         "import json, sys; from xetrack import Reader\n"
@@ -211,9 +218,7 @@ def test_switch_off_is_the_plain_sql(db, monkeypatch):
     Tracker(db).log({"loss": 1.0})
     monkeypatch.setattr(summary, "ENABLED", False)
     Reader(db).runs()
-    assert not sqlite3.connect(db).execute(
-        "SELECT 1 FROM sqlite_master WHERE name = ?", (SUMMARY_STATE,)
-    ).fetchall()
+    assert not sqlite3.connect(db).execute("SELECT 1 FROM sqlite_master WHERE name = ?", (SUMMARY_STATE,)).fetchall()
 
 
 def _spy_patched(monkeypatch):
@@ -258,15 +263,24 @@ def test_runs_after_appends_patches_the_cached_frame(db, monkeypatch):
 
 
 SEARCHES = [
-    ("loss < 0.6", "model", 5), (None, "acc DESC", 7), ("model = 'a' or lr > 0.1", "-loss", None), (None, None, 3),
-    ("events > 1", "lr", 10), ("k is null", "k", 4), ("model like 'A'", "acc", 20), ("k in (1, 2)", ["model", "-acc"], 9),
+    ("loss < 0.6", "model", 5),
+    (None, "acc DESC", 7),
+    ("model = 'a' or lr > 0.1", "-loss", None),
+    (None, None, 3),
+    ("events > 1", "lr", 10),
+    ("k is null", "k", 4),
+    ("model like 'A'", "acc", 20),
+    ("k in (1, 2)", ["model", "-acc"], 9),
 ]
 
 
 def test_search_from_the_in_memory_copy_equals_the_sql(db):
     rng = random.Random(3)
     for _ in range(40):
-        t = Tracker(db, params={"model": rng.choice(["a", "b", "c"]), "lr": rng.choice([0.1, 0.2]), "k": rng.choice([1, 2, None])})
+        t = Tracker(
+            db,
+            params={"model": rng.choice(["a", "b", "c"]), "lr": rng.choice([0.1, 0.2]), "k": rng.choice([1, 2, None])},
+        )
         for e in range(rng.randrange(1, 4)):
             t.log({"loss": rng.choice([0.5, 0.25, rng.random()]), "acc": rng.randrange(3), "epoch": e})
         t.start()
@@ -327,4 +341,3 @@ def test_a_one_off_call_builds_no_summary_and_the_second_does(tmp_path):
     with sqlite3.connect(db) as conn:
         (watermark,) = conn.execute(f"SELECT watermark FROM {SUMMARY_STATE}").fetchone()
         assert watermark == conn.execute('SELECT max(rowid) FROM "default"').fetchone()[0]
-

@@ -131,8 +131,14 @@ READINGS = ["cpu_percent", "ram_percent", "p_memory_percent", "disk_percent"]
 
 
 def test_log_rows_carry_the_system_and_network_readings(db, engine):
-    tracker = Tracker(db, params={"model": "m"}, log_system_params=True, log_network_params=True,
-                      measurement_interval=0.05, engine=engine)
+    tracker = Tracker(
+        db,
+        params={"model": "m"},
+        log_system_params=True,
+        log_network_params=True,
+        measurement_interval=0.05,
+        engine=engine,
+    )
     sum(range(10**6))
     first = tracker.log({"accuracy": 0.9})
     for name in READINGS:

@@ -131,8 +131,27 @@ def test_descriptions_show_in_tables(db):
 
 def test_new_tracker_arguments_are_keyword_only(db):
     with pytest.raises(TypeError):
-        Tracker(db, None, False, False, False, True, 1.0, None, None, None, False, None, None, False, True,
-                None, "sqlite", "default", "name")  # one positional argument too many
+        Tracker(
+            db,
+            None,
+            False,
+            False,
+            False,
+            True,
+            1.0,
+            None,
+            None,
+            None,
+            False,
+            None,
+            None,
+            False,
+            True,
+            None,
+            "sqlite",
+            "default",
+            "name",
+        )  # one positional argument too many
     assert Tracker(db, params={"a": 1}, run_name="n", description="d").params == {"a": 1}
 
 

@@ -70,9 +70,7 @@ def test_table_name_type(db):
 def test_declared_types_follow_first_value(db):
     tracker = Tracker(db)
     tracker.log({"i": 1, "f": 0.5, "s": "x", "b": True, "j": {"k": 1}, "blob": b"\x00\x01"})
-    declared = dict(
-        tracker.conn.execute("SELECT name, type FROM pragma_table_info('default')").fetchall()
-    )
+    declared = dict(tracker.conn.execute("SELECT name, type FROM pragma_table_info('default')").fetchall())
     assert declared["i"] == "INTEGER" and declared["f"] == "REAL" and declared["s"] == "TEXT"
     assert declared["b"] == "BOOLEAN" and declared["j"] == "TEXT" and declared["blob"] == "BLOB"
 
@@ -130,9 +128,7 @@ def test_values_are_coerced(db):
 def test_json_is_queryable(db):
     tracker = Tracker(db)
     tracker.log({"cfg": {"optimizer": {"lr": 0.01}}})
-    value = tracker.conn.execute(
-        "SELECT json_extract(cfg, '$.optimizer.lr') FROM \"default\""
-    ).fetchone()[0]
+    value = tracker.conn.execute("SELECT json_extract(cfg, '$.optimizer.lr') FROM \"default\"").fetchone()[0]
     assert value == 0.01
     duck = Tracker(db, engine="duckdb")
     assert duck.conn.execute("SELECT cfg->>'$.optimizer.lr' FROM db.\"default\"").fetchall() == [("0.01",)]

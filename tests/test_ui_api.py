@@ -68,7 +68,15 @@ def made(tmp_path_factory):
     with Tracker(db, params={"model": "long", "lr": 0.0}) as run:
         run.log_batch([{"step": i, "loss": v} for i, v in enumerate(values)])
         long_id = run.track_id
-    return {"db": db, "ids": ids, "failed": failed, "big_hash": big_hash, "long": long_id, "values": values, "seed": seed}
+    return {
+        "db": db,
+        "ids": ids,
+        "failed": failed,
+        "big_hash": big_hash,
+        "long": long_id,
+        "values": values,
+        "seed": seed,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -475,7 +483,11 @@ def xt_ui(*args, **kwargs):
     env = dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     return subprocess.Popen(
         [sys.executable, "-c", "from xetrack.cli import main; main()", "ui", *args],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, **kwargs,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        **kwargs,
     )
 
 
@@ -536,14 +548,21 @@ def test_xt_ui_on_another_address_prints_a_token(made):
 def test_xt_ui_errors_in_one_line(made, tmp_path):
     missing = subprocess.run(
         [sys.executable, "-c", "from xetrack.cli import main; main()", "ui", str(tmp_path / "none.db")],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
         env=dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
     )
     assert missing.returncode == 1 and missing.stderr.count("\n") == 1 and "none.db" in missing.stderr
     no_extra = subprocess.run(
-        [sys.executable, "-c", "import sys; sys.modules['starlette'] = None; from xetrack.cli import main; main()",
-         "ui", made["db"]],
-        capture_output=True, text=True,
+        [
+            sys.executable,
+            "-c",
+            "import sys; sys.modules['starlette'] = None; from xetrack.cli import main; main()",
+            "ui",
+            made["db"],
+        ],
+        capture_output=True,
+        text=True,
         env=dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
     )
     import socket
@@ -554,7 +573,9 @@ def test_xt_ui_errors_in_one_line(made, tmp_path):
         port = str(taken.getsockname()[1])
         busy = subprocess.run(
             [sys.executable, "-c", "from xetrack.cli import main; main()", "ui", made["db"], "--port", port],
-            capture_output=True, text=True, timeout=60,
+            capture_output=True,
+            text=True,
+            timeout=60,
             env=dict(os.environ, PYTHONPATH=os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
         )
     assert busy.returncode == 1 and busy.stdout == ""

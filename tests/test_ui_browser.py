@@ -12,8 +12,10 @@ import pytest
 
 CHROMIUM = "/usr/bin/chromium"
 if not os.path.exists(CHROMIUM):
-    pytest.skip(f"no Chromium at {CHROMIUM}: install the Debian package 'chromium' (apt-get install chromium)",
-                allow_module_level=True)
+    pytest.skip(
+        f"no Chromium at {CHROMIUM}: install the Debian package 'chromium' (apt-get install chromium)",
+        allow_module_level=True,
+    )
 sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright for Python: pip install 'xetrack[dev]'")
 
 from xetrack import Reader, Tracker  # noqa: E402
@@ -23,8 +25,14 @@ expect.set_options(timeout=15_000)
 from xetrack.ui import serve_in_thread  # noqa: E402
 
 XSS = "<img src=x onerror=alert(1)>"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 ARTIFACT = bytes(range(256)) * 4000 + b"end"
 WAIT = 15_000  # ms
 
@@ -79,8 +87,11 @@ def page(browser, base):
     page.on("console", lambda m: page.problems.append(m.text) if "Content Security Policy" in m.text else None)
     yield page
     server = urlsplit(base).netloc
-    foreign = [u for u in page.requests if urlsplit(u).scheme in ("http", "https", "ws", "wss")
-               and urlsplit(u).netloc != server]
+    foreign = [
+        u
+        for u in page.requests
+        if urlsplit(u).scheme in ("http", "https", "ws", "wss") and urlsplit(u).netloc != server
+    ]
     context.close()
     assert foreign == [], f"requests left the server: {foreign}"
     assert page.dialogs == [], f"a dialog fired: {page.dialogs}"
@@ -114,7 +125,11 @@ def test_sorting_by_a_column_header(page, base):
     page.get_by_label("Sort by loss").click()
     expect(page).to_have_url(re.compile(r"sort=loss"))
     page.wait_for_selector('th[aria-sort="ascending"]')
-    column = page.locator("#runs thead th").evaluate_all("ths => ths.map(t => t.innerText.replace(/ [▲▼]$/, ''))").index("loss")
+    column = (
+        page.locator("#runs thead th")
+        .evaluate_all("ths => ths.map(t => t.innerText.replace(/ [▲▼]$/, ''))")
+        .index("loss")
+    )
     losses = [float(t) for t in page.locator(f"#runs tbody tr td:nth-child({column + 1})").all_inner_texts()]
     assert losses == sorted(losses)
     page.get_by_label("Sort by loss").click()
@@ -166,7 +181,9 @@ def test_a_curve_is_drawn(page, base, made):
     a, b = made["ids"][("nn", 0.01)], made["ids"][("nn", 0.05)]
     page.goto(f"{base}/charts?run={a}&run={b}&metric=loss")
     page.wait_for_selector("#chart .scatterlayer .trace path.js-line")
-    paths = page.locator("#chart .scatterlayer .trace path.js-line").evaluate_all("ps => ps.map(p => p.getAttribute('d'))")
+    paths = page.locator("#chart .scatterlayer .trace path.js-line").evaluate_all(
+        "ps => ps.map(p => p.getAttribute('d'))"
+    )
     assert len(paths) == 2 and all(d and d.startswith("M") and d.count("L") >= 5 for d in paths)
     assert page.locator("#chart-status").inner_text() == "80 of 80 points drawn"
     legend = page.locator("#chart .legendtext").evaluate_all("ts => ts.map(t => t.textContent)")
@@ -211,7 +228,7 @@ def test_a_new_row_appears_after_another_process_logs_it(page, base, made):
 def test_the_xss_string_shows_as_text(page, base, made):
     page.goto(base + "/runs")
     page.wait_for_selector("#runs tbody tr")
-    assert page.locator(f"#runs td:text-is(\"{XSS}\")").count() == 1  # the param (the id is a link)
+    assert page.locator(f'#runs td:text-is("{XSS}")').count() == 1  # the param (the id is a link)
     assert page.locator(f'#runs a.run-link:text-is("{XSS}")').count() == 1
     assert page.locator("#runs img").count() == 0
     xss_run = made["ids"][(XSS, 0.2)]

@@ -106,8 +106,9 @@ def test_curve_whole_then_after_cursor_and_text_is_a_gap(served):
     assert more["x"] == [40] and more["y"] == [0.5]
     index = ok(client.get("/api/curve", params={"run": ids[1], "metric": "loss", "x": "_relative"}))
     assert index["x"][0] == 0 and index["x"] == sorted(index["x"]) and len(index["x"]) == 41
-    counted = ok(client.get("/api/curve", params={"run": ids[1], "metric": "loss", "x": "step",
-                                                  "after": more["cursor"]}))
+    counted = ok(
+        client.get("/api/curve", params={"run": ids[1], "metric": "loss", "x": "step", "after": more["cursor"]})
+    )
     assert counted["x"] == [] and counted["cursor"] == more["cursor"]
     gap = ok(client.get("/api/curve", params={"run": failed, "metric": "loss"}))
     assert gap["x"] == [0] and gap["y"] == [1.5]
@@ -129,8 +130,13 @@ def test_reader_ui_on_a_postgres_url_with_a_password_never_shows_it(pg_url):
     try:
         base = served.split("/runs")[0]
         texts = []
-        for path, params in [("/api/tables", {}), ("/api/runs", {}), ("/api/run", {"run": failed}),
-                             ("/api/rows", {"run": ids[0], "table": "other"}), ("/api/run", {"run": "x", "table": "nope"})]:
+        for path, params in [
+            ("/api/tables", {}),
+            ("/api/runs", {}),
+            ("/api/run", {"run": failed}),
+            ("/api/rows", {"run": ids[0], "table": "other"}),
+            ("/api/run", {"run": "x", "table": "nope"}),
+        ]:
             response = httpx.get(base + path, params=params, timeout=30)
             texts.append(response.text)
             assert response.status_code in (200, 404), response.text

@@ -128,8 +128,7 @@ def source_of(obj: Any) -> Source:
         return BytesSource(buffer.getbuffer(), "dataframe", ".parquet")
     if hasattr(obj, "read"):
         raise TypeError(
-            "log_artifact takes a path, not an open file: pass the file's path, or its bytes "
-            "(handle.read())"
+            "log_artifact takes a path, not an open file: pass the file's path, or its bytes (handle.read())"
         )
     raise TypeError(
         f"log_artifact takes a file path, bytes, a matplotlib figure or a DataFrame, "
@@ -148,8 +147,7 @@ def check_name(name: Any) -> str:
     parts = [p for p in clean.split("/") if p not in ("", ".")]
     if "\x00" in clean or clean.startswith("/") or not parts or ".." in parts or ":" in parts[0]:
         raise ValueError(
-            f"Artifact name {name!r} must be a relative path inside its folder "
-            "(no leading '/', no '..', no drive)"
+            f"Artifact name {name!r} must be a relative path inside its folder (no leading '/', no '..', no drive)"
         )
     return "/".join(parts)
 
@@ -189,10 +187,7 @@ def store(engine: Any, source: Source, finish: Callable[[Any, str], Any]) -> tup
     def known(conn: Any) -> bool:
         found = ops.header(conn, key)
         if found is not None and found[0] != digest:
-            raise ValueError(
-                f"Two different contents share the hash {key} (a BLAKE2b collision); "
-                "nothing was written"
-            )
+            raise ValueError(f"Two different contents share the hash {key} (a BLAKE2b collision); nothing was written")
         return found is not None
 
     def last(conn: Any) -> Any:
@@ -371,5 +366,21 @@ def open_stream(engine: Any, found: Found) -> io.BufferedReader:
     return keeper(engine).open_blob(engine, found.hash, found.label)
 
 
-__all__ = ["ARTIFACTS", "COLUMNS", "Found", "Source", "chunks", "check_name", "download", "find",
-           "folder_files", "keeper", "listing", "open_stream", "record", "source_of", "store", "write_verified"]
+__all__ = [
+    "ARTIFACTS",
+    "COLUMNS",
+    "Found",
+    "Source",
+    "chunks",
+    "check_name",
+    "download",
+    "find",
+    "folder_files",
+    "keeper",
+    "listing",
+    "open_stream",
+    "record",
+    "source_of",
+    "store",
+    "write_verified",
+]

@@ -56,8 +56,17 @@ _KEY_VERSION = 1
 _MAX_DEPTH = 10
 _PRIMITIVES = frozenset((type(None), bool, int, float, str, bytes))
 _BY_REPR = (
-    _dt.datetime, _dt.date, _dt.time, _dt.timedelta, _dt.timezone,
-    decimal.Decimal, fractions.Fraction, complex, uuid.UUID, pathlib.PurePath, range,
+    _dt.datetime,
+    _dt.date,
+    _dt.time,
+    _dt.timedelta,
+    _dt.timezone,
+    decimal.Decimal,
+    fractions.Fraction,
+    complex,
+    uuid.UUID,
+    pathlib.PurePath,
+    range,
 )
 
 
@@ -282,8 +291,7 @@ def _open_existing(directory: str | os.PathLike[str]) -> Any:
     path = os.fspath(directory)
     if not os.path.isfile(os.path.join(path, "cache.db")):
         raise FileNotFoundError(
-            f"No xetrack cache in {path!r}: expected the directory given to Tracker(cache=...), "
-            "which holds a cache.db"
+            f"No xetrack cache in {path!r}: expected the directory given to Tracker(cache=...), which holds a cache.db"
         )
     return diskcache.Cache(path)
 

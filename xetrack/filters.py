@@ -75,7 +75,7 @@ def _tokens(text: str) -> list[tuple[str, Any]]:
     while pos < len(text):
         m = _TOKEN.match(text, pos)
         if m is None or m.end() == pos:
-            raise FilterError(f"Cannot read the condition at {text[pos:pos + 20]!r} (position {pos})")
+            raise FilterError(f"Cannot read the condition at {text[pos : pos + 20]!r} (position {pos})")
         pos = m.end()
         kind = m.lastgroup
         value = m.group(kind)
@@ -160,7 +160,7 @@ class _Parser:
     def neg(self) -> str:
         if self.take("kw", "NOT"):
             return f"(NOT {self.neg()})"
-        if self.peek() == ("op", "(") :
+        if self.peek() == ("op", "("):
             self.i += 1
             inner = self.expr()
             self.expect("op", ")", "')'")

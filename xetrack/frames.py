@@ -49,9 +49,7 @@ def _require_polars() -> Any:
     try:
         import polars
     except ImportError:
-        raise ImportError(
-            "The polars backend needs polars: pip install 'xetrack[polars]'"
-        ) from None
+        raise ImportError("The polars backend needs polars: pip install 'xetrack[polars]'") from None
     return polars
 
 
@@ -209,9 +207,7 @@ def convert_column(decl: str, column: np.ndarray) -> Any:
 
 def empty_frame(names: Sequence[str], decltypes: Sequence[str]) -> pd.DataFrame:
     dtypes = {"INTEGER": "Int64", "REAL": "float64", "BOOLEAN": "boolean"}
-    return pd.DataFrame(
-        {n: pd.Series([], dtype=dtypes.get(d, object)) for n, d in zip(names, decltypes)}
-    )
+    return pd.DataFrame({n: pd.Series([], dtype=dtypes.get(d, object)) for n, d in zip(names, decltypes)})
 
 
 def normalize_duckdb_frame(frame: pd.DataFrame, decltypes: dict[str, str]) -> pd.DataFrame:

@@ -222,7 +222,9 @@ def _unpack(prefix: str, value: Any, out: dict[str, Any], depth: int, ancestors:
             out[key] = field  # None is kept; Tracker.log decides about everything else
 
 
-def _named_arguments(func: Callable[..., Any], args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> list[tuple[str, Any]]:
+def _named_arguments(
+    func: Callable[..., Any], args: tuple[Any, ...], kwargs: Mapping[str, Any]
+) -> list[tuple[str, Any]]:
     """Each argument with its name from the signature; ``*args`` items are ``args_0``, ..."""
     try:
         signature = signature_of(func)
@@ -241,7 +243,9 @@ def _named_arguments(func: Callable[..., Any], args: tuple[Any, ...], kwargs: Ma
     return named
 
 
-def unpack_arguments(func: Callable[..., Any], args: Any = (), kwargs: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def unpack_arguments(
+    func: Callable[..., Any], args: Any = (), kwargs: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """Columns ``<argname>_<field>`` for every dataclass or pydantic argument, recursively.
 
     >>> from dataclasses import dataclass
@@ -267,7 +271,9 @@ def unpack_arguments(func: Callable[..., Any], args: Any = (), kwargs: Mapping[s
 
 
 # -- the call ----------------------------------------------------------------------
-def _check_call(func: Any, args: Any, kwargs: Any, params: Any) -> tuple[tuple[Any, ...], dict[str, Any], dict[Any, Any]]:
+def _check_call(
+    func: Any, args: Any, kwargs: Any, params: Any
+) -> tuple[tuple[Any, ...], dict[str, Any], dict[Any, Any]]:
     if not callable(func):
         raise TypeError(f"track() takes a function to call, got {type(func).__name__}: {func!r:.80}")
     if args is None:
@@ -311,7 +317,9 @@ def _warn(tracker: CallTracker, message: str, category: type[Warning], stackleve
         tracker.logger.warning(message)
 
 
-def _cache_key_or_warn(cache: ResultCache, tracker: CallTracker, func: Any, args: Any, kwargs: Any, params: Any, stacklevel: int) -> str | None:
+def _cache_key_or_warn(
+    cache: ResultCache, tracker: CallTracker, func: Any, args: Any, kwargs: Any, params: Any, stacklevel: int
+) -> str | None:
     try:
         return cache_key(func, args, kwargs, params)
     except Uncacheable as why:
@@ -440,8 +448,7 @@ def _log_call(tracker: CallTracker, row: dict[Any, Any], stacklevel: int) -> Non
         if tracker.warnings_enabled:
             _warn(
                 tracker,
-                f"xetrack: logged the repr of values of {row.get(FUNCTION_NAME)}() that a row "
-                f"cannot hold ({exc})",
+                f"xetrack: logged the repr of values of {row.get(FUNCTION_NAME)}() that a row cannot hold ({exc})",
                 UserWarning,
                 stacklevel=stacklevel + 2,
             )
@@ -454,8 +461,12 @@ def _monitor(interval: float, system: bool, network: bool) -> Any:
 
 
 def _finish(
-    row: dict[Any, Any], result: Any, error: BaseException | None, seconds: float,
-    extra: Mapping[str, Any], params: Mapping[Any, Any],
+    row: dict[Any, Any],
+    result: Any,
+    error: BaseException | None,
+    seconds: float,
+    extra: Mapping[str, Any],
+    params: Mapping[Any, Any],
 ) -> dict[Any, Any]:
     own = {
         FUNCTION_NAME: row[FUNCTION_NAME],
@@ -474,7 +485,9 @@ def _finish(
     return row
 
 
-def wrap(tracker: CallTracker, params: Mapping[Any, Any] | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def wrap(
+    tracker: CallTracker, params: Mapping[Any, Any] | None = None
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """The decorator behind ``@tracker.wrap(params=...)``: each call is tracked as by ``track``."""
 
     def decorator(func: Callable[..., Any]) -> Callable[..., Any]:

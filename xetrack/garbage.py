@@ -50,9 +50,12 @@ def gc(engine: Any, dry_run: bool = False, vacuum: bool = False) -> Garbage:
     """
     store = features(engine).gc
     assets, stored, orphans = store.collect(engine, dry_run)
-    result = Garbage(assets=len(assets), artifacts=len(stored),
-                     bytes=sum(assets.values()) + sum(stored.values()) + sum(orphans.values()),
-                     hashes=list(assets) + list(stored))
+    result = Garbage(
+        assets=len(assets),
+        artifacts=len(stored),
+        bytes=sum(assets.values()) + sum(stored.values()) + sum(orphans.values()),
+        hashes=list(assets) + list(stored),
+    )
     if vacuum and not dry_run:
         result.file_bytes = store.vacuum(engine)
     return result

@@ -105,7 +105,10 @@ def has_run_names(engine: Any, table: str) -> bool:
 
 # ---------------------------------------------------------------------- kinds
 def record_kinds(
-    engine: Any, table: str, params: Iterable[str] = (), metrics: Iterable[str] = (),
+    engine: Any,
+    table: str,
+    params: Iterable[str] = (),
+    metrics: Iterable[str] = (),
     keys: Mapping[str, str] | None = None,
 ) -> None:
     """Record columns as params or metrics. A param is always recorded (it came through
@@ -116,8 +119,11 @@ def record_kinds(
     # takes no write lock (the writes below change nothing then).
     params, metrics = list(params), list(metrics)
     known = recorded_keys(engine, table, [*params, *metrics])
-    p = [(table, c, "param", keys.get(c)) for c in params
-         if known.get(c, ("",))[0] != "param" or keys.get(c) not in (None, known[c][1])]
+    p = [
+        (table, c, "param", keys.get(c))
+        for c in params
+        if known.get(c, ("",))[0] != "param" or keys.get(c) not in (None, known[c][1])
+    ]
     m = [(table, c, "metric", keys.get(c)) for c in metrics if c not in known]
     if p:
         features(engine).meta.put_kinds(engine, p, replace=True)
@@ -156,7 +162,28 @@ def summary_columns(engine: Any, table: str) -> tuple[bool, list[str]]:
     return has_run_names(engine, table), tag_keys(engine, table)
 
 
-__all__ = ["TAGS", "RUN_NAMES", "KINDS", "DESCRIPTIONS", "KIND_VALUES", "TAG_PREFIX", "RUN_NAME", "COPY_COLUMNS", "_DDL",
-           "set_tags", "delete_tag", "get_tags", "tag_keys", "set_run_name", "run_names", "has_run_names",
-           "record_kinds", "kinds", "recorded_keys", "describe_table", "descriptions", "summary_columns",
-           "copy_between"]
+__all__ = [
+    "TAGS",
+    "RUN_NAMES",
+    "KINDS",
+    "DESCRIPTIONS",
+    "KIND_VALUES",
+    "TAG_PREFIX",
+    "RUN_NAME",
+    "COPY_COLUMNS",
+    "_DDL",
+    "set_tags",
+    "delete_tag",
+    "get_tags",
+    "tag_keys",
+    "set_run_name",
+    "run_names",
+    "has_run_names",
+    "record_kinds",
+    "kinds",
+    "recorded_keys",
+    "describe_table",
+    "descriptions",
+    "summary_columns",
+    "copy_between",
+]

@@ -45,8 +45,7 @@ def check_label(value: Any, what: str) -> str:
         raise TypeError(f"A model {what} must be a str, got {value!r}")
     if value != value.strip() or not _LABEL.match(value):
         raise ValueError(
-            f"Model {what} {value!r} must be non-empty text without ':', '@', '/', '\\' or "
-            "surrounding spaces"
+            f"Model {what} {value!r} must be non-empty text without ':', '@', '/', '\\' or surrounding spaces"
         )
     return value
 
@@ -54,8 +53,9 @@ def check_label(value: Any, what: str) -> str:
 def check_alias(alias: Any) -> str:
     check_label(alias, "alias")
     if alias == LATEST or alias.isdigit():
-        raise ValueError(f"{alias!r} cannot be an alias: '@latest' always means the latest version, and a "
-                         "number reads as a version")
+        raise ValueError(
+            f"{alias!r} cannot be an alias: '@latest' always means the latest version, and a number reads as a version"
+        )
     return alias
 
 
@@ -178,8 +178,9 @@ def resolve(engine: Any, spec: Any) -> Version:
     return _pick(name, version, alias, *found)
 
 
-def _pick(name: str, version: int | None, alias: str | None, versions: list[Any], aliases: dict[str, int],
-          names: list[str]) -> Version:
+def _pick(
+    name: str, version: int | None, alias: str | None, versions: list[Any], aliases: dict[str, int], names: list[str]
+) -> Version:
     """The version a spec names, from ``name``'s ``(version, hash, kind)`` rows and
     aliases; ``names`` (every registered name) is for the message when it has none."""
     if not versions:
@@ -211,8 +212,10 @@ def listing(engine: Any) -> pd.DataFrame:
     aliases: dict[tuple[str, int], list[str]] = {}
     for name, alias, version in pointers:
         aliases.setdefault((name, version), []).append(alias)
-    rows = [(name, version, aliases.get((name, version), []), key, kind, size, track_id, description, created)
-            for name, version, key, kind, size, track_id, description, created in found]
+    rows = [
+        (name, version, aliases.get((name, version), []), key, kind, size, track_id, description, created)
+        for name, version, key, kind, size, track_id, description, created in found
+    ]
     frame = pd.DataFrame(rows, columns=list(COLUMNS))
     for column in ("version", "size"):
         frame[column] = frame[column].astype("Int64")
@@ -278,5 +281,17 @@ def load(engine: Any, spec: Any) -> Any:
     return cloudpickle.loads(data)
 
 
-__all__ = ["MODELS", "MODEL_ALIASES", "register", "set_alias", "delete_alias", "resolve", "listing", "load",
-           "model_bytes", "open_stream", "referencing", "refuse_model_asset"]
+__all__ = [
+    "MODELS",
+    "MODEL_ALIASES",
+    "register",
+    "set_alias",
+    "delete_alias",
+    "resolve",
+    "listing",
+    "load",
+    "model_bytes",
+    "open_stream",
+    "referencing",
+    "refuse_model_asset",
+]

@@ -30,7 +30,11 @@ class Reader(TableView):
     """
 
     def __init__(
-        self, db: str | os.PathLike[str], engine: str = "sqlite", table: str = "default", *,
+        self,
+        db: str | os.PathLike[str],
+        engine: str = "sqlite",
+        table: str = "default",
+        *,
         persist_summary: bool = True,
     ) -> None:
         path = os.fspath(db) if isinstance(db, os.PathLike) else db
@@ -206,7 +210,9 @@ class Reader(TableView):
         """
         return to_backend(self._runs().history(metric, track_id, step))
 
-    def search(self, where: str | None = None, order_by: Any = None, limit: int | None = None, agg: str = "last") -> Any:
+    def search(
+        self, where: str | None = None, order_by: Any = None, limit: int | None = None, agg: str = "last"
+    ) -> Any:
         """Runs of the ``runs()`` summary matching ``where``, sorted by ``order_by``.
 
         ``where``: ``"accuracy > 0.9 AND model = 'rf'"`` or MLflow's

@@ -61,7 +61,9 @@ class RunQueries:
             raise TypeError("Run queries need a SQLite file")
         self.sql, self.summaries = sql, kept  # the SELECTs, and the run summary's reads
         self.table = table
-        self.use_summary = summary.ENABLED and summarized  # False: the plain SQL, the reference the summary is tested against
+        self.use_summary = (
+            summary.ENABLED and summarized
+        )  # False: the plain SQL, the reference the summary is tested against
         self.persist = True  # False: use the summary only when it is up to date (reads that must not write)
         self._summary: bool | None = None  # decided once per call, by classify()
         self._extra: tuple[bool, list[str]] | None = None  # run names and tag keys, read once per call
@@ -163,7 +165,12 @@ class RunQueries:
         return out + list(self._names(params, metrics).values()) + [meta.TAG_PREFIX + k for k in keys]
 
     def _select(
-        self, agg: str, params: list[str], metrics: list[str], cols: dict[str, str], only: Sequence[Any] | None = None,
+        self,
+        agg: str,
+        params: list[str],
+        metrics: list[str],
+        cols: dict[str, str],
+        only: Sequence[Any] | None = None,
         check: Sequence[str] = (),
     ) -> tuple[str, list[Any]]:
         """The SELECT of :meth:`summary_sql` for a given split, with the run names and tags
@@ -180,12 +187,18 @@ class RunQueries:
         return self.sql.wrap_select(sql, list(BASE), rest, names, keys, self.table, binds)
 
     def _select_rows(
-        self, agg: str, params: list[str], metrics: list[str], cols: dict[str, str], only: Sequence[Any] | None = None,
+        self,
+        agg: str,
+        params: list[str],
+        metrics: list[str],
+        cols: dict[str, str],
+        only: Sequence[Any] | None = None,
         check: Sequence[str] = (),
     ) -> tuple[str, list[Any]]:
         has_runs = self.sql.has(self.engine, RUNS)
-        return self.sql.select_rows(self.table, agg, params, metrics, self._names(params, metrics), has_runs,
-                                   bool(self._summary), only, check)
+        return self.sql.select_rows(
+            self.table, agg, params, metrics, self._names(params, metrics), has_runs, bool(self._summary), only, check
+        )
 
     def _frame(self, names: list[str], rows: list[tuple[Any, ...]], types: dict[str, str]) -> pd.DataFrame:
         decl = {"events": "INTEGER", "duration": "REAL", "pid": "INTEGER"}
@@ -295,8 +308,9 @@ class RunQueries:
             return None
         # ORDER BY "start", "track_id": text compares as its code points (UTF-8 bytes).
         # The frame's two sort columns as str objects, kept from the last patch.
-        all_starts, all_ids = meta[4] if len(meta) > 4 else (
-            old["start"].to_numpy(dtype=object), tids.to_numpy(dtype=object))
+        all_starts, all_ids = (
+            meta[4] if len(meta) > 4 else (old["start"].to_numpy(dtype=object), tids.to_numpy(dtype=object))
+        )
         starts, ids = all_starts[keep], all_ids[keep]
         at = []
         for r in rows:
@@ -315,7 +329,9 @@ class RunQueries:
             summary.remember(key, tok, gen, frame, (agg, params, metrics, cols, sort_keys))
         return frame
 
-    def search(self, where: str | None = None, order_by: Any = None, limit: int | None = None, agg: str = "last") -> pd.DataFrame:
+    def search(
+        self, where: str | None = None, order_by: Any = None, limit: int | None = None, agg: str = "last"
+    ) -> pd.DataFrame:
         if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
             raise ValueError(f"limit must be an int >= 0, got {limit!r}")
         copy, built = self._summary_copy(agg)
@@ -380,7 +396,7 @@ class RunQueries:
             gc.disable()
         try:
             rows = self.engine.query(sql, binds)  # no SQL function of ours in it: a plain read
-            return frame_from_rows(["track_id", "step", "value"][len(constants):], decls, rows, constants)
+            return frame_from_rows(["track_id", "step", "value"][len(constants) :], decls, rows, constants)
         finally:
             if collecting:
                 gc.enable()
@@ -495,5 +511,3 @@ def _summary_names(params: list[str], metrics: list[str], reserved: Sequence[str
             name += "_"
         out[c] = name
     return out
-
-

@@ -27,8 +27,19 @@ from .store.base import close_matches
 from .store.tables import PREDICTIONS, RUNS
 
 STATUSES = ("running", "finished", "failed", "killed")
-__all__ = ["RUNS", "PREDICTIONS", "STATUSES", "now", "mark_started",
-           "mark_ended", "record_run", "run_records", "prediction_metrics", "store_predictions", "tables"]
+__all__ = [
+    "RUNS",
+    "PREDICTIONS",
+    "STATUSES",
+    "now",
+    "mark_started",
+    "mark_ended",
+    "record_run",
+    "run_records",
+    "prediction_metrics",
+    "store_predictions",
+    "tables",
+]
 
 
 def now() -> str:
@@ -57,8 +68,9 @@ def mark_ended(
     """
     if status not in STATUSES[1:]:
         raise ValueError(f"status must be one of {', '.join(STATUSES[1:])}, got {status!r}")
-    features(engine).runs_side.mark_ended(engine, table, track_id, status, error, started_as, now(), os.getpid(),
-                                            socket.gethostname())
+    features(engine).runs_side.mark_ended(
+        engine, table, track_id, status, error, started_as, now(), os.getpid(), socket.gethostname()
+    )
 
 
 def record_run(
@@ -118,7 +130,9 @@ def _values(name: str, values: Any) -> list[Any]:
     return [coerce(v, name) for v in list(values)]
 
 
-def prediction_metrics(predictions: Any, actuals: Any, metrics: Iterable[str]) -> tuple[dict[str, Any], list[Any], list[Any]]:
+def prediction_metrics(
+    predictions: Any, actuals: Any, metrics: Iterable[str]
+) -> tuple[dict[str, Any], list[Any], list[Any]]:
     """Check the inputs and compute the metrics; raises before anything is written."""
     names = [metrics] if isinstance(metrics, str) else list(metrics)
     unknown = [m for m in names if m not in PREDICTION_METRICS]
@@ -136,7 +150,9 @@ def prediction_metrics(predictions: Any, actuals: Any, metrics: Iterable[str]) -
     for m in names:
         numeric, fn = PREDICTION_METRICS[m]
         if numeric:
-            bad = next((v for v in (*p, *a) if isinstance(v, bool) or not isinstance(v, (int, float)) or v is None), "ok")
+            bad = next(
+                (v for v in (*p, *a) if isinstance(v, bool) or not isinstance(v, (int, float)) or v is None), "ok"
+            )
             if bad != "ok":
                 raise TypeError(f"Metric {m!r} needs numbers, got {bad!r}")
         out[m] = float(fn(p, a))
@@ -154,8 +170,9 @@ def tables(engine: Any) -> pd.DataFrame:
     when some table has one."""
     store = features(engine).runs_side
     described = meta.descriptions(engine)
-    rows = [(name, *store.table_counts(engine, name), described.get(name))
-            for name in engine.tables()]  # experiment tables only: internal ones are left out
+    rows = [
+        (name, *store.table_counts(engine, name), described.get(name)) for name in engine.tables()
+    ]  # experiment tables only: internal ones are left out
     frame = pd.DataFrame(rows, columns=["table", "rows", "runs", "description"])
     if not described:  # a file without descriptions keeps 0.7.0's three columns
         frame = frame.drop(columns="description")

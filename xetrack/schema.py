@@ -33,6 +33,7 @@ ASSET_COUNTS = INTERNAL_PREFIX + "asset_counts"
 _TABLE_NAME = re.compile(r"[A-Za-z0-9_]+\Z")
 _NOT_NAME_CHAR = re.compile(r"[^A-Za-z0-9_]")
 
+
 class NotPlainValue(TypeError):
     """A value that is no plain SQL value: the Tracker stores it as an asset instead."""
 
@@ -60,9 +61,7 @@ def validate_table_name(name: Any) -> str:
     if not isinstance(name, str):
         raise TypeError(f"Table name must be a str, got {type(name).__name__}: {name!r}")
     if not _TABLE_NAME.match(name):
-        raise ValueError(
-            f"Table name {name!r} is invalid: use letters, digits and underscores only"
-        )
+        raise ValueError(f"Table name {name!r} is invalid: use letters, digits and underscores only")
     if is_internal_table(name):
         raise ValueError(
             f"Table name {name!r} is reserved: 'assets', 'sqlite_*' and 'xetrack_*' "
@@ -134,10 +133,7 @@ def _dump_finite(obj: Any) -> str:
     if isinstance(obj, float) and not math.isfinite(obj):
         return "null" if math.isnan(obj) else ("1e999" if obj > 0 else "-1e999")
     if isinstance(obj, dict):
-        items = (
-            json.dumps(k if isinstance(k, str) else json.dumps(k)) + ":" + _dump_finite(v)
-            for k, v in obj.items()
-        )
+        items = (json.dumps(k if isinstance(k, str) else json.dumps(k)) + ":" + _dump_finite(v) for k, v in obj.items())
         return "{" + ",".join(items) + "}"
     if isinstance(obj, (list, tuple)):
         return "[" + ",".join(_dump_finite(v) for v in obj) + "]"

@@ -156,6 +156,17 @@ def remember(key: Any, tok: Any, gen: Any, frame: Any, meta: Any = None) -> None
 
 
 __all__ = [
-    "SUMMARY_COLUMNS", "SUMMARY_DIRTY", "ENABLED", "PROGRESS_AFTER", "SUMMARY_RUNS", "SUMMARY_STATE", "Progress",
-    "cache_key", "cached", "changes_since", "entry", "refresh", "remember",
+    "SUMMARY_COLUMNS",
+    "SUMMARY_DIRTY",
+    "ENABLED",
+    "PROGRESS_AFTER",
+    "SUMMARY_RUNS",
+    "SUMMARY_STATE",
+    "Progress",
+    "cache_key",
+    "cached",
+    "changes_since",
+    "entry",
+    "refresh",
+    "remember",
 ]

@@ -128,7 +128,6 @@ class SystemReadings:
         self.due = time.monotonic() + self.interval
         return values
 
-
     def _cpu_percent(self) -> float:
         import psutil
 

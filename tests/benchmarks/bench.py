@@ -225,7 +225,9 @@ def timed(fn: Callable[[], Any]) -> float:
     return time.perf_counter() - start
 
 
-def alternate(repeats: int, x_run: Callable[[int], float], b_run: Callable[[int], float]) -> tuple[list[float], list[float]]:
+def alternate(
+    repeats: int, x_run: Callable[[int], float], b_run: Callable[[int], float]
+) -> tuple[list[float], list[float]]:
     """Run xetrack and baseline ``repeats`` times each, alternating which goes first."""
     xs: list[float] = []
     bs: list[float] = []
@@ -239,7 +241,9 @@ def alternate(repeats: int, x_run: Callable[[int], float], b_run: Callable[[int]
     return xs, bs
 
 
-def alternate_calls(repeats: int, ours: Callable[[], Any], theirs: Callable[[], Any]) -> tuple[list[float], list[float]]:
+def alternate_calls(
+    repeats: int, ours: Callable[[], Any], theirs: Callable[[], Any]
+) -> tuple[list[float], list[float]]:
     """:func:`alternate` of one timed call of each."""
     return alternate(repeats, lambda r: timed(ours), lambda r: timed(theirs))
 
@@ -373,7 +377,7 @@ def bench_log(tmp: str, size: dict[str, int], repeats: int) -> list[Result]:
     xs, bs, ns = [], [], []
     for r in range(read_repeats(repeats)):  # rotate which goes first; 0.1 s a run: best of 5
         order = [(xs, x_run), (bs, same), (ns, no_index)]
-        for out, run in order[r % 3:] + order[: r % 3]:
+        for out, run in order[r % 3 :] + order[: r % 3]:
             out.append(run(r))
     assert column_count(os.path.join(tmp, "x0.db")) == column_count(os.path.join(tmp, "b0.db")) == 12
     rate_result(res, n, xs, bs)
@@ -884,7 +888,7 @@ def bench_log_system(tmp: str, size: dict[str, int], repeats: int) -> Result:
     warm = {k: v for k, v in probe.log(log_rows(1, seed=1)[0]).items() if k not in ("timestamp", "track_id")}
     schema = xetrack_schema(tmp, warm)
     sql = insert_sql([*warm, "timestamp", "track_id"])
-    readings = tuple(warm[k] for k in list(warm)[len(LOG_KEYS):])
+    readings = tuple(warm[k] for k in list(warm)[len(LOG_KEYS) :])
     clock, track_id = RawClock(), "raw-run-0001"
     tuples = [(*row.values(), *readings, clock.now(), track_id) for row in rows]
 
@@ -900,12 +904,14 @@ def bench_log_system(tmp: str, size: dict[str, int], repeats: int) -> Result:
     xs, plain, bs = [], [], []
     for r in range(read_repeats(repeats)):  # rotate which goes first; best of 5
         order = [(xs, lambda: x_run(r, True)), (plain, lambda: x_run(r, False)), (bs, lambda: b_run(r))]
-        for out, run in order[r % 3:] + order[: r % 3]:
+        for out, run in order[r % 3 :] + order[: r % 3]:
             out.append(run())
     rate_result(res, n, xs, plain)
-    res.detail = (f"per call: with the readings {min(xs) / n * 1e6:.1f} us, without {min(plain) / n * 1e6:.1f} us; "
-                  f"the bare INSERT of the same 16 columns {min(bs) / n * 1e6:.1f} us "
-                  f"({min(bs) / min(xs):.2f}x of it with the readings)")
+    res.detail = (
+        f"per call: with the readings {min(xs) / n * 1e6:.1f} us, without {min(plain) / n * 1e6:.1f} us; "
+        f"the bare INSERT of the same 16 columns {min(bs) / n * 1e6:.1f} us "
+        f"({min(bs) / min(xs):.2f}x of it with the readings)"
+    )
     return res
 
 
@@ -1267,9 +1273,7 @@ def _run_procs(kind: str, path: str, size: dict[str, int]) -> float:
     procs, n, every = size["procs"], size["proc_logs"], size["proc_new_every"]
     ctx = mp.get_context("spawn")
     barrier, queue = ctx.Barrier(procs), ctx.Queue()
-    workers = [
-        ctx.Process(target=_proc_worker, args=(kind, path, i, n, every, barrier, queue)) for i in range(procs)
-    ]
+    workers = [ctx.Process(target=_proc_worker, args=(kind, path, i, n, every, barrier, queue)) for i in range(procs)]
     for w in workers:
         w.start()
     reports = []
@@ -1367,7 +1371,6 @@ def bench_processes(tmp: str, size: dict[str, int], repeats: int) -> Result:
 # --------------------------------------------------------------------------- driver
 
 
-
 # --------------------------------------------------------------------------- runs
 
 
@@ -1385,8 +1388,14 @@ def build_runs_db(path: str, runs: int, events: int, kinds: bool = True) -> None
         meta.record_kinds(open_engine(path), "default", ["model", "lr", "seed"], ["epoch", "acc", "loss"])
     conn = raw_connect(path)
     try:
-        for name, decl in (("model", "TEXT"), ("lr", "REAL"), ("seed", "INTEGER"), ("epoch", "INTEGER"),
-                           ("acc", "REAL"), ("loss", "REAL")):
+        for name, decl in (
+            ("model", "TEXT"),
+            ("lr", "REAL"),
+            ("seed", "INTEGER"),
+            ("epoch", "INTEGER"),
+            ("acc", "REAL"),
+            ("loss", "REAL"),
+        ):
             conn.execute(f'ALTER TABLE "default" ADD COLUMN "{name}" {decl}')
         rng = random.Random(0)
         rows = []
@@ -1397,8 +1406,18 @@ def build_runs_db(path: str, runs: int, events: int, kinds: bool = True) -> None
             for e in range(events):
                 stamp = f"2026-01-01 00:{(r // 60) % 60:02d}:{r % 60:02d}.{e:06d}"
                 rows.append((stamp, tid, model, lr, r, e, rng.random(), rng.random()))
-            side.append((tid, "default", "finished", f"2026-01-01 00:00:{r % 60:02d}.000000",
-                         f"2026-01-01 00:00:{r % 60:02d}.500000", None, 1, "bench"))
+            side.append(
+                (
+                    tid,
+                    "default",
+                    "finished",
+                    f"2026-01-01 00:00:{r % 60:02d}.000000",
+                    f"2026-01-01 00:00:{r % 60:02d}.500000",
+                    None,
+                    1,
+                    "bench",
+                )
+            )
         conn.execute("BEGIN")
         conn.executemany('INSERT INTO "default" VALUES (?, ?, ?, ?, ?, ?, ?, ?)', rows)
         conn.execute(
@@ -1415,9 +1434,9 @@ def build_runs_db(path: str, runs: int, events: int, kinds: bool = True) -> None
 # The query a user would write by hand: one GROUP BY with the same columns as runs()
 # (max for params and metrics; runs() also works out which columns are which).
 HAND_SUMMARY = (
-    'SELECT t.track_id, r.status, min(t.timestamp), max(t.timestamp), count(*), max(t.model), max(t.lr), '
+    "SELECT t.track_id, r.status, min(t.timestamp), max(t.timestamp), count(*), max(t.model), max(t.lr), "
     'max(t.seed), max(t.epoch), max(t.acc), max(t.loss) FROM "default" t '
-    'LEFT JOIN xetrack_runs r ON r.track_id = t.track_id AND r."table" = \'default\' GROUP BY t.track_id'
+    "LEFT JOIN xetrack_runs r ON r.track_id = t.track_id AND r.\"table\" = 'default' GROUP BY t.track_id"
 )
 
 
@@ -1430,16 +1449,31 @@ def _hand_frame(path: str, sql: str) -> pd.DataFrame:
         conn.close()
 
 
-def _bench_runs(tmp: str, size: dict[str, int], repeats: int, name: str, label: str,
-                ours: Callable[[Reader], pd.DataFrame], hand_sql: str, expect: int | None,
-                threshold: float = 0.5, kinds: bool = True) -> Result:
+def _bench_runs(
+    tmp: str,
+    size: dict[str, int],
+    repeats: int,
+    name: str,
+    label: str,
+    ours: Callable[[Reader], pd.DataFrame],
+    hand_sql: str,
+    expect: int | None,
+    threshold: float = 0.5,
+    kinds: bool = True,
+) -> Result:
     """The first call on a fresh file, as a new user's script pays it: every repeat times a
     new untouched copy of the file (copied untimed), for xetrack and for the hand query, so
     no run summary and no per-process cache exists yet."""
     pristine = os.path.join(tmp, f"{name}.db")
     build_runs_db(pristine, size["runs"], size["run_events"], kinds)
-    res = Result(name, label, "queries/s", op=">=", threshold=threshold,
-                 target=f">= {threshold:g}x hand-written GROUP BY, first call")
+    res = Result(
+        name,
+        label,
+        "queries/s",
+        op=">=",
+        threshold=threshold,
+        target=f">= {threshold:g}x hand-written GROUP BY, first call",
+    )
     copies = itertools.count()
 
     def fresh() -> str:
@@ -1469,32 +1503,69 @@ def _bench_runs(tmp: str, size: dict[str, int], repeats: int, name: str, label: 
 
 
 def bench_runs_summary(tmp: str, size: dict[str, int], repeats: int) -> list[Result]:
-    res = _bench_runs(tmp, size, repeats, "runs", f"Reader.runs() first call: {size['runs']:,} runs x {size['run_events']}",
-                      lambda r: r.runs(), HAND_SUMMARY, size["runs"], threshold=1.0)
-    res.detail = (f"first runs() on a fresh file {min(res.xetrack_seconds):.3f}s (the plain SQL: a process's "
-                  "second call builds the run summary), "
-                  f"hand GROUP BY {min(res.baseline_seconds):.3f}s")
-    older = _bench_runs(tmp, size, repeats, "runs_guess", "  the same, a file with no recorded kinds (0.7.0)",
-                        lambda r: r.runs(), HAND_SUMMARY, size["runs"], threshold=0.8, kinds=False)
-    older.detail = (f"params guessed on a sample of runs and checked in the same pass: {min(older.xetrack_seconds):.3f}s, "
-                    f"hand GROUP BY {min(older.baseline_seconds):.3f}s")
+    res = _bench_runs(
+        tmp,
+        size,
+        repeats,
+        "runs",
+        f"Reader.runs() first call: {size['runs']:,} runs x {size['run_events']}",
+        lambda r: r.runs(),
+        HAND_SUMMARY,
+        size["runs"],
+        threshold=1.0,
+    )
+    res.detail = (
+        f"first runs() on a fresh file {min(res.xetrack_seconds):.3f}s (the plain SQL: a process's "
+        "second call builds the run summary), "
+        f"hand GROUP BY {min(res.baseline_seconds):.3f}s"
+    )
+    older = _bench_runs(
+        tmp,
+        size,
+        repeats,
+        "runs_guess",
+        "  the same, a file with no recorded kinds (0.7.0)",
+        lambda r: r.runs(),
+        HAND_SUMMARY,
+        size["runs"],
+        threshold=0.8,
+        kinds=False,
+    )
+    older.detail = (
+        f"params guessed on a sample of runs and checked in the same pass: {min(older.xetrack_seconds):.3f}s, "
+        f"hand GROUP BY {min(older.baseline_seconds):.3f}s"
+    )
     return [res, older]
 
 
 def bench_runs_search(tmp: str, size: dict[str, int], repeats: int) -> Result:
-    hand = (f"SELECT * FROM ({HAND_SUMMARY}) WHERE \"max(t.acc)\" > 0.5 AND \"max(t.model)\" = 'rf' "
-            'ORDER BY "max(t.loss)" DESC LIMIT 100')
-    return _bench_runs(tmp, size, repeats, "search",
-                       f"Reader.search() first call: {size['runs']:,} runs x {size['run_events']}",
-                       lambda r: r.search("metrics.acc > 0.5 and params.model = 'rf'", order_by="-loss", limit=100, agg="max"),
-                       hand, None)
+    hand = (
+        f'SELECT * FROM ({HAND_SUMMARY}) WHERE "max(t.acc)" > 0.5 AND "max(t.model)" = \'rf\' '
+        'ORDER BY "max(t.loss)" DESC LIMIT 100'
+    )
+    return _bench_runs(
+        tmp,
+        size,
+        repeats,
+        "search",
+        f"Reader.search() first call: {size['runs']:,} runs x {size['run_events']}",
+        lambda r: r.search("metrics.acc > 0.5 and params.model = 'rf'", order_by="-loss", limit=100, agg="max"),
+        hand,
+        None,
+    )
 
 
 def bench_runs_big(tmp: str, size: dict[str, int], repeats: int) -> list[Result]:
     path = os.path.join(tmp, "big.db")
     build_runs_db(path, size["big_runs"], size["big_run_events"])
-    res = Result("runs_big", f"Reader.runs() first call: {size['big_runs']:,} runs x {size['big_run_events']}, peak memory",
-                 "MiB", op="<=", threshold=2.0, target="completes; <= 2x hand query peak")
+    res = Result(
+        "runs_big",
+        f"Reader.runs() first call: {size['big_runs']:,} runs x {size['big_run_events']}, peak memory",
+        "MiB",
+        op="<=",
+        threshold=2.0,
+        target="completes; <= 2x hand query peak",
+    )
     small = os.path.join(tmp, "small.db")  # lazy imports on another file: the big one stays fresh
     build_runs_db(small, 10, 2)
     Reader(small).runs()
@@ -1525,11 +1596,18 @@ def _summary_build(tmp: str, path: str, size: dict[str, int], hand_peak: int) ->
     progress bar shows on stderr once it has taken 2 s. Timed on one copy, its memory
     traced on another (tracing slows Python down)."""
     n = size["big_runs"] * size["big_run_events"]
-    res = Result("summary_build", f"  run summary built from scratch: {n:,} rows, peak memory", "MiB", op="<=",
-                 threshold=2.0, target="bounded; <= 2x hand query peak")
+    res = Result(
+        "summary_build",
+        f"  run summary built from scratch: {n:,} rows, peak memory",
+        "MiB",
+        op="<=",
+        threshold=2.0,
+        target="bounded; <= 2x hand query peak",
+    )
     timed_copy, traced_copy = os.path.join(tmp, "build-timed.db"), os.path.join(tmp, "build-traced.db")
     shutil.copyfile(path, timed_copy)
     shutil.copyfile(path, traced_copy)
+
     def one_more_row(db: str) -> None:  # else the second call is answered from the process's cache
         with Tracker(db, params={"model": "rf", "lr": 0.1, "seed": 1}) as tracker:
             tracker.log({"epoch": 0, "acc": 0.5, "loss": 0.5})
@@ -1555,8 +1633,10 @@ def _summary_build(tmp: str, path: str, size: dict[str, int], hand_peak: int) ->
     tracemalloc.stop()
     reader.close()
     res.xetrack, res.baseline, res.ratio = peak / 2**20, hand_peak / 2**20, peak / hand_peak
-    res.detail = (f"summary build + runs() of {n:,} rows took {seconds:.2f}s ({n / seconds:,.0f} rows/s), "
-                  f"peak {peak / 2**20:.1f} MiB (the frame of {size['big_runs']:,} runs included)")
+    res.detail = (
+        f"summary build + runs() of {n:,} rows took {seconds:.2f}s ({n / seconds:,.0f} rows/s), "
+        f"peak {peak / 2**20:.1f} MiB (the frame of {size['big_runs']:,} runs included)"
+    )
     return res
 
 
@@ -1564,8 +1644,14 @@ def bench_runs_again(tmp: str, size: dict[str, int], repeats: int) -> Result:
     """runs() on a file whose summary is built, after 100 more rows were logged (another Tracker)."""
     path = os.path.join(tmp, "runs.db")
     build_runs_db(path, size["runs"], size["run_events"])
-    res = Result("runs_again", f"Reader.runs() after 100 more rows: {size['runs']:,} runs x {size['run_events']}",
-                 "queries/s", op=">=", threshold=20.0, target=">= 20x hand-written GROUP BY")
+    res = Result(
+        "runs_again",
+        f"Reader.runs() after 100 more rows: {size['runs']:,} runs x {size['run_events']}",
+        "queries/s",
+        op=">=",
+        threshold=20.0,
+        target=">= 20x hand-written GROUP BY",
+    )
     reader = Reader(path)
     first = timed(reader.runs)  # a process's first call: the plain SQL, no summary built
     tracker = Tracker(path, params={"model": "rf", "lr": 0.1, "seed": 1})
@@ -1584,18 +1670,28 @@ def bench_runs_again(tmp: str, size: dict[str, int], repeats: int) -> Result:
     reader.close()
     tracker.close()
     res = rate_result(res, 1, xs, bs)
-    res.detail = (f"first runs() on the fresh file {first:.3f}s (plain SQL), second {build:.3f}s (builds the "
-                  f"summary), after 100 rows {min(xs):.4f}s, hand {min(bs):.3f}s")
+    res.detail = (
+        f"first runs() on the fresh file {first:.3f}s (plain SQL), second {build:.3f}s (builds the "
+        f"summary), after 100 rows {min(xs):.4f}s, hand {min(bs):.3f}s"
+    )
     return res
 
 
 def bench_search_warm(tmp: str, size: dict[str, int], repeats: int) -> Result:
-    hand = (f"SELECT * FROM ({HAND_SUMMARY}) WHERE \"max(t.loss)\" < 0.1 AND \"max(t.model)\" = 'm3' "
-            'ORDER BY "max(t.acc)" DESC LIMIT 10')
+    hand = (
+        f'SELECT * FROM ({HAND_SUMMARY}) WHERE "max(t.loss)" < 0.1 AND "max(t.model)" = \'m3\' '
+        'ORDER BY "max(t.acc)" DESC LIMIT 10'
+    )
     path = os.path.join(tmp, "runs.db")
     build_runs_db(path, size["runs"], size["run_events"])
-    res = Result("search_warm", f"Reader.search() warm: {size['runs']:,} runs x {size['run_events']}",
-                 "queries/s", op=">=", threshold=20.0, target=">= 20x hand-written GROUP BY")
+    res = Result(
+        "search_warm",
+        f"Reader.search() warm: {size['runs']:,} runs x {size['run_events']}",
+        "queries/s",
+        op=">=",
+        threshold=20.0,
+        target=">= 20x hand-written GROUP BY",
+    )
     reader = Reader(path)
 
     def ours() -> Any:
@@ -1616,13 +1712,21 @@ def bench_history(tmp: str, size: dict[str, int], repeats: int) -> Result:
     both on an open connection, in a table of xetrack's layout (track_id index)."""
     runs, per_run = size["history_runs"], size["history_steps"]
     n = runs * per_run
-    res = Result("history", f"history(): 1 run of {n:,} rows ({per_run:,} steps)", "queries/s", op=">=",
-                 threshold=0.8, target=">= 0.8x SELECT step, loss WHERE track_id=?")
+    res = Result(
+        "history",
+        f"history(): 1 run of {n:,} rows ({per_run:,} steps)",
+        "queries/s",
+        op=">=",
+        threshold=0.8,
+        target=">= 0.8x SELECT step, loss WHERE track_id=?",
+    )
     path = os.path.join(tmp, "history.db")
     conn = raw_create(path, xetrack_schema(tmp, {"step": 0, "loss": 0.5}))
     rnd = random.Random(7)
-    rows = ((f"2026-01-01 00:00:00.{i % 1_000_000:06d}", f"run-{i // per_run:05d}", i % per_run, rnd.random())
-            for i in range(n))
+    rows = (
+        (f"2026-01-01 00:00:00.{i % 1_000_000:06d}", f"run-{i // per_run:05d}", i % per_run, rnd.random())
+        for i in range(n)
+    )
     conn.execute("BEGIN")
     conn.executemany(insert_sql(["timestamp", "track_id", "step", "loss"]), rows)
     conn.execute("COMMIT")
@@ -1637,14 +1741,18 @@ def bench_history(tmp: str, size: dict[str, int], repeats: int) -> Result:
     assert list(zip(frame["step"].tolist(), frame["value"].tolist())) == expected
     assert (frame["track_id"] == one).all()
     del frame, expected
+
     def calls(fn: Callable[[], Any]) -> Callable[[int], float]:
         # A sample is HISTORY_CALLS calls in a row, as a dashboard or a notebook loop makes
         # them: one 4 ms call straight after the gc.collect() of timed() mostly measures
         # caches refilling.
         return lambda r: timed(lambda: [fn() for _ in range(HISTORY_CALLS)]) / HISTORY_CALLS
 
-    xs, bs = alternate(read_repeats(repeats), calls(lambda: reader.history("loss", track_id=one)),
-                       calls(lambda: bare.execute(sql, (one,)).fetchall()))
+    xs, bs = alternate(
+        read_repeats(repeats),
+        calls(lambda: reader.history("loss", track_id=one)),
+        calls(lambda: bare.execute(sql, (one,)).fetchall()),
+    )
     reader.close()
     bare.close()
     return rate_result(res, 1, xs, bs)
@@ -1667,8 +1775,14 @@ def bench_ui_runs(tmp: str, size: dict[str, int], repeats: int) -> Result:
     Reader.search() of the same filter and order, both warm, in one process."""
     path = os.path.join(tmp, "runs.db")
     build_runs_db(path, size["runs"], size["run_events"])
-    res = Result("ui_runs", f"xt ui /api/runs, 1 page of 100: {size['runs']:,} runs x {size['run_events']}",
-                 "queries/s", op=">=", threshold=0.5, target=">= 0.5x Reader.search() (<= 2x its time)")
+    res = Result(
+        "ui_runs",
+        f"xt ui /api/runs, 1 page of 100: {size['runs']:,} runs x {size['run_events']}",
+        "queries/s",
+        op=">=",
+        threshold=0.5,
+        target=">= 0.5x Reader.search() (<= 2x its time)",
+    )
     where, order = "metrics.acc > 0.2 and params.model = 'rf'", "-loss"
     client, reader = _ui_client(path), Reader(path, persist_summary=False)  # as the dashboard reads
 
@@ -1693,13 +1807,21 @@ def bench_ui_curve(tmp: str, size: dict[str, int], repeats: int) -> Result:
     """The curve endpoint on one run of ``curve_points`` points (downsampled to <= 4,000)
     against reading that run's column with Reader.history()."""
     n = size["curve_points"]
-    res = Result("ui_curve", f"xt ui /api/curve: 1 run of {n:,} points", "queries/s", op=">=", threshold=2.0,
-                 target="<= 4,000 points; >= 2x Reader.history() (<= 0.5x its time)")
+    res = Result(
+        "ui_curve",
+        f"xt ui /api/curve: 1 run of {n:,} points",
+        "queries/s",
+        op=">=",
+        threshold=2.0,
+        target="<= 4,000 points; >= 2x Reader.history() (<= 0.5x its time)",
+    )
     path = os.path.join(tmp, "curve.db")
     conn = raw_create(path, xetrack_schema(tmp, {"step": 0, "loss": 0.5}))
     rnd = random.Random(3)
-    rows = ((f"2026-01-01 00:00:00.{i % 1_000_000:06d}", "run-big" if i % 2 else "run-other", i // 2, rnd.random())
-            for i in range(2 * n))
+    rows = (
+        (f"2026-01-01 00:00:00.{i % 1_000_000:06d}", "run-big" if i % 2 else "run-other", i // 2, rnd.random())
+        for i in range(2 * n)
+    )
     conn.execute("BEGIN")
     conn.executemany(insert_sql(["timestamp", "track_id", "step", "loss"]), rows)
     conn.execute("COMMIT")
@@ -1729,20 +1851,30 @@ def bench_ui_live(tmp: str, size: dict[str, int], repeats: int) -> Result:
     bytes of the rows-after-cursor answer against those of the whole run's rows."""
     n = size["live_rows"]
     path = os.path.join(tmp, "live.db")
-    res = Result("ui_live", f"xt ui live update: 10 new rows in a {n:,}-row run", "bytes", op="<=", threshold=0.01,
-                 target="transfers only the new rows (<= 1% of the run)")
+    res = Result(
+        "ui_live",
+        f"xt ui live update: 10 new rows in a {n:,}-row run",
+        "bytes",
+        op="<=",
+        threshold=0.01,
+        target="transfers only the new rows (<= 1% of the run)",
+    )
     tracker = Tracker(path, params={"model": "rf"})
     tracker.log_batch([{"step": i, "loss": 1 / (i + 1)} for i in range(n)])
     client = _ui_client(path)
     cursor = client.get("/api/rows", params={"run": tracker.track_id, "after": 0, "size": 1000}).json()
     while cursor["rows"]:
-        cursor = client.get("/api/rows", params={"run": tracker.track_id, "after": cursor["cursor"], "size": 1000}).json()
+        cursor = client.get(
+            "/api/rows", params={"run": tracker.track_id, "after": cursor["cursor"], "size": 1000}
+        ).json()
     for i in range(10):
         tracker.log({"step": n + i, "loss": 0.0})
     fresh = client.get("/api/rows", params={"run": tracker.track_id, "after": cursor["cursor"], "size": 1000})
     assert len(fresh.json()["rows"]) == 10
-    whole = sum(len(client.get("/api/rows", params={"run": tracker.track_id, "page": p, "size": 1000}).content)
-                for p in range(math.ceil((n + 10) / 1000)))
+    whole = sum(
+        len(client.get("/api/rows", params={"run": tracker.track_id, "page": p, "size": 1000}).content)
+        for p in range(math.ceil((n + 10) / 1000))
+    )
     client.close()
     tracker.close()
     res.xetrack, res.baseline = float(len(fresh.content)), float(whole)
@@ -1764,8 +1896,14 @@ def bench_ui_first_load(tmp: str, size: dict[str, int], repeats: int) -> Result:
         raise RuntimeError(f"no Chromium at {chromium}: apt-get install chromium")
     path = os.path.join(tmp, "runs.db")
     build_runs_db(path, size["runs"], size["run_events"])
-    res = Result("ui_first_load", f"xt ui runs page in Chromium: {size['runs']:,} runs", "ms", op=">=",
-                 threshold=0.0, target="report: time to a visible table vs the bare JSON")
+    res = Result(
+        "ui_first_load",
+        f"xt ui runs page in Chromium: {size['runs']:,} runs",
+        "ms",
+        op=">=",
+        threshold=0.0,
+        target="report: time to a visible table vs the bare JSON",
+    )
     dashboard = serve_in_thread(lambda table: Reader(path, table=table, persist_summary=False), port=0)
     base = dashboard.url.split("/runs")[0]
     args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run"]
@@ -1795,8 +1933,10 @@ def bench_ui_first_load(tmp: str, size: dict[str, int], repeats: int) -> Result:
     res.xetrack_seconds, res.baseline_seconds = xs, bs
     res.xetrack, res.baseline = min(xs) * 1000, min(bs) * 1000
     res.ratio = res.xetrack / res.baseline
-    res.detail = (f"page to a visible table {res.xetrack:.0f} ms; the same /api/runs JSON fetched and parsed in a "
-                  f"bare page {res.baseline:.0f} ms")
+    res.detail = (
+        f"page to a visible table {res.xetrack:.0f} ms; the same /api/runs JSON fetched and parsed in a "
+        f"bare page {res.baseline:.0f} ms"
+    )
     return res
 
 
@@ -1849,7 +1989,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes and one repeat: a smoke check")
     parser.add_argument("--json", metavar="PATH", help="also write the results as JSON to PATH")
-    parser.add_argument("--repeats", type=int, default=None, help="timing repeats, best kept (default 3; 1 with --quick)")
+    parser.add_argument(
+        "--repeats", type=int, default=None, help="timing repeats, best kept (default 3; 1 with --quick)"
+    )
     parser.add_argument("--only", default="", help="comma-separated workload names to run")
     args = parser.parse_args(argv)
     size = QUICK if args.quick else FULL
@@ -1888,13 +2030,25 @@ def main(argv: list[str] | None = None) -> int:
     workloads = [
         ("log", f"log(): {size['log']:,} calls x 10 keys", in_tmp(bench_log)),
         ("log_batch", f"log_batch(): {size['batch']:,} rows x 10 keys", in_tmp(bench_log_batch)),
-        ("read_sqlite", f"Reader.to_df() sqlite: {size['read']:,} rows", lambda: bench_read_sqlite(read_fixture(), repeats)),
-        ("read_duckdb", f"Reader.to_df() duckdb: {size['read']:,} rows", lambda: bench_read_duckdb(read_fixture(), repeats)),
+        (
+            "read_sqlite",
+            f"Reader.to_df() sqlite: {size['read']:,} rows",
+            lambda: bench_read_sqlite(read_fixture(), repeats),
+        ),
+        (
+            "read_duckdb",
+            f"Reader.to_df() duckdb: {size['read']:,} rows",
+            lambda: bench_read_duckdb(read_fixture(), repeats),
+        ),
         ("new_keys", f"log() adding a new key each: {size['new_keys']:,} keys", in_tmp(bench_new_keys)),
         ("many_trackers", f"{size['trackers']:,} Trackers x {size['tracker_logs']} logs", in_tmp(bench_many_trackers)),
         ("log_system", f"log() with system readings: {size['log']:,} calls", in_tmp(bench_log_system)),
         ("processes", f"{size['procs']} processes x {size['proc_logs']:,} logs", in_tmp(bench_processes)),
-        ("read_memory", f"peak memory, sqlite read of {size['read']:,} rows", lambda: bench_read_memory(read_fixture(), repeats)),
+        (
+            "read_memory",
+            f"peak memory, sqlite read of {size['read']:,} rows",
+            lambda: bench_read_memory(read_fixture(), repeats),
+        ),
         ("assets", f"log() of a {size['asset_mb']} MB object, twice", in_tmp(bench_assets)),
         ("artifact_write", f"log_artifact(): a {size['artifact_mb']} MB file", in_tmp(bench_artifact_write)),
         ("artifact_read", f"download_artifacts(): a {size['artifact_mb']} MB file", in_tmp(bench_artifact_read)),
@@ -1903,7 +2057,11 @@ def main(argv: list[str] | None = None) -> int:
         ("runs", f"Reader.runs(): {size['runs']:,} runs", in_tmp(bench_runs_summary)),
         ("search", f"Reader.search(): {size['runs']:,} runs", in_tmp(bench_runs_search)),
         ("runs_big", f"Reader.runs(): {size['big_runs']:,} runs, peak memory", in_tmp(bench_runs_big)),
-        ("history", f"history(): one run of {size['history_runs'] * size['history_steps']:,} rows", in_tmp(bench_history)),
+        (
+            "history",
+            f"history(): one run of {size['history_runs'] * size['history_steps']:,} rows",
+            in_tmp(bench_history),
+        ),
         ("runs_again", f"Reader.runs() after 100 more rows: {size['runs']:,} runs", in_tmp(bench_runs_again)),
         ("search_warm", f"Reader.search() warm: {size['runs']:,} runs", in_tmp(bench_search_warm)),
         ("ui_runs", f"xt ui /api/runs: {size['runs']:,} runs", in_tmp(bench_ui_runs)),

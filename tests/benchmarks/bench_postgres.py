@@ -32,9 +32,12 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.dirname(HERE))  # tests/, for pg_server
 
 COLUMNS = ("a", "b", "c", "d", "e", "f", "g", "h", "i", "j")
-DDL = ('CREATE TABLE "raw" ("id" BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, "timestamp" TEXT, '
-       '"track_id" TEXT, "overflow" JSONB, ' + ", ".join(f'"{c}" {t}' for c, t in zip(
-           COLUMNS, ["BIGINT", "DOUBLE PRECISION", "TEXT"] * 3 + ["BIGINT"])) + ')')
+DDL = (
+    'CREATE TABLE "raw" ("id" BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, "timestamp" TEXT, '
+    '"track_id" TEXT, "overflow" JSONB, '
+    + ", ".join(f'"{c}" {t}' for c, t in zip(COLUMNS, ["BIGINT", "DOUBLE PRECISION", "TEXT"] * 3 + ["BIGINT"]))
+    + ")"
+)
 
 
 BINARY_TYPES = ["text", "text"] + ["int8", "float8", "text"] * 3 + ["int8"]
@@ -104,7 +107,9 @@ def main() -> int:
                 tracker.log(d)
             return time.perf_counter() - t0
 
-        results.append((f"{n_log:,} log() of 10 keys", n_log / best(xt_log, repeats), n_log / best(raw_log, repeats), 0.7))
+        results.append(
+            (f"{n_log:,} log() of 10 keys", n_log / best(xt_log, repeats), n_log / best(raw_log, repeats), 0.7)
+        )
 
         def raw_copy(n: int, binary: bool = False) -> float:
             url = server.create_database()
@@ -129,11 +134,19 @@ def main() -> int:
             tracker.log_batch(data)
             return time.perf_counter() - t0
 
-        results.append((f"log_batch of {n_batch:,} rows", n_batch / best(xt_batch, repeats),
-                        n_batch / best(lambda: raw_copy(n_batch), repeats), 0.7))
+        results.append(
+            (
+                f"log_batch of {n_batch:,} rows",
+                n_batch / best(xt_batch, repeats),
+                n_batch / best(lambda: raw_copy(n_batch), repeats),
+                0.7,
+            )
+        )
         binary_floor = n_batch / best(lambda: raw_copy(n_batch, binary=True), repeats)
-        print(f"log_batch of {n_batch:,} rows against binary COPY (set_types, {binary_floor:,.0f} rows/s): "
-              f"{results[-1][1] / binary_floor:.2f}x")
+        print(
+            f"log_batch of {n_batch:,} rows against binary COPY (set_types, {binary_floor:,.0f} rows/s): "
+            f"{results[-1][1] / binary_floor:.2f}x"
+        )
 
         url = server.create_database()
         Tracker(url).log_batch([row(k) for k in range(n_read)])
@@ -149,7 +162,9 @@ def main() -> int:
                 assert len(pd.read_sql('SELECT * FROM "default"', conn)) == n_read
                 return time.perf_counter() - t0
 
-        results.append((f"to_df() of {n_read:,} rows", n_read / best(xt_read, repeats), n_read / best(raw_read, repeats), 0.8))
+        results.append(
+            (f"to_df() of {n_read:,} rows", n_read / best(xt_read, repeats), n_read / best(raw_read, repeats), 0.8)
+        )
 
         url = server.create_database()
         Tracker(url).log({"i": -1})
@@ -164,7 +179,9 @@ def main() -> int:
         for p in procs:
             p.join()
         stored = len(Reader(url)) - 1
-        print(f"8 processes x {n_procs:,} logs adding keys: {stored:,} of {8 * n_procs:,} rows, {stored / elapsed:,.0f} rows/s")
+        print(
+            f"8 processes x {n_procs:,} logs adding keys: {stored:,} of {8 * n_procs:,} rows, {stored / elapsed:,.0f} rows/s"
+        )
         lost = stored != 8 * n_procs
 
         with tempfile.TemporaryDirectory() as folder:
@@ -175,14 +192,18 @@ def main() -> int:
             copied = xetrack.copy(source, target)
             elapsed = time.perf_counter() - t0
             floor = raw_copy(n_read)
-        print(f"xetrack.copy of a {n_read:,}-row SQLite file: {copied / elapsed:,.0f} rows/s, "
-              f"{(copied / elapsed) / (n_read / floor):.2f}x COPY of the same rows")
+        print(
+            f"xetrack.copy of a {n_read:,}-row SQLite file: {copied / elapsed:,.0f} rows/s, "
+            f"{(copied / elapsed) / (n_read / floor):.2f}x COPY of the same rows"
+        )
     finally:
         server.stop()
     print("\n| workload | xetrack rows/s | floor rows/s | ratio | target |\n|---|---|---|---|---|")
     for name, xt, floor, target in results:
         ratio = xt / floor
-        print(f"| {name} | {xt:,.0f} | {floor:,.0f} | {ratio:.2f} | >= {target} {'ok' if ratio >= target else 'MISS'} |")
+        print(
+            f"| {name} | {xt:,.0f} | {floor:,.0f} | {ratio:.2f} | >= {target} {'ok' if ratio >= target else 'MISS'} |"
+        )
     return 1 if lost else 0
 
 

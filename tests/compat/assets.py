@@ -61,8 +61,9 @@ assert model.centroids == lr.centroids
 assert Reader("models/database.db").to_df()["lr"].dropna().tolist() == [model_hash, model_hash]
 
 # the command line, for production: only the model, in a cloudpickle file
-done = subprocess.run([XT, "assets", "export", "models/database.db", model_hash, "model.cloudpickle"],
-                      capture_output=True, text=True)
+done = subprocess.run(
+    [XT, "assets", "export", "models/database.db", model_hash, "model.cloudpickle"], capture_output=True, text=True
+)
 print(done.stdout, done.stderr)
 assert done.returncode == 0, done.stderr
 assert os.path.isfile("model.cloudpickle")

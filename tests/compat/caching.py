@@ -15,7 +15,7 @@ calls = []
 
 def expensive_computation(x: int, y: int) -> int:
     calls.append((x, y))
-    return x ** y
+    return x**y
 
 
 class Config:

@@ -16,8 +16,9 @@ failures = []
 
 
 def xt(*args):
-    done = subprocess.run([XT, *args], capture_output=True, text=True, timeout=60,
-                          env={**os.environ, "COLUMNS": "200", "NO_COLOR": "1"})
+    done = subprocess.run(
+        [XT, *args], capture_output=True, text=True, timeout=60, env={**os.environ, "COLUMNS": "200", "NO_COLOR": "1"}
+    )
     print(f"$ xt {' '.join(args)}  -> exit {done.returncode}")
     print(done.stdout[-1500:], done.stderr[-800:], sep="")
     if done.returncode != 0:
@@ -88,7 +89,9 @@ df = Reader("database.db").to_df()
 check(first not in set(df["track_id"]) and len(df) == 150, "xt delete left the run's rows")
 
 out = xt("version").stdout.strip()
-check(out == xetrack.__version__ == "0.8.0", f"xt version printed {out!r}, xetrack.__version__ is {xetrack.__version__!r}")
+check(
+    out == xetrack.__version__ == "0.8.0", f"xt version printed {out!r}, xetrack.__version__ is {xetrack.__version__!r}"
+)
 
 if failures:
     raise SystemExit("CLI failures:\n" + "\n".join(f"- {f}" for f in failures))

@@ -14,11 +14,15 @@ for model, scores in {"resnet18": [0.71, 0.84], "resnet50": [0.79, 0.91]}.items(
     assert tracker.latest["model"] == model and tracker.latest["accuracy"] == scores[-1]
 
 assert os.path.isfile("warehouse/experiments.db")
-rows = tracker.conn.execute('SELECT model, epoch, accuracy FROM db."default" WHERE accuracy > 0.8 ORDER BY accuracy').fetchall()
+rows = tracker.conn.execute(
+    'SELECT model, epoch, accuracy FROM db."default" WHERE accuracy > 0.8 ORDER BY accuracy'
+).fetchall()
 print("accuracy > 0.8:", rows)
 assert [tuple(r) for r in rows] == [("resnet18", 2, 0.84), ("resnet50", 2, 0.91)]
 
-best = tracker.conn.execute('SELECT model, max(accuracy) AS best FROM db."default" GROUP BY model ORDER BY best DESC').fetchall()
+best = tracker.conn.execute(
+    'SELECT model, max(accuracy) AS best FROM db."default" GROUP BY model ORDER BY best DESC'
+).fetchall()
 assert best[0][0] == "resnet50"
 
 assert len(tracker.to_df()) == 2 and len(tracker.to_df(all=True)) == 4

@@ -8,8 +8,9 @@ import os
 from xetrack import Reader, Tracker
 
 year_before = datetime.datetime.now().year
-tracker = Tracker("runs/exp.db", params={"model": "lgbm"}, logs_path="logs", logs_stdout=True,
-                  logs_file_format="{time:YYYY}_exp.log")
+tracker = Tracker(
+    "runs/exp.db", params={"model": "lgbm"}, logs_path="logs", logs_stdout=True, logs_file_format="{time:YYYY}_exp.log"
+)
 tracker.log({"b": 2})
 tracker.log({"accuracy": 0.9, "epoch": 1})
 years = {year_before, datetime.datetime.now().year}

@@ -28,8 +28,13 @@ def check_counters(row, keys):
         assert isinstance(row[key], (int, float)) and row[key] >= 0, (key, row[key])
 
 
-tracker = Tracker("bench/functions.db", params={"host": "ci"},
-                  log_system_params=True, log_network_params=True, measurement_interval=0.1)
+tracker = Tracker(
+    "bench/functions.db",
+    params={"host": "ci"},
+    log_system_params=True,
+    log_network_params=True,
+    measurement_interval=0.1,
+)
 
 image = tracker.track(read_image, args=["images/cat.png"], kwargs={"size": 32})
 print("track ->", image, tracker.latest)
@@ -64,6 +69,7 @@ print("log ->", row)
 check_percentages(row, SYSTEM)
 check_counters(row, NETWORK)
 assert row["accuracy"] == 0.81 and row["host"] == "ci"
+
 
 # a failing function: the error is logged and, raise_on_error=True by default, re-raised
 def broken():

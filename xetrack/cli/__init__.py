@@ -21,8 +21,7 @@ from .common import CommandError, error_message, note, one_line
 
 app = typer.Typer(
     name="xt",
-    help="xetrack: read, change and merge experiment databases from the shell.\n\n"
-    "Example: xt head results.db --n 3",
+    help="xetrack: read, change and merge experiment databases from the shell.\n\nExample: xt head results.db --n 3",
     no_args_is_help=True,
     add_completion=False,
 )

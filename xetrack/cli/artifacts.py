@@ -32,7 +32,9 @@ models_app = typer.Typer(
     no_args_is_help=True,
 )
 
-OutputArg = Annotated[str, typer.Argument(metavar="OUTPUT", help="The file to write; - for stdout.", show_default=False)]
+OutputArg = Annotated[
+    str, typer.Argument(metavar="OUTPUT", help="The file to write; - for stdout.", show_default=False)
+]
 TrackIdOpt = Annotated[str | None, typer.Option("--track-id", "-r", help="Only this run's artifacts.")]
 NameArg = Annotated[str, typer.Argument(metavar="NAME", help="The model's name.", show_default=False)]
 AliasArg = Annotated[str, typer.Argument(metavar="ALIAS", help="The alias, e.g. production.", show_default=False)]
@@ -72,7 +74,9 @@ def _read_in_chunks(stream: IO[bytes]) -> Iterator[bytes]:
 
 # -- xt artifacts -------------------------------------------------------------------------
 @artifacts_app.command("ls")
-def list_artifacts(db: DbArg, track_id: TrackIdOpt = None, table: TableOpt = "default", as_json: JsonOpt = False) -> None:
+def list_artifacts(
+    db: DbArg, track_id: TrackIdOpt = None, table: TableOpt = "default", as_json: JsonOpt = False
+) -> None:
     """List the artifacts of a table's runs (or of one run): track_id, name, type, hash,
     size in bytes and when it was logged.
 
@@ -95,7 +99,10 @@ def list_artifacts(db: DbArg, track_id: TrackIdOpt = None, table: TableOpt = "de
 def get_artifact(
     db: DbArg,
     hash_or_name: Annotated[
-        str, typer.Argument(metavar="HASH_OR_NAME", help="The artifact's hash, or its name (the latest logged).", show_default=False)
+        str,
+        typer.Argument(
+            metavar="HASH_OR_NAME", help="The artifact's hash, or its name (the latest logged).", show_default=False
+        ),
     ],
     output: OutputArg,
     track_id: Annotated[str | None, typer.Option("--track-id", "-r", help="The artifact of this run.")] = None,
@@ -132,7 +139,9 @@ def _aliases(frame: pd.DataFrame, name: str) -> dict[str, int]:
         names = sorted(set(frame["name"]))
         listed = ", ".join(names) if names else "none is registered"
         raise NotFoundError(f"No model named {name!r}.{close_matches(name, names)} Models: {listed}")
-    return {alias: int(version) for version, aliases in zip(versions["version"], versions["aliases"]) for alias in aliases}
+    return {
+        alias: int(version) for version, aliases in zip(versions["version"], versions["aliases"]) for alias in aliases
+    }
 
 
 @models_app.command("ls")
@@ -157,7 +166,9 @@ def list_models(db: DbArg, as_json: JsonOpt = False) -> None:
 def set_alias(
     db: DbArg,
     name: NameArg,
-    version: Annotated[int, typer.Argument(metavar="VERSION", min=1, help="The version the alias names.", show_default=False)],
+    version: Annotated[
+        int, typer.Argument(metavar="VERSION", min=1, help="The version the alias names.", show_default=False)
+    ],
     alias: AliasArg,
 ) -> None:
     """Point ALIAS of model NAME at VERSION, moving it from the version it named.
@@ -185,7 +196,9 @@ def delete_alias(db: DbArg, name: NameArg, alias: AliasArg) -> None:
         pointers = _aliases(reader.models(), name)
         if alias not in pointers or not reader.delete_model_alias(name, alias):
             shown = ", ".join(f"{a} -> {v}" for a, v in sorted(pointers.items())) or "none"
-            raise NotFoundError(f"Model {name!r} has no alias {alias!r}.{close_matches(alias, list(pointers))} Aliases: {shown}")
+            raise NotFoundError(
+                f"Model {name!r} has no alias {alias!r}.{close_matches(alias, list(pointers))} Aliases: {shown}"
+            )
     typer.echo(f"Removed {name}@{alias} (was version {pointers[alias]})")
 
 
@@ -193,7 +206,10 @@ def delete_alias(db: DbArg, name: NameArg, alias: AliasArg) -> None:
 def export_model(
     db: DbArg,
     spec: Annotated[
-        str, typer.Argument(metavar="NAME[:V|@ALIAS]", help="The model: name (latest), name:3 or name@production.", show_default=False)
+        str,
+        typer.Argument(
+            metavar="NAME[:V|@ALIAS]", help="The model: name (latest), name:3 or name@production.", show_default=False
+        ),
     ],
     output: OutputArg,
 ) -> None:

@@ -16,7 +16,9 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-HashArg = Annotated[str, typer.Argument(metavar="HASH", help="The asset's hash (16 hex characters).", show_default=False)]
+HashArg = Annotated[
+    str, typer.Argument(metavar="HASH", help="The asset's hash (16 hex characters).", show_default=False)
+]
 
 
 @app.command("ls")
@@ -30,9 +32,7 @@ def list_assets(db: DbArg, as_json: JsonOpt = False) -> None:
 
     with open_reader(db) as reader:
         rows = reader.store.asset_listing() if len(reader.assets) else []
-    listing = [
-        {"hash": key, "bytes": size, "references": refs, "models": models} for key, size, refs, models in rows
-    ]
+    listing = [{"hash": key, "bytes": size, "references": refs, "models": models} for key, size, refs, models in rows]
     if as_json:
         print_json(listing)
     elif not listing:
@@ -45,7 +45,9 @@ def list_assets(db: DbArg, as_json: JsonOpt = False) -> None:
 def export_asset(
     db: DbArg,
     hash: HashArg,
-    output: Annotated[str, typer.Argument(metavar="OUTPUT", help="The file to write; - for stdout.", show_default=False)],
+    output: Annotated[
+        str, typer.Argument(metavar="OUTPUT", help="The file to write; - for stdout.", show_default=False)
+    ],
 ) -> None:
     """Write an object's cloudpickle bytes to a file, to load with cloudpickle.loads.
 
@@ -76,7 +78,9 @@ def delete_asset(db: DbArg, hash: HashArg) -> None:
 def collect_garbage(
     db: DbArg,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Only report what would be removed.")] = False,
-    vacuum: Annotated[bool, typer.Option("--vacuum", help="Also give the freed space back to the file system (rewrites the file).")] = False,
+    vacuum: Annotated[
+        bool, typer.Option("--vacuum", help="Also give the freed space back to the file system (rewrites the file).")
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Remove stored objects and artifact bytes that no row, artifact entry or model

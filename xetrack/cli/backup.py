@@ -11,8 +11,13 @@ from .common import CommandError, open_reader
 
 
 def backup(
-    source: Annotated[str, typer.Argument(metavar="SRC", help="The database to back up; it is only read.", show_default=False)],
-    dest: Annotated[str, typer.Argument(metavar="DEST", help="The file to write; it must not exist (see --force).", show_default=False)],
+    source: Annotated[
+        str, typer.Argument(metavar="SRC", help="The database to back up; it is only read.", show_default=False)
+    ],
+    dest: Annotated[
+        str,
+        typer.Argument(metavar="DEST", help="The file to write; it must not exist (see --force).", show_default=False),
+    ],
     force: Annotated[bool, typer.Option("--force", "-f", help="Replace DEST if it exists.")] = False,
 ) -> None:
     """Copy SRC to DEST safely, even while other processes keep logging to SRC.

@@ -13,7 +13,9 @@ app = typer.Typer(
     no_args_is_help=True,
 )
 
-DirArg = Annotated[str, typer.Argument(metavar="DIR", help="The cache directory given to Tracker(cache=...).", show_default=False)]
+DirArg = Annotated[
+    str, typer.Argument(metavar="DIR", help="The cache directory given to Tracker(cache=...).", show_default=False)
+]
 _RESULT_WIDTH = 60
 
 
@@ -47,7 +49,9 @@ def list_cache(directory: DirArg, as_json: JsonOpt = False) -> None:
 @app.command("delete")
 def delete_cache(
     directory: DirArg,
-    track_id: Annotated[str, typer.Argument(metavar="TRACK_ID", help="The run whose results to delete.", show_default=False)],
+    track_id: Annotated[
+        str, typer.Argument(metavar="TRACK_ID", help="The run whose results to delete.", show_default=False)
+    ],
 ) -> None:
     """Delete the cached results a run computed, and print how many.
 

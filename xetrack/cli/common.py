@@ -31,9 +31,7 @@ class Engine(str, enum.Enum):
 
 DbArg = Annotated[str, typer.Argument(metavar="DB", help="The database file.", show_default=False)]
 TableOpt = Annotated[str, typer.Option("--table", "-t", help="The experiment table.")]
-EngineOpt = Annotated[
-    Engine, typer.Option("--engine", "-e", help="Read with SQLite or DuckDB.", case_sensitive=False)
-]
+EngineOpt = Annotated[Engine, typer.Option("--engine", "-e", help="Read with SQLite or DuckDB.", case_sensitive=False)]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of a table.")]
 
 _CELL_WIDTH = 60  # longer text is cut in tables (never in --json)
@@ -132,8 +130,7 @@ def jsonable(value: Any) -> Any:
 def records(frame: pd.DataFrame) -> list[dict[str, Any]]:
     columns = [str(c) for c in frame.columns]
     return [
-        {name: jsonable(value) for name, value in zip(columns, row)}
-        for row in frame.itertuples(index=False, name=None)
+        {name: jsonable(value) for name, value in zip(columns, row)} for row in frame.itertuples(index=False, name=None)
     ]
 
 
@@ -165,7 +162,9 @@ def print_frame(frame: pd.DataFrame, as_json: bool = False, index: bool = False)
         typer.echo(table_text(frame, index=index))
 
 
-def print_pairs(pairs: Iterable[tuple[str, Any]], as_json: bool = False, header: tuple[str, str] = ("column", "value")) -> None:
+def print_pairs(
+    pairs: Iterable[tuple[str, Any]], as_json: bool = False, header: tuple[str, str] = ("column", "value")
+) -> None:
     """A mapping as a two-column table, or a JSON object."""
     pairs = list(pairs)
     if as_json:

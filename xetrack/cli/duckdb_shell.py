@@ -86,9 +86,7 @@ def setup_sql(db: str, write: bool, binary: str) -> str:
 
 def duckdb_shell(
     db: DbArg,
-    write: Annotated[
-        bool, typer.Option("--write", help="Attach the file writable (default: read-only).")
-    ] = False,
+    write: Annotated[bool, typer.Option("--write", help="Attach the file writable (default: read-only).")] = False,
     args: Annotated[
         list[str] | None,
         typer.Argument(

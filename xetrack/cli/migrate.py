@@ -15,9 +15,21 @@ export_app = typer.Typer(help="Write a database file's runs in another tracker's
 
 @import_app.command("mlflow")
 def import_mlflow(
-    src: Annotated[str, typer.Argument(metavar="SRC", help="An mlruns/ folder, sqlite:///mlflow.db or postgresql+psycopg://user@host/db.", show_default=False)],
+    src: Annotated[
+        str,
+        typer.Argument(
+            metavar="SRC",
+            help="An mlruns/ folder, sqlite:///mlflow.db or postgresql+psycopg://user@host/db.",
+            show_default=False,
+        ),
+    ],
     db: DbArg,
-    artifact_root: Annotated[str | None, typer.Option("--artifact-root", help="The folder the runs' artifacts are in, when their URIs do not lead there.")] = None,
+    artifact_root: Annotated[
+        str | None,
+        typer.Option(
+            "--artifact-root", help="The folder the runs' artifacts are in, when their URIs do not lead there."
+        ),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Import MLflow experiments, runs, metrics, tags, artifacts and registered models.
@@ -51,7 +63,10 @@ def import_mlflow(
 @export_app.command("mlflow")
 def export_mlflow(
     db: DbArg,
-    dest: Annotated[str, typer.Argument(metavar="DEST", help="The mlruns/ folder to write (created if missing).", show_default=False)],
+    dest: Annotated[
+        str,
+        typer.Argument(metavar="DEST", help="The mlruns/ folder to write (created if missing).", show_default=False),
+    ],
     table: Annotated[list[str] | None, typer.Option("--table", "-t", help="Only this table (repeatable).")] = None,
 ) -> None:
     """Write the runs as an MLflow file store that MLflow reads (mlflow ui --backend-store-uri DEST).

@@ -89,8 +89,16 @@ def tables(
     with open_reader(db, engine=engine) as reader:
         frame = reader.tables()
     listing = [
-        {"table": row["table"], "rows": int(row["rows"]), "runs": None if pd.isna(row["runs"]) else int(row["runs"]),
-         **({"description": row["description"]} if "description" in row and isinstance(row["description"], str) else {})}
+        {
+            "table": row["table"],
+            "rows": int(row["rows"]),
+            "runs": None if pd.isna(row["runs"]) else int(row["runs"]),
+            **(
+                {"description": row["description"]}
+                if "description" in row and isinstance(row["description"], str)
+                else {}
+            ),
+        }
         for row in frame.astype(object).to_dict("records")
     ]
     if as_json:

@@ -14,7 +14,10 @@ AggOpt = Annotated[str, typer.Option("--agg", help="Each metric's value per run:
 
 def runs(
     db: DbArg,
-    where: Annotated[str | None, typer.Option("--where", "-w", help="A condition: \"acc > 0.9 AND model = 'rf'\" or \"metrics.acc > 0.9\".")] = None,
+    where: Annotated[
+        str | None,
+        typer.Option("--where", "-w", help='A condition: "acc > 0.9 AND model = \'rf\'" or "metrics.acc > 0.9".'),
+    ] = None,
     order_by: Annotated[str | None, typer.Option("--order-by", "-o", help="'acc DESC', or '-acc,loss'.")] = None,
     limit: Annotated[int | None, typer.Option("--limit", "-n", min=0, help="At most N runs.")] = None,
     agg: AggOpt = "last",
@@ -38,7 +41,10 @@ def runs(
 def tag(
     db: DbArg,
     track_id: Annotated[str, typer.Argument(metavar="TRACK_ID", help="The run.", show_default=False)],
-    pairs: Annotated[list[str], typer.Argument(metavar="KEY=VALUE...", help="Tags to set; KEY= (no value) with --delete.", show_default=False)],
+    pairs: Annotated[
+        list[str],
+        typer.Argument(metavar="KEY=VALUE...", help="Tags to set; KEY= (no value) with --delete.", show_default=False),
+    ],
     delete: Annotated[bool, typer.Option("--delete", help="Remove the tags named (KEY or KEY=).")] = False,
     table: TableOpt = "default",
 ) -> None:
@@ -86,7 +92,9 @@ def history(
     db: DbArg,
     metric: Annotated[str, typer.Argument(metavar="METRIC", help="A numeric column.", show_default=False)],
     track_id: Annotated[list[str] | None, typer.Option("--track-id", "-r", help="Only this run (repeatable).")] = None,
-    step: Annotated[str | None, typer.Option("--step", help="The step column (default: step, epoch or row order).")] = None,
+    step: Annotated[
+        str | None, typer.Option("--step", help="The step column (default: step, epoch or row order).")
+    ] = None,
     as_json: JsonOpt = False,
     table: TableOpt = "default",
     engine: EngineOpt = Engine.sqlite,
@@ -105,7 +113,9 @@ def history(
     if as_json:
         print_frame(frame, True)
         return
-    frame = frame[pd.to_numeric(frame["value"], errors="coerce").notna() & pd.to_numeric(frame["step"], errors="coerce").notna()]
+    frame = frame[
+        pd.to_numeric(frame["value"], errors="coerce").notna() & pd.to_numeric(frame["step"], errors="coerce").notna()
+    ]
     if not len(frame):
         raise CommandError(f"No numeric values of {metric!r} to draw")
     from .plot import _figure

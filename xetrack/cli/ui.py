@@ -12,7 +12,9 @@ from .common import CommandError, DbArg, TableOpt, note, open_reader
 def ui(
     db: DbArg,
     table: TableOpt = "default",
-    host: Annotated[str, typer.Option("--host", help="The address to bind; not 127.0.0.1 means a token is required.")] = "127.0.0.1",
+    host: Annotated[
+        str, typer.Option("--host", help="The address to bind; not 127.0.0.1 means a token is required.")
+    ] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", "-p", min=0, max=65535, help="The port; 0 picks a free one.")] = 8080,
     open_browser: Annotated[bool, typer.Option("--open", help="Open the URL in the default browser.")] = False,
 ) -> None:

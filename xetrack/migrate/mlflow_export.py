@@ -107,7 +107,9 @@ def _run_id(track_id: str) -> str:
     return track_id if _RUN_ID.match(track_id) else uuid.uuid5(uuid.NAMESPACE_URL, "xetrack:" + track_id).hex
 
 
-def export_mlflow(db: str | os.PathLike[str], dest: str | os.PathLike[str], *, tables: list[str] | None = None) -> ExportResult:
+def export_mlflow(
+    db: str | os.PathLike[str], dest: str | os.PathLike[str], *, tables: list[str] | None = None
+) -> ExportResult:
     """Write the runs of ``db`` (every table, or ``tables``) as an MLflow file store at ``dest``.
 
     >>> from xetrack import export_mlflow
@@ -147,7 +149,7 @@ def export_mlflow(db: str | os.PathLike[str], dest: str | os.PathLike[str], *, t
         mlflow_name, note = table, text or None
         if text.startswith(DESCRIPTION_HEAD):
             head, _, rest = text.partition("\n")
-            mlflow_name, note = head[len(DESCRIPTION_HEAD):], rest or None
+            mlflow_name, note = head[len(DESCRIPTION_HEAD) :], rest or None
         exp_id = existing.get(mlflow_name)
         if exp_id is None:
             exp_id = str(max((int(i) for i in existing.values() if i.isdigit()), default=0) + 1)
@@ -188,10 +190,19 @@ def _experiments(root: str) -> dict[str, str]:
 def _new_experiment(root: str, exp_id: str, name: str, note: str | None) -> None:
     now = int(time.time() * 1000)
     folder = os.path.join(root, exp_id)
-    _write(os.path.join(folder, "meta.yaml"), _yaml({
-        "artifact_location": "file://" + folder, "creation_time": now, "experiment_id": exp_id,
-        "last_update_time": now, "lifecycle_stage": "active", "name": name,
-    }))
+    _write(
+        os.path.join(folder, "meta.yaml"),
+        _yaml(
+            {
+                "artifact_location": "file://" + folder,
+                "creation_time": now,
+                "experiment_id": exp_id,
+                "last_update_time": now,
+                "lifecycle_stage": "active",
+                "name": name,
+            }
+        ),
+    )
     if note:
         _write(os.path.join(folder, "tags", NOTE_TAG), note)
 
@@ -204,8 +215,14 @@ def legacy_record(name: str, key: str, records: dict[str, dict[str, Any]]) -> bo
     return key in records and bool(_LEGACY.match(name))
 
 
-def _export_table(reader: Any, folder: str, exp_id: str, result: ExportResult, registry_runs: dict[str, str],
-                  version_of: dict[str, dict[str, Any]]) -> None:
+def _export_table(
+    reader: Any,
+    folder: str,
+    exp_id: str,
+    result: ExportResult,
+    registry_runs: dict[str, str],
+    version_of: dict[str, dict[str, Any]],
+) -> None:
     from .. import meta
     from ..artifacts import Found, chunks, listing, write_verified
     from ..runs import run_records
@@ -269,13 +286,27 @@ def _export_table(reader: Any, folder: str, exp_id: str, result: ExportResult, r
         status, start, end = records.get(str(track_id), (None, None, None))
         first = stamp_to_ms(rows[0][0]) if rows else None
         last = stamp_to_ms(rows[-1][0]) if rows else None
-        _write(os.path.join(part, "meta.yaml"), _yaml({
-            "artifact_uri": "file://" + os.path.join(run_dir, "artifacts"),
-            "end_time": stamp_to_ms(end) if end else last, "entry_point_name": "", "experiment_id": exp_id,
-            "lifecycle_stage": "active", "run_id": run_id, "run_name": name or "", "source_name": "",
-            "source_type": 4, "source_version": "", "start_time": stamp_to_ms(start) if start else first,
-            "status": STATUS.get(status or "finished", 3), "tags": [], "user_id": tags.get("mlflow.user", ""),
-        }))
+        _write(
+            os.path.join(part, "meta.yaml"),
+            _yaml(
+                {
+                    "artifact_uri": "file://" + os.path.join(run_dir, "artifacts"),
+                    "end_time": stamp_to_ms(end) if end else last,
+                    "entry_point_name": "",
+                    "experiment_id": exp_id,
+                    "lifecycle_stage": "active",
+                    "run_id": run_id,
+                    "run_name": name or "",
+                    "source_name": "",
+                    "source_type": 4,
+                    "source_version": "",
+                    "start_time": stamp_to_ms(start) if start else first,
+                    "status": STATUS.get(status or "finished", 3),
+                    "tags": [],
+                    "user_id": tags.get("mlflow.user", ""),
+                }
+            ),
+        )
         os.replace(part, run_dir)
         result.runs += 1
 
@@ -297,8 +328,9 @@ def _number(value: Any) -> str:
     return repr(float(value)) if isinstance(value, float) else str(value)
 
 
-def _export_models(reader: Any, root: str, registry_runs: dict[str, str], result: ExportResult,
-                   records: dict[str, dict[str, Any]]) -> None:
+def _export_models(
+    reader: Any, root: str, registry_runs: dict[str, str], result: ExportResult, records: dict[str, dict[str, Any]]
+) -> None:
     """Every registry version goes to ``models/``; one an import made (its bytes are a
     version record) with what MLflow had: source, stage, status, creation time, tags, and
     the model's description and tags. Versions keep MLflow's numbers when every version of
@@ -325,22 +357,43 @@ def _export_models(reader: Any, root: str, registry_runs: dict[str, str], result
             described = described or record.get("model_description")
             model_tags = model_tags or record.get("model_tags") or {}
             here = os.path.join(folder, f"version-{version}")
-            _write(os.path.join(here, "meta.yaml"), _yaml({
-                "creation_timestamp": record.get("created") or now, "current_stage": record.get("stage") or "None",
-                "description": row["description"], "last_updated_timestamp": record.get("created") or now,
-                "name": str(name), "run_id": run_id, "run_link": None, "source": source,
-                "status": record.get("status") or "READY", "status_message": None, "storage_location": source,
-                "user_id": None, "version": version,
-            }))
+            _write(
+                os.path.join(here, "meta.yaml"),
+                _yaml(
+                    {
+                        "creation_timestamp": record.get("created") or now,
+                        "current_stage": record.get("stage") or "None",
+                        "description": row["description"],
+                        "last_updated_timestamp": record.get("created") or now,
+                        "name": str(name),
+                        "run_id": run_id,
+                        "run_link": None,
+                        "source": source,
+                        "status": record.get("status") or "READY",
+                        "status_message": None,
+                        "storage_location": source,
+                        "user_id": None,
+                        "version": version,
+                    }
+                ),
+            )
             _write_tags(os.path.join(here, "tags"), record.get("tags"))
             written += 1
             for alias in row["aliases"]:
                 if alias not in ("staging", "production") or (record.get("stage") or "").lower() != alias:
                     aliases[alias] = version
-        _write(os.path.join(folder, "meta.yaml"), _yaml({
-            "aliases": aliases, "creation_timestamp": now, "description": described,
-            "last_updated_timestamp": now, "name": str(name),
-        }))
+        _write(
+            os.path.join(folder, "meta.yaml"),
+            _yaml(
+                {
+                    "aliases": aliases,
+                    "creation_timestamp": now,
+                    "description": described,
+                    "last_updated_timestamp": now,
+                    "name": str(name),
+                }
+            ),
+        )
         _write_tags(os.path.join(folder, "tags"), model_tags)
         for alias, version in aliases.items():
             _write(os.path.join(folder, "aliases", alias), str(version))

@@ -164,7 +164,10 @@ class _Table:
 
 
 def import_mlflow(
-    src: str | os.PathLike[str], db: str | os.PathLike[str], *, artifact_root: str | None = None,
+    src: str | os.PathLike[str],
+    db: str | os.PathLike[str],
+    *,
+    artifact_root: str | None = None,
     progress: bool = True,
 ) -> ImportResult:
     """Import an MLflow store into ``db``: an ``mlruns/`` folder, ``sqlite:///mlflow.db`` or
@@ -247,8 +250,14 @@ def _import_run(store: Any, table: _Table, run: Run, result: ImportResult) -> No
         if name:
             meta.set_run_name(engine, table.name, run.run_id, name)
         artifacts = _import_artifacts(store, table, run, result)
-        record_run(engine, table.name, run.run_id, STATUS.get(run.status.upper(), "finished"),
-                   ms_to_stamp(run.start), ms_to_stamp(run.end))
+        record_run(
+            engine,
+            table.name,
+            run.run_id,
+            STATUS.get(run.status.upper(), "finished"),
+            ms_to_stamp(run.start),
+            ms_to_stamp(run.end),
+        )
     except Exception as exc:  # one run's problem must not stop the others
         _drop_run(table, run.run_id)
         _warn(result, f"run {run.run_id} ({run.where}) was not imported: {type(exc).__name__}: {exc}")
@@ -294,7 +303,10 @@ def _write_rows(store: Any, table: _Table, run: Run) -> int:
     metric_cols = list(dict.fromkeys(table.column("metric", key) for _, _, key, _ in points))
     keys = tuple(params) + (("step",) if points else ()) + tuple(metric_cols) + (TIMESTAMP, TRACK_ID)
     meta.record_kinds(
-        table.engine, table.name, list(params), metric_cols,
+        table.engine,
+        table.name,
+        list(params),
+        metric_cols,
         keys={c: k for (kind, k), c in table.columns.items() if c in params or c in metric_cols},
     )
     head = tuple(params.values())
@@ -338,8 +350,11 @@ def _import_artifacts(store: Any, table: _Table, run: Run, result: ImportResult)
     if folder is None:
         uri = run.artifact_uri or ""
         if uri and "://" in uri and not uri.startswith("file:"):
-            _warn(result, f"run {run.run_id}: artifacts at {uri} are not on this machine; "
-                          "pass artifact_root= (--artifact-root) to import them")
+            _warn(
+                result,
+                f"run {run.run_id}: artifacts at {uri} are not on this machine; "
+                "pass artifact_root= (--artifact-root) to import them",
+            )
         return 0
     table.tracker.track_id = run.run_id
     count = 0
@@ -348,7 +363,10 @@ def _import_artifacts(store: Any, table: _Table, run: Run, result: ImportResult)
             table.tracker.log_artifact(path, name=name)
             count += 1
         except OSError as exc:
-            _warn(result, f"run {run.run_id}: artifact {name!r} could not be read ({exc}); the rest of the run is imported")
+            _warn(
+                result,
+                f"run {run.run_id}: artifact {name!r} could not be read ({exc}); the rest of the run is imported",
+            )
     return count
 
 
@@ -382,8 +400,9 @@ def version_records(engine: Any) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _import_models(store: Any, models: list[Model], run_tables: dict[str, _Table], fallback: Any,
-                   result: ImportResult) -> None:
+def _import_models(
+    store: Any, models: list[Model], run_tables: dict[str, _Table], fallback: Any, result: ImportResult
+) -> None:
     """Each version: a registry version of the model's name whose bytes are a JSON record of
     it, kept in its run when the run is here (else with no run, in ``fallback``'s table).
     The record's bytes are stored like any registered artifact but are no artifact entry of
@@ -402,7 +421,10 @@ def _import_models(store: Any, models: list[Model], run_tables: dict[str, _Table
     for model in models:
         name = _label(model.name)
         if name != model.name:
-            _warn(result, f"registered model {model.name!r} is named {name!r} here (':', '@', '/' and '\\' are not allowed)")
+            _warn(
+                result,
+                f"registered model {model.name!r} is named {name!r} here (':', '@', '/' and '\\' are not allowed)",
+            )
         numbers: dict[int, int] = {}  # MLflow's version -> the registry's
         for n, key, number in zip(known["name"], known["hash"], known["version"]):
             record = records.get(key)
@@ -421,14 +443,22 @@ def _import_models(store: Any, models: list[Model], run_tables: dict[str, _Table
                     if path in ("", art) or art.startswith(path.rstrip("/") + "/"):
                         files[art] = key
             record = {
-                "mlflow_model": model.name, "mlflow_version": version.version, "source": version.source,
-                "run_id": version.run_id, "stage": version.stage, "status": version.status,
-                "model_description": model.description, "created": version.created, "files": files,
-                "tags": version.tags, "model_tags": model.tags,
+                "mlflow_model": model.name,
+                "mlflow_version": version.version,
+                "source": version.source,
+                "run_id": version.run_id,
+                "stage": version.stage,
+                "status": version.status,
+                "model_description": model.description,
+                "created": version.created,
+                "files": files,
+                "tags": version.tags,
+                "model_tags": model.tags,
             }
             data = json.dumps(record, sort_keys=True).encode()
             numbers[version.version] = _register_record(
-                table, version.run_id if imported else None, name, data, version.description)
+                table, version.run_id if imported else None, name, data, version.description
+            )
             result.models += 1
         for alias, version_number in model.aliases.items():
             if version_number in numbers:
@@ -462,6 +492,6 @@ def _run_path(source: str | None, run_id: str | None) -> str | None:
     """The artifact path of a ``runs:/<id>/<path>`` source (``''`` for the whole run)."""
     if not source or not source.startswith("runs:/"):
         return None
-    rest = source[len("runs:/"):]
+    rest = source[len("runs:/") :]
     rid, _, path = rest.partition("/")
     return path.strip("/") if rid == run_id else None

@@ -60,7 +60,9 @@ class PostgresStore(SqliteStore):
         missing = {"experiments", "runs", "params", "metrics", "tags"} - names
         if missing:
             conn.close()
-            raise NotAnMlflowStore(f"{self.path!r} is not an MLflow store: it has no {', '.join(sorted(missing))} table")
+            raise NotAnMlflowStore(
+                f"{self.path!r} is not an MLflow store: it has no {', '.join(sorted(missing))} table"
+            )
         self.conn = _Bound(conn)
         self.tables = names
 

@@ -142,7 +142,8 @@ class FileStore:
         if not os.path.isdir(root):
             raise NotAnMlflowStore(f"{root!r} is not an MLflow store: no such folder (expected an mlruns/ folder)")
         self._experiments = {
-            name: os.path.join(root, name) for name in sorted(os.listdir(root))
+            name: os.path.join(root, name)
+            for name in sorted(os.listdir(root))
             if name not in (".trash", "models") and os.path.isfile(os.path.join(root, name, "meta.yaml"))
         }
         if not self._experiments and not os.path.isdir(os.path.join(root, "models")):
@@ -175,10 +176,14 @@ class FileStore:
         out = []
         for folder in self._experiments.values():
             meta = read_yaml(os.path.join(folder, "meta.yaml"))
-            out.append(Experiment(
-                str(meta.get("experiment_id")), str(meta.get("name")), self._values(os.path.join(folder, "tags")),
-                meta.get("lifecycle_stage") == "deleted",
-            ))
+            out.append(
+                Experiment(
+                    str(meta.get("experiment_id")),
+                    str(meta.get("name")),
+                    self._values(os.path.join(folder, "tags")),
+                    meta.get("lifecycle_stage") == "deleted",
+                )
+            )
         return out
 
     def runs(self, experiment: Experiment) -> Iterator[Run]:
@@ -195,10 +200,15 @@ class FileStore:
                 continue
             status = meta.get("status")
             yield Run(
-                str(meta.get("run_id") or meta.get("run_uuid") or name), experiment.id, meta.get("run_name"),
+                str(meta.get("run_id") or meta.get("run_uuid") or name),
+                experiment.id,
+                meta.get("run_name"),
                 FILE_STATUS.get(status, str(status)) if isinstance(status, int) else str(status or "FINISHED"),
-                meta.get("start_time"), meta.get("end_time"), meta.get("lifecycle_stage") == "deleted",
-                meta.get("artifact_uri") or os.path.join(run_dir, "artifacts"), run_dir,
+                meta.get("start_time"),
+                meta.get("end_time"),
+                meta.get("lifecycle_stage") == "deleted",
+                meta.get("artifact_uri") or os.path.join(run_dir, "artifacts"),
+                run_dir,
             )
 
     def _run_dir(self, run: Run) -> str:
@@ -240,15 +250,28 @@ class FileStore:
                 path = os.path.join(folder, sub, "meta.yaml")
                 if sub.startswith("version-") and os.path.isfile(path):
                     v = read_yaml(path)
-                    versions.append(ModelVersion(
-                        int(v["version"]), v.get("source"), v.get("run_id"), v.get("current_stage"),
-                        v.get("description"), v.get("status"), v.get("creation_timestamp"),
-                        self._values(os.path.join(folder, sub, "tags")),
-                    ))
+                    versions.append(
+                        ModelVersion(
+                            int(v["version"]),
+                            v.get("source"),
+                            v.get("run_id"),
+                            v.get("current_stage"),
+                            v.get("description"),
+                            v.get("status"),
+                            v.get("creation_timestamp"),
+                            self._values(os.path.join(folder, sub, "tags")),
+                        )
+                    )
             aliases = {str(k): int(v) for k, v in (meta.get("aliases") or {}).items()}
-            out.append(Model(str(meta.get("name", name)), meta.get("description"),
-                             sorted(versions, key=lambda v: v.version), aliases,
-                             self._values(os.path.join(folder, "tags"))))
+            out.append(
+                Model(
+                    str(meta.get("name", name)),
+                    meta.get("description"),
+                    sorted(versions, key=lambda v: v.version),
+                    aliases,
+                    self._values(os.path.join(folder, "tags")),
+                )
+            )
         return out
 
 
@@ -274,8 +297,10 @@ class SqliteStore:
 
     def __init__(self, uri: str, artifact_root: str | None = None) -> None:
         if not uri.startswith("sqlite:///"):
-            raise NotAnMlflowStore(f"{uri!r}: an MLflow SQLite URI looks like sqlite:///mlflow.db or sqlite:////abs/mlflow.db")
-        self.path = uri[len("sqlite:///"):]
+            raise NotAnMlflowStore(
+                f"{uri!r}: an MLflow SQLite URI looks like sqlite:///mlflow.db or sqlite:////abs/mlflow.db"
+            )
+        self.path = uri[len("sqlite:///") :]
         self.artifact_root = artifact_root
         self.problems: list[str] = []
         if not os.path.isfile(self.path):
@@ -305,18 +330,30 @@ class SqliteStore:
         ):
             tags = {}
             if "experiment_tags" in self.tables:
-                tags = dict(self.conn.execute('SELECT "key", value FROM experiment_tags WHERE experiment_id = ?', (eid,)))
+                tags = dict(
+                    self.conn.execute('SELECT "key", value FROM experiment_tags WHERE experiment_id = ?', (eid,))
+                )
             out.append(Experiment(str(eid), name, tags, stage == "deleted"))
         return out
 
     def runs(self, experiment: Experiment) -> Iterator[Run]:
         rows = self.conn.execute(
             "SELECT run_uuid, name, status, start_time, end_time, lifecycle_stage, artifact_uri FROM runs "
-            "WHERE experiment_id = ? ORDER BY start_time, run_uuid", (int(experiment.id),)
+            "WHERE experiment_id = ? ORDER BY start_time, run_uuid",
+            (int(experiment.id),),
         ).fetchall()
         for rid, name, status, start, end, stage, uri in rows:
-            yield Run(rid, experiment.id, name, status or "FINISHED", start, end, stage == "deleted", uri,
-                      f"run {rid} of {self.path}")
+            yield Run(
+                rid,
+                experiment.id,
+                name,
+                status or "FINISHED",
+                start,
+                end,
+                stage == "deleted",
+                uri,
+                f"run {rid} of {self.path}",
+            )
 
     def params(self, run: Run) -> dict[str, str]:
         return dict(self.conn.execute('SELECT "key", value FROM params WHERE run_uuid = ?', (run.run_id,)))
@@ -339,27 +376,39 @@ class SqliteStore:
         if "registered_models" not in self.tables:
             return []
         out = []
-        for name, description in self.conn.execute("SELECT name, description FROM registered_models ORDER BY name").fetchall():
+        for name, description in self.conn.execute(
+            "SELECT name, description FROM registered_models ORDER BY name"
+        ).fetchall():
             version_tags: dict[int, dict[str, str]] = {}
             if "model_version_tags" in self.tables:
                 for v, key, value in self.conn.execute(
-                    'SELECT version, "key", value FROM model_version_tags WHERE name = ? ORDER BY version, "key"', (name,)
+                    'SELECT version, "key", value FROM model_version_tags WHERE name = ? ORDER BY version, "key"',
+                    (name,),
                 ):
                     version_tags.setdefault(int(v), {})[key] = value if value is not None else ""
             versions = [
                 ModelVersion(int(v), source, run_id, stage, desc, status, created, version_tags.get(int(v), {}))
                 for v, source, run_id, stage, desc, status, created in self.conn.execute(
                     "SELECT version, source, run_id, current_stage, description, status, creation_time "
-                    "FROM model_versions WHERE name = ? ORDER BY version", (name,)
+                    "FROM model_versions WHERE name = ? ORDER BY version",
+                    (name,),
                 )
             ]
             aliases = {}
             if "registered_model_aliases" in self.tables:
-                aliases = {a: int(v) for a, v in self.conn.execute(
-                    "SELECT alias, version FROM registered_model_aliases WHERE name = ?", (name,))}
+                aliases = {
+                    a: int(v)
+                    for a, v in self.conn.execute(
+                        "SELECT alias, version FROM registered_model_aliases WHERE name = ?", (name,)
+                    )
+                }
             tags: dict[str, str] = {}
             if "registered_model_tags" in self.tables:
-                tags = {k: v if v is not None else "" for k, v in self.conn.execute(
-                    'SELECT "key", value FROM registered_model_tags WHERE name = ? ORDER BY "key"', (name,))}
+                tags = {
+                    k: v if v is not None else ""
+                    for k, v in self.conn.execute(
+                        'SELECT "key", value FROM registered_model_tags WHERE name = ? ORDER BY "key"', (name,)
+                    )
+                }
             out.append(Model(name, description, versions, aliases, tags))
         return out

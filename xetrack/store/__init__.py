@@ -105,8 +105,17 @@ def _sqlite_features() -> Features:
     from .sqlite import artifacts, blobs, copy, copy_side, gc, meta, models, run_copy, run_sql, runs_side, summary
 
     return Features(
-        models=models, meta=meta, blobs=blobs, artifacts=artifacts, runs_side=runs_side, gc=gc, copy=copy,
-        copy_side=copy_side, run_copy=run_copy, run_sql=run_sql, summary=summary,
+        models=models,
+        meta=meta,
+        blobs=blobs,
+        artifacts=artifacts,
+        runs_side=runs_side,
+        gc=gc,
+        copy=copy,
+        copy_side=copy_side,
+        run_copy=run_copy,
+        run_sql=run_sql,
+        summary=summary,
     )
 
 
@@ -116,8 +125,15 @@ def _postgres_features() -> Features:
     from .postgres import artifacts, blobs, copy, copy_side, gc, meta, models, runs_side
 
     return Features(
-        models=models, meta=meta, blobs=blobs, artifacts=artifacts, runs_side=runs_side, gc=gc, copy=copy,
-        copy_side=copy_side, run_copy=run_mirror,
+        models=models,
+        meta=meta,
+        blobs=blobs,
+        artifacts=artifacts,
+        runs_side=runs_side,
+        gc=gc,
+        copy=copy,
+        copy_side=copy_side,
+        run_copy=run_mirror,
     )
 
 
@@ -180,4 +196,19 @@ def duckdb_shell_setup() -> Any:
     return extension
 
 
-__all__ = ["Engine", "Features", "features", "dialect_features", "is_url", "hide_passwords", "backup", "duckdb_shell_setup", "open_engine", "shown", "sqlite_engine", "IN_MEMORY", "SKIP_INSERT", "ENGINES"]
+__all__ = [
+    "Engine",
+    "Features",
+    "features",
+    "dialect_features",
+    "is_url",
+    "hide_passwords",
+    "backup",
+    "duckdb_shell_setup",
+    "open_engine",
+    "shown",
+    "sqlite_engine",
+    "IN_MEMORY",
+    "SKIP_INSERT",
+    "ENGINES",
+]

@@ -35,7 +35,8 @@ def pending_roles(recorded: Mapping[str, str], roles: Roles) -> dict[str, str]:
     {'lr': 'param', 'acc': 'metric'}
     """
     return {
-        column: role for column, role in roles.items()
+        column: role
+        for column, role in roles.items()
         if (recorded.get(column) != "param" if role == "param" else column not in recorded)
     }
 
@@ -110,16 +111,13 @@ def close_matches(name: str, candidates: Sequence[str]) -> str:
 
 def column_not_found(name: str, table: str, columns: Sequence[str]) -> ColumnNotFoundError:
     return ColumnNotFoundError(
-        f"Column {name!r} not found in table {table!r}.{close_matches(name, columns)}"
-        f" Columns: {', '.join(columns)}"
+        f"Column {name!r} not found in table {table!r}.{close_matches(name, columns)} Columns: {', '.join(columns)}"
     )
 
 
 def table_not_found(name: str, path: str, tables: Sequence[str]) -> TableNotFoundError:
     listed = ", ".join(tables) if tables else "none"
-    return TableNotFoundError(
-        f"Table {name!r} not found in {path!r}.{close_matches(name, tables)} Tables: {listed}"
-    )
+    return TableNotFoundError(f"Table {name!r} not found in {path!r}.{close_matches(name, tables)} Tables: {listed}")
 
 
 class StreamAborted(Exception):
@@ -201,8 +199,14 @@ class Engine(ABC):
         itself otherwise.
         """
 
-    def insert_stream(self, table: str, keys: tuple[str, ...], chunks: Iterable[tuple[list[tuple[Any, ...]], Any]],
-                      first_value: Callable[[int], Any], roles: Roles | None = None) -> None:
+    def insert_stream(
+        self,
+        table: str,
+        keys: tuple[str, ...],
+        chunks: Iterable[tuple[list[tuple[Any, ...]], Any]],
+        first_value: Callable[[int], Any],
+        roles: Roles | None = None,
+    ) -> None:
         """Insert a batch that arrives in ``(rows, kinds)`` chunks, in one transaction, so
         that the caller prepares a chunk while the engine sends the last one. Only for
         engines with ``streams``; ``first_value`` is known from the first chunk (no
@@ -247,16 +251,18 @@ class Engine(ABC):
     # -- one run, read by the dashboard ------------------------------------------------
     # A run's rows carry a cursor: an increasing number per row of the table (SQLite's
     # rowid, PostgreSQL's identity column), so that a poll "after" it brings new rows only.
-    def run_rows(self, table: str, track_id: str, after: int | None, offset: int,
-                 size: int) -> tuple[list[str], list[tuple[Any, ...]], int | None, int]:
+    def run_rows(
+        self, table: str, track_id: str, after: int | None, offset: int, size: int
+    ) -> tuple[list[str], list[tuple[Any, ...]], int | None, int]:
         """(column names, rows as ``(cursor, *values)``, total, top cursor) of one run,
         oldest first: with ``after``, up to ``size`` rows past that cursor (total None,
         top ``after``); else the run's row count and largest cursor, and ``size`` rows
         from ``offset`` among those up to it."""
         raise NotImplementedError(f"{type(self).__name__} does not read a run's rows by cursor")
 
-    def run_points(self, table: str, track_id: str, columns: Sequence[str], after: int,
-                   limit: int | None = None) -> tuple[list[tuple[Any, ...]], int | None]:
+    def run_points(
+        self, table: str, track_id: str, columns: Sequence[str], after: int, limit: int | None = None
+    ) -> tuple[list[tuple[Any, ...]], int | None]:
         """``(cursor, *values)`` of the run's rows past ``after`` where none of ``columns``
         is NULL, in order, and None; or, when given ``limit`` and (y, x) columns of a long
         run, only the rows a downsampling to ``limit`` points keeps and how many there were."""

@@ -40,8 +40,16 @@ Collected = tuple[dict[str, int], dict[str, int], dict[str, int]]
 class ModelsSQL(Protocol):
     """The model registry's versions and aliases (``xetrack.models``)."""
 
-    def add_version(self, engine: Engine, name: str, key: str, kind: str, data: bytes | None, alias: str | None,
-                    details: Sequence[Any]) -> int | None: ...
+    def add_version(
+        self,
+        engine: Engine,
+        name: str,
+        key: str,
+        kind: str,
+        data: bytes | None,
+        alias: str | None,
+        details: Sequence[Any],
+    ) -> int | None: ...
     def kind_of(self, engine: Engine, key: str) -> str | None: ...
     def listing(self, engine: Engine) -> tuple[list[Row], list[Row]]: ...
     def move_alias(self, engine: Engine, name: str, alias: str, version: int, check: Callable[..., Any]) -> None: ...
@@ -61,7 +69,9 @@ class MetaSQL(Protocol):
     def put_copied(self, engine: Engine, name: str, rows: Sequence[Sequence[Any]]) -> None: ...
     def put_kinds(self, engine: Engine, rows: Sequence[tuple[str, str, str, str | None]], replace: bool) -> None: ...
     def read(self, engine: Engine, name: str, sql: str, binds: Iterable[Any] = ()) -> list[Row]: ...
-    def recorded_keys(self, engine: Engine, table: str, columns: Sequence[str] | None = None) -> list[tuple[str, str, Any]]: ...
+    def recorded_keys(
+        self, engine: Engine, table: str, columns: Sequence[str] | None = None
+    ) -> list[tuple[str, str, Any]]: ...
     def run_names(self, engine: Engine, table: str) -> list[tuple[str, str]]: ...
     def set_run_name(self, engine: Engine, table: str, track_id: str, run_name: str) -> None: ...
     def set_tags(self, engine: Engine, rows: Sequence[tuple[str, str, str, str]]) -> None: ...
@@ -104,14 +114,33 @@ class ArtifactsSQL(Protocol):
 class RunsSideSQL(Protocol):
     """Run lifecycle and scored predictions (``xetrack.runs``)."""
 
-    def mark_ended(self, engine: Engine, table: str, track_id: str, status: str, error: str | None,
-                   started_as: str | None, stamp: str, pid: int, host: str) -> None: ...
+    def mark_ended(
+        self,
+        engine: Engine,
+        table: str,
+        track_id: str,
+        status: str,
+        error: str | None,
+        started_as: str | None,
+        stamp: str,
+        pid: int,
+        host: str,
+    ) -> None: ...
     def mark_started(self, engine: Engine, table: str, track_id: str, stamp: str, pid: int, host: str) -> None: ...
-    def record_run(self, engine: Engine, table: str, track_id: str, status: str, start: str | None,
-                   end: str | None, error: str | None) -> None: ...
+    def record_run(
+        self,
+        engine: Engine,
+        table: str,
+        track_id: str,
+        status: str,
+        start: str | None,
+        end: str | None,
+        error: str | None,
+    ) -> None: ...
     def run_records(self, engine: Engine, table: str) -> dict[str, tuple[Any, Any, Any]]: ...
-    def store_predictions(self, engine: Engine, table: str, track_id: str, name: str, p: Sequence[Any],
-                          a: Sequence[Any]) -> None: ...
+    def store_predictions(
+        self, engine: Engine, table: str, track_id: str, name: str, p: Sequence[Any], a: Sequence[Any]
+    ) -> None: ...
     def table_counts(self, engine: Engine, table: str) -> tuple[int, int | None]: ...
 
 
@@ -225,23 +254,51 @@ class RunSQL(Protocol):
     GROUP_AGGS: dict[str, str]
     MemoryRuns: Callable[..., Any]
 
-    def aggregate_rows(self, engine: Any, select: str, binds: Sequence[Any], metric: str, by: Sequence[str],
-                       aggs: Sequence[str]) -> tuple[list[str], list[Row]]: ...
+    def aggregate_rows(
+        self, engine: Any, select: str, binds: Sequence[Any], metric: str, by: Sequence[str], aggs: Sequence[str]
+    ) -> tuple[list[str], list[Row]]: ...
     def all_rows(self, engine: Any, select: str, binds: Sequence[Any]) -> tuple[list[str], list[Row]]: ...
-    def compare_rows(self, engine: Any, select: str, binds: Sequence[Any], ids: Sequence[Any]) -> tuple[list[str], list[Row]]: ...
+    def compare_rows(
+        self, engine: Any, select: str, binds: Sequence[Any], ids: Sequence[Any]
+    ) -> tuple[list[str], list[Row]]: ...
     def has(self, engine: Any, name: str) -> bool: ...
-    def history_sql(self, table: str, metric: str, step: str | None, track_id: Any, one: bool) -> tuple[str, list[Any]]: ...
-    def prediction_rows(self, engine: Any, table: str, track_id: str, name: str | None) -> tuple[list[str], list[Row]] | None: ...
+    def history_sql(
+        self, table: str, metric: str, step: str | None, track_id: Any, one: bool
+    ) -> tuple[str, list[Any]]: ...
+    def prediction_rows(
+        self, engine: Any, table: str, track_id: str, name: str | None
+    ) -> tuple[list[str], list[Row]] | None: ...
     def run_ids(self, engine: Any, table: str) -> list[Any]: ...
     def runs_rows(self, engine: Any, select: str, binds: Sequence[Any]) -> tuple[list[str], list[Row]]: ...
-    def search_rows(self, engine: Any, select: str | None, binds: Sequence[Any], cond: str | None, values: Sequence[Any],
-                    order: str | None, limit: int | None, memory: Any = None) -> tuple[list[str], list[Row]]: ...
-    def select_rows(self, table: str, agg: str, params: list[str], metrics: list[str], out_names: Mapping[str, str],
-                    has_runs: bool, from_summary: bool = False, only: Sequence[Any] | None = None,
-                    check: Sequence[str] = ()) -> tuple[str, list[Any]]: ...
-    def varying(self, engine: Any, table: str, columns: list[str], sample: tuple[int, int] | None = None) -> tuple[Any, ...] | None: ...
-    def wrap_select(self, sql: str, base: list[str], rest: list[str], names: bool, keys: list[str], table: str,
-                    binds: list[Any]) -> tuple[str, list[Any]]: ...
+    def search_rows(
+        self,
+        engine: Any,
+        select: str | None,
+        binds: Sequence[Any],
+        cond: str | None,
+        values: Sequence[Any],
+        order: str | None,
+        limit: int | None,
+        memory: Any = None,
+    ) -> tuple[list[str], list[Row]]: ...
+    def select_rows(
+        self,
+        table: str,
+        agg: str,
+        params: list[str],
+        metrics: list[str],
+        out_names: Mapping[str, str],
+        has_runs: bool,
+        from_summary: bool = False,
+        only: Sequence[Any] | None = None,
+        check: Sequence[str] = (),
+    ) -> tuple[str, list[Any]]: ...
+    def varying(
+        self, engine: Any, table: str, columns: list[str], sample: tuple[int, int] | None = None
+    ) -> tuple[Any, ...] | None: ...
+    def wrap_select(
+        self, sql: str, base: list[str], rest: list[str], names: bool, keys: list[str], table: str, binds: list[Any]
+    ) -> tuple[str, list[Any]]: ...
 
 
 class SummarySQL(Protocol):
@@ -251,15 +308,23 @@ class SummarySQL(Protocol):
     COLUMN_BATCH: int
     LOCK_WAIT_MS: int
 
-    def refresh(self, engine: Any, table: str, persist: bool, first_ask: Callable[[Callable[[], bool]], bool],
-                committed: Callable[[list[Any]], None]) -> bool: ...
+    def refresh(
+        self,
+        engine: Any,
+        table: str,
+        persist: bool,
+        first_ask: Callable[[Callable[[], bool]], bool],
+        committed: Callable[[list[Any]], None],
+    ) -> bool: ...
     def generation(self, engine: Any, table: str) -> Any: ...
     def token(self, engine: Any) -> tuple[Any, ...]: ...
     def varying(self, engine: Any, table: str) -> dict[str, Any]: ...
     def varying_in(self, engine: Any, table: str, runs: Sequence[Any]) -> dict[str, Any]: ...
     def drop(self, conn: Any, table: str | None = None) -> None: ...
     def pending(self, conn: Any, table: str) -> bool: ...
-    def update(self, conn: Any, table: str, progress: bool = True, delta: list[Any] | None = None) -> tuple[int, int, set[Any]]: ...
+    def update(
+        self, conn: Any, table: str, progress: bool = True, delta: list[Any] | None = None
+    ) -> tuple[int, int, set[Any]]: ...
     def usable(self, conn: Any, table: str) -> bool: ...
     def trigger_names(self, table: str) -> tuple[str, str]: ...
 
@@ -284,6 +349,19 @@ class Features:
 
 
 __all__ = [
-    "Features", "ModelsSQL", "MetaSQL", "BlobsSQL", "ArtifactsSQL", "RunsSideSQL", "GcSQL", "CopySQL",
-    "CopySideSQL", "RunCopySQL", "RunSQL", "SummarySQL", "Row", "Versions", "Collected",
+    "Features",
+    "ModelsSQL",
+    "MetaSQL",
+    "BlobsSQL",
+    "ArtifactsSQL",
+    "RunsSideSQL",
+    "GcSQL",
+    "CopySQL",
+    "CopySideSQL",
+    "RunCopySQL",
+    "RunSQL",
+    "SummarySQL",
+    "Row",
+    "Versions",
+    "Collected",
 ]

@@ -17,11 +17,11 @@ TAG_PREFIX = "tags."
 RUN_NAME = "run_name"
 DDL = {
     TAGS: f'CREATE TABLE IF NOT EXISTS {quote(TAGS)} ("table" TEXT NOT NULL, "track_id" TEXT NOT NULL, '
-          '"key" TEXT NOT NULL, "value" TEXT, PRIMARY KEY ("table", "track_id", "key"))',
+    '"key" TEXT NOT NULL, "value" TEXT, PRIMARY KEY ("table", "track_id", "key"))',
     RUN_NAMES: f'CREATE TABLE IF NOT EXISTS {quote(RUN_NAMES)} ("table" TEXT NOT NULL, "track_id" TEXT NOT NULL, '
-           '"run_name" TEXT NOT NULL, PRIMARY KEY ("table", "track_id"))',
+    '"run_name" TEXT NOT NULL, PRIMARY KEY ("table", "track_id"))',
     KINDS: f'CREATE TABLE IF NOT EXISTS {quote(KINDS)} ("table" TEXT NOT NULL, "column" TEXT NOT NULL, '
-           '"kind" TEXT NOT NULL, "key" TEXT, PRIMARY KEY ("table", "column"))',
+    '"kind" TEXT NOT NULL, "key" TEXT, PRIMARY KEY ("table", "column"))',
     DESCRIPTIONS: f'CREATE TABLE IF NOT EXISTS {quote(DESCRIPTIONS)} ("table" TEXT PRIMARY KEY, "description" TEXT)',
 }
 #: The columns ``xetrack.copy`` carries over, per side table (TARGET's own rows win).
@@ -32,24 +32,34 @@ COPY_COLUMNS = {
     DESCRIPTIONS: ("table", "description"),
 }
 
-SET_TAGS = (f'INSERT INTO {quote(TAGS)} ("table", "track_id", "key", "value") VALUES (?, ?, ?, ?) '
-            'ON CONFLICT ("table", "track_id", "key") DO UPDATE SET "value" = excluded."value"')
+SET_TAGS = (
+    f'INSERT INTO {quote(TAGS)} ("table", "track_id", "key", "value") VALUES (?, ?, ?, ?) '
+    'ON CONFLICT ("table", "track_id", "key") DO UPDATE SET "value" = excluded."value"'
+)
 FIND_TAG = f'SELECT 1 FROM {quote(TAGS)} WHERE "table" = ? AND "track_id" = ? AND "key" = ?'
 DELETE_TAG = f'DELETE FROM {quote(TAGS)} WHERE "table" = ? AND "track_id" = ? AND "key" = ?'
 TAGS_OF = f'SELECT "key", "value" FROM {quote(TAGS)} WHERE "table" = ? AND "track_id" = ? ORDER BY "key"'
 TAG_KEYS = f'SELECT DISTINCT "key" FROM {quote(TAGS)} WHERE "table" = ? ORDER BY "key"'
-SET_RUN_NAME = (f'INSERT INTO {quote(RUN_NAMES)} ("table", "track_id", "run_name") VALUES (?, ?, ?) '
-                'ON CONFLICT ("table", "track_id") DO UPDATE SET "run_name" = excluded."run_name"')
+SET_RUN_NAME = (
+    f'INSERT INTO {quote(RUN_NAMES)} ("table", "track_id", "run_name") VALUES (?, ?, ?) '
+    'ON CONFLICT ("table", "track_id") DO UPDATE SET "run_name" = excluded."run_name"'
+)
 RUN_NAMES_OF = f'SELECT "track_id", "run_name" FROM {quote(RUN_NAMES)} WHERE "table" = ?'
 HAS_RUN_NAMES = f'SELECT 1 FROM {quote(RUN_NAMES)} WHERE "table" = ? LIMIT 1'
 _K = quote(KINDS)  # the row already there, named in full: PostgreSQL finds a bare "key" ambiguous
-PUT_KINDS = (f'INSERT INTO {_K} ("table", "column", "kind", "key") VALUES (?, ?, ?, ?) ON CONFLICT ("table", "column") DO ')
-REPLACE_KINDS = (PUT_KINDS + f'UPDATE SET "kind" = excluded."kind", "key" = coalesce(excluded."key", {_K}."key") '
-                 f'WHERE {_K}."kind" <> excluded."kind" OR excluded."key" IS NOT {_K}."key"')
+PUT_KINDS = (
+    f'INSERT INTO {_K} ("table", "column", "kind", "key") VALUES (?, ?, ?, ?) ON CONFLICT ("table", "column") DO '
+)
+REPLACE_KINDS = (
+    PUT_KINDS + f'UPDATE SET "kind" = excluded."kind", "key" = coalesce(excluded."key", {_K}."key") '
+    f'WHERE {_K}."kind" <> excluded."kind" OR excluded."key" IS NOT {_K}."key"'
+)
 KEEP_KINDS = PUT_KINDS + "NOTHING"
 RECORDED_KEYS = f'SELECT "column", "kind", "key" FROM {_K} WHERE "table" = ?'
-DESCRIBE = (f'INSERT INTO {quote(DESCRIPTIONS)} ("table", "description") VALUES (?, ?) '
-            'ON CONFLICT ("table") DO UPDATE SET "description" = excluded."description"')
+DESCRIBE = (
+    f'INSERT INTO {quote(DESCRIPTIONS)} ("table", "description") VALUES (?, ?) '
+    'ON CONFLICT ("table") DO UPDATE SET "description" = excluded."description"'
+)
 UNDESCRIBE = f'DELETE FROM {quote(DESCRIPTIONS)} WHERE "table" = ?'
 DESCRIPTIONS_OF = f'SELECT "table", "description" FROM {quote(DESCRIPTIONS)}'
 
@@ -67,16 +77,19 @@ def copy_select(name: str) -> str:
 def copy_insert(name: str) -> str:
     """The insert of rows of :data:`COPY_COLUMNS` that keeps rows already there."""
     cols = COPY_COLUMNS[name]
-    return (f'INSERT INTO {quote(name)} ({", ".join(quote(c) for c in cols)}) '
-            f'VALUES ({", ".join("?" for _ in cols)}) ON CONFLICT DO NOTHING')
+    return (
+        f"INSERT INTO {quote(name)} ({', '.join(quote(c) for c in cols)}) "
+        f"VALUES ({', '.join('?' for _ in cols)}) ON CONFLICT DO NOTHING"
+    )
 
 
-
-def recorded_keys_with(reader: Any, engine: Any, table: str, columns: Sequence[str] | None) -> list[tuple[str, str, Any]]:
+def recorded_keys_with(
+    reader: Any, engine: Any, table: str, columns: Sequence[str] | None
+) -> list[tuple[str, str, Any]]:
     if columns is None:
         return reader(engine, KINDS, RECORDED_KEYS, (table,))
     rows: list[tuple[str, str, Any]] = []
     for start in range(0, len(columns), 500):  # bound the number of bound values
-        part = list(columns[start:start + 500])
+        part = list(columns[start : start + 500])
         rows += reader(engine, KINDS, columns_in(RECORDED_KEYS, part), (table, *part))
     return rows

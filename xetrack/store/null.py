@@ -25,9 +25,16 @@ class NullEngine(Engine):
     def insert(self, table: str, row: dict[str, Any], assets: AssetWrites | None = None, roles: Any = None) -> None:
         pass
 
-    def insert_many(self, table: str, keys: tuple[str, ...], rows: list[tuple[Any, ...]],
-                    first_value: Callable[[int], Any], assets: AssetWrites | None = None,
-                    kinds: Any = None, roles: Any = None) -> None:
+    def insert_many(
+        self,
+        table: str,
+        keys: tuple[str, ...],
+        rows: list[tuple[Any, ...]],
+        first_value: Callable[[int], Any],
+        assets: AssetWrites | None = None,
+        kinds: Any = None,
+        roles: Any = None,
+    ) -> None:
         pass
 
     def asset_get(self, key: str) -> bytes | None:
@@ -57,8 +64,14 @@ class NullEngine(Engine):
     def count(self, table: str, where: Where | None = None) -> int:
         return 0
 
-    def read(self, table: str, where: Where | None = None, head: int | None = None,
-             tail: int | None = None, columns: Sequence[str] | None = None) -> Any:
+    def read(
+        self,
+        table: str,
+        where: Where | None = None,
+        head: int | None = None,
+        tail: int | None = None,
+        columns: Sequence[str] | None = None,
+    ) -> Any:
         names = list(columns) if columns else list(BASE_COLUMNS)
         return empty_frame(names, [BASE_COLUMNS.get(n, "") for n in names])
 

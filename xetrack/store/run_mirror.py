@@ -71,8 +71,10 @@ def _refresh(engine: Any, table: str, key: tuple[str, str], copy: _Copy, read_si
     kept, described, last, (names, types, values) = read_since(engine, table, copy.seen, copy.upto)
     runs = pg_side.side_rows(engine, RUNS, table)
     predictions = pg_side.side_rows(engine, PREDICTIONS, table)
-    extra = {name: pg_meta.read(engine, name, f'SELECT * FROM {quote(name)} WHERE "table" = ?', (table,))
-             for name in (TAGS, RUN_NAMES, KINDS)}
+    extra = {
+        name: pg_meta.read(engine, name, f'SELECT * FROM {quote(name)} WHERE "table" = ?', (table,))
+        for name in (TAGS, RUN_NAMES, KINDS)
+    }
 
     def fill(conn: Any) -> None:
         if not kept:
@@ -84,8 +86,11 @@ def _refresh(engine: Any, table: str, key: tuple[str, str], copy: _Copy, read_si
         if values is not None:
             marks = ", ".join("?" for _ in names)
             conn.executemany(f"INSERT INTO {quote(table)} VALUES ({marks})", values.tolist())
-        for name, ddl, rows in ((RUNS, RUNS_DDL, runs), (PREDICTIONS, PREDICTIONS_DDL, predictions),
-                                *((n, META_DDL[n], r) for n, r in extra.items())):
+        for name, ddl, rows in (
+            (RUNS, RUNS_DDL, runs),
+            (PREDICTIONS, PREDICTIONS_DDL, predictions),
+            *((n, META_DDL[n], r) for n, r in extra.items()),
+        ):
             conn.execute(f"DROP TABLE IF EXISTS {quote(name)}")
             if rows:
                 conn.execute(ddl)

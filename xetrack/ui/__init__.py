@@ -143,6 +143,12 @@ def serve_in_thread(
 
 
 __all__ = [
-    "Dashboard", "INSTALL_HINT", "ReaderFactory", "is_loopback", "listen", "prepare", "require_extra",
+    "Dashboard",
+    "INSTALL_HINT",
+    "ReaderFactory",
+    "is_loopback",
+    "listen",
+    "prepare",
+    "require_extra",
     "serve_in_thread",
 ]

@@ -273,7 +273,9 @@ def create_app(
         }
         if known(row["size"]):
             headers["content-length"] = str(int(row["size"]))
-        return StreamingResponse(chunks(), media_type="image/png" if inline else "application/octet-stream", headers=headers)
+        return StreamingResponse(
+            chunks(), media_type="image/png" if inline else "application/octet-stream", headers=headers
+        )
 
     def api_artifact_preview(request: Request) -> Response:
         found, track_id, name, row = find_artifact(request)
@@ -426,7 +428,9 @@ class HostGate:
             host = headers.get(b"host", b"").decode("latin-1").lower()
             name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
             if name not in self.hosts:
-                response = error(400, f"Unexpected Host header {host!r}: open the dashboard through the URL `xt ui` printed")
+                response = error(
+                    400, f"Unexpected Host header {host!r}: open the dashboard through the URL `xt ui` printed"
+                )
                 await response(scope, receive, send)
                 return
         await self.app(scope, receive, send)

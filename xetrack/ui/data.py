@@ -226,9 +226,7 @@ def _listed(read: Any) -> dict[str, Any]:
         return {"columns": [], "rows": []}
 
 
-def run_rows(
-    reader: Reader, track_id: str, after: int | None = None, page: int = 0, size: int = 100
-) -> dict[str, Any]:
+def run_rows(reader: Reader, track_id: str, after: int | None = None, page: int = 0, size: int = 100) -> dict[str, Any]:
     """A run's rows oldest first: page ``page`` of ``size``, or (``after``) only the rows
     whose rowid is past that cursor.
 

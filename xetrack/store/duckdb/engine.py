@@ -123,8 +123,20 @@ def attach_sql(path: str, alias: str = ALIAS, read_only: bool = False) -> str:
 
 #: Result methods of a DuckDB connection: on the wrapper they read its last result.
 _RESULT_METHODS = (
-    "fetchone", "fetchmany", "fetchall", "fetchnumpy", "fetchdf", "fetch_df", "df", "pl",
-    "arrow", "fetch_arrow_table", "to_arrow_table", "fetch_record_batch", "torch", "tf",
+    "fetchone",
+    "fetchmany",
+    "fetchall",
+    "fetchnumpy",
+    "fetchdf",
+    "fetch_df",
+    "df",
+    "pl",
+    "arrow",
+    "fetch_arrow_table",
+    "to_arrow_table",
+    "fetch_record_batch",
+    "torch",
+    "tf",
 )
 
 
@@ -375,9 +387,7 @@ def _detach_all(duck: duckdb.DuckDBPyConnection) -> None:
             ) from None
 
 
-_READ_STATEMENTS = frozenset(
-    (duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN, duckdb.StatementType.SET)
-)
+_READ_STATEMENTS = frozenset((duckdb.StatementType.SELECT, duckdb.StatementType.EXPLAIN, duckdb.StatementType.SET))
 _MEMORY_PREFIX = "xetrack-memory-"
 
 
@@ -386,7 +396,7 @@ def _private_folder() -> str:
     base = tempfile.gettempdir()
     for name in os.listdir(base):
         if name.startswith(_MEMORY_PREFIX):
-            pid = name[len(_MEMORY_PREFIX):].split("-", 1)[0]
+            pid = name[len(_MEMORY_PREFIX) :].split("-", 1)[0]
             if pid.isdigit() and not _alive(int(pid)):
                 shutil.rmtree(os.path.join(base, name), ignore_errors=True)
     return tempfile.mkdtemp(prefix=f"{_MEMORY_PREFIX}{os.getpid()}-", dir=base)
@@ -405,5 +415,3 @@ def _alive(pid: int) -> bool:
 def _remove_folder(folder: str, owner: int) -> None:
     if os.getpid() == owner:  # a forked child leaves its parent's store alone
         shutil.rmtree(folder, ignore_errors=True)
-
-

@@ -87,8 +87,14 @@ class PostgresDuckDBEngine(DuckDBUserSQL, PostgresEngine):
         """DuckDB (a cursor of the engine's database) with the database attached as ``db``."""
         return self.duck.cursor()
 
-    def fetch(self, table: str, where: Where | None = None, head: int | None = None,
-              tail: int | None = None, columns: Sequence[str] | None = None) -> tuple[list[str], list[str], Any]:
+    def fetch(
+        self,
+        table: str,
+        where: Where | None = None,
+        head: int | None = None,
+        tail: int | None = None,
+        columns: Sequence[str] | None = None,
+    ) -> tuple[list[str], list[str], Any]:
         known = self._run(lambda conn: self._checked(conn, table, where))
         plain = {}
         for key, value in (where or {}).items():
@@ -118,7 +124,11 @@ class PostgresDuckDBEngine(DuckDBUserSQL, PostgresEngine):
             rows.reverse()
         types = self.column_types(table)  # after the rows, as the psycopg read does
         decoded = [_decode(row, untyped) for row in rows] if rows and (untyped or any(r[-1] for r in rows)) else rows
-        return names, [types.get(n, "") for n in names], merge_rows(decoded, names, [types.get(n, "") for n in names], untyped)
+        return (
+            names,
+            [types.get(n, "") for n in names],
+            merge_rows(decoded, names, [types.get(n, "") for n in names], untyped),
+        )
 
     def close(self) -> None:
         if self._duck is not None and self._duck_pid == os.getpid():

@@ -63,11 +63,10 @@ class AssetMethods:
                 name = known.lower[column.lower()]
                 clause, params = where_sql(known, {name: key})
                 query = sql.SQL("UPDATE {t} SET {c} = NULL, {o} = NULLIF({o} - %s, '{{}}'::jsonb)").format(
-                    t=_I(table), c=_I(name), o=_I(OVERFLOW))
+                    t=_I(table), c=_I(name), o=_I(OVERFLOW)
+                )
                 return conn.execute(query + clause, [name, *params]).rowcount
 
             return self._transact(conn, table or ASSETS_TABLE, body)
 
         return self._run(attempt)
-
-

@@ -33,15 +33,23 @@ T = TypeVar("T")
 _CREATE_LOCK = 0x78657473  # pg_advisory_xact_lock key: one CREATE of these tables at a time
 _I = sql.Identifier
 _DDL = (
-    sql.SQL('CREATE TABLE IF NOT EXISTS {} ("hash" TEXT PRIMARY KEY, "digest" TEXT NOT NULL, '
-            '"size" BIGINT NOT NULL, "chunks" BIGINT NOT NULL, "created" TEXT)').format(_I(BLOBS)),
-    sql.SQL('CREATE TABLE IF NOT EXISTS {} ("hash" TEXT NOT NULL, "seq" BIGINT NOT NULL, '
-            '"data" BYTEA NOT NULL, PRIMARY KEY ("hash", "seq"))').format(_I(CHUNKS)),
-    sql.SQL('CREATE TABLE IF NOT EXISTS {} ("hash" TEXT NOT NULL, "pid" BIGINT NOT NULL, "host" TEXT NOT NULL, '
-            '"started" DOUBLE PRECISION NOT NULL, PRIMARY KEY ("hash", "pid", "host"))').format(_I(UPLOADS)),
-    sql.SQL('CREATE TABLE IF NOT EXISTS {} ("track_id" TEXT NOT NULL, "table" TEXT NOT NULL, "name" TEXT NOT NULL, '
-            '"type" TEXT, "hash" TEXT NOT NULL, "size" BIGINT NOT NULL, "created" TEXT NOT NULL, '
-            '"seq" BIGINT GENERATED ALWAYS AS IDENTITY, UNIQUE ("track_id", "table", "name"))').format(_I(ARTIFACTS)),
+    sql.SQL(
+        'CREATE TABLE IF NOT EXISTS {} ("hash" TEXT PRIMARY KEY, "digest" TEXT NOT NULL, '
+        '"size" BIGINT NOT NULL, "chunks" BIGINT NOT NULL, "created" TEXT)'
+    ).format(_I(BLOBS)),
+    sql.SQL(
+        'CREATE TABLE IF NOT EXISTS {} ("hash" TEXT NOT NULL, "seq" BIGINT NOT NULL, '
+        '"data" BYTEA NOT NULL, PRIMARY KEY ("hash", "seq"))'
+    ).format(_I(CHUNKS)),
+    sql.SQL(
+        'CREATE TABLE IF NOT EXISTS {} ("hash" TEXT NOT NULL, "pid" BIGINT NOT NULL, "host" TEXT NOT NULL, '
+        '"started" DOUBLE PRECISION NOT NULL, PRIMARY KEY ("hash", "pid", "host"))'
+    ).format(_I(UPLOADS)),
+    sql.SQL(
+        'CREATE TABLE IF NOT EXISTS {} ("track_id" TEXT NOT NULL, "table" TEXT NOT NULL, "name" TEXT NOT NULL, '
+        '"type" TEXT, "hash" TEXT NOT NULL, "size" BIGINT NOT NULL, "created" TEXT NOT NULL, '
+        '"seq" BIGINT GENERATED ALWAYS AS IDENTITY, UNIQUE ("track_id", "table", "name"))'
+    ).format(_I(ARTIFACTS)),
 )
 _EXISTS = "SELECT to_regclass(quote_ident(current_schema()) || '.' || quote_ident(%s)) IS NOT NULL"
 
@@ -88,42 +96,58 @@ def header(conn: Any, key: str) -> tuple[str, int, int] | None:
     """``(digest, size, chunks)`` of a stored blob, or None."""
     if not has_table(conn, BLOBS):
         return None
-    row = conn.execute(sql.SQL('SELECT "digest", "size", "chunks" FROM {} WHERE "hash" = %s').format(_I(BLOBS)),
-                       (key,)).fetchone()
+    row = conn.execute(
+        sql.SQL('SELECT "digest", "size", "chunks" FROM {} WHERE "hash" = %s').format(_I(BLOBS)), (key,)
+    ).fetchone()
     return None if row is None else (row[0], row[1], row[2])
 
 
 def write_chunks(conn: Any, key: str, pieces: Iterable[tuple[int, Any]]) -> None:
     """Store ``(seq, bytes)`` pieces of ``key``; a chunk left by a killed upload is replaced."""
-    query = sql.SQL('INSERT INTO {} ("hash", "seq", "data") VALUES (%s, %s, %s) '
-                    'ON CONFLICT ("hash", "seq") DO UPDATE SET "data" = excluded."data"').format(_I(CHUNKS))
+    query = sql.SQL(
+        'INSERT INTO {} ("hash", "seq", "data") VALUES (%s, %s, %s) '
+        'ON CONFLICT ("hash", "seq") DO UPDATE SET "data" = excluded."data"'
+    ).format(_I(CHUNKS))
     for seq, data in pieces:
         conn.execute(query, (key, seq, bytes(data) if isinstance(data, memoryview) else data))
 
 
 def stored_chunks(conn: Any, key: str) -> tuple[int, int]:
     """``(count, bytes)`` of the chunks stored under ``key``."""
-    row = conn.execute(sql.SQL('SELECT count(*), coalesce(sum(octet_length("data")), 0) FROM {} '
-                               'WHERE "hash" = %s').format(_I(CHUNKS)), (key,)).fetchone()
+    row = conn.execute(
+        sql.SQL('SELECT count(*), coalesce(sum(octet_length("data")), 0) FROM {} WHERE "hash" = %s').format(_I(CHUNKS)),
+        (key,),
+    ).fetchone()
     return int(row[0]), int(row[1])
 
 
 def write_header(conn: Any, key: str, digest: str, size: int, chunks: int, created: str) -> None:
-    conn.execute(sql.SQL('INSERT INTO {} ("hash", "digest", "size", "chunks", "created") VALUES (%s, %s, %s, %s, %s) '
-                         'ON CONFLICT ("hash") DO NOTHING').format(_I(BLOBS)), (key, digest, size, chunks, created))
+    conn.execute(
+        sql.SQL(
+            'INSERT INTO {} ("hash", "digest", "size", "chunks", "created") VALUES (%s, %s, %s, %s, %s) '
+            'ON CONFLICT ("hash") DO NOTHING'
+        ).format(_I(BLOBS)),
+        (key, digest, size, chunks, created),
+    )
 
 
 def begin_upload(conn: Any, key: str) -> None:
     """Mark ``key`` as being uploaded by this process (see :func:`.blobs.begin_upload`)."""
-    conn.execute(sql.SQL('INSERT INTO {} ("hash", "pid", "host", "started") VALUES (%s, %s, %s, %s) '
-                         'ON CONFLICT ("hash", "pid", "host") DO UPDATE SET "started" = excluded."started"'
-                         ).format(_I(UPLOADS)), (key, os.getpid(), socket.gethostname(), time.time()))
+    conn.execute(
+        sql.SQL(
+            'INSERT INTO {} ("hash", "pid", "host", "started") VALUES (%s, %s, %s, %s) '
+            'ON CONFLICT ("hash", "pid", "host") DO UPDATE SET "started" = excluded."started"'
+        ).format(_I(UPLOADS)),
+        (key, os.getpid(), socket.gethostname(), time.time()),
+    )
 
 
 def end_upload(conn: Any, key: str) -> None:
     if has_table(conn, UPLOADS):
-        conn.execute(sql.SQL('DELETE FROM {} WHERE "hash" = %s AND "pid" = %s AND "host" = %s').format(_I(UPLOADS)),
-                     (key, os.getpid(), socket.gethostname()))
+        conn.execute(
+            sql.SQL('DELETE FROM {} WHERE "hash" = %s AND "pid" = %s AND "host" = %s').format(_I(UPLOADS)),
+            (key, os.getpid(), socket.gethostname()),
+        )
 
 
 def uploads_in_progress(conn: Any, clean: bool = True) -> set[str]:
@@ -135,12 +159,15 @@ def uploads_in_progress(conn: Any, clean: bool = True) -> set[str]:
     here, now = socket.gethostname(), time.time()
     live: set[str] = set()
     for key, pid, host, started in conn.execute(
-            sql.SQL('SELECT "hash", "pid", "host", "started" FROM {}').format(_I(UPLOADS))).fetchall():
+        sql.SQL('SELECT "hash", "pid", "host", "started" FROM {}').format(_I(UPLOADS))
+    ).fetchall():
         if psutil.pid_exists(pid) if host == here else now - started < FOREIGN_UPLOAD_SECONDS:
             live.add(key)
         elif clean:
-            conn.execute(sql.SQL('DELETE FROM {} WHERE "hash" = %s AND "pid" = %s AND "host" = %s').format(_I(UPLOADS)),
-                         (key, pid, host))
+            conn.execute(
+                sql.SQL('DELETE FROM {} WHERE "hash" = %s AND "pid" = %s AND "host" = %s').format(_I(UPLOADS)),
+                (key, pid, host),
+            )
     return live
 
 
@@ -149,10 +176,14 @@ def put_artifact(conn: Any, row: Sequence[Any], replace: bool = True) -> int:
     name again replaces its entry; else an existing entry wins. Returns rows written."""
     on_conflict = (
         'DO UPDATE SET "type" = excluded."type", "hash" = excluded."hash", "size" = excluded."size", '
-        '"created" = excluded."created"' if replace else "DO NOTHING"
+        '"created" = excluded."created"'
+        if replace
+        else "DO NOTHING"
     )
-    query = sql.SQL('INSERT INTO {} ({}) VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT ("track_id", "table", "name") '
-                    + on_conflict).format(_I(ARTIFACTS), sql.SQL(", ").join(map(_I, ARTIFACT_COLUMNS)))
+    query = sql.SQL(
+        'INSERT INTO {} ({}) VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT ("track_id", "table", "name") '
+        + on_conflict
+    ).format(_I(ARTIFACTS), sql.SQL(", ").join(map(_I, ARTIFACT_COLUMNS)))
     return conn.execute(query, tuple(row)).rowcount
 
 
@@ -168,14 +199,22 @@ def artifact_rows(engine: Any, table: str, track_id: str | None, columns: Sequen
 def names_of_hash(engine: Any, table: str, track_id: str | None, key: str) -> list[str]:
     run = sql.SQL("") if track_id is None else sql.SQL(' AND "track_id" = %s')
     query = sql.SQL('SELECT "name" FROM {} WHERE "hash" = %s AND "table" = %s').format(_I(ARTIFACTS)) + run
-    return [n for (n,) in rows(engine, query + sql.SQL(' ORDER BY "seq"'), [key, table] + ([] if track_id is None else [track_id]))]
+    return [
+        n
+        for (n,) in rows(
+            engine, query + sql.SQL(' ORDER BY "seq"'), [key, table] + ([] if track_id is None else [track_id])
+        )
+    ]
 
 
 def hash_of_name(engine: Any, table: str, track_id: str | None, name: str) -> str | None:
     """The hash last logged under ``name`` (the latest ``created``, then the latest entry)."""
     run = sql.SQL("") if track_id is None else sql.SQL(' AND "track_id" = %s')
-    query = (sql.SQL('SELECT "hash" FROM {} WHERE "name" = %s AND "table" = %s').format(_I(ARTIFACTS)) + run
-             + sql.SQL(' ORDER BY "created" DESC, "seq" DESC LIMIT 1'))
+    query = (
+        sql.SQL('SELECT "hash" FROM {} WHERE "name" = %s AND "table" = %s').format(_I(ARTIFACTS))
+        + run
+        + sql.SQL(' ORDER BY "created" DESC, "seq" DESC LIMIT 1')
+    )
     found = rows(engine, query, [name, table] + ([] if track_id is None else [track_id]))
     return found[0][0] if found else None
 
@@ -183,14 +222,19 @@ def hash_of_name(engine: Any, table: str, track_id: str | None, name: str) -> st
 def distinct(engine: Any, column: str, table: str, track_id: str | None = None) -> list[str]:
     """The distinct values of ``column`` ("name" or "track_id") among ``table``'s entries."""
     run = sql.SQL("") if track_id is None else sql.SQL(' AND "track_id" = %s')
-    query = (sql.SQL('SELECT DISTINCT {} FROM {} WHERE "table" = %s').format(_I(column), _I(ARTIFACTS)) + run
-             + sql.SQL(" ORDER BY 1"))
+    query = (
+        sql.SQL('SELECT DISTINCT {} FROM {} WHERE "table" = %s').format(_I(column), _I(ARTIFACTS))
+        + run
+        + sql.SQL(" ORDER BY 1")
+    )
     return [v for (v,) in rows(engine, query, [table] + ([] if track_id is None else [track_id]))]
 
 
 def read_chunks(engine: Any, key: str, label: str) -> Iterator[bytes]:
     """The bytes of a blob, one chunk (one query) at a time, verified as in :func:`.blobs.read_chunks`."""
-    found = rows(engine, sql.SQL('SELECT "digest", "size", "chunks" FROM {} WHERE "hash" = %s').format(_I(BLOBS)), (key,))
+    found = rows(
+        engine, sql.SQL('SELECT "digest", "size", "chunks" FROM {} WHERE "hash" = %s').format(_I(BLOBS)), (key,)
+    )
     if not found:
         raise NotFoundError(f"No stored bytes for {label} in {engine.path!r}")
     query = sql.SQL('SELECT "data" FROM {} WHERE "hash" = %s AND "seq" = %s').format(_I(CHUNKS))
@@ -219,5 +263,18 @@ def read_chunk(engine: Any, key: str, seq: int) -> bytes | None:
     return bytes(got[0][0]) if got else None
 
 
-__all__ = ["write", "create_tables", "header", "write_chunks", "stored_chunks", "write_header", "read_chunks",
-           "open_blob", "put_artifact", "artifact_rows", "uploads_in_progress", "blob_header", "read_chunk"]
+__all__ = [
+    "write",
+    "create_tables",
+    "header",
+    "write_chunks",
+    "stored_chunks",
+    "write_header",
+    "read_chunks",
+    "open_blob",
+    "put_artifact",
+    "artifact_rows",
+    "uploads_in_progress",
+    "blob_header",
+    "read_chunk",
+]

@@ -78,9 +78,7 @@ def psycopg_module() -> Any:
     try:
         import psycopg
     except ImportError:
-        raise ImportError(
-            f"PostgreSQL URLs need the psycopg 3 driver: {INSTALL_HINT}"
-        ) from None
+        raise ImportError(f"PostgreSQL URLs need the psycopg 3 driver: {INSTALL_HINT}") from None
     return psycopg
 
 
@@ -89,9 +87,7 @@ def connect(url: str, timeout: float = 10.0) -> Any:
     names the redacted URL and libpq's reason, never the password."""
     psycopg = psycopg_module()
     try:
-        return psycopg.connect(
-            url, autocommit=True, connect_timeout=max(1, int(timeout)), application_name="xetrack"
-        )
+        return psycopg.connect(url, autocommit=True, connect_timeout=max(1, int(timeout)), application_name="xetrack")
     except psycopg.Error as exc:
         reason = scrub(str(exc).strip(), url)
     raise DatabaseError(f"Could not connect to PostgreSQL at {redact(url)}: {reason}")

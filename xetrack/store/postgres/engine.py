@@ -118,8 +118,9 @@ class PostgresEngine(PostgresReads, PostgresStreams, PostgresUserSQL, PostgresRu
         conn = self._conn
         return isinstance(exc, psycopg.OperationalError) and (conn is None or conn.closed or conn.broken)
 
-    def _run(self, fn: Callable[[Any], Any], committed: Callable[[Any], bool | None] | None = None,
-             what: str = "") -> Any:
+    def _run(
+        self, fn: Callable[[Any], Any], committed: Callable[[Any], bool | None] | None = None, what: str = ""
+    ) -> Any:
         """``fn(conn)``; when the server dropped the connection, reopen it and call ``fn``
         once more, if ``committed`` (given for writes that are not repeatable) says the
         first call did not store anything."""
@@ -148,7 +149,9 @@ class PostgresEngine(PostgresReads, PostgresStreams, PostgresUserSQL, PostgresRu
                     raise
                 again = scrub(str(exc).strip(), self._url)
             self._conn = None
-            raise DatabaseError(f"The connection to {self.path} was lost twice{' writing ' + what if what else ''}: {again}")
+            raise DatabaseError(
+                f"The connection to {self.path} was lost twice{' writing ' + what if what else ''}: {again}"
+            )
 
     def _transact(self, conn: Any, table: str, body: Callable[[Any], Any]) -> Any:
         """``body(conn)`` in one transaction with a bounded lock wait, tried again while
@@ -238,12 +241,17 @@ class PostgresEngine(PostgresReads, PostgresStreams, PostgresUserSQL, PostgresRu
                 if reset:
                     conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(_I(table)))
                     conn.execute(sql.SQL('DELETE FROM {} WHERE "tbl" = %s').format(_I(COLUMN_TYPES)), (table,))
-                conn.execute(sql.SQL(
-                    "CREATE TABLE IF NOT EXISTS {} ({} BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, "
-                    "{} TEXT, {} TEXT, {} JSONB)"
-                ).format(_I(table), _I(ROW), _I(TIMESTAMP), _I(TRACK_ID), _I(OVERFLOW)))
-                conn.execute(sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} ({})").format(
-                    _I(f"ix_{table}_{TRACK_ID}"[:MAX_NAME_BYTES]), _I(table), _I(TRACK_ID)))
+                conn.execute(
+                    sql.SQL(
+                        "CREATE TABLE IF NOT EXISTS {} ({} BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY, "
+                        "{} TEXT, {} TEXT, {} JSONB)"
+                    ).format(_I(table), _I(ROW), _I(TIMESTAMP), _I(TRACK_ID), _I(OVERFLOW))
+                )
+                conn.execute(
+                    sql.SQL("CREATE INDEX IF NOT EXISTS {} ON {} ({})").format(
+                        _I(f"ix_{table}_{TRACK_ID}"[:MAX_NAME_BYTES]), _I(table), _I(TRACK_ID)
+                    )
+                )
 
             self._transact(conn, table, body)
             self._load(conn, table)
@@ -341,15 +349,32 @@ class PostgresEngine(PostgresReads, PostgresStreams, PostgresUserSQL, PostgresRu
 
     wants_kinds = True  # to place each value (a misfit goes to the overflow column)
 
-    def insert_many(self, table: str, keys: tuple[str, ...], rows: list[tuple[Any, ...]],
-                    first_value: Callable[[int], Any], assets: AssetWrites | None = None,
-                    kinds: Sequence[set[type]] | None = None, roles: Roles | None = None) -> None:
+    def insert_many(
+        self,
+        table: str,
+        keys: tuple[str, ...],
+        rows: list[tuple[Any, ...]],
+        first_value: Callable[[int], Any],
+        assets: AssetWrites | None = None,
+        kinds: Sequence[set[type]] | None = None,
+        roles: Roles | None = None,
+    ) -> None:
         first = dict(zip(keys, rows[0])) if rows else {}
         with row_limit(table, len(keys)):
             self._run(
-                lambda conn: self._write(conn, table, self._tables.get(table) or self._load(conn, table),
-                                         keys, rows, assets, first_value, None, kinds),
-                lambda conn: self._stored(conn, table, first), f"a batch of {len(rows)} rows",
+                lambda conn: self._write(
+                    conn,
+                    table,
+                    self._tables.get(table) or self._load(conn, table),
+                    keys,
+                    rows,
+                    assets,
+                    first_value,
+                    None,
+                    kinds,
+                ),
+                lambda conn: self._stored(conn, table, first),
+                f"a batch of {len(rows)} rows",
             )
         if roles:
             self.record_roles(table, roles)
@@ -368,9 +393,18 @@ class PostgresEngine(PostgresReads, PostgresStreams, PostgresUserSQL, PostgresRu
         if metrics:
             pg_meta.put_kinds(self, metrics, replace=False)
 
-    def _write(self, conn: Any, table: str, known: TableSchema, keys: tuple[str, ...], rows: list[tuple[Any, ...]],
-               assets: AssetWrites | None, first_value: Callable[[int], Any], signature: Any,
-               column_kinds: Sequence[set[type]] | None = None) -> None:
+    def _write(
+        self,
+        conn: Any,
+        table: str,
+        known: TableSchema,
+        keys: tuple[str, ...],
+        rows: list[tuple[Any, ...]],
+        assets: AssetWrites | None,
+        first_value: Callable[[int], Any],
+        signature: Any,
+        column_kinds: Sequence[set[type]] | None = None,
+    ) -> None:
         check_names(keys)
         if not rows:
             return
@@ -407,7 +441,9 @@ class PostgresEngine(PostgresReads, PostgresStreams, PostgresUserSQL, PostgresRu
         stamp, run = row.get(TIMESTAMP), row.get(TRACK_ID)
         if not isinstance(stamp, str) or not isinstance(run, str):
             return None
-        query = sql.SQL("SELECT 1 FROM {} WHERE {} = %s AND {} = %s LIMIT 1").format(_I(table), _I(TRACK_ID), _I(TIMESTAMP))
+        query = sql.SQL("SELECT 1 FROM {} WHERE {} = %s AND {} = %s LIMIT 1").format(
+            _I(table), _I(TRACK_ID), _I(TIMESTAMP)
+        )
         try:
             return conn.execute(query, (run, stamp)).fetchone() is not None
         except pg_errors.UndefinedTable:
@@ -432,7 +468,11 @@ class PostgresEngine(PostgresReads, PostgresStreams, PostgresUserSQL, PostgresRu
                     else:
                         sets.append(sql.SQL("{} = NULL").format(_I(name)))
                         overflow[name] = to_json(value)
-                sets.append(sql.SQL("{o} = NULLIF((COALESCE({o}, '{{}}'::jsonb) - %s::text[]) || %s::jsonb, '{{}}'::jsonb)").format(o=_I(OVERFLOW)))
+                sets.append(
+                    sql.SQL(
+                        "{o} = NULLIF((COALESCE({o}, '{{}}'::jsonb) - %s::text[]) || %s::jsonb, '{{}}'::jsonb)"
+                    ).format(o=_I(OVERFLOW))
+                )
                 params += [names, Jsonb(overflow)]
                 clause, where_params = where_sql(grown, where)
                 query = sql.SQL("UPDATE {} SET ").format(_I(table)) + sql.SQL(", ").join(sets) + clause

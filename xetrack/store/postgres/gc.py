@@ -38,7 +38,9 @@ def delete_run(engine: Any, table: str, track_id: str) -> None:
     delete_side_rows(engine, table, track_id)
     delete_entries(engine, table, track_id)
     for name in (TAGS, RUN_NAMES):
-        pg_meta.write(engine, name, f'DELETE FROM {quote(name)} WHERE "track_id" = ? AND "table" = ?', [(track_id, table)])
+        pg_meta.write(
+            engine, name, f'DELETE FROM {quote(name)} WHERE "track_id" = ? AND "table" = ?', [(track_id, table)]
+        )
 
 
 def delete_entries(engine: Any, table: str, track_id: str) -> None:
@@ -61,8 +63,10 @@ def collect(engine: Any, dry_run: bool) -> tuple[dict[str, int], dict[str, int],
         uploading = uploads_in_progress(conn, clean=not dry_run)
         orphans = {}
         if has_table(conn, CHUNKS):
-            query = sql.SQL('SELECT c."hash", sum(octet_length(c."data")) FROM {} c WHERE NOT EXISTS '
-                            '(SELECT 1 FROM {} b WHERE b."hash" = c."hash") GROUP BY c."hash"').format(_I(CHUNKS), _I(BLOBS))
+            query = sql.SQL(
+                'SELECT c."hash", sum(octet_length(c."data")) FROM {} c WHERE NOT EXISTS '
+                '(SELECT 1 FROM {} b WHERE b."hash" = c."hash") GROUP BY c."hash"'
+            ).format(_I(CHUNKS), _I(BLOBS))
             if not has_table(conn, BLOBS):
                 query = sql.SQL('SELECT "hash", sum(octet_length("data")) FROM {} GROUP BY "hash"').format(_I(CHUNKS))
             orphans = {k: int(n) for k, n in conn.execute(query).fetchall() if k not in uploading}
@@ -79,6 +83,7 @@ def collect(engine: Any, dry_run: bool) -> tuple[dict[str, int], dict[str, int],
 def vacuum(engine: Any) -> int:
     """``VACUUM`` of the byte tables (outside a transaction); returns how many bytes their
     relations shrank (PostgreSQL mostly keeps freed pages for reuse, so often 0)."""
+
     def run(conn: Any) -> int:
         names = [n for n in (ASSETS_TABLE, BLOBS, CHUNKS) if has_table(conn, n)]
         size = sql.SQL(" + ").join(sql.SQL("pg_total_relation_size({})").format(sql.Literal(n)) for n in names)
@@ -119,22 +124,28 @@ def _referenced(conn: Any, candidates: set[str], tables: list[str]) -> set[str]:
         if has_table(conn, side):
             query = sql.SQL('SELECT DISTINCT "hash" FROM {} WHERE "hash" = ANY(%s)').format(_I(side))
             used.update(h for (h,) in conn.execute(query, (wanted,)).fetchall())
-    columns_sql = ("SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a "
-                   "WHERE a.attrelid = to_regclass(quote_ident(current_schema()) || '.' || quote_ident(%s)) "
-                   "AND a.attnum > 0 AND NOT a.attisdropped")
+    columns_sql = (
+        "SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a "
+        "WHERE a.attrelid = to_regclass(quote_ident(current_schema()) || '.' || quote_ident(%s)) "
+        "AND a.attnum > 0 AND NOT a.attisdropped"
+    )
     for table in tables:
         parts = []
         for name, kind in conn.execute(columns_sql, (table,)).fetchall():
             if name == OVERFLOW:
-                parts.append(sql.SQL("SELECT e.value FROM {t}, jsonb_each_text({t}.{c}) AS e").format(
-                    t=_I(table), c=_I(name)))
+                parts.append(
+                    sql.SQL("SELECT e.value FROM {t}, jsonb_each_text({t}.{c}) AS e").format(t=_I(table), c=_I(name))
+                )
             elif kind == "text":
                 parts.append(sql.SQL("SELECT {} FROM {}").format(_I(name), _I(table)))
             elif kind == "jsonb":
                 parts.append(sql.SQL("SELECT {} #>> '{{}}' FROM {}").format(_I(name), _I(table)))
         if parts:
-            query = (sql.SQL("SELECT DISTINCT v FROM (") + sql.SQL(" UNION ALL ").join(parts)
-                     + sql.SQL(") AS s(v) WHERE v = ANY(%s)"))
+            query = (
+                sql.SQL("SELECT DISTINCT v FROM (")
+                + sql.SQL(" UNION ALL ").join(parts)
+                + sql.SQL(") AS s(v) WHERE v = ANY(%s)")
+            )
             used.update(v for (v,) in conn.execute(query, (wanted,)).fetchall())
     return used
 

@@ -97,5 +97,20 @@ def put_copied(engine: Any, name: str, rows: Sequence[Sequence[Any]]) -> None:
     write(engine, name, sq.copy_insert(name), rows)
 
 
-__all__ = ["set_tags", "delete_tag", "tags_of", "tag_keys", "set_run_name", "run_names", "has_run_names",
-           "put_kinds", "recorded_keys", "describe", "descriptions", "copy_rows", "put_copied", "read", "write"]
+__all__ = [
+    "set_tags",
+    "delete_tag",
+    "tags_of",
+    "tag_keys",
+    "set_run_name",
+    "run_names",
+    "has_run_names",
+    "put_kinds",
+    "recorded_keys",
+    "describe",
+    "descriptions",
+    "copy_rows",
+    "put_copied",
+    "read",
+    "write",
+]

@@ -49,6 +49,7 @@ def read_since(engine: Any, table: str, seen: Any, upto: int) -> tuple[bool, Any
     description; the new last row; (names, logical types, the object table of the rows
     read, None when there are none)). The rows read are those after ``upto`` when the
     first answer is yes, else every row. ``seen`` None: every row."""
+
     def attempt(conn: Any) -> tuple[bool, Any, int, Any]:
         with conn.transaction():
             conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
@@ -60,7 +61,8 @@ def read_since(engine: Any, table: str, seen: Any, upto: int) -> tuple[bool, Any
             known = engine._load(conn, table)
             names = list(known.columns)
             query = sql.SQL("SELECT {}, {} FROM {} WHERE {} > %s ORDER BY {}").format(
-                sql.SQL(", ").join(map(_I, [*names, OVERFLOW])), _I(ROW), _I(table), _I(ROW), _I(ROW))
+                sql.SQL(", ").join(map(_I, [*names, OVERFLOW])), _I(ROW), _I(table), _I(ROW), _I(ROW)
+            )
             rows = conn.execute(query, (after,)).fetchall()
             last = rows[-1][-1] if rows else after
             described, _ = _describe(engine, conn, table, last)

@@ -33,16 +33,27 @@ class PostgresReads:
 
         return self._run(attempt)
 
-    def _select(self, conn: Any, table: str, where: Where | None, columns: Sequence[str] | None,
-                order: str, limit: int | None, offset: int = 0) -> tuple[list[str], list[str], list[tuple[Any, ...]], TableSchema]:
+    def _select(
+        self,
+        conn: Any,
+        table: str,
+        where: Where | None,
+        columns: Sequence[str] | None,
+        order: str,
+        limit: int | None,
+        offset: int = 0,
+    ) -> tuple[list[str], list[str], list[tuple[Any, ...]], TableSchema]:
         known = self._checked(conn, table, where)
         names = [known.lower.get(c.lower(), c) for c in columns] if columns else list(known.columns)
         for name in names:
             if name not in known.columns:
                 raise column_not_found(name, table, list(known.columns))
         clause, params = where_sql(known, where)
-        query = (sql.SQL("SELECT {} FROM {}").format(sql.SQL(", ").join(map(_I, [*names, OVERFLOW])), _I(table))
-                 + clause + sql.SQL(" ORDER BY {} " + order).format(_I(ROW)))
+        query = (
+            sql.SQL("SELECT {} FROM {}").format(sql.SQL(", ").join(map(_I, [*names, OVERFLOW])), _I(table))
+            + clause
+            + sql.SQL(" ORDER BY {} " + order).format(_I(ROW))
+        )
         if limit is not None:
             query += sql.SQL(" LIMIT %s OFFSET %s")
             params += [limit, offset]
@@ -50,10 +61,17 @@ class PostgresReads:
         known.logical = logical_types(known.columns, self._recorded(conn, table))  # after the rows
         return names, [known.logical.get(n, "") for n in names], rows, known
 
-    def fetch(self, table: str, where: Where | None = None, head: int | None = None,
-              tail: int | None = None, columns: Sequence[str] | None = None) -> tuple[list[str], list[str], Any]:
+    def fetch(
+        self,
+        table: str,
+        where: Where | None = None,
+        head: int | None = None,
+        tail: int | None = None,
+        columns: Sequence[str] | None = None,
+    ) -> tuple[list[str], list[str], Any]:
         """(column names, logical types, an object table of the values as logged), the
         overflow merged back: what :meth:`read` turns into a frame."""
+
         def attempt(conn: Any) -> Any:
             if tail is not None:
                 names, types, rows, known = self._select(conn, table, where, columns, "DESC", int(tail))
@@ -65,18 +83,22 @@ class PostgresReads:
 
         return self._run(attempt)
 
-    def pages(self, table: str, size: int, after: int = 0, upto: int | None = None) -> Iterator[tuple[list[str], list[str], Any]]:
+    def pages(
+        self, table: str, size: int, after: int = 0, upto: int | None = None
+    ) -> Iterator[tuple[list[str], list[str], Any]]:
         """The table in order (its rows past row ``after``, up to row ``upto``), ``size``
         rows at a time, as :meth:`fetch` gives them (each page one query after the previous
         page's last row: bounded memory)."""
         last = after
         top = 2**63 - 1 if upto is None else upto
         while True:
+
             def attempt(conn: Any) -> Any:
                 known = self._load(conn, table)
                 names = list(known.columns)
                 query = sql.SQL("SELECT {}, {} FROM {} WHERE {} > %s AND {} <= %s ORDER BY {} LIMIT %s").format(
-                    sql.SQL(", ").join(map(_I, [*names, OVERFLOW])), _I(ROW), _I(table), _I(ROW), _I(ROW), _I(ROW))
+                    sql.SQL(", ").join(map(_I, [*names, OVERFLOW])), _I(ROW), _I(table), _I(ROW), _I(ROW), _I(ROW)
+                )
                 rows = conn.execute(query, (last, top, size)).fetchall()
                 types = [logical_types(known.columns, self._recorded(conn, table)).get(n, "") for n in names]
                 return names, types, rows, known
@@ -88,22 +110,33 @@ class PostgresReads:
             untyped = [j for j, n in enumerate(names) if known.columns[n] == ""]
             yield names, types, merge_rows([r[:-1] for r in rows], names, types, untyped)
 
-    def stored_pairs(self, table: str, track_ids: Sequence[str], between: tuple[str, str] | None = None) -> set[tuple[str, str]]:
+    def stored_pairs(
+        self, table: str, track_ids: Sequence[str], between: tuple[str, str] | None = None
+    ) -> set[tuple[str, str]]:
         """The ``(track_id, timestamp)`` pairs of the table's rows of these runs; with
         ``between`` (first, last), only those whose timestamp lies in it."""
         query = sql.SQL("SELECT {}, {} FROM {} WHERE {} = ANY(%s)").format(
-            _I(TRACK_ID), _I(TIMESTAMP), _I(table), _I(TRACK_ID))
+            _I(TRACK_ID), _I(TIMESTAMP), _I(table), _I(TRACK_ID)
+        )
         binds: list[Any] = [list(track_ids)]
         if between is not None:
             query += sql.SQL(" AND {} BETWEEN %s AND %s").format(_I(TIMESTAMP))
             binds += list(between)
         return set(self._run(lambda conn: self._rows(conn, query, binds)))
 
-    def read(self, table: str, where: Where | None = None, head: int | None = None,
-             tail: int | None = None, columns: Sequence[str] | None = None) -> Any:
+    def read(
+        self,
+        table: str,
+        where: Where | None = None,
+        head: int | None = None,
+        tail: int | None = None,
+        columns: Sequence[str] | None = None,
+    ) -> Any:
         return frame_of(*self.fetch(table, where, head, tail, columns))
 
-    def _row_at(self, table: str, where: Where | None, order: str, offset: int, drop_null: bool) -> dict[str, Any] | None:
+    def _row_at(
+        self, table: str, where: Where | None, order: str, offset: int, drop_null: bool
+    ) -> dict[str, Any] | None:
         def attempt(conn: Any) -> dict[str, Any] | None:
             names, types, rows, known = self._select(conn, table, where, None, order, 1, offset)
             if not rows:
@@ -114,7 +147,9 @@ class PostgresReads:
 
         return self._run(attempt)
 
-    def last_row(self, table: str, where: Where | None = None, offset: int = 0, drop_null: bool = True) -> dict[str, Any] | None:
+    def last_row(
+        self, table: str, where: Where | None = None, offset: int = 0, drop_null: bool = True
+    ) -> dict[str, Any] | None:
         return self._row_at(table, where, "DESC", offset, drop_null)
 
     def nth_row(self, table: str, where: Where | None, n: int, drop_null: bool = True) -> dict[str, Any] | None:

@@ -56,32 +56,42 @@ class PostgresRunReads:
             names.append(name)
         return names
 
-    def run_rows(self, table: str, track_id: str, after: int | None, offset: int,
-                 size: int) -> tuple[list[str], list[tuple[Any, ...]], int | None, int]:
+    def run_rows(
+        self, table: str, track_id: str, after: int | None, offset: int, size: int
+    ) -> tuple[list[str], list[tuple[Any, ...]], int | None, int]:
         def attempt(conn: Any) -> Any:
             known = self._load(conn, table)
             names = list(known.columns)
             select = sql.SQL("SELECT {} FROM {} WHERE {} = %s AND {} ").format(
-                sql.SQL(", ").join(map(_I, [*names, OVERFLOW, ROW])), _I(table), _I(TRACK_ID), _I(ROW))
+                sql.SQL(", ").join(map(_I, [*names, OVERFLOW, ROW])), _I(table), _I(TRACK_ID), _I(ROW)
+            )
             if after is not None:
-                rows = conn.execute(select + sql.SQL("> %s ORDER BY {} LIMIT %s").format(_I(ROW)),
-                                    (track_id, after, size)).fetchall()
+                rows = conn.execute(
+                    select + sql.SQL("> %s ORDER BY {} LIMIT %s").format(_I(ROW)), (track_id, after, size)
+                ).fetchall()
                 return names, self._values(known, names, rows), None, after
-            total, top = conn.execute(sql.SQL("SELECT count(*), coalesce(max({}), 0) FROM {} WHERE {} = %s").format(
-                _I(ROW), _I(table), _I(TRACK_ID)), (track_id,)).fetchone()
-            rows = conn.execute(select + sql.SQL("<= %s ORDER BY {} LIMIT %s OFFSET %s").format(_I(ROW)),
-                                (track_id, top, size, offset)).fetchall()
+            total, top = conn.execute(
+                sql.SQL("SELECT count(*), coalesce(max({}), 0) FROM {} WHERE {} = %s").format(
+                    _I(ROW), _I(table), _I(TRACK_ID)
+                ),
+                (track_id,),
+            ).fetchone()
+            rows = conn.execute(
+                select + sql.SQL("<= %s ORDER BY {} LIMIT %s OFFSET %s").format(_I(ROW)), (track_id, top, size, offset)
+            ).fetchall()
             return names, self._values(known, names, rows), total, top
 
         return self._run(attempt)
 
-    def run_points(self, table: str, track_id: str, columns: Sequence[str], after: int,
-                   limit: int | None = None) -> tuple[list[tuple[Any, ...]], int | None]:
+    def run_points(
+        self, table: str, track_id: str, columns: Sequence[str], after: int, limit: int | None = None
+    ) -> tuple[list[tuple[Any, ...]], int | None]:
         def attempt(conn: Any) -> Any:
             known = self._load(conn, table)
             names = self._checked_names(known, table, columns)
             query = sql.SQL("SELECT {} FROM {} WHERE {} = %s AND {} > %s").format(
-                sql.SQL(", ").join(map(_I, [*names, OVERFLOW, ROW])), _I(table), _I(TRACK_ID), _I(ROW))
+                sql.SQL(", ").join(map(_I, [*names, OVERFLOW, ROW])), _I(table), _I(TRACK_ID), _I(ROW)
+            )
             for name in names:
                 query += sql.SQL(" AND ") + _present(name)
             rows = conn.execute(query + sql.SQL(" ORDER BY {}").format(_I(ROW)), (track_id, after)).fetchall()
@@ -93,14 +103,16 @@ class PostgresRunReads:
         def attempt(conn: Any) -> int:
             (name,) = self._checked_names(self._load(conn, table), table, [column])
             query = sql.SQL("SELECT count(*) FROM {} WHERE {} = %s AND {} <= %s AND ").format(
-                _I(table), _I(TRACK_ID), _I(ROW)) + _present(name)
+                _I(table), _I(TRACK_ID), _I(ROW)
+            ) + _present(name)
             return conn.execute(query, (track_id, cursor)).fetchone()[0]
 
         return self._run(attempt)
 
     def run_start(self, table: str, track_id: str) -> Any:
         query = sql.SQL("SELECT {} FROM {} WHERE {} = %s ORDER BY {} LIMIT 1").format(
-            _I(TIMESTAMP), _I(table), _I(TRACK_ID), _I(ROW))
+            _I(TIMESTAMP), _I(table), _I(TRACK_ID), _I(ROW)
+        )
         row = self._run(lambda conn: conn.execute(query, (track_id,)).fetchone())
         return row[0] if row else None
 

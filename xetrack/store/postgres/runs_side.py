@@ -16,8 +16,9 @@ from ..tables import RUNS
 from .side import mark_ended, mark_started, put_run, side_rows, store_predictions, table_counts
 
 
-def record_run(engine: Any, table: str, track_id: str, status: str, start: str | None, end: str | None,
-               error: str | None) -> None:
+def record_run(
+    engine: Any, table: str, track_id: str, status: str, start: str | None, end: str | None, error: str | None
+) -> None:
     """Record a run's lifecycle as given, without pid or host (another tool ran it)."""
     put_run(engine, table, (track_id, table, status, start, end, error, None, None))
 

@@ -48,15 +48,24 @@ def mark_started(engine: PostgresEngine, table: str, track_id: str, stamp: str, 
     """Record the run as ``running`` since ``stamp``, in process ``pid`` on ``host``."""
     query = sql.SQL(
         'INSERT INTO {t} ("track_id", "table", "status", "start", "end", "error", "pid", "host") '
-        "VALUES (%s, %s, 'running', %s, NULL, NULL, %s, %s) ON CONFLICT (\"track_id\", \"table\") DO UPDATE SET "
+        'VALUES (%s, %s, \'running\', %s, NULL, NULL, %s, %s) ON CONFLICT ("track_id", "table") DO UPDATE SET '
         '"status" = excluded."status", "start" = excluded."start", "end" = NULL, "error" = NULL, '
         '"pid" = excluded."pid", "host" = excluded."host"'
     ).format(t=_I(RUNS))
     _write(engine, RUNS, lambda conn: conn.execute(query, (track_id, table, stamp, pid, host)))
 
 
-def mark_ended(engine: PostgresEngine, table: str, track_id: str, status: str, error: str | None,
-               started_as: str | None, stamp: str, pid: int, host: str) -> None:
+def mark_ended(
+    engine: PostgresEngine,
+    table: str,
+    track_id: str,
+    status: str,
+    error: str | None,
+    started_as: str | None,
+    stamp: str,
+    pid: int,
+    host: str,
+) -> None:
     """Record the run's end (its start too, if it was never started); a run renamed since
     it started (``started_as``) moves to its new id first."""
     t = _I(RUNS)
@@ -64,13 +73,18 @@ def mark_ended(engine: PostgresEngine, table: str, track_id: str, status: str, e
     def body(conn: Any) -> None:
         if started_as is not None and started_as != track_id:
             conn.execute(sql.SQL('DELETE FROM {} WHERE "track_id" = %s AND "table" = %s').format(t), (track_id, table))
-            conn.execute(sql.SQL('UPDATE {} SET "track_id" = %s WHERE "track_id" = %s AND "table" = %s').format(t),
-                         (track_id, started_as, table))
-        conn.execute(sql.SQL(
-            'INSERT INTO {} ("track_id", "table", "status", "start", "end", "error", "pid", "host") '
-            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (\"track_id\", \"table\") DO UPDATE SET "
-            '"status" = excluded."status", "end" = excluded."end", "error" = excluded."error"'
-        ).format(t), (track_id, table, status, stamp, stamp, error, pid, host))
+            conn.execute(
+                sql.SQL('UPDATE {} SET "track_id" = %s WHERE "track_id" = %s AND "table" = %s').format(t),
+                (track_id, started_as, table),
+            )
+        conn.execute(
+            sql.SQL(
+                'INSERT INTO {} ("track_id", "table", "status", "start", "end", "error", "pid", "host") '
+                'VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT ("track_id", "table") DO UPDATE SET '
+                '"status" = excluded."status", "end" = excluded."end", "error" = excluded."error"'
+            ).format(t),
+            (track_id, table, status, stamp, stamp, error, pid, host),
+        )
 
     _write(engine, RUNS, body)
 
@@ -86,15 +100,18 @@ def put_run(engine: PostgresEngine, table: str, row: Sequence[Any]) -> None:
     _write(engine, RUNS, lambda conn: conn.execute(query, tuple(row)))
 
 
-def store_predictions(engine: PostgresEngine, table: str, track_id: str, name: str,
-                      p: Sequence[Any], a: Sequence[Any]) -> None:
+def store_predictions(
+    engine: PostgresEngine, table: str, track_id: str, name: str, p: Sequence[Any], a: Sequence[Any]
+) -> None:
     """Replace the run's pairs named ``name``."""
     t = _I(PREDICTIONS)
     rows = [(track_id, table, name, i, _json(x), _json(y)) for i, (x, y) in enumerate(zip(p, a))]
 
     def body(conn: Any) -> None:
-        conn.execute(sql.SQL('DELETE FROM {} WHERE "track_id" = %s AND "table" = %s AND "name" = %s').format(t),
-                     (track_id, table, name))
+        conn.execute(
+            sql.SQL('DELETE FROM {} WHERE "track_id" = %s AND "table" = %s AND "name" = %s').format(t),
+            (track_id, table, name),
+        )
         conn.cursor().executemany(sql.SQL("INSERT INTO {} VALUES (%s, %s, %s, %s, %s, %s)").format(t), rows)
 
     _write(engine, PREDICTIONS, body)
@@ -102,6 +119,7 @@ def store_predictions(engine: PostgresEngine, table: str, track_id: str, name: s
 
 def delete_run(engine: PostgresEngine, table: str, track_id: str) -> None:
     """Forget a deleted run's lifecycle row and predictions."""
+
     def attempt(conn: Any) -> None:
         for side in (RUNS, PREDICTIONS):
             query = sql.SQL('DELETE FROM {} WHERE "track_id" = %s AND "table" = %s').format(_I(side))
@@ -114,8 +132,7 @@ def side_rows(engine: PostgresEngine, side: str, table: str) -> list[tuple[Any, 
     """Every row of side table ``side`` for experiment table ``table``, in its column
     order (``RUN_COLUMNS`` or ``PREDICTION_COLUMNS``); none when it was never created."""
     columns = RUN_COLUMNS if side == RUNS else PREDICTION_COLUMNS
-    query = sql.SQL('SELECT {} FROM {} WHERE "table" = %s').format(
-        sql.SQL(", ").join(map(_I, columns)), _I(side))
+    query = sql.SQL('SELECT {} FROM {} WHERE "table" = %s').format(sql.SQL(", ").join(map(_I, columns)), _I(side))
     rows = engine._run(lambda conn: engine._rows(conn, query, (table,)))
     if side == PREDICTIONS:
         rows = [(*r[:4], from_json(r[4]), from_json(r[5])) for r in rows]
@@ -125,9 +142,10 @@ def side_rows(engine: PostgresEngine, side: str, table: str) -> list[tuple[Any, 
 def prediction_pages(engine: PostgresEngine, table: str, size: int) -> Iterator[list[tuple[Any, ...]]]:
     """The predictions of ``table`` (``PREDICTION_COLUMNS`` order, values as logged),
     ``size`` rows at a time in key order: each page one query after the last one's key."""
-    query = sql.SQL('SELECT {} FROM {} WHERE "table" = %s AND ("track_id", "name", "idx") > (%s, %s, %s) '
-                    'ORDER BY "track_id", "name", "idx" LIMIT %s').format(
-        sql.SQL(", ").join(map(_I, PREDICTION_COLUMNS)), _I(PREDICTIONS))
+    query = sql.SQL(
+        'SELECT {} FROM {} WHERE "table" = %s AND ("track_id", "name", "idx") > (%s, %s, %s) '
+        'ORDER BY "track_id", "name", "idx" LIMIT %s'
+    ).format(sql.SQL(", ").join(map(_I, PREDICTION_COLUMNS)), _I(PREDICTIONS))
     after: tuple[Any, ...] = ("", "", -(2**63))
     while True:
         rows = engine._run(lambda conn: engine._rows(conn, query, (table, *after, size)))
@@ -139,8 +157,9 @@ def prediction_pages(engine: PostgresEngine, table: str, size: int) -> Iterator[
 
 def put_predictions(engine: PostgresEngine, rows: Sequence[Sequence[Any]]) -> int:
     """Add pairs (``PREDICTION_COLUMNS`` order) the table lacks; returns how many were added."""
-    query = sql.SQL('INSERT INTO {} VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT ("track_id", "table", "name", "idx") '
-                    "DO NOTHING").format(_I(PREDICTIONS))
+    query = sql.SQL(
+        'INSERT INTO {} VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT ("track_id", "table", "name", "idx") DO NOTHING'
+    ).format(_I(PREDICTIONS))
     added = [0]
 
     def body(conn: Any) -> None:

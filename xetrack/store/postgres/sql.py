@@ -33,8 +33,9 @@ class TableSchema:
 
     __slots__ = ("columns", "lower", "logical", "insert_sql", "declared")
 
-    def __init__(self, columns: dict[str, str], recorded: dict[str, str],
-                 declared: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, columns: dict[str, str], recorded: dict[str, str], declared: dict[str, str] | None = None
+    ) -> None:
         self.columns = columns
         self.declared = declared or {}  # name -> PostgreSQL's type name (format_type), hidden ones too
         self.lower = {name.lower(): name for name in columns}
@@ -71,8 +72,9 @@ def kinds_of(rows: list[tuple[Any, ...]], width: int) -> list[set[type]]:
     return [set(map(type, map(itemgetter(j), rows))) for j in range(width)]
 
 
-def place(known: TableSchema, names: Sequence[str], rows: list[tuple[Any, ...]],
-          column_kinds: list[set[type]] | None = None) -> tuple[list[tuple[Any, ...]], bool]:
+def place(
+    known: TableSchema, names: Sequence[str], rows: list[tuple[Any, ...]], column_kinds: list[set[type]] | None = None
+) -> tuple[list[tuple[Any, ...]], bool]:
     """Rows as stored: JSONB cells wrapped, misfits moved to the overflow (appended as a
     last value when any row has one). Returns the rows and whether they carry it."""
     decls = [known.columns[n] for n in names]
@@ -106,8 +108,10 @@ def place(known: TableSchema, names: Sequence[str], rows: list[tuple[Any, ...]],
         out.append(tuple(values))
     return (out, True) if spill else ([r[:-1] for r in out], False)
 
-def changes(known: TableSchema, names: Sequence[str], rows: list[tuple[Any, ...]],
-            column_kinds: list[set[type]] | None = None) -> dict[str, str]:
+
+def changes(
+    known: TableSchema, names: Sequence[str], rows: list[tuple[Any, ...]], column_kinds: list[set[type]] | None = None
+) -> dict[str, str]:
     """Column -> logical type, for the types these values set (a first value in a
     column logged as None) or widen (a float in an INTEGER column)."""
     out: dict[str, str] = {}
@@ -162,12 +166,24 @@ QUEUED_ABOVE = 5_000
 
 #: ``format_type`` of a column -> the type name binary COPY dumps it as (columns that
 #: xetrack declares; a table with any other type is copied as text).
-_BINARY = {"bigint": "int8", "double precision": "float8", "text": "text", "boolean": "bool",
-           "bytea": "bytea", "jsonb": "jsonb"}
+_BINARY = {
+    "bigint": "int8",
+    "double precision": "float8",
+    "text": "text",
+    "boolean": "bool",
+    "bytea": "bytea",
+    "jsonb": "jsonb",
+}
 
 
-def copy_rows(conn: Any, table: str, known: TableSchema, columns: Sequence[str], rows: Iterable[tuple[Any, ...]],
-              queued: bool | None = None) -> None:
+def copy_rows(
+    conn: Any,
+    table: str,
+    known: TableSchema,
+    columns: Sequence[str],
+    rows: Iterable[tuple[Any, ...]],
+    queued: bool | None = None,
+) -> None:
     """``COPY ... FROM STDIN`` of rows as :func:`place` gives them (each value fits its
     column, JSONB cells wrapped), in binary when every column has a type xetrack declares:
     numbers go as 8 bytes, not as digits the server parses again."""
@@ -221,14 +237,21 @@ def where_sql(known: TableSchema, where: Where | None) -> tuple[Any, list[Any]]:
 
 def create_side_tables(conn: Any) -> None:
     """Inside a transaction holding the create lock: xetrack's own tables."""
-    conn.execute(sql.SQL(
-        'CREATE TABLE IF NOT EXISTS {} ("tbl" TEXT NOT NULL, "name" TEXT NOT NULL, "type" TEXT NOT NULL, '
-        'PRIMARY KEY ("tbl", "name"))').format(_I(COLUMN_TYPES)))
-    conn.execute(sql.SQL(
-        "CREATE TABLE IF NOT EXISTS {} (key TEXT PRIMARY KEY, value BYTEA NOT NULL, "
-        "seq BIGINT GENERATED ALWAYS AS IDENTITY)").format(_I(ASSETS_TABLE)))
-    conn.execute(sql.SQL(
-        "CREATE TABLE IF NOT EXISTS {} (hash TEXT PRIMARY KEY, count BIGINT NOT NULL)").format(_I(ASSET_COUNTS)))
+    conn.execute(
+        sql.SQL(
+            'CREATE TABLE IF NOT EXISTS {} ("tbl" TEXT NOT NULL, "name" TEXT NOT NULL, "type" TEXT NOT NULL, '
+            'PRIMARY KEY ("tbl", "name"))'
+        ).format(_I(COLUMN_TYPES))
+    )
+    conn.execute(
+        sql.SQL(
+            "CREATE TABLE IF NOT EXISTS {} (key TEXT PRIMARY KEY, value BYTEA NOT NULL, "
+            "seq BIGINT GENERATED ALWAYS AS IDENTITY)"
+        ).format(_I(ASSETS_TABLE))
+    )
+    conn.execute(
+        sql.SQL("CREATE TABLE IF NOT EXISTS {} (hash TEXT PRIMARY KEY, count BIGINT NOT NULL)").format(_I(ASSET_COUNTS))
+    )
 
 
 def write_assets(conn: Any, assets: AssetWrites) -> None:
@@ -236,10 +259,15 @@ def write_assets(conn: Any, assets: AssetWrites) -> None:
     a, c = _I(ASSETS_TABLE), _I(ASSET_COUNTS)
     cursor = conn.cursor()
     if assets.blobs:
-        cursor.executemany(sql.SQL("INSERT INTO {} (key, value) VALUES (%s, %s) ON CONFLICT (key) DO NOTHING").format(a),
-                           list(assets.blobs.items()))
+        cursor.executemany(
+            sql.SQL("INSERT INTO {} (key, value) VALUES (%s, %s) ON CONFLICT (key) DO NOTHING").format(a),
+            list(assets.blobs.items()),
+        )
     if assets.refs:
-        cursor.executemany(sql.SQL(
-            "INSERT INTO {c} (hash, count) SELECT %s, %s WHERE EXISTS (SELECT 1 FROM {a} WHERE key = %s) "
-            "ON CONFLICT (hash) DO UPDATE SET count = {c}.count + excluded.count").format(a=a, c=c),
-            [(key, n, key) for key, n in assets.refs.items()])
+        cursor.executemany(
+            sql.SQL(
+                "INSERT INTO {c} (hash, count) SELECT %s, %s WHERE EXISTS (SELECT 1 FROM {a} WHERE key = %s) "
+                "ON CONFLICT (hash) DO UPDATE SET count = {c}.count + excluded.count"
+            ).format(a=a, c=c),
+            [(key, n, key) for key, n in assets.refs.items()],
+        )

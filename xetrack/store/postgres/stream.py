@@ -50,8 +50,14 @@ class PostgresStreams:
     _stored: Any
     record_roles: Any
 
-    def insert_stream(self, table: str, keys: tuple[str, ...], chunks: Iterable[tuple[list[tuple[Any, ...]], Any]],
-                      first_value: Callable[[int], Any], roles: Any = None) -> None:
+    def insert_stream(
+        self,
+        table: str,
+        keys: tuple[str, ...],
+        chunks: Iterable[tuple[list[tuple[Any, ...]], Any]],
+        first_value: Callable[[int], Any],
+        roles: Any = None,
+    ) -> None:
         check_names(keys)
         replay = _Replay(chunks)
         head, _ = next(iter(replay))  # kept: a retry starts from it again

@@ -32,12 +32,23 @@ class PostgresUserSQL:
         def read(conn: Any) -> list[tuple[Any, ...]]:
             if not has_table(conn, ASSETS_TABLE):
                 return []
-            refs = (sql.SQL("coalesce((SELECT c.count FROM {} c WHERE c.hash = a.key), 0)").format(sql.Identifier(ASSET_COUNTS))
-                    if has_table(conn, ASSET_COUNTS) else sql.SQL("0"))
-            models = (sql.SQL("(SELECT count(*) FROM {} m WHERE m.hash = a.key AND m.kind = 'asset')").format(
-                sql.Identifier(MODELS)) if has_table(conn, MODELS) else sql.SQL("0"))
+            refs = (
+                sql.SQL("coalesce((SELECT c.count FROM {} c WHERE c.hash = a.key), 0)").format(
+                    sql.Identifier(ASSET_COUNTS)
+                )
+                if has_table(conn, ASSET_COUNTS)
+                else sql.SQL("0")
+            )
+            models = (
+                sql.SQL("(SELECT count(*) FROM {} m WHERE m.hash = a.key AND m.kind = 'asset')").format(
+                    sql.Identifier(MODELS)
+                )
+                if has_table(conn, MODELS)
+                else sql.SQL("0")
+            )
             query = sql.SQL("SELECT a.key, octet_length(a.value), {}, {} FROM {} a ORDER BY a.seq").format(
-                refs, models, sql.Identifier(ASSETS_TABLE))
+                refs, models, sql.Identifier(ASSETS_TABLE)
+            )
             return [(k, int(n), int(r), int(m)) for k, n, r, m in conn.execute(query).fetchall()]
 
         return self._run(read)

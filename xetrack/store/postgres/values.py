@@ -42,12 +42,26 @@ MAX_NAME_BYTES = 63
 MAX_COLUMNS = 1600
 
 #: Logical type (as the SQLite engine names it) -> the PostgreSQL type of a new column.
-PG_TYPE = {"INTEGER": "BIGINT", "REAL": "DOUBLE PRECISION", "TEXT": "TEXT",
-           "BOOLEAN": "BOOLEAN", "BLOB": "BYTEA", "": "JSONB"}
+PG_TYPE = {
+    "INTEGER": "BIGINT",
+    "REAL": "DOUBLE PRECISION",
+    "TEXT": "TEXT",
+    "BOOLEAN": "BOOLEAN",
+    "BLOB": "BYTEA",
+    "": "JSONB",
+}
 #: ``format_type`` of a column -> its logical type.
-LOGICAL = {"bigint": "INTEGER", "integer": "INTEGER", "smallint": "INTEGER",
-           "double precision": "REAL", "real": "REAL", "text": "TEXT", "boolean": "BOOLEAN",
-           "bytea": "BLOB", "jsonb": ""}
+LOGICAL = {
+    "bigint": "INTEGER",
+    "integer": "INTEGER",
+    "smallint": "INTEGER",
+    "double precision": "REAL",
+    "real": "REAL",
+    "text": "TEXT",
+    "boolean": "BOOLEAN",
+    "bytea": "BLOB",
+    "jsonb": "",
+}
 #: Value types that always fit a column of that logical type (so a row of those types
 #: needs no look at its values: the INSERT can be cached by type).
 ALWAYS_FITS = {
@@ -119,8 +133,9 @@ def from_json(value: Any) -> Any:
     return value
 
 
-def merge_rows(rows: list[tuple[Any, ...]], names: Sequence[str], types: Sequence[str],
-               untyped: Sequence[int]) -> np.ndarray:
+def merge_rows(
+    rows: list[tuple[Any, ...]], names: Sequence[str], types: Sequence[str], untyped: Sequence[int]
+) -> np.ndarray:
     """Fetched rows (the overflow last) as an object table of ``len(names)`` columns,
     each overflow value put back in its column and JSONB cells decoded.
 

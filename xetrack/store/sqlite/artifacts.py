@@ -37,11 +37,17 @@ def put_artifact(conn: sqlite3.Connection, row: Sequence[Any], replace: bool = T
     order). ``replace``: a run logging a name again replaces its entry; else an existing
     entry wins. Returns the rows written."""
     conn.execute(ARTIFACTS_DDL)
-    action = ('DO UPDATE SET "type" = excluded."type", "hash" = excluded."hash", "size" = excluded."size", '
-              '"created" = excluded."created"' if replace else "DO NOTHING")
+    action = (
+        'DO UPDATE SET "type" = excluded."type", "hash" = excluded."hash", "size" = excluded."size", '
+        '"created" = excluded."created"'
+        if replace
+        else "DO NOTHING"
+    )
     cur = conn.execute(
         f'INSERT INTO {quote(ARTIFACTS)} ("track_id", "table", "name", "type", "hash", "size", "created") '
-        f'VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT ("track_id", "table", "name") {action}', tuple(row))
+        f'VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT ("track_id", "table", "name") {action}',
+        tuple(row),
+    )
     return cur.rowcount
 
 
@@ -58,22 +64,33 @@ def artifact_rows(engine: Engine, table: str, track_id: str | None, columns: Seq
     """The entries of ``table`` (of one run), in the order they were first logged."""
     run, params = _run(track_id)
     cols = ", ".join(quote(c) for c in columns)
-    return _query(engine, f'SELECT {cols} FROM {quote(ARTIFACTS)} WHERE "table" = ?{run} ORDER BY rowid',
-                  [table, *params])
+    return _query(
+        engine, f'SELECT {cols} FROM {quote(ARTIFACTS)} WHERE "table" = ?{run} ORDER BY rowid', [table, *params]
+    )
 
 
 def names_of_hash(engine: Engine, table: str, track_id: str | None, key: str) -> list[str]:
     """The names ``key``'s bytes are logged under in ``table`` (of one run)."""
     run, params = _run(track_id)
-    return [n for (n,) in _query(engine, f'SELECT "name" FROM {quote(ARTIFACTS)} WHERE "hash" = ? AND "table" = ?{run} '
-                                 "ORDER BY rowid", [key, table, *params])]
+    return [
+        n
+        for (n,) in _query(
+            engine,
+            f'SELECT "name" FROM {quote(ARTIFACTS)} WHERE "hash" = ? AND "table" = ?{run} ORDER BY rowid',
+            [key, table, *params],
+        )
+    ]
 
 
 def hash_of_name(engine: Engine, table: str, track_id: str | None, name: str) -> str | None:
     """The hash last logged under ``name`` (the latest ``created``, then the latest entry)."""
     run, params = _run(track_id)
-    found = _query(engine, f'SELECT "hash" FROM {quote(ARTIFACTS)} WHERE "name" = ? AND "table" = ?{run} '
-                   "ORDER BY created DESC, rowid DESC LIMIT 1", [name, table, *params])
+    found = _query(
+        engine,
+        f'SELECT "hash" FROM {quote(ARTIFACTS)} WHERE "name" = ? AND "table" = ?{run} '
+        "ORDER BY created DESC, rowid DESC LIMIT 1",
+        [name, table, *params],
+    )
     return found[0][0] if found else None
 
 
@@ -82,8 +99,14 @@ def distinct(engine: Engine, column: str, table: str, track_id: str | None = Non
     if column not in ("name", "track_id"):
         raise ValueError(f"distinct() lists 'name' or 'track_id', got {column!r}")
     run, params = _run(track_id)
-    return [v for (v,) in _query(engine, f'SELECT DISTINCT {quote(column)} FROM {quote(ARTIFACTS)} '
-                                 f'WHERE "table" = ?{run} ORDER BY 1', [table, *params])]
+    return [
+        v
+        for (v,) in _query(
+            engine,
+            f'SELECT DISTINCT {quote(column)} FROM {quote(ARTIFACTS)} WHERE "table" = ?{run} ORDER BY 1',
+            [table, *params],
+        )
+    ]
 
 
 __all__ = ["blob_store", "put_artifact", "artifact_rows", "names_of_hash", "hash_of_name", "distinct"]

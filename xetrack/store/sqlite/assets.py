@@ -72,10 +72,7 @@ def create_asset_tables(conn: sqlite3.Connection) -> None:
     # The assets table is sqlitedict's own layout, so SqliteDict(db, tablename="assets")
     # opens it and pickle.loads gives the objects back.
     conn.execute(f"CREATE TABLE IF NOT EXISTS {quote(ASSETS_TABLE)} (key TEXT PRIMARY KEY, value BLOB)")
-    conn.execute(
-        f"CREATE TABLE IF NOT EXISTS {quote(ASSET_COUNTS)} "
-        "(hash TEXT PRIMARY KEY, count INTEGER NOT NULL)"
-    )
+    conn.execute(f"CREATE TABLE IF NOT EXISTS {quote(ASSET_COUNTS)} (hash TEXT PRIMARY KEY, count INTEGER NOT NULL)")
 
 
 def write_assets(conn: sqlite3.Connection, assets: AssetWrites) -> None:

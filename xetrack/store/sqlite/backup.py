@@ -43,9 +43,7 @@ def backup(engine: SQLiteEngine, dest: str | os.PathLike[str], overwrite: bool =
         if _same_file(target, engine.path):
             raise ValueError(f"Backup destination {target!r} is the database itself")
         if not overwrite:
-            raise FileExistsError(
-                f"Backup destination {target!r} exists: choose another path, or pass overwrite=True"
-            )
+            raise FileExistsError(f"Backup destination {target!r} exists: choose another path, or pass overwrite=True")
     folder = os.path.dirname(os.path.abspath(target))
     if not os.path.isdir(folder):
         raise FileNotFoundError(f"Backup destination folder {folder!r} does not exist")

@@ -138,8 +138,7 @@ def stored_chunks(conn: sqlite3.Connection, key: str) -> tuple[int, int]:
 
 def write_header(conn: sqlite3.Connection, key: str, digest: str, size: int, chunks: int, created: str) -> None:
     conn.execute(
-        f'INSERT OR IGNORE INTO {quote(BLOBS)} ("hash", "digest", "size", "chunks", "created") '
-        "VALUES (?, ?, ?, ?, ?)",
+        f'INSERT OR IGNORE INTO {quote(BLOBS)} ("hash", "digest", "size", "chunks", "created") VALUES (?, ?, ?, ?, ?)',
         (key, digest, size, chunks, created),
     )
 

@@ -75,6 +75,7 @@ def immediate(conn: sqlite3.Connection, timeout: float | None = None, path: str 
 def transact(conn: sqlite3.Connection, body: Callable[[], T], timeout: float, path: str | None = None) -> T:
     """``body()`` in one :func:`immediate` transaction, run again (from the start) while the
     file is busy, for up to ``timeout`` s. ``body`` must be safe to run twice."""
+
     def attempt() -> T:
         with immediate(conn):
             return body()

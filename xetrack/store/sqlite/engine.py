@@ -95,9 +95,7 @@ class SQLiteEngine(SQLiteWrites, SQLiteAssets, SQLiteUserSQL, SQLiteRunReads, En
             clear = fault(exc, self.path, self.timeout)  # a busy file, a full disk or a read-only folder says so
             if clear is not None and not isinstance(clear, DatabaseError):
                 raise clear from None
-            raise DatabaseError(
-                f"{self.path!r} is not a SQLite database or is damaged ({exc})"
-            ) from None
+            raise DatabaseError(f"{self.path!r} is not a SQLite database or is damaged ({exc})") from None
         return conn
 
     def _target(self) -> tuple[str, bool]:
@@ -167,9 +165,7 @@ class SQLiteEngine(SQLiteWrites, SQLiteAssets, SQLiteUserSQL, SQLiteRunReads, En
     @surfaces_faults
     def tables(self) -> list[str]:
         with self._guard.lock:
-            rows = self._live().execute(
-                "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY rowid"
-            ).fetchall()
+            rows = self._live().execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY rowid").fetchall()
         return [name for (name,) in rows if not is_internal_table(name)]
 
     def _read_columns(self, conn: sqlite3.Connection, table: str) -> dict[str, str]:
@@ -229,9 +225,7 @@ class SQLiteEngine(SQLiteWrites, SQLiteAssets, SQLiteUserSQL, SQLiteRunReads, En
                     if table.lower() == EVENTS_VIEW and _events_view(conn):  # the name is the user's now
                         conn.execute(f"DROP VIEW {quote(EVENTS_VIEW)}")
                     conn.execute(f"CREATE TABLE IF NOT EXISTS {quote(table)} ({columns})")
-                    conn.execute(
-                        f"CREATE INDEX IF NOT EXISTS {index} ON {quote(table)} ({quote(TRACK_ID)})"
-                    )
+                    conn.execute(f"CREATE INDEX IF NOT EXISTS {index} ON {quote(table)} ({quote(TRACK_ID)})")
                     if table == DEFAULT_TABLE:  # a name that is taken already stays as it is
                         conn.execute(_EVENTS_SQL.replace("CREATE VIEW", "CREATE VIEW IF NOT EXISTS", 1))
 

@@ -66,9 +66,7 @@ def is_read_only(exc: BaseException) -> bool:
 
 def is_damaged(exc: BaseException) -> bool:
     name, text = error_name(exc), str(exc).lower()
-    return name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")) or (
-        "malformed" in text or "not a database" in text
-    )
+    return name.startswith(("SQLITE_CORRUPT", "SQLITE_NOTADB")) or ("malformed" in text or "not a database" in text)
 
 
 def _no_room(path: str) -> bool:
@@ -109,7 +107,9 @@ def fault(exc: BaseException, path: str | None, timeout: float = 0.0) -> Excepti
             path,
         )
     if is_io_error(exc):
-        return OSError(errno.EIO, f"Disk I/O error writing the database; nothing of this call was written ({exc})", path)
+        return OSError(
+            errno.EIO, f"Disk I/O error writing the database; nothing of this call was written ({exc})", path
+        )
     if is_read_only(exc):
         return PermissionError(
             errno.EACCES,

@@ -113,7 +113,9 @@ def _referenced(conn: sqlite3.Connection, candidates: set[str], side_tables: Seq
     for side in side_tables:
         if has_table(conn, side):
             used.update(h for (h,) in conn.execute(f'SELECT DISTINCT "hash" FROM {quote(side)}') if h in candidates)
-    names = [n for (n,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'") if not is_internal_table(n)]
+    names = [
+        n for (n,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'") if not is_internal_table(n)
+    ]
     for table in names:
         columns = [c for (c,) in conn.execute("SELECT name FROM pragma_table_info(?)", (table,))]
         if not columns:

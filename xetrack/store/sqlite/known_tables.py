@@ -77,7 +77,6 @@ def stale_schema(exc: BaseException) -> bool:
     return "no such table" in text or "has no column named" in text
 
 
-
 def batch_changes(
     known: KnownTable, keys: Sequence[str], rows: list[tuple[Any, ...]], first_value: Callable[[int], Any]
 ) -> dict[str, str]:
@@ -112,10 +111,7 @@ def check_distinct(keys: Sequence[str]) -> None:
     for key in keys:
         other = seen.setdefault(key.lower(), key)
         if other != key:
-            raise ValueError(
-                f"Keys {other!r} and {key!r} name the same column: SQLite column names "
-                "ignore case"
-            )
+            raise ValueError(f"Keys {other!r} and {key!r} name the same column: SQLite column names ignore case")
 
 
 def insert_sql(table: str, keys: Sequence[str]) -> str:

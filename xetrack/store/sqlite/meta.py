@@ -160,6 +160,21 @@ def put_copied(engine: Engine, name: str, rows: Sequence[Sequence[Any]]) -> None
 
 
 # ------------------------------------------------------------ runs() columns
-__all__ = ["set_tags", "delete_tag", "tags_of", "tag_keys", "set_run_name", "run_names", "has_run_names",
-           "put_kinds", "recorded_keys", "describe", "descriptions", "copy_rows", "put_copied", "read", "write",
-           "copy_sql"]
+__all__ = [
+    "set_tags",
+    "delete_tag",
+    "tags_of",
+    "tag_keys",
+    "set_run_name",
+    "run_names",
+    "has_run_names",
+    "put_kinds",
+    "recorded_keys",
+    "describe",
+    "descriptions",
+    "copy_rows",
+    "put_copied",
+    "read",
+    "write",
+    "copy_sql",
+]

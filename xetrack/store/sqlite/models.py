@@ -52,8 +52,9 @@ def kind_of(engine: Engine, key: str) -> str | None:
         return stored_kind_in(conn, key)
 
 
-def add_version(engine: Engine, name: str, key: str, kind: str, data: bytes | None, alias: str | None,
-                details: Sequence[Any]) -> int | None:
+def add_version(
+    engine: Engine, name: str, key: str, kind: str, data: bytes | None, alias: str | None, details: Sequence[Any]
+) -> int | None:
     """Record the next version of ``name`` in one transaction and return its number.
 
     ``data``: a pickle to store under ``key`` first (refused past SQLite's value limit);
@@ -76,8 +77,9 @@ def add_version(engine: Engine, name: str, key: str, kind: str, data: bytes | No
         version = conn.execute(
             f'SELECT coalesce(max("version"), 0) + 1 FROM {quote(MODELS)} WHERE "name" = ?', (name,)
         ).fetchone()[0]
-        conn.execute(f"INSERT INTO {quote(MODELS)} VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                     (name, version, key, kind, *details))
+        conn.execute(
+            f"INSERT INTO {quote(MODELS)} VALUES (?, ?, ?, ?, ?, ?, ?, ?)", (name, version, key, kind, *details)
+        )
         if alias is not None:
             _point(conn, name, alias, version)
         return version
@@ -95,11 +97,18 @@ def _point(conn: sqlite3.Connection, name: str, alias: str, version: int) -> Non
 
 def _versions_in(conn: sqlite3.Connection, name: str) -> Versions:
     versions = rows_if_table(
-        conn, f'SELECT "version", "hash", "kind" FROM {quote(MODELS)} WHERE "name" = ? ORDER BY "version"', (name,))
-    aliases = dict(rows_if_table(
-        conn, f'SELECT "alias", "version" FROM {quote(MODEL_ALIASES)} WHERE "name" = ? ORDER BY "alias"', (name,)))
-    names = [] if versions else [
-        n for (n,) in rows_if_table(conn, f'SELECT DISTINCT "name" FROM {quote(MODELS)} ORDER BY "name"')]
+        conn, f'SELECT "version", "hash", "kind" FROM {quote(MODELS)} WHERE "name" = ? ORDER BY "version"', (name,)
+    )
+    aliases = dict(
+        rows_if_table(
+            conn, f'SELECT "alias", "version" FROM {quote(MODEL_ALIASES)} WHERE "name" = ? ORDER BY "alias"', (name,)
+        )
+    )
+    names = (
+        []
+        if versions
+        else [n for (n,) in rows_if_table(conn, f'SELECT DISTINCT "name" FROM {quote(MODELS)} ORDER BY "name"')]
+    )
     return [tuple(v) for v in versions], aliases, names
 
 
@@ -151,12 +160,21 @@ def listing(engine: Engine) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]
     aliases = sq.query(f'SELECT "name", "alias", "version" FROM {quote(MODEL_ALIASES)} ORDER BY "alias"')
     has_assets = bool(sq.query("SELECT 1 FROM sqlite_master WHERE name = ?", (ASSETS_TABLE,)))
     has_blobs = bool(sq.query("SELECT 1 FROM sqlite_master WHERE name = ?", (BLOBS,)))
-    size = " + ".join(
-        [f"coalesce((SELECT length(a.value) FROM {quote(ASSETS_TABLE)} a WHERE a.key = m.hash AND m.kind = 'asset'), 0)"] * has_assets
-        + [f"coalesce((SELECT b.size FROM {quote(BLOBS)} b WHERE b.hash = m.hash AND m.kind = 'artifact'), 0)"] * has_blobs
-    ) or "NULL"
-    rows = sq.query(f'SELECT m."name", m."version", m."hash", m."kind", {size}, m."track_id", m."description", '
-                    f'm."created" FROM {quote(MODELS)} m ORDER BY m."name", m."version"')
+    size = (
+        " + ".join(
+            [
+                f"coalesce((SELECT length(a.value) FROM {quote(ASSETS_TABLE)} a WHERE a.key = m.hash AND m.kind = 'asset'), 0)"
+            ]
+            * has_assets
+            + [f"coalesce((SELECT b.size FROM {quote(BLOBS)} b WHERE b.hash = m.hash AND m.kind = 'artifact'), 0)"]
+            * has_blobs
+        )
+        or "NULL"
+    )
+    rows = sq.query(
+        f'SELECT m."name", m."version", m."hash", m."kind", {size}, m."track_id", m."description", '
+        f'm."created" FROM {quote(MODELS)} m ORDER BY m."name", m."version"'
+    )
     return rows, aliases
 
 
@@ -165,8 +183,9 @@ def referencing(engine: Engine, key: str) -> list[tuple[str, int]]:
     sq = sqlite_of(engine)
     if sq is None:
         return []
-    return sq.query(f'SELECT "name", "version" FROM {quote(MODELS)} WHERE "hash" = ? ORDER BY "name", "version"',
-                    (key,))
+    return sq.query(
+        f'SELECT "name", "version" FROM {quote(MODELS)} WHERE "hash" = ? ORDER BY "name", "version"', (key,)
+    )
 
 
 __all__ = ["kind_of", "add_version", "move_alias", "remove_alias", "versions", "listing", "referencing"]

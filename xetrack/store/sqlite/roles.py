@@ -17,8 +17,12 @@ from .summary import bump
 def read_roles(conn: sqlite3.Connection, table: str, columns: Sequence[str] | None = None) -> dict[str, str]:
     """column -> 'param'/'metric' recorded for ``table`` (of ``columns`` only, when given),
     read on the engine's connection."""
-    return {c: k for c, k, _ in recorded_keys_with(lambda _e, _n, sql, binds: rows_if_table(conn, sql, binds),
-                                               None, table, columns)}
+    return {
+        c: k
+        for c, k, _ in recorded_keys_with(
+            lambda _e, _n, sql, binds: rows_if_table(conn, sql, binds), None, table, columns
+        )
+    }
 
 
 def write_roles(conn: sqlite3.Connection, table: str, roles: Roles) -> dict[str, str]:

@@ -30,8 +30,14 @@ from ..tables import PREDICTIONS, RUN_NAMES, RUNS, SUMMARY_COLUMNS, SUMMARY_RUNS
 #: A run's aggregation over its rows -> the SQL aggregate (``last``/``first``: by rowid).
 AGGS = {"last": None, "first": None, "min": "min", "max": "max", "mean": "avg"}
 #: ``aggregate()``'s aggregations over runs -> their SQL (``std``: two passes, below).
-GROUP_AGGS = {"mean": "avg({m})", "min": "min({m})", "max": "max({m})", "count": "count({m})", "sum": "sum({m})",
-              "std": None}
+GROUP_AGGS = {
+    "mean": "avg({m})",
+    "min": "min({m})",
+    "max": "max({m})",
+    "count": "count({m})",
+    "sum": "sum({m})",
+    "std": None,
+}
 ALIVE_FN = "xetrack_pid_alive"
 #: The order of runs(): by start, ties by track_id.
 RUN_ORDER = '"start", "track_id"'
@@ -54,7 +60,9 @@ def has(engine: Any, name: str) -> bool:
         return has_table(conn, name)
 
 
-def varying(engine: Any, table: str, columns: list[str], sample: tuple[int, int] | None = None) -> tuple[Any, ...] | None:
+def varying(
+    engine: Any, table: str, columns: list[str], sample: tuple[int, int] | None = None
+) -> tuple[Any, ...] | None:
     """For each of ``columns``, whether some run holds more than one distinct non-NULL
     value in it; with ``sample`` (runs, rows), only among the first ``runs`` runs in the
     ``track_id`` index and the runs of the latest ``rows`` rows. None without runs."""
@@ -76,7 +84,7 @@ def varying(engine: Any, table: str, columns: list[str], sample: tuple[int, int]
 
 def _runs_source(has_runs: bool) -> str:
     if has_runs:
-        return f"(SELECT * FROM {quote(RUNS)} WHERE \"table\" = ?)"
+        return f'(SELECT * FROM {quote(RUNS)} WHERE "table" = ?)'
     return '(SELECT NULL AS "track_id", NULL AS "status", NULL AS "start", NULL AS "end", NULL AS "pid", NULL AS "host" WHERE 0)'
 
 
@@ -86,8 +94,13 @@ def _summary_source(
     """The per-run subquery ``g`` (track_id, _first, _last, _events, p0.., m0..) read from
     the run summary (:mod:`.sqlite_summary`), with its binds; with ``only``, just those runs."""
     cs = quote(SUMMARY_COLUMNS)
-    field = {"last": '"lv"', "first": '"fv"', "min": '"mn"', "max": '"mx"',
-             "mean": 'CASE WHEN "n" > 0 THEN "tot" / "n" END'}[agg]
+    field = {
+        "last": '"lv"',
+        "first": '"fv"',
+        "min": '"mn"',
+        "max": '"mx"',
+        "mean": 'CASE WHEN "n" > 0 THEN "tot" / "n" END',
+    }[agg]
     parts = ['r."track_id" AS "track_id"', 'r."t0" AS "_first"', 'r."t1" AS "_last"', 'r."events" AS "_events"']
     binds: list[Any] = []
     for i, c in enumerate(params):
@@ -104,8 +117,15 @@ def _summary_source(
 
 
 def select_rows(
-    table: str, agg: str, params: list[str], metrics: list[str], out_names: Mapping[str, str], has_runs: bool,
-    from_summary: bool = False, only: Sequence[Any] | None = None, check: Sequence[str] = (),
+    table: str,
+    agg: str,
+    params: list[str],
+    metrics: list[str],
+    out_names: Mapping[str, str],
+    has_runs: bool,
+    from_summary: bool = False,
+    only: Sequence[Any] | None = None,
+    check: Sequence[str] = (),
 ) -> tuple[str, list[Any]]:
     """(sql, binds) of one SELECT: a row per run with track_id, status, start, end,
     duration, events, then each param and metric under its ``out_names`` name.
@@ -116,8 +136,8 @@ def select_rows(
     t, tid = quote(table), quote(TRACK_ID)
     select = [
         f"g.{tid} AS {quote('track_id')}",
-        "CASE WHEN r.\"status\" = 'running' AND r.\"host\" = ? AND NOT "
-        f"{ALIVE_FN}(r.\"pid\") THEN 'dead' ELSE r.\"status\" END AS \"status\"",
+        'CASE WHEN r."status" = \'running\' AND r."host" = ? AND NOT '
+        f'{ALIVE_FN}(r."pid") THEN \'dead\' ELSE r."status" END AS "status"',
         'coalesce(r."start", g."_first") AS "start"',
         'CASE WHEN r."track_id" IS NULL THEN g."_last" ELSE r."end" END AS "end"',
         '(julianday(coalesce(CASE WHEN r."track_id" IS NULL THEN g."_last" ELSE r."end" END, g."_last"))'
@@ -130,12 +150,17 @@ def select_rows(
         select += [f"g.m{i} AS {quote(out_names[c])}" for i, c in enumerate(metrics)]
         sql = (
             f"SELECT {', '.join(select)} FROM ({source}) AS g "
-            f"LEFT JOIN {_runs_source(has_runs)} AS r ON r.\"track_id\" = g.{tid}"
+            f'LEFT JOIN {_runs_source(has_runs)} AS r ON r."track_id" = g.{tid}'
         )
         return sql, [socket.gethostname(), *source_binds, *([table] if has_runs else [])]
     if only is not None:
         raise ValueError("only: the summary answers only")
-    inner = [f"{tid}", f"min({quote(TIMESTAMP)}) AS \"_first\"", f"max({quote(TIMESTAMP)}) AS \"_last\"", 'count(*) AS "_events"']
+    inner = [
+        f"{tid}",
+        f'min({quote(TIMESTAMP)}) AS "_first"',
+        f'max({quote(TIMESTAMP)}) AS "_last"',
+        'count(*) AS "_events"',
+    ]
     for i, c in enumerate(params):
         inner.append(f"max({quote(c)}) AS p{i}")
         select.append(f"g.p{i} AS {quote(out_names[c])}")
@@ -151,10 +176,10 @@ def select_rows(
         else:
             inner.append(f"{AGGS[agg]}({quote(c)}) AS m{i}")
             select.append(f"g.m{i} AS {quote(out_names[c])}")
-    select += [f"g.q{i} AS \"?check{i}\"" for i, c in enumerate(params) if c in check]
+    select += [f'g.q{i} AS "?check{i}"' for i, c in enumerate(params) if c in check]
     sql = (
         f"SELECT {', '.join(select)} FROM (SELECT {', '.join(inner)} FROM {t} GROUP BY {tid}) AS g "
-        f"LEFT JOIN {_runs_source(has_runs)} AS r ON r.\"track_id\" = g.{tid}"
+        f'LEFT JOIN {_runs_source(has_runs)} AS r ON r."track_id" = g.{tid}'
     )
     binds: list[Any] = [socket.gethostname()]
     if has_runs:
@@ -173,8 +198,14 @@ def all_rows(engine: Any, select: str, binds: Sequence[Any]) -> tuple[list[str],
 
 
 def search_rows(
-    engine: Any, select: str | None, binds: Sequence[Any], cond: str | None, values: Sequence[Any],
-    order: str | None, limit: int | None, memory: MemoryRuns | None = None,
+    engine: Any,
+    select: str | None,
+    binds: Sequence[Any],
+    cond: str | None,
+    values: Sequence[Any],
+    order: str | None,
+    limit: int | None,
+    memory: MemoryRuns | None = None,
 ) -> tuple[list[str], list[tuple[Any, ...]]]:
     """The rows of ``select`` (or of ``memory``'s copy of its rows) where the condition
     ``cond`` holds (its values bound), sorted by ``order`` (else as runs()), at most ``limit``."""
@@ -188,10 +219,12 @@ def search_rows(
     return query(engine, sql, [*binds, *values])
 
 
-def compare_rows(engine: Any, select: str, binds: Sequence[Any], ids: Sequence[Any]) -> tuple[list[str], list[tuple[Any, ...]]]:
+def compare_rows(
+    engine: Any, select: str, binds: Sequence[Any], ids: Sequence[Any]
+) -> tuple[list[str], list[tuple[Any, ...]]]:
     """The rows of ``select`` for the runs ``ids``."""
     marks = ", ".join("?" for _ in ids)
-    return query(engine, f"SELECT * FROM ({select}) AS s WHERE \"track_id\" IN ({marks})", [*binds, *ids])
+    return query(engine, f'SELECT * FROM ({select}) AS s WHERE "track_id" IN ({marks})', [*binds, *ids])
 
 
 def run_ids(engine: Any, table: str) -> list[Any]:
@@ -210,9 +243,7 @@ def aggregate_rows(
     parts = list(keys)
     for a in aggs:
         if a == "std":  # sample standard deviation, two passes
-            parts.append(
-                f"sqrt(sum(({m} - _mean) * ({m} - _mean)) / nullif(count({m}) - 1, 0)) AS {quote(a)}"
-            )
+            parts.append(f"sqrt(sum(({m} - _mean) * ({m} - _mean)) / nullif(count({m}) - 1, 0)) AS {quote(a)}")
         else:
             parts.append(GROUP_AGGS[a].format(m=m) + f" AS {quote(a)}")  # type: ignore[union-attr]
     part = f"PARTITION BY {', '.join(keys)}" if keys else ""
@@ -224,7 +255,9 @@ def aggregate_rows(
         if "sqrt" not in str(exc):
             raise
         names, rows = query(engine, sql.replace("sqrt(", "(", 1), binds)  # no math functions
-        return names, [tuple(math.sqrt(v) if n == "std" and v is not None else v for n, v in zip(names, r)) for r in rows]
+        return names, [
+            tuple(math.sqrt(v) if n == "std" and v is not None else v for n, v in zip(names, r)) for r in rows
+        ]
 
 
 def history_sql(table: str, metric: str, step: str | None, track_id: Any, one: bool) -> tuple[str, list[Any]]:
@@ -250,8 +283,9 @@ def history_sql(table: str, metric: str, step: str | None, track_id: Any, one: b
     return sql, binds
 
 
-def prediction_rows(engine: Any, table: str, track_id: str,
-                    name: str | None) -> tuple[list[str], list[tuple[Any, ...]]] | None:
+def prediction_rows(
+    engine: Any, table: str, track_id: str, name: str | None
+) -> tuple[list[str], list[tuple[Any, ...]]] | None:
     """(names, rows) of idx, prediction, actual of the run's predictions (only those of
     ``name`` when given), by name then idx; None when the file has no predictions table."""
     if not has(engine, PREDICTIONS):
@@ -264,20 +298,25 @@ def prediction_rows(engine: Any, table: str, track_id: str,
     return query(engine, sql + ' ORDER BY "name", "idx"', binds)
 
 
-def wrap_select(sql: str, base: list[str], rest: list[str], names: bool, keys: list[str], table: str,
-                binds: list[Any]) -> tuple[str, list[Any]]:
+def wrap_select(
+    sql: str, base: list[str], rest: list[str], names: bool, keys: list[str], table: str, binds: list[Any]
+) -> tuple[str, list[Any]]:
     """The runs SELECT ``sql`` (columns ``base`` then ``rest``) with ``run_name`` after
     ``track_id`` and a ``tags.<key>`` column per key at the end."""
     cols = [f"s.{quote(base[0])}"]
     extra: list[Any] = []
     if names:
-        cols.append(f'(SELECT n."run_name" FROM {quote(RUN_NAMES)} AS n WHERE n."table" = ? '
-                    f'AND n."track_id" = s."track_id") AS {quote(RUN_NAME)}')
+        cols.append(
+            f'(SELECT n."run_name" FROM {quote(RUN_NAMES)} AS n WHERE n."table" = ? '
+            f'AND n."track_id" = s."track_id") AS {quote(RUN_NAME)}'
+        )
         extra.append(table)
     cols += [f"s.{quote(c)}" for c in base[1:] + rest]
     for key in keys:
-        cols.append(f'(SELECT g."value" FROM {quote(TAGS)} AS g WHERE g."table" = ? AND g."track_id" = s."track_id" '
-                    f'AND g."key" = ?) AS {quote(TAG_PREFIX + key)}')
+        cols.append(
+            f'(SELECT g."value" FROM {quote(TAGS)} AS g WHERE g."table" = ? AND g."track_id" = s."track_id" '
+            f'AND g."key" = ?) AS {quote(TAG_PREFIX + key)}'
+        )
         extra += [table, key]
     return f"SELECT {', '.join(cols)} FROM ({sql}) AS s", [*extra, *binds]
 

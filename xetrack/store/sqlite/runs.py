@@ -49,8 +49,9 @@ class SQLiteRunReads:
         ).fetchone()
         return found[0] if found else None
 
-    def run_rows(self, table: str, track_id: str, after: int | None, offset: int,
-                 size: int) -> tuple[list[str], list[tuple[Any, ...]], int | None, int]:
+    def run_rows(
+        self, table: str, track_id: str, after: int | None, offset: int, size: int
+    ) -> tuple[list[str], list[tuple[Any, ...]], int | None, int]:
         conn, name, alias = self._reads(table)
         run = f"{quote(TRACK_ID)} = ?"
         if after is not None:
@@ -71,8 +72,9 @@ class SQLiteRunReads:
         names = [d[0] for d in cursor.description]
         return names[1:], cursor.fetchall(), total, top
 
-    def run_points(self, table: str, track_id: str, columns: Sequence[str], after: int,
-                   limit: int | None = None) -> tuple[list[tuple[Any, ...]], int | None]:
+    def run_points(
+        self, table: str, track_id: str, columns: Sequence[str], after: int, limit: int | None = None
+    ) -> tuple[list[tuple[Any, ...]], int | None]:
         conn, name, alias = self._reads(table)
         if limit is not None and len(columns) == 2:
             picked = _bucket_extremes(conn, name, alias, track_id, columns[0], columns[1], after, limit)
@@ -139,7 +141,10 @@ def _bucket_extremes(
         high = conn.execute(highs, (start, start + width, track_id)).fetchone()
         points[high[0]] = high
     bounds = (lo, hi + 1, track_id)
-    for row in (conn.execute(ends + " LIMIT 1", bounds).fetchone(), conn.execute(ends + " DESC LIMIT 1", bounds).fetchone()):
+    for row in (
+        conn.execute(ends + " LIMIT 1", bounds).fetchone(),
+        conn.execute(ends + " DESC LIMIT 1", bounds).fetchone(),
+    ):
         if row is not None:
             points[row[0]] = row
     chosen = [points[k] for k in sorted(points)]

@@ -25,8 +25,10 @@ from ..tables import PREDICTIONS, RUNS
 from .ddl import PREDICTIONS_DDL, RUNS_DDL
 from .engine import sqlite_of
 
-_INSERT_RUN = (f'INSERT INTO {quote(RUNS)} ("track_id", "table", "status", "start", "end", "error", "pid", "host") '
-               "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (\"track_id\", \"table\") DO UPDATE SET ")
+_INSERT_RUN = (
+    f'INSERT INTO {quote(RUNS)} ("track_id", "table", "status", "start", "end", "error", "pid", "host") '
+    'VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT ("track_id", "table") DO UPDATE SET '
+)
 
 
 def _write(engine: Engine, statements: list[tuple[str, Sequence[Any]]], many: bool = False) -> None:
@@ -47,39 +49,68 @@ def _write(engine: Engine, statements: list[tuple[str, Sequence[Any]]], many: bo
 
 def mark_started(engine: Engine, table: str, track_id: str, stamp: str, pid: int, host: str) -> None:
     """Record the run as ``running`` since ``stamp``, in process ``pid`` on ``host``."""
-    _write(engine, [
-        (RUNS_DDL, ()),
-        (_INSERT_RUN + '"status" = excluded."status", "start" = excluded."start", "end" = NULL, "error" = NULL, '
-         '"pid" = excluded."pid", "host" = excluded."host"', (track_id, table, "running", stamp, None, None, pid, host)),
-    ])
+    _write(
+        engine,
+        [
+            (RUNS_DDL, ()),
+            (
+                _INSERT_RUN + '"status" = excluded."status", "start" = excluded."start", "end" = NULL, "error" = NULL, '
+                '"pid" = excluded."pid", "host" = excluded."host"',
+                (track_id, table, "running", stamp, None, None, pid, host),
+            ),
+        ],
+    )
 
 
-def mark_ended(engine: Engine, table: str, track_id: str, status: str, error: str | None,
-               started_as: str | None, stamp: str, pid: int, host: str) -> None:
+def mark_ended(
+    engine: Engine,
+    table: str,
+    track_id: str,
+    status: str,
+    error: str | None,
+    started_as: str | None,
+    stamp: str,
+    pid: int,
+    host: str,
+) -> None:
     """Record the run's end (its start too, if it was never started); a run renamed since
     it started (``started_as``) moves to its new id first."""
     moves: list[tuple[str, Sequence[Any]]] = []
     if started_as is not None and started_as != track_id:
-        moves.append((
-            f'UPDATE OR REPLACE {quote(RUNS)} SET "track_id" = ? WHERE "track_id" = ? AND "table" = ?',
-            (track_id, started_as, table),
-        ))
-    _write(engine, [
-        (RUNS_DDL, ()),
-        *moves,
-        (_INSERT_RUN + '"status" = excluded."status", "end" = excluded."end", "error" = excluded."error"',
-         (track_id, table, status, stamp, stamp, error, pid, host)),
-    ])
+        moves.append(
+            (
+                f'UPDATE OR REPLACE {quote(RUNS)} SET "track_id" = ? WHERE "track_id" = ? AND "table" = ?',
+                (track_id, started_as, table),
+            )
+        )
+    _write(
+        engine,
+        [
+            (RUNS_DDL, ()),
+            *moves,
+            (
+                _INSERT_RUN + '"status" = excluded."status", "end" = excluded."end", "error" = excluded."error"',
+                (track_id, table, status, stamp, stamp, error, pid, host),
+            ),
+        ],
+    )
 
 
-def record_run(engine: Engine, table: str, track_id: str, status: str, start: str | None, end: str | None,
-               error: str | None) -> None:
+def record_run(
+    engine: Engine, table: str, track_id: str, status: str, start: str | None, end: str | None, error: str | None
+) -> None:
     """Record a run's lifecycle as given, without pid or host (another tool ran it)."""
-    _write(engine, [
-        (RUNS_DDL, ()),
-        (_INSERT_RUN + '"status" = excluded."status", "start" = excluded."start", "end" = excluded."end", '
-         '"error" = excluded."error"', (track_id, table, status, start, end, error, None, None)),
-    ])
+    _write(
+        engine,
+        [
+            (RUNS_DDL, ()),
+            (
+                _INSERT_RUN + '"status" = excluded."status", "start" = excluded."start", "end" = excluded."end", '
+                '"error" = excluded."error"',
+                (track_id, table, status, start, end, error, None, None),
+            ),
+        ],
+    )
 
 
 def run_records(engine: Engine, table: str) -> dict[str, tuple[Any, Any, Any]]:
@@ -91,16 +122,21 @@ def run_records(engine: Engine, table: str) -> dict[str, tuple[Any, Any, Any]]:
     return {r[0]: tuple(r[1:]) for r in rows}
 
 
-def store_predictions(engine: Engine, table: str, track_id: str, name: str, p: Sequence[Any],
-                      a: Sequence[Any]) -> None:
+def store_predictions(engine: Engine, table: str, track_id: str, name: str, p: Sequence[Any], a: Sequence[Any]) -> None:
     """Replace the run's prediction/actual pairs named ``name`` (values kept as given)."""
     rows = [(track_id, table, name, i, x, y) for i, (x, y) in enumerate(zip(p, a))]
-    _write(engine, [
-        (PREDICTIONS_DDL, ()),
-        (f'DELETE FROM {quote(PREDICTIONS)} WHERE "track_id" = ? AND "table" = ? AND "name" = ?',
-         (track_id, table, name)),
-        (f"INSERT INTO {quote(PREDICTIONS)} VALUES (?, ?, ?, ?, ?, ?)", rows),
-    ], many=True)
+    _write(
+        engine,
+        [
+            (PREDICTIONS_DDL, ()),
+            (
+                f'DELETE FROM {quote(PREDICTIONS)} WHERE "track_id" = ? AND "table" = ? AND "name" = ?',
+                (track_id, table, name),
+            ),
+            (f"INSERT INTO {quote(PREDICTIONS)} VALUES (?, ?, ?, ?, ?, ?)", rows),
+        ],
+        many=True,
+    )
 
 
 def table_counts(engine: Engine, table: str) -> tuple[int, int | None]:
@@ -116,5 +152,13 @@ def table_counts(engine: Engine, table: str) -> tuple[int, int | None]:
     return tuple(found[0]) if found else (0, None)  # type: ignore[return-value]
 
 
-__all__ = ["mark_started", "mark_ended", "record_run", "run_records", "store_predictions", "table_counts",
-           "RUNS_DDL", "PREDICTIONS_DDL"]
+__all__ = [
+    "mark_started",
+    "mark_ended",
+    "record_run",
+    "run_records",
+    "store_predictions",
+    "table_counts",
+    "RUNS_DDL",
+    "PREDICTIONS_DDL",
+]

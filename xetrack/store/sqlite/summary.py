@@ -68,22 +68,22 @@ def _trigger_ddl(table: str) -> list[str]:
     upd, dele = trigger_names(table)
     t, d, lit = quote(table), quote(SUMMARY_DIRTY), _literal(table)
     top = f"(SELECT coalesce(max(rowid), 0) FROM {t})"
-    mark = f"INSERT OR IGNORE INTO {d} (\"tbl\", \"track_id\") SELECT {lit}, {{v}}.{quote(TRACK_ID)} WHERE {{v}}.{quote(TRACK_ID)} IS NOT NULL;"
+    mark = f'INSERT OR IGNORE INTO {d} ("tbl", "track_id") SELECT {lit}, {{v}}.{quote(TRACK_ID)} WHERE {{v}}.{quote(TRACK_ID)} IS NOT NULL;'
     return [
         f"CREATE TRIGGER IF NOT EXISTS {quote(upd)} AFTER UPDATE ON {t} BEGIN "
         f"{mark.format(v='OLD')} {mark.format(v='NEW')} END",
         f"CREATE TRIGGER IF NOT EXISTS {quote(dele)} AFTER DELETE ON {t} BEGIN {mark.format(v='OLD')} "
         # Deleting the highest rows lets SQLite hand their rowids out again: remember the
         # lowest the largest rowid fell to, so that the rows reusing them are folded in.
-        f"UPDATE {quote(SUMMARY_STATE)} SET \"floor\" = min(coalesce(\"floor\", \"watermark\"), {top}) "
-        f"WHERE \"tbl\" = {lit} AND {top} < \"watermark\"; END",
+        f'UPDATE {quote(SUMMARY_STATE)} SET "floor" = min(coalesce("floor", "watermark"), {top}) '
+        f'WHERE "tbl" = {lit} AND {top} < "watermark"; END',
     ]
 
 
 def _runs_side_ddl() -> list[str]:
     from .ddl import RUNS_DDL
 
-    bump = f"UPDATE {quote(SUMMARY_STATE)} SET \"gen\" = \"gen\" + 1;"
+    bump = f'UPDATE {quote(SUMMARY_STATE)} SET "gen" = "gen" + 1;'
     return [RUNS_DDL] + [
         f"CREATE TRIGGER IF NOT EXISTS {quote(RUNS_SIDE_TRIGGER.format(op=op.lower()))} AFTER {op} "
         f"ON {quote(RUNS)} BEGIN {bump} END"
@@ -114,7 +114,7 @@ def _fold(
     run_rows: list[tuple[Any, ...]] = []
     # The first query also gives each run's events and first and last timestamp: one
     # pass over the rows less than a separate GROUP BY for them.
-    batches = [columns[i:i + COLUMN_BATCH] for i in range(0, len(columns), COLUMN_BATCH)] or [[]]
+    batches = [columns[i : i + COLUMN_BATCH] for i in range(0, len(columns), COLUMN_BATCH)] or [[]]
     for number, batch in enumerate(batches):
         head = f"{tid}, count(*), min({quote(TIMESTAMP)}), max({quote(TIMESTAMP)})" if number == 0 else tid
         skip = 4 if number == 0 else 1
@@ -125,9 +125,7 @@ def _fold(
                 f"count({q}) AS n{i}, min({q}), max({q}), total({q}), "
                 f"min({rid}) FILTER (WHERE {q} IS NOT NULL) AS f{i}, max({rid}) FILTER (WHERE {q} IS NOT NULL) AS l{i}"
             )
-            looks.append(
-                f"(SELECT {q} FROM {t} WHERE {rid} = g.f{i}), (SELECT {q} FROM {t} WHERE {rid} = g.l{i})"
-            )
+            looks.append(f"(SELECT {q} FROM {t} WHERE {rid} = g.f{i}), (SELECT {q} FROM {t} WHERE {rid} = g.l{i})")
         sql = (
             f"SELECT g.*{''.join(', ' + x for x in looks)} FROM (SELECT {', '.join(aggs)} FROM {t} "
             f"WHERE {where} AND {tid} IS NOT NULL GROUP BY {tid}) AS g"
@@ -139,9 +137,23 @@ def _fold(
             if number == 0:
                 run_rows.append(row[:4])
             for i, c in enumerate(batch):
-                n, mn, mx, tot, fr, lr = row[skip + 6 * i: skip + 6 + 6 * i]
+                n, mn, mx, tot, fr, lr = row[skip + 6 * i : skip + 6 + 6 * i]
                 if n:
-                    out.append((table, run, c, n, mn, mx, tot, fr, row[skip + 6 * k + 2 * i], lr, row[skip + 1 + 6 * k + 2 * i]))
+                    out.append(
+                        (
+                            table,
+                            run,
+                            c,
+                            n,
+                            mn,
+                            mx,
+                            tot,
+                            fr,
+                            row[skip + 6 * k + 2 * i],
+                            lr,
+                            row[skip + 1 + 6 * k + 2 * i],
+                        )
+                    )
         conn.executemany(upsert, out)
     if not run_rows:
         return 0
@@ -183,7 +195,9 @@ def update(
     cols = _columns(conn, table)
     names = [n for n, _ in cols if n not in (TRACK_ID,)]
     folded = [n for n in names if n != TIMESTAMP]
-    state = conn.execute(f'SELECT "watermark", "columns", "gen", "floor" FROM {quote(SUMMARY_STATE)} WHERE "tbl" = ?', (table,)).fetchone()
+    state = conn.execute(
+        f'SELECT "watermark", "columns", "gen", "floor" FROM {quote(SUMMARY_STATE)} WHERE "tbl" = ?', (table,)
+    ).fetchone()
     hi = conn.execute(f"SELECT max(rowid) FROM {quote(table)}").fetchone()[0] or 0
     touched: set[Any] = set()
     changed_floor = False
@@ -201,10 +215,7 @@ def update(
         defaults = {n: d for n, d in cols}
         new = [n for n in folded if n not in set(known)]
         rebuild = (
-            n_triggers != 2
-            or hi < wm
-            or not set(known) <= set(folded)
-            or any(defaults[n] is not None for n in new)
+            n_triggers != 2 or hi < wm or not set(known) <= set(folded) or any(defaults[n] is not None for n in new)
         )
     if rebuild:
         known = []
@@ -235,7 +246,8 @@ def update(
             bar.close()
         if None not in touched:
             touched.update(
-                r for (r,) in conn.execute(
+                r
+                for (r,) in conn.execute(
                     f"SELECT DISTINCT {quote(TRACK_ID)} FROM {quote(table)} WHERE rowid > ? AND rowid <= ?", (wm, hi)
                 )
             )
@@ -267,7 +279,9 @@ def drop(conn: sqlite3.Connection, table: str | None = None) -> None:
     """Forget the summary of ``table`` (every table when None): the next read rebuilds it.
 
     Needed after a VACUUM by another tool, which may renumber rowids."""
-    names = [r for (r,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name = ?", (SUMMARY_STATE,))]
+    names = [
+        r for (r,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name = ?", (SUMMARY_STATE,))
+    ]
     if not names:
         return
     if table is None:
@@ -294,7 +308,8 @@ def pending(conn: sqlite3.Connection, table: str) -> bool:
         return True
     upd, dele = trigger_names(table)
     n = conn.execute(
-        "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ? AND name IN (?, ?)", (table, upd, dele)
+        "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ? AND name IN (?, ?)",
+        (table, upd, dele),
     ).fetchone()[0]
     if n != 2:
         return True
@@ -314,8 +329,10 @@ def usable(conn: sqlite3.Connection, table: str) -> bool:
 def varying_in(engine: Any, table: str, runs: Sequence[Any]) -> dict[str, Any]:
     """:func:`varying` over ``runs`` only."""
     marks = ", ".join("?" for _ in runs)
-    sql = (f'SELECT "col", max("mn" <> "mx") FROM {quote(SUMMARY_COLUMNS)} WHERE "tbl" = ? '
-           f'AND "track_id" IN ({marks}) GROUP BY "col"')
+    sql = (
+        f'SELECT "col", max("mn" <> "mx") FROM {quote(SUMMARY_COLUMNS)} WHERE "tbl" = ? '
+        f'AND "track_id" IN ({marks}) GROUP BY "col"'
+    )
     return dict(_rows(engine, sql, (table, *runs)))
 
 
@@ -336,8 +353,13 @@ def _rows(engine: Any, sql: str, binds: Sequence[Any]) -> list[tuple[Any, ...]]:
 LOCK_WAIT_MS = 2000
 
 
-def refresh(engine: Any, table: str, persist: bool, first_ask: Callable[[Callable[[], bool]], bool],
-            committed: Callable[[list[Any]], None]) -> bool:
+def refresh(
+    engine: Any,
+    table: str,
+    persist: bool,
+    first_ask: Callable[[Callable[[], bool]], bool],
+    committed: Callable[[list[Any]], None],
+) -> bool:
     """Bring ``table``'s summary up to date; False when it cannot be used (the plain SQL
     answers): a read-only file, a table without ``track_id``, a NULL track_id, or the
     write lock held by another process for longer than ``LOCK_WAIT_MS``. Without
@@ -385,7 +407,8 @@ def token(engine: Any) -> tuple[Any, ...]:
     (``total_changes``) or schema (``PRAGMA schema_version``); and a reopened connection."""
     with engine.reading() as conn:
         return (
-            id(conn), conn,  # the object itself: an id is only unique while it lives
+            id(conn),
+            conn,  # the object itself: an id is only unique while it lives
             conn.execute("PRAGMA data_version").fetchone()[0],
             conn.total_changes,
             conn.execute("PRAGMA schema_version").fetchone()[0],

@@ -41,13 +41,19 @@ class SQLiteUserSQL:
         return {name: (decl or "") for name, decl in rows}
 
     def asset_listing(self) -> list[tuple[str, int, int, int]]:
-        tables = {n for (n,) in self.query("SELECT name FROM sqlite_master WHERE type = 'table' AND name IN (?, ?)",
-                                           (ASSET_COUNTS, MODELS))}
+        tables = {
+            n
+            for (n,) in self.query(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name IN (?, ?)", (ASSET_COUNTS, MODELS)
+            )
+        }
         refs = f"coalesce((SELECT c.count FROM {quote(ASSET_COUNTS)} c WHERE c.hash = a.key), 0)"
         models = f"(SELECT count(*) FROM {quote(MODELS)} m WHERE m.hash = a.key AND m.kind = 'asset')"
         # length() reads a blob's size without loading it
-        return self.query(f"SELECT a.key, length(a.value), {refs if ASSET_COUNTS in tables else 0}, "
-                          f"{models if MODELS in tables else 0} FROM {quote(ASSETS_TABLE)} a ORDER BY a.rowid")
+        return self.query(
+            f"SELECT a.key, length(a.value), {refs if ASSET_COUNTS in tables else 0}, "
+            f"{models if MODELS in tables else 0} FROM {quote(ASSETS_TABLE)} a ORDER BY a.rowid"
+        )
 
     def run_sql(self, query: str) -> Result:
         import sqlite3

@@ -107,8 +107,12 @@ class SQLiteWrites:
                         self._tables.pop(table, None)  # another connection reset the table
                         known = self._table(conn, table)
                 check_distinct(keys)
-                if (not assets and all(k.lower() in known.lower for k in keys) and not known.changes(keys, values)
-                        and (not roles or self._roles_recorded(conn, table, known, roles))):
+                if (
+                    not assets
+                    and all(k.lower() in known.lower for k in keys)
+                    and not known.changes(keys, values)
+                    and (not roles or self._roles_recorded(conn, table, known, roles))
+                ):
                     sql = insert_sql(table, keys)
                     conn.execute(sql, values)
                     if len(known.insert_sql) >= MAX_CHECKED:  # rows of ever-changing shapes
@@ -117,8 +121,11 @@ class SQLiteWrites:
                     return
 
                 # New columns, or a logical type or role to record: the path of every batch.
-                retry_busy(lambda: self._grow_and_write(conn, table, keys, [values], values.__getitem__, assets, roles),
-                           self.timeout, self.path)
+                retry_busy(
+                    lambda: self._grow_and_write(conn, table, keys, [values], values.__getitem__, assets, roles),
+                    self.timeout,
+                    self.path,
+                )
         except sqlite3.Error as exc:
             raise_fault(self, exc)
             raise
@@ -195,12 +202,22 @@ class SQLiteWrites:
         with self._guard.lock:
             conn = self._live()
             self._tables.get(table) or self._table(conn, table)  # a missing table: a clear error now
-            retry_busy(lambda: self._grow_and_write(conn, table, keys, rows, first_value, assets, roles),
-                       self.timeout, self.path)
+            retry_busy(
+                lambda: self._grow_and_write(conn, table, keys, rows, first_value, assets, roles),
+                self.timeout,
+                self.path,
+            )
 
-    def _grow_and_write(self, conn: sqlite3.Connection, table: str, keys: tuple[str, ...],
-                        rows: list[tuple[Any, ...]], first_value: Callable[[int], Any],
-                        assets: AssetWrites | None, roles: Roles | None = None) -> None:
+    def _grow_and_write(
+        self,
+        conn: sqlite3.Connection,
+        table: str,
+        keys: tuple[str, ...],
+        rows: list[tuple[Any, ...]],
+        first_value: Callable[[int], Any],
+        assets: AssetWrites | None,
+        roles: Roles | None = None,
+    ) -> None:
         """The one schema-growth path (a log() with a new key, every log_batch): under the
         write lock, add the missing columns (another process may have added them: the
         schema is reread), record the logical types these values set and the roles not
@@ -233,9 +250,7 @@ class SQLiteWrites:
                         return 0
                     sets = ", ".join(f"{quote(k)} = ?" for k in values)
                     clause, params = where_clause(where)
-                    cur = conn.execute(
-                        f"UPDATE {quote(table)} SET {sets}{clause}", [*values.values(), *params]
-                    )
+                    cur = conn.execute(f"UPDATE {quote(table)} SET {sets}{clause}", [*values.values(), *params])
                     if cur.rowcount:  # a value stored: it may set or widen a logical type
                         self._record(conn, table, grown, grown.changes(tuple(values), tuple(values.values())))
                     return cur.rowcount
