@@ -114,7 +114,10 @@ class PgServer:
         out = subprocess.run(self.prefix + args, capture_output=True, text=True, cwd=self.folder)
         if out.returncode != 0:
             log = os.path.join(self.folder, "log")
-            tail = open(log).read()[-2000:] if os.path.exists(log) else ""
+            tail = ""
+            if os.path.exists(log):
+                with open(log) as file:
+                    tail = file.read()[-2000:]
             raise RuntimeError(f"{args[0]} failed: {out.stdout}{out.stderr}{tail}")
 
     def url(self, database: str = "postgres", user: str = "postgres", password: str | None = None) -> str:

@@ -161,7 +161,7 @@ def test_names_that_leave_the_folder_are_refused(engine_db, name):
 def test_bad_sources_get_one_clear_error_and_write_nothing(engine_db, tmp_path):
     tracker = Tracker(engine_db)
     tracker.log_artifact(b"kept", name="kept.bin")
-    with pytest.raises(FileNotFoundError, match="missing.csv"):
+    with pytest.raises(FileNotFoundError, match=r"missing\.csv"):
         tracker.log_artifact(tmp_path / "missing.csv")
     with pytest.raises(IsADirectoryError, match="log_artifacts"):
         tracker.log_artifact(tmp_path)
@@ -304,12 +304,12 @@ def test_corrupt_bytes_raise_naming_the_artifact_and_are_never_returned(engine_d
     reader = Reader(engine_db)
     with pytest.raises(IntegrityError, match=f"'model.bin' \\({digest}\\) is corrupt"):
         reader.artifact("model.bin")
-    with pytest.raises(IntegrityError, match="model.bin"):
+    with pytest.raises(IntegrityError, match=r"model\.bin"):
         reader.artifact(digest)
-    with pytest.raises(IntegrityError, match="model.bin"):
+    with pytest.raises(IntegrityError, match=r"model\.bin"):
         reader.download_artifacts(tracker.track_id, tmp_path / "out")
     assert not (tmp_path / "out" / "model.bin").exists()
-    assert [p for p in (tmp_path / "out").iterdir()] == []  # no temporary file left either
+    assert list((tmp_path / "out").iterdir()) == []  # no temporary file left either
     with pytest.raises(IntegrityError), reader.open_artifact("model.bin") as stream:
         stream.read()
 
@@ -398,7 +398,7 @@ def test_gc_removes_the_chunks_of_an_upload_that_never_finished(engine_db, multi
         tracker.log_artifact(path)
     monkeypatch.setattr(keeper(engine_db), "write_header", original)
     assert calls and Reader(engine_db).artifacts().empty
-    left, count = chunk_bytes(engine_db)
+    left, _ = chunk_bytes(engine_db)
     assert 0 < left < 9_000  # committed batches, invisible without their header
     with pytest.raises(NotFoundError):
         Reader(engine_db).artifact(calls[0][1])
@@ -468,7 +468,7 @@ def test_a_chunk_that_is_no_longer_bytes_is_damage_not_a_crash(db):
     Tracker(db).log_artifact(b"payload", name="p.bin")
     with sqlite3.connect(db) as conn:  # SQLite only: PostgreSQL's bytea column holds bytes alone
         conn.execute("UPDATE xetrack_chunks SET data = 'text now'")
-    with pytest.raises(IntegrityError, match="'p.bin'.*not bytes"):
+    with pytest.raises(IntegrityError, match=r"'p\.bin'.*not bytes"):
         Reader(db).artifact("p.bin")
 
 
@@ -566,7 +566,7 @@ def _log_delete_relog(args):
 
     rng = random.Random(seed)
     kept = {}
-    for i in range(12):
+    for _ in range(12):
         data = b"shared-%d" % rng.randrange(3) * 50
         gone = Tracker(db)
         gone.log_artifact(data, name="x.bin")

@@ -354,7 +354,7 @@ def test_a_diskcache_object_can_be_given(tmp_path):
         tracker.track(expensive_computation, args=[2, 2])
         tracker.track(expensive_computation, args=[2, 2])
         assert len(own) == 1 and CALLS == [(2, 2)]
-    with pytest.raises(TypeError, match="directory path or a diskcache.Cache"):
+    with pytest.raises(TypeError, match=r"directory path or a diskcache\.Cache"):
         Tracker(Tracker.IN_MEMORY, cache=42)
 
 
@@ -485,7 +485,7 @@ def test_entries_of_a_class_only_the_script_has_are_listed_and_deleted(tmp_path)
     assert done.returncode == 0, done.stderr
     entries = list(Reader.scan_cache(cache))  # this process has no Score class
     assert len(entries) == 1
-    key, entry = entries[0]
+    _, entry = entries[0]
     assert entry["cache"] == "script-run" and "unreadable here" in entry["result"]
     assert Reader.delete_cache_by_track_id(cache, "script-run") == 1
     assert list(Reader.scan_cache(cache)) == []

@@ -190,7 +190,8 @@ def test_a_corrupt_last_chunk_on_stdout_says_to_discard_what_went_out(db, tmp_pa
     lines = out.stderr.decode().strip().splitlines()
     assert out.returncode == 1 and len(lines) == 1 and "Traceback" not in lines[0]
     assert re.search(
-        rf"Artifact 'weights/model.bin' \({blob}\) is corrupt.*; {2 * CHUNK_SIZE} bytes already went to stdout: discard them",
+        rf"Artifact 'weights/model.bin' \({blob}\) is corrupt.*; "
+        rf"{2 * CHUNK_SIZE} bytes already went to stdout: discard them",
         lines[0],
     )
     assert out.stdout == BLOB[: 2 * CHUNK_SIZE]  # the two good chunks, never the bad one

@@ -463,16 +463,16 @@ def test_randomized_mixes_read_back_as_pandas_builds_them(tmp_path, engine, seed
                     dtype = expected_series(history[key]).dtype
                     if dtype == "float64":
                         value = float(value)  # the column reads as floats, the row too
-                    if dtype == object and isinstance(value, (int, float)) and not isinstance(value, bool):
+                    if dtype == np.dtype(object) and isinstance(value, (int, float)) and not isinstance(value, bool):
                         # SQLite's REAL affinity keeps a float of a huge int, as stored
                         assert latest[key] == pytest.approx(value, rel=1e-15), (index, key, latest[key], value)
                     else:
                         assert latest[key] == value, (index, key, latest[key], value)
-                    if dtype != object:
+                    if dtype != np.dtype(object):
                         assert type(latest[key]) is type(value), (index, key, latest[key], value)
     except AssertionError as exc:
         raise AssertionError(
-            f"seed={seed} engine={engine} families={families}\nhistory={ {k: v for k, v in history.items()} }\n{exc}"
+            f"seed={seed} engine={engine} families={families}\nhistory={dict(history)}\n{exc}"
         ) from exc
 
 

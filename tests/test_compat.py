@@ -78,10 +78,12 @@ def test_every_070_argument_by_keyword(tmp_path):
 def test_logs_file_format_names_the_log_file(tmp_path, monkeypatch):
     """0.7.0: a loguru file-name pattern inside logs_path; the lines are xetrack's own."""
     monkeypatch.chdir(tmp_path)
-    t = Tracker('exp.db', logs_path='logs', logs_file_format='{time:YYYY}_exp.log'); t.log({'b': 2})  # fmt: skip
+    t = Tracker('exp.db', logs_path='logs', logs_file_format='{time:YYYY}_exp.log')  # fmt: skip
+    t.log({'b': 2})  # fmt: skip
     year = time.localtime().tm_year
     assert os.listdir("logs") == [f"{year}_exp.log"] or os.listdir("logs") == [f"{year - 1}_exp.log"]
-    (line,) = open(os.path.join("logs", os.listdir("logs")[0]), encoding="utf-8").read().splitlines()
+    with open(os.path.join("logs", os.listdir("logs")[0]), encoding="utf-8") as file:
+        (line,) = file.read().splitlines()
     assert " | TRACKING | " in line and line.endswith(f'!📁!{{"b": 2, "timestamp": "{t.latest["timestamp"]}", '
                                                      f'"track_id": "{t.track_id}"}}')  # fmt: skip
     df = Reader.read_logs(path='logs')  # fmt: skip
@@ -480,7 +482,7 @@ def test_a_reader_of_a_missing_file_creates_nothing(tmp_path):
 
 def test_a_folder_that_cannot_be_made_is_one_clear_error(tmp_path):
     (tmp_path / "results").write_text("a file, not a folder")
-    with pytest.raises(NotADirectoryError, match="Cannot create the database's folder .*results.*a file stands"):
+    with pytest.raises(NotADirectoryError, match=r"Cannot create the database's folder .*results.*a file stands"):
         Tracker(str(tmp_path / "results" / "exp.db"))
     locked = tmp_path / "locked"
     locked.mkdir()

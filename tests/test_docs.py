@@ -31,7 +31,7 @@ def test_python_snippets_run(path, tmp_path, monkeypatch):
     for number, code in enumerate(snippets, 1):
         try:
             exec(compile(code, f"{path.name}[{number}]", "exec"), namespace)
-        except Exception as exc:  # pragma: no cover - the message is the point
+        except Exception as exc:  # noqa: BLE001 # pragma: no cover - any error of a snippet fails with the snippet shown
             pytest.fail(f"{path.name} snippet {number} failed: {exc!r}\n{code}")
     import xetrack
 

@@ -187,7 +187,7 @@ def test_big_batches_through_copy_read_back_the_same(tmp_path, pg_url):
     numbers = [0, -1, 2**53, 2**63 - 1, -(2**63), 0.5, -0.0, 1e300, float("inf"), float("-inf"), float("nan")]
     first = [{"i": k, "f": k / 3, "s": rng.choice(texts), "b": k % 2 == 0, "n": None} for k in range(300)]
     later = []
-    for k in range(300):
+    for _ in range(300):
         row = {
             "i": rng.choice(numbers + [None]),
             "f": rng.choice(numbers + [None, 7]),

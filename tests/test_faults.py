@@ -217,7 +217,7 @@ def bad_files(tmp_path_factory):
     good = str(folder / "good.db")
     with Tracker(good, params={"model": "rf"}) as tracker:
         tracker.log_batch([{"i": i, "text": "t" * 50} for i in range(2000)])
-    data = open(good, "rb").read()
+    data = (folder / "good.db").read_bytes()
     made = {
         "text": b"epoch,loss\n1,0.5\n" * 50,
         "half": data[: len(data) // 2],
@@ -235,7 +235,8 @@ def bad_files(tmp_path_factory):
 @pytest.mark.parametrize("kind", ["text", "half", "100_bytes", "first_page"])
 def test_not_a_database_or_truncated(bad_files, kind, tmp_path):
     path = bad_files[kind]
-    before = open(path, "rb").read()
+    with open(path, "rb") as file:
+        before = file.read()
     good = str(tmp_path / "good.db")
     with Tracker(good) as tracker:
         tracker.log({"a": 1})
@@ -248,7 +249,8 @@ def test_not_a_database_or_truncated(bad_files, kind, tmp_path):
         with pytest.raises(DatabaseError, match="is not a SQLite database or is damaged") as caught:
             make(path)
         assert repr(path) in str(caught.value)
-    assert open(path, "rb").read() == before  # nothing was written into it
+    with open(path, "rb") as file:
+        assert file.read() == before  # nothing was written into it
 
 
 def test_a_zero_length_file_is_an_empty_database(tmp_path):
@@ -362,7 +364,7 @@ def _kill_at_random(op, dbs, other, seed, longest):
     ]
     delays = [rng.uniform(0, longest) for _ in dbs]
     finished = []
-    for proc, delay in zip(children, delays):
+    for proc in children:
         assert proc.stdout.readline().strip() == "go", proc.stderr.read()
     start = time.monotonic()
     for proc, delay in sorted(zip(children, delays), key=lambda pair: pair[1]):

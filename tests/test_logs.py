@@ -419,7 +419,7 @@ def test_an_unwritable_path_fails_at_construction(tmp_path):
     db = tmp_path / "exp.db"
     with pytest.raises(NotADirectoryError, match="afile"):
         Tracker(str(db), logs_path=afile)
-    with pytest.raises(OSError, match="Cannot write logs to .*afile"):
+    with pytest.raises(OSError, match=r"Cannot write logs to .*afile"):
         Tracker(str(db), logs_path=afile / "logs")
     with pytest.raises(IsADirectoryError, match="Cannot write JSONL"):
         Tracker(str(db), jsonl=tmp_path)

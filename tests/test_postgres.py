@@ -104,7 +104,7 @@ def _grow(url: str, worker: int, result) -> None:
             tracker.log(row)
         tracker.log_batch([{f"batch_{worker}": j, "shared": j} for j in range(5)])
         result.put((worker, None))
-    except BaseException:  # the test shows the worker's traceback
+    except BaseException:  # noqa: BLE001 - any failure goes to the test as the worker's traceback
         result.put((worker, traceback.format_exc()))
 
 
@@ -136,7 +136,8 @@ def test_a_dropped_connection_is_reopened_without_losing_or_doubling_a_row(pg_se
 
     def drop() -> int:
         rows = pg_server.sql(
-            f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}' AND pid <> pg_backend_pid()"
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            f"WHERE datname = '{name}' AND pid <> pg_backend_pid()"
         )
         return len(rows)
 
@@ -160,12 +161,12 @@ def test_a_dropped_connection_is_reopened_without_losing_or_doubling_a_row(pg_se
 def test_the_column_limit_is_a_clear_error_that_writes_nothing(pg_url):
     tracker = Tracker(pg_url)
     tracker.log({f"c{i}": None for i in range(1000)})
-    with pytest.raises(ColumnLimitError, match="PostgreSQL's limit of 1600 columns. Nothing was written"):
+    with pytest.raises(ColumnLimitError, match=r"PostgreSQL's limit of 1600 columns\. Nothing was written"):
         tracker.log({f"d{i}": i for i in range(700)})
     assert len(tracker) == 1 and len(tracker.columns) == 1002
     tracker.log({"c1": 5})
     assert len(tracker) == 2
-    with pytest.raises(ColumnLimitError, match="too big for one PostgreSQL row .*Nothing was written"):
+    with pytest.raises(ColumnLimitError, match=r"too big for one PostgreSQL row .*Nothing was written"):
         tracker.log({f"c{i}": i for i in range(1000)})  # 1,000 BIGINTs: more than one 8 kB page
     assert len(tracker) == 2
 

@@ -40,7 +40,7 @@ def test_threads_sharing_one_tracker(tmp_path):
         try:
             for i in range(300):
                 tracker.log({"thread": k, "i": i, f"key_{k}": i})
-        except Exception as exc:  # pragma: no cover - reported below
+        except Exception as exc:  # noqa: BLE001 # pragma: no cover - any error of a thread is reported below
             errors.append(exc)
 
     threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]

@@ -84,7 +84,7 @@ def test_column_access(db):
 def test_missing_file_is_a_clear_error_and_is_not_created(tmp_path):
     path = tmp_path / "nope.db"
     for engine in ENGINES:
-        with pytest.raises(FileNotFoundError, match="nope.db"):
+        with pytest.raises(FileNotFoundError, match=r"nope\.db"):
             Reader(path, engine=engine)
         with pytest.raises(FileNotFoundError):
             Reader.read_db(path, engine=engine)
@@ -95,7 +95,8 @@ def test_missing_file_is_a_clear_error_and_is_not_created(tmp_path):
 def test_missing_table_lists_the_tables(db, engine):
     Tracker(db, table="model_experiments")
     reader = Reader(db, engine=engine, table="model_experiment")
-    with pytest.raises(TableNotFoundError, match="Did you mean: model_experiments.*Tables: default, model_experiments"):
+    listed = r"Did you mean: model_experiments.*Tables: default, model_experiments"
+    with pytest.raises(TableNotFoundError, match=listed):
         reader.to_df()
     with pytest.raises(TableNotFoundError):
         len(reader)

@@ -53,7 +53,7 @@ def test_failed_run_records_error_and_reraises(db):
     with pytest.raises(ZeroDivisionError):
         with Tracker(db, track_id="bad") as run:
             run.log({"x": 1})
-            1 / 0
+            _ = 1 / 0
     status, error = (
         sqlite3.connect(db).execute("SELECT status, error FROM xetrack_runs WHERE track_id = 'bad'").fetchone()
     )
@@ -276,7 +276,7 @@ def test_compare_and_only_diff(db):
     assert both.loc["model", "run-0"] == "rf" and both.loc["lr", "run-2"] == 0.3
     diff = reader.compare(["run-0", "run-2"], only_diff=True)["field"].tolist()
     assert "model" not in diff and "status" not in diff and {"lr", "acc", "loss"} <= set(diff)
-    with pytest.raises(KeyError, match="Run .run-9. not found.*Did you mean: run-2"):
+    with pytest.raises(KeyError, match=r"Run .run-9. not found.*Did you mean: run-2"):
         reader.compare(["run-0", "run-9"])
 
 

@@ -84,7 +84,7 @@ def test_set_where_in_this_run(db):
     flags = tracker.to_df()["flag"]
     assert str(flags.dtype) == "boolean"
     assert flags.isna().tolist() == [True, False] and bool(flags[1]) is True
-    with pytest.raises(ColumnNotFoundError, match="splt.*Did you mean: split"):
+    with pytest.raises(ColumnNotFoundError, match=r"splt.*Did you mean: split"):
         tracker.set_where("flag", True, "splt", "test")
 
 

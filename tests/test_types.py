@@ -155,7 +155,7 @@ def test_int_beyond_64_bits_is_a_clear_error(db):
 
 def test_unpicklable_objects_are_a_clear_type_error(db):
     tracker = Tracker(db)
-    with pytest.raises(TypeError, match="'lock'.*cloudpickle cannot serialize"):
+    with pytest.raises(TypeError, match=r"'lock'.*cloudpickle cannot serialize"):
         tracker.log({"lock": threading.Lock()})
     with pytest.raises(TypeError, match="cloudpickle"):
         tracker.log({"gen": (i for i in range(3))})
@@ -175,6 +175,29 @@ def test_column_limit_is_one_clear_error_and_writes_nothing(db):
     assert len(tracker) == 1
     tracker.log({"n0": 1})  # still room for a few
     assert len(tracker) == 2
+
+
+class _NoGetlimit(sqlite3.Connection):
+    """A connection as Python 3.10's sqlite3 makes it: no ``getlimit`` (new in 3.11)."""
+
+    @property
+    def getlimit(self):
+        raise AttributeError("'sqlite3.Connection' object has no attribute 'getlimit'")
+
+
+def test_without_getlimit_the_limits_are_sqlites_defaults(db, monkeypatch):
+    """Python 3.10 is supported: the column limit falls back to SQLite's default of 2000
+    columns, the chunk size of an artifact to the 1 GB value limit."""
+    connect = sqlite3.connect
+    monkeypatch.setattr(sqlite3, "connect", lambda *args, **kwargs: connect(*args, factory=_NoGetlimit, **kwargs))
+    tracker = Tracker(db)
+    assert not hasattr(tracker._engine._live(), "getlimit")
+    tracker.log({f"k{i}": i for i in range(1990)})  # with timestamp and track_id: 1992 columns
+    with pytest.raises(ColumnLimitError, match="limit of 2000 columns"):
+        tracker.log({f"n{i}": i for i in range(20)})
+    assert len(tracker) == 1
+    digest = tracker.log_artifact(b"weights" * 100, name="w.bin")
+    assert Reader(db).artifact(digest) == b"weights" * 100
 
 
 def test_huge_text_round_trips(db):

@@ -19,6 +19,7 @@ Deleting runs and garbage collection live in :mod:`xetrack.garbage`.
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import uuid
@@ -31,7 +32,7 @@ from .errors import NotFoundError
 from .store import chunks as chunking
 from .store import features
 from .store.base import close_matches
-from .store.chunks import hasher
+from .store.chunks import Hasher, hasher
 from .store.tables import ARTIFACTS
 
 if TYPE_CHECKING:
@@ -153,6 +154,14 @@ def check_name(name: Any) -> str:
 
 
 # ------------------------------------------------------------------- writing
+@dataclass
+class _Upload:
+    """How far :func:`store` got: the hash of the chunks committed so far, and their count."""
+
+    check: Hasher
+    done: int = 0
+
+
 def keeper(engine: Any) -> Any:
     """The module that keeps bytes for ``engine``: :mod:`.store.blobs` for a SQLite file,
     :mod:`.store.pg_blobs` for PostgreSQL; None when nothing is stored (SKIP_INSERT)."""
@@ -175,11 +184,11 @@ def store(engine: Any, source: Source, finish: Callable[[Any, str], Any]) -> tup
     key = digest[:HASH_LENGTH]
     chunk = ops.engine_chunk_size(engine)
     n = chunks_of(source.size, chunk)
-    state = {"check": hasher(), "done": 0}
+    state = _Upload(hasher())
 
-    def write_batch(conn: Any, stop: int) -> Any:
-        check = state["check"].copy()  # a retried transaction starts from the same state
-        for seq, data in source.pieces(state["done"], stop, chunk):
+    def write_batch(conn: Any, stop: int) -> Hasher:
+        check = state.check.copy()  # a retried transaction starts from the same state
+        for seq, data in source.pieces(state.done, stop, chunk):
             check.update(data)
             ops.write_chunks(conn, key, [(seq, data)])
         return check
@@ -218,10 +227,10 @@ def store(engine: Any, source: Source, finish: Callable[[Any, str], Any]) -> tup
 
     ops.write(engine, begin)
     try:
-        while n - state["done"] > per_batch:
-            stop = state["done"] + per_batch
-            state["check"] = ops.write(engine, lambda conn: write_batch(conn, stop))
-            state["done"] = stop
+        while n - state.done > per_batch:
+            stop = state.done + per_batch
+            state.check = ops.write(engine, functools.partial(write_batch, stop=stop))
+            state.done = stop
         return key, ops.write(engine, last)
     except BaseException:
         try:  # the chunks already committed are garbage now

@@ -88,7 +88,7 @@ def pickle_asset(obj: Any, key: Any = None) -> tuple[str, bytes]:
     """
     try:
         data = cloudpickle.dumps(obj)
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - cloudpickle raises whatever the object's __reduce__ raises
         raise TypeError(
             f"Cannot log key {key!r}: a {type(obj).__qualname__} is not a plain value and "
             f"cloudpickle cannot serialize it as an asset ({type(exc).__name__}: {exc})"

@@ -113,15 +113,16 @@ def _canonical(value: Any, where: str, containers: bool = False, depth: int = 0)
     deeper = depth + 1
     if isinstance(value, enum.Enum):
         return ("enum", _qualified(kind), value.name)
-    for base in (int, float, str, bytes):  # subclasses, e.g. numpy.float64
+    bases: tuple[type[Any], ...] = (int, float, str, bytes)  # each one's value goes to that class
+    for base in bases:  # subclasses, e.g. numpy.float64
         if isinstance(value, base):
             return (_qualified(kind), base(value))
     if isinstance(value, tuple) or (containers and isinstance(value, list)):
         items = tuple(_canonical(v, f"{where}[{i}]", containers, deeper) for i, v in enumerate(value))
         return (_qualified(kind), items)
     if isinstance(value, frozenset) or (containers and isinstance(value, set)):
-        items = [_canonical(v, f"{where} item", containers, deeper) for v in value]
-        return (_qualified(kind), tuple(sorted(items, key=repr)))
+        members = [_canonical(v, f"{where} item", containers, deeper) for v in value]
+        return (_qualified(kind), tuple(sorted(members, key=repr)))
     if containers and isinstance(value, Mapping):
         pairs = [
             (_canonical(k, f"{where} key", containers, deeper), _canonical(v, f"{where}[{k!r}]", containers, deeper))
@@ -142,7 +143,7 @@ def _canonical(value: Any, where: str, containers: bool = False, depth: int = 0)
         return (_qualified(kind), parts)
     if kind.__hash__ is None:
         raise Uncacheable(value, where)
-    if kind.__hash__ is object.__hash__:
+    if kind.__hash__ is object.__hash__:  # type: ignore[comparison-overlap]  # both read off a class; mypy binds kind's
         raise Uncacheable(value, where, "is hashed by identity (define __hash__ and __eq__ to cache it)")
     try:
         return ("hash", _qualified(kind), hash(value))
@@ -268,7 +269,7 @@ class ResultCache:
         """The entry under ``key``, or None (missing, or unreadable: e.g. its class is gone)."""
         try:
             entry = self.cache.get(key, default=None, retry=True)
-        except Exception:  # an entry that no longer unpickles is a miss, not a crash
+        except Exception:  # noqa: BLE001 - an entry that no longer unpickles (any error) is a miss, not a crash
             return None
         return entry if _is_entry(entry) else None
 
@@ -315,7 +316,7 @@ def _tag(cache: Any, key: str) -> str | None:
     """The tag (the computing run's track_id) of an entry, read without its value."""
     try:  # diskcache keeps tags in its Cache table; there is no public call for one tag
         row = cache._sql("SELECT tag FROM Cache WHERE key = ? AND raw = 1", (key,)).fetchone()
-    except Exception:
+    except Exception:  # noqa: BLE001 - diskcache's private call: any failure means the tag is unknown
         return None
     return row[0] if row and isinstance(row[0], str) else None
 
@@ -325,7 +326,7 @@ def _entries(cache: Any) -> Iterator[tuple[str, dict[str, Any]]]:
         for key in cache.iterkeys():
             try:
                 entry = cache.get(key, default=None, retry=True)
-            except Exception as exc:  # e.g. its class lives in the user's script
+            except Exception as exc:  # noqa: BLE001 - unpickling raises anything, e.g. its class lives in the user's script
                 track_id = _tag(cache, key)
                 if track_id is not None:  # ours, readable only where its class is
                     yield key, {"result": f"<unreadable here: {type(exc).__name__}: {exc}>", CACHE: track_id}

@@ -78,6 +78,7 @@ def _tokens(text: str) -> list[tuple[str, Any]]:
             raise FilterError(f"Cannot read the condition at {text[pos : pos + 20]!r} (position {pos})")
         pos = m.end()
         kind = m.lastgroup
+        assert kind is not None  # every alternative of _TOKEN is a named group
         value = m.group(kind)
         if kind == "num":
             out.append(("lit", float(value) if re.search(r"[.eE]", value) else int(value)))
@@ -233,7 +234,7 @@ def parse_condition(text: str, columns: Sequence[str]) -> tuple[str, list[Any]]:
 
 def order_sql(order_by: Any, columns: Sequence[str]) -> str:
     """``'acc DESC, loss'`` or ``['-acc', 'loss ASC']`` -> ORDER BY terms, NULLs last."""
-    items = [p for p in order_by.split(",")] if isinstance(order_by, str) else list(order_by)
+    items = order_by.split(",") if isinstance(order_by, str) else list(order_by)
     terms = []
     for item in items:
         if not isinstance(item, str) or not item.strip():

@@ -67,12 +67,13 @@ def to_backend_series(series: pd.Series) -> Any:
 
 
 try:  # pandas' own C routines, the ones read_sql uses; the numpy path below is the fallback
-    from pandas._libs.lib import maybe_convert_objects as _infer
-    from pandas._libs.lib import to_object_array_tuples as _object_table
+    # (pandas' private C routines: pandas-stubs leaves them out)
+    from pandas._libs.lib import maybe_convert_objects as _infer  # type: ignore[attr-defined]
+    from pandas._libs.lib import to_object_array_tuples as _object_table  # type: ignore[attr-defined]
 except ImportError:  # pragma: no cover - a pandas without them
     _infer = _object_table = None
 try:
-    from pandas._libs.lib import is_integer_array as _all_ints
+    from pandas._libs.lib import is_integer_array as _all_ints  # type: ignore[attr-defined]
 except ImportError:  # pragma: no cover
     _all_ints = None
 
@@ -195,7 +196,8 @@ def _repeated(decl: str, value: Any, n: int) -> Any:
         import pyarrow as pa  # the string dtype keeps its data in it
 
         repeated = pa.chunked_array([pa.repeat(pa.scalar(value, pa.large_string()), n)])
-        return pd.arrays.ArrowStringArray(repeated, dtype=first.dtype)
+        # pandas takes large_string data and a dtype here; pandas-stubs types neither
+        return pd.arrays.ArrowStringArray(repeated, dtype=first.dtype)  # type: ignore[call-arg, arg-type]
     return first.take(np.zeros(n, dtype=np.intp))
 
 
@@ -223,7 +225,7 @@ def normalize_duckdb_frame(frame: pd.DataFrame, decltypes: dict[str, str]) -> pd
             frame[name] = series.astype("boolean")
         elif not decl and series.dtype == object:
             # An untyped column (only NULLs so far): DuckDB gives pd.NA, SQLite None.
-            values = series.to_numpy(dtype=object, na_value=None)
+            values = series.to_numpy(dtype=object, na_value=None)  # type: ignore[call-overload]  # stubs: no None
             frame[name] = _text(values)
         elif decl not in _CONVERTERS and series.dtype == object:
             frame[name] = series.infer_objects()

@@ -418,7 +418,7 @@ class Reader(TableView):
         dashboard = serve_in_thread(open_table, self.table_name, host=host, port=port)
         self._dashboards = [*getattr(self, "_dashboards", []), dashboard]
         try:
-            from IPython import get_ipython  # type: ignore[import-not-found]
+            from IPython import get_ipython
             from IPython.display import display
 
             if get_ipython() is not None and getattr(get_ipython(), "kernel", None) is not None:

@@ -14,8 +14,7 @@ read through an in-memory SQLite copy of the table (:mod:`xetrack.store.run_mirr
 from __future__ import annotations
 
 import gc
-import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -25,6 +24,7 @@ from . import meta, summary
 from .filters import order_sql, parse_condition
 from .filters import resolve_column as _resolve
 from .frames import frame_from_rows
+from .run_columns import BASE, STEP_COLUMNS, same_value_key, split_kinds, summary_names
 from .schema import TIMESTAMP, TRACK_ID
 from .store import dialect_features, features
 from .store.base import close_matches
@@ -35,10 +35,6 @@ assert _SQLITE_SQL is not None
 #: The aggregations of a run over its rows (``runs(agg=...)``), and of aggregate() over runs.
 AGGS, GROUP_AGGS = _SQLITE_SQL.AGGS, _SQLITE_SQL.GROUP_AGGS
 
-STEP_COLUMNS = ("step", "epoch")
-#: Summary columns before the params and metrics.
-BASE = ("track_id", "status", "start", "end", "duration", "events")
-_NUMERIC = ("INTEGER", "REAL", "NUMERIC", "FLOAT", "DOUBLE", "INT", "BIGINT")
 #: runs() recomputes at most this many runs of a cached frame; more, and it is computed whole.
 PATCH_RUNS = 1000
 #: runs() guesses params from these runs (the first ones, and those of the latest rows), then checks
@@ -96,13 +92,13 @@ class RunQueries:
         recorded = self._recorded()
         if self._from_summary():
             varies_in = self.summaries.varying(self.engine, self.table)
-            return _split(rest, [varies_in.get(c) for c in rest], cols, recorded)
+            return split_kinds(rest, [varies_in.get(c) for c in rest], cols, recorded)
         if not rest:
             return [], [], cols
         if recorded and all(c in recorded for c in rest):  # nothing left to guess
-            return _split(rest, [recorded[c] == "metric" for c in rest], cols, recorded)
+            return split_kinds(rest, [recorded[c] == "metric" for c in rest], cols, recorded)
         most = self.sql.varying(self.engine, self.table, rest) or (0,) * len(rest)
-        return _split(rest, most, cols, recorded)
+        return split_kinds(rest, most, cols, recorded)
 
     def _recorded(self) -> dict[str, str]:
         """The kinds recorded for the table's columns (:mod:`xetrack.meta`), read once per call."""
@@ -133,7 +129,7 @@ class RunQueries:
         if most is None:
             return None
         seen = dict(zip(guess, most))
-        params, metrics, cols = _split(rest, [seen.get(c) for c in rest], cols, recorded)
+        params, metrics, cols = split_kinds(rest, [seen.get(c) for c in rest], cols, recorded)
         check = [c for c in params if c not in recorded]
         sql, binds = self._select(agg, params, metrics, cols, check=check)
         return sql, binds, params, metrics, cols, [i for i, c in enumerate(params) if c in check]
@@ -154,7 +150,7 @@ class RunQueries:
 
     def _names(self, params: list[str], metrics: list[str]) -> dict[str, str]:
         names, keys = self._meta()
-        return _summary_names(params, metrics, ([meta.RUN_NAME] if names else []) + [meta.TAG_PREFIX + k for k in keys])
+        return summary_names(params, metrics, ([meta.RUN_NAME] if names else []) + [meta.TAG_PREFIX + k for k in keys])
 
     def _columns_out(self, params: list[str], metrics: list[str]) -> list[str]:
         """The summary's column names, in order."""
@@ -342,7 +338,7 @@ class RunQueries:
         else:
             sql, binds, params, metrics, cols = built or self.summary_sql(agg)
         summary = self._columns_out(params, metrics)
-        cond, values = None, []
+        cond, values = None, list[Any]()
         if where is not None and str(where).strip():
             cond, values = parse_condition(where, summary)
         order = order_sql(order_by, summary) if order_by else None
@@ -444,7 +440,7 @@ class RunQueries:
         out.index.name = "field"
         out.columns.name = None
         if only_diff:
-            same = out.apply(lambda r: len({_key(v) for v in r}) <= 1, axis=1)
+            same = out.apply(lambda r: len({same_value_key(v) for v in r}) <= 1, axis=1)
             out = out[~same]
         return out
 
@@ -469,45 +465,3 @@ class RunQueries:
         names, rows = found
         frame = pd.DataFrame(rows, columns=names)
         return frame.infer_objects()
-
-
-# --------------------------------------------------------------- helpers
-def _key(value: Any) -> Any:
-    try:
-        if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NA:
-            return None
-    except TypeError:
-        pass
-    return value
-
-
-def _split(
-    rest: list[str], most: Sequence[Any], cols: dict[str, str], recorded: Mapping[str, str] | None = None
-) -> tuple[list[str], list[str], dict[str, str]]:
-    """Params and metrics: the kind recorded when the column was written (see
-    :mod:`xetrack.meta`), else the guess ``most`` (more than one value in some run)."""
-    params, metrics = [], []
-    recorded = recorded or {}
-    for c, n in zip(rest, most):
-        kind = recorded.get(c)
-        if kind == "param":
-            params.append(c)
-        elif kind == "metric":
-            metrics.append(c)
-        elif not n:
-            params.append(c)
-        elif cols[c].upper() in _NUMERIC or c in STEP_COLUMNS:
-            metrics.append(c)
-    return params, metrics, cols
-
-
-def _summary_names(params: list[str], metrics: list[str], reserved: Sequence[str] = ()) -> dict[str, str]:
-    """User column -> summary column; one that clashes with a summary column gets ``_``."""
-    out = {}
-    taken = set(BASE) | {r.lower() for r in reserved}
-    for c in [*params, *metrics]:
-        name = c
-        while name.lower() in taken or name.lower() in {v.lower() for v in out.values()}:
-            name += "_"
-        out[c] = name
-    return out

@@ -146,7 +146,7 @@ class SystemReadings:
 def _try(read: Any) -> Any:
     try:
         return read()
-    except Exception:
+    except Exception:  # noqa: BLE001 - a reading psutil cannot make here is missing, never an error
         return None
 
 
@@ -187,7 +187,7 @@ class SystemMonitor:
     def _try_sample(self) -> None:
         try:
             self._sample()
-        except Exception:  # monitoring must never break the call it watches
+        except Exception:  # noqa: BLE001 - monitoring must never break the call it watches
             pass
 
     def _run(self) -> None:

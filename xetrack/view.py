@@ -71,7 +71,7 @@ class TableView:
         if total <= 2 * _PREVIEW:
             return self._frame(), total
         head, tail = self._frame(head=_PREVIEW), self._frame(tail=_PREVIEW)
-        tail.index = range(total - len(tail), total)
+        tail.index = pd.RangeIndex(total - len(tail), total)
         return pd.concat([head, tail]), total
 
     def _preview_text(self) -> str:
@@ -84,7 +84,8 @@ class TableView:
 
     def _repr_html_(self) -> str:
         frame, total = self._preview()
-        return frame._repr_html_() + f"<p>{total} rows x {len(frame.columns)} columns</p>"
+        html = frame._repr_html_()  # type: ignore[operator]  # pandas-stubs leaves DataFrame._repr_html_ out
+        return f"{html or ''}<p>{total} rows x {len(frame.columns)} columns</p>"
 
     def close(self) -> None:
         """Close the connections. Using the object again reopens them."""

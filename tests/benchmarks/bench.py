@@ -41,6 +41,7 @@ Options: ``--quick`` (small sizes and one repeat, a smoke check), ``--json PATH`
 from __future__ import annotations
 
 import argparse
+import functools
 import gc
 import itertools
 import json
@@ -70,54 +71,54 @@ from xetrack.store.duckdb.engine import load_sqlite_scanner
 
 TABLE = "default"
 
-FULL = dict(
-    log=5_000,
-    batch=100_000,
-    read=200_000,
-    read_runs=20,
-    new_keys=1_900,
-    trackers=1_000,
-    tracker_logs=20,
-    procs=4,
-    proc_logs=1_000,
-    proc_new_every=100,
-    asset_mb=10,
-    artifact_mb=200,
-    track=5_000,
-    jsonl=5_000,
-    runs=10_000,
-    run_events=20,
-    big_runs=100_000,
-    big_run_events=20,
-    history_runs=200,
-    history_steps=10_000,
-    curve_points=1_000_000,
-    live_rows=100_000,
-)
-QUICK = dict(
-    log=500,
-    batch=10_000,
-    read=20_000,
-    read_runs=4,
-    new_keys=200,
-    trackers=100,
-    tracker_logs=20,
-    procs=4,
-    proc_logs=200,
-    proc_new_every=20,
-    asset_mb=2,
-    artifact_mb=20,
-    track=500,
-    jsonl=500,
-    runs=1_000,
-    run_events=20,
-    big_runs=10_000,
-    big_run_events=5,
-    history_runs=20,
-    history_steps=10_000,
-    curve_points=100_000,
-    live_rows=10_000,
-)
+FULL = {
+    "log": 5_000,
+    "batch": 100_000,
+    "read": 200_000,
+    "read_runs": 20,
+    "new_keys": 1_900,
+    "trackers": 1_000,
+    "tracker_logs": 20,
+    "procs": 4,
+    "proc_logs": 1_000,
+    "proc_new_every": 100,
+    "asset_mb": 10,
+    "artifact_mb": 200,
+    "track": 5_000,
+    "jsonl": 5_000,
+    "runs": 10_000,
+    "run_events": 20,
+    "big_runs": 100_000,
+    "big_run_events": 20,
+    "history_runs": 200,
+    "history_steps": 10_000,
+    "curve_points": 1_000_000,
+    "live_rows": 100_000,
+}
+QUICK = {
+    "log": 500,
+    "batch": 10_000,
+    "read": 20_000,
+    "read_runs": 4,
+    "new_keys": 200,
+    "trackers": 100,
+    "tracker_logs": 20,
+    "procs": 4,
+    "proc_logs": 200,
+    "proc_new_every": 20,
+    "asset_mb": 2,
+    "artifact_mb": 20,
+    "track": 500,
+    "jsonl": 500,
+    "runs": 1_000,
+    "run_events": 20,
+    "big_runs": 10_000,
+    "big_run_events": 5,
+    "history_runs": 20,
+    "history_steps": 10_000,
+    "curve_points": 100_000,
+    "live_rows": 10_000,
+}
 
 # --------------------------------------------------------------------------- helpers
 
@@ -863,7 +864,7 @@ def bench_many_trackers(tmp: str, size: dict[str, int], repeats: int) -> list[Re
             threshold=1.0,
             target=">= 1.0x bare connect/INSERTs/close per run",
         )
-        xs, bs = alternate(repeats, lambda r: x_run(r, how), lambda r: b_run(r, how))
+        xs, bs = alternate(repeats, functools.partial(x_run, how=how), functools.partial(b_run, how=how))
         results.append(rate_result(res, n * per, xs, bs))
     return results
 
@@ -903,7 +904,11 @@ def bench_log_system(tmp: str, size: dict[str, int], repeats: int) -> Result:
 
     xs, plain, bs = [], [], []
     for r in range(read_repeats(repeats)):  # rotate which goes first; best of 5
-        order = [(xs, lambda: x_run(r, True)), (plain, lambda: x_run(r, False)), (bs, lambda: b_run(r))]
+        order = [
+            (xs, functools.partial(x_run, r, True)),
+            (plain, functools.partial(x_run, r, False)),
+            (bs, functools.partial(b_run, r)),
+        ]
         for out, run in order[r % 3 :] + order[: r % 3]:
             out.append(run())
     rate_result(res, n, xs, plain)
@@ -1093,7 +1098,7 @@ def bench_artifact_write(tmp: str, size: dict[str, int], repeats: int) -> Result
     plain = min(_synced_timed(lambda: shutil.copyfile(src, path + ".copy")) for _ in range(repeats))
     hashing = min(_synced_timed(lambda: _blake2b_pass(src)) for _ in range(repeats))
     raw = []
-    for r in range(repeats):
+    for _ in range(repeats):
         raw.append(_synced_timed(lambda: _raw_chunks_write(src, path)))
         assert _sql_value(path, chunk_bytes) == nbytes
         _remove(path)
@@ -1219,7 +1224,7 @@ def _proc_worker(kind: str, path: str, idx: int, n: int, new_every: int, barrier
         else:
             _raw_proc_logs(path, idx, rows)
         queue.put((idx, start, time.monotonic(), None))
-    except BaseException:  # report, never hang the parent
+    except BaseException:  # noqa: BLE001 - report any failure to the parent, never hang it
         queue.put((idx, None, None, traceback.format_exc()))
 
 
@@ -2083,7 +2088,7 @@ def main(argv: list[str] | None = None) -> int:
                 rows = out if isinstance(out, list) else [out]  # a workload may print extra rows
                 for one in rows:
                     judge(one)
-            except Exception:
+            except Exception:  # noqa: BLE001 - a crashed workload is a CRASH row; the others still run
                 rows = [Result(name, label, "", status="CRASH", error=traceback.format_exc())]
                 print(f"[{name}] CRASHED:\n{rows[0].error}", file=sys.stderr, flush=True)
             results.extend(rows)

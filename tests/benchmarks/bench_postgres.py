@@ -92,7 +92,8 @@ def main() -> int:
             with psycopg.connect(url, autocommit=True) as conn:
                 conn.execute(DDL)
                 conn.execute('CREATE INDEX ON "raw" ("track_id")')
-                sql = f'INSERT INTO "raw" ("timestamp", "track_id", {", ".join(COLUMNS)}) VALUES ({", ".join(["%s"] * 12)})'
+                columns, marks = ", ".join(COLUMNS), ", ".join(["%s"] * 12)
+                sql = f'INSERT INTO "raw" ("timestamp", "track_id", {columns}) VALUES ({marks})'
                 rows = [(stamp, "run", *row(k).values()) for k in range(n_log)]
                 t0 = time.perf_counter()
                 for values in rows:
@@ -180,7 +181,8 @@ def main() -> int:
             p.join()
         stored = len(Reader(url)) - 1
         print(
-            f"8 processes x {n_procs:,} logs adding keys: {stored:,} of {8 * n_procs:,} rows, {stored / elapsed:,.0f} rows/s"
+            f"8 processes x {n_procs:,} logs adding keys: {stored:,} of {8 * n_procs:,} rows, "
+            f"{stored / elapsed:,.0f} rows/s"
         )
         lost = stored != 8 * n_procs
 

@@ -85,7 +85,7 @@ def list_artifacts(
     with open_reader(db, table) as reader:
         frame = reader.artifacts(track_id)
         if not len(frame) and table != "default":
-            reader.columns  # a misspelled table is an error that lists the tables
+            _ = reader.columns  # a misspelled table is an error that lists the tables
     if as_json:
         print_frame(frame, True)
     elif not len(frame):

@@ -203,9 +203,8 @@ def one_line(text: str) -> str:
 def error_message(exc: BaseException) -> str:
     if isinstance(exc, KeyError) and len(exc.args) == 1 and isinstance(exc.args[0], str):
         return one_line(exc.args[0])  # KeyError's str() would add quotes
-    if isinstance(exc, (FileNotFoundError, IsADirectoryError, PermissionError)) and exc.filename:
-        if exc.strerror:
-            return f"{exc.strerror}: {exc.filename}"
+    if isinstance(exc, (FileNotFoundError, IsADirectoryError, PermissionError)) and exc.filename and exc.strerror:
+        return f"{exc.strerror}: {exc.filename}"
     text = one_line(str(exc)) if str(exc) else type(exc).__name__
     return text
 

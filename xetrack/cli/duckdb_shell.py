@@ -36,13 +36,10 @@ def _wheel_binary() -> str | None:
 
 
 def _duckdb_version() -> str | None:
-    """The installed ``duckdb`` package's version, which the bundled extension is built for."""
-    from importlib import metadata
+    from ..store import duckdb_shell_setup
 
-    try:
-        return metadata.version("duckdb")
-    except metadata.PackageNotFoundError:
-        return None
+    version: str | None = duckdb_shell_setup().duckdb_version()
+    return version
 
 
 def duckdb_binary() -> str:

@@ -55,7 +55,7 @@ def tag(
     from ..reader import Reader
 
     with Reader(db, table=table) as reader:
-        reader.columns  # a missing or damaged file, or a misspelled table, is the error to report first
+        _ = reader.columns  # a missing or damaged file, or a misspelled table, is the error to report first
         parsed: dict[str, str] = {}
         for pair in pairs:
             key, eq, value = pair.partition("=")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, cast
 
 import typer
 
@@ -88,7 +88,7 @@ def _extreme_row(reader: Reader, column: str, largest: bool) -> dict[str, Any]:
     from ..schema import TIMESTAMP, TRACK_ID
 
     numbers = numeric_column(reader, column)
-    position = int(numbers.idxmax() if largest else numbers.idxmin())
+    position = int(cast(int, numbers.idxmax() if largest else numbers.idxmin()))  # a RangeIndex label
     # Fetch that row through its run (an indexed read), not the whole table.
     track_id = reader[TRACK_ID].iloc[position] if TRACK_ID in reader.columns else None
     frame = None

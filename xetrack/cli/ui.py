@@ -29,7 +29,7 @@ def ui(
     except ImportError as exc:
         raise CommandError(str(exc) if INSTALL_HINT in str(exc) else f"{INSTALL_HINT} ({exc})") from None
     with app.state.source.lock:
-        app.state.source.reader(table).columns  # a missing table fails here, in one line
+        _ = app.state.source.reader(table).columns  # a missing table fails here, in one line
     from ..store import shown
 
     typer.echo(f"xetrack dashboard of {shown(db)}: {url}", err=False)  # a URL without its password

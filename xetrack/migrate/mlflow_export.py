@@ -32,13 +32,13 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from ..run_columns import STEP_COLUMNS
 from ..schema import TIMESTAMP, TRACK_ID
 from .mlflow_import import DESCRIPTION_HEAD, REGISTRY_FOLDER, version_records
 from .mlflow_store import NOTE_TAG, RUN_NAME_TAG, read_yaml
 
 STATUS = {"running": 1, "finished": 3, "failed": 4, "killed": 5, "dead": 5}
 _RUN_ID = re.compile(r"[a-zA-Z0-9][\w\-]{0,255}\Z")
-_STEP_COLUMNS = ("step", "epoch")
 _LEGACY = re.compile(re.escape(REGISTRY_FOLDER) + r"/[^/]+/version-\d+\.json\Z")
 #: Rows of a run read per query.
 _PAGE = 50_000
@@ -233,7 +233,7 @@ def _export_table(
     params, metrics, cols = reader.classify()
     engine, table = reader.store, reader.table_name
     keys = {c: (key or c) for c, (_, key) in meta.recorded_keys(engine, table).items()}
-    step_col = next((c for c in _STEP_COLUMNS if c in cols), None)
+    step_col = next((c for c in STEP_COLUMNS if c in cols), None)
     metrics = [m for m in metrics if m != step_col and cols[m].upper() in ("INTEGER", "REAL", "NUMERIC", "FLOAT", "")]
     records = run_records(engine, table)
     names = meta.run_names(engine, table)
@@ -346,9 +346,10 @@ def _export_models(
         found = [records.get(str(key), {}) for key in group["hash"]]
         theirs = [r.get("mlflow_version") for r in found]
         keep = all(isinstance(n, int) and n > 0 for n in theirs) and len(set(theirs)) == len(theirs)
-        numbers = {int(v): (int(n) if keep else int(v)) for v, n in zip(group["version"], theirs)}
+        numbers = {int(v): (int(n) if keep and n is not None else int(v)) for v, n in zip(group["version"], theirs)}
         aliases: dict[str, int] = {}
-        described, model_tags = None, {}
+        described = None
+        model_tags: object = {}  # what the records hold: _write_tags writes a dict, nothing else
         written = 0
         for (_, row), record in zip(group.iterrows(), found):
             version = numbers[int(row["version"])]

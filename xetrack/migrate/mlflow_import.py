@@ -171,7 +171,8 @@ def import_mlflow(
     progress: bool = True,
 ) -> ImportResult:
     """Import an MLflow store into ``db``: an ``mlruns/`` folder, ``sqlite:///mlflow.db`` or
-    an MLflow database on PostgreSQL (``postgresql+psycopg://user@host/db``) (with ``artifact_root``, the folder its artifacts live in, when the runs' own
+    an MLflow database on PostgreSQL (``postgresql+psycopg://user@host/db``) (with
+    ``artifact_root``, the folder its artifacts live in, when the runs' own
     artifact URIs do not lead there). Returns what was added; problems with one run are
     warnings (also written to stderr) that name it, and every other run is imported.
 
@@ -258,7 +259,7 @@ def _import_run(store: Any, table: _Table, run: Run, result: ImportResult) -> No
             ms_to_stamp(run.start),
             ms_to_stamp(run.end),
         )
-    except Exception as exc:  # one run's problem must not stop the others
+    except Exception as exc:  # noqa: BLE001 - one run's problem, whatever it is, must not stop the others
         _drop_run(table, run.run_id)
         _warn(result, f"run {run.run_id} ({run.where}) was not imported: {type(exc).__name__}: {exc}")
         return

@@ -32,7 +32,7 @@ class _Bound:
         self._conn = conn
 
     def execute(self, query: str, params: Any = ()) -> Any:
-        return self._conn.execute(query.replace("?", "%s"), params)  # type: ignore[arg-type]
+        return self._conn.execute(query.replace("?", "%s"), params)
 
     def close(self) -> None:
         self._conn.close()

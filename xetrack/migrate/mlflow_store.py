@@ -14,7 +14,7 @@ import os
 import sqlite3
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import unquote, urlparse
 
 #: MLflow's file store writes a run's status as RunStatus' number.
@@ -25,6 +25,21 @@ RUN_NAME_TAG = "mlflow.runName"
 
 class NotAnMlflowStore(ValueError):
     """The source is neither an MLflow file store nor an MLflow SQLite database."""
+
+
+class Cursor(Protocol):
+    """The rows of one query, as :class:`SqliteStore` reads them."""
+
+    def __iter__(self) -> Iterator[Any]: ...
+    def fetchall(self) -> list[Any]: ...
+
+
+class Queries(Protocol):
+    """What :class:`SqliteStore` reads through: a ``sqlite3`` connection, or
+    :mod:`.mlflow_pg`'s psycopg connection that takes the same queries."""
+
+    def execute(self, query: str, params: Any = (), /) -> Cursor: ...
+    def close(self) -> None: ...
 
 
 @dataclass
@@ -305,7 +320,7 @@ class SqliteStore:
         self.problems: list[str] = []
         if not os.path.isfile(self.path):
             raise NotAnMlflowStore(f"{uri!r} is not an MLflow store: no file {self.path!r}")
-        self.conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
+        self.conn: Queries = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
         try:
             names = {n for (n,) in self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         except sqlite3.DatabaseError as exc:
@@ -363,7 +378,8 @@ class SqliteStore:
 
     def metrics(self, run: Run) -> Iterator[tuple[str, int, int, float]]:
         cursor = self.conn.execute(
-            'SELECT "key", timestamp, step, value, is_nan FROM metrics WHERE run_uuid = ? ORDER BY "key", timestamp, step',
+            'SELECT "key", timestamp, step, value, is_nan FROM metrics WHERE run_uuid = ? '
+            'ORDER BY "key", timestamp, step',
             (run.run_id,),
         )
         for key, ts, step, value, is_nan in cursor:

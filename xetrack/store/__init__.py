@@ -5,12 +5,13 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from .base import Engine
 from .features import Features
 
 if TYPE_CHECKING:
+    from .features import RunsSideSQL
     from .sqlite.engine import SQLiteEngine
 
 IN_MEMORY = ":memory:"
@@ -129,7 +130,9 @@ def _postgres_features() -> Features:
         meta=meta,
         blobs=blobs,
         artifacts=artifacts,
-        runs_side=runs_side,
+        # Its functions take a PostgresEngine, not any Engine: this bundle is only ever
+        # given one (features() picks it by the engine's dialect).
+        runs_side=cast("RunsSideSQL", runs_side),
         gc=gc,
         copy=copy,
         copy_side=copy_side,

@@ -92,7 +92,8 @@ def rows_if_table(conn: Any, sql: str, params: Sequence[Any] = ()) -> list[tuple
     """All rows of one read on a ``sqlite3`` connection; a table that does not exist yet
     (nothing of that kind was ever stored in the file) reads as no rows."""
     try:
-        return conn.execute(sql, params).fetchall()
+        rows: list[tuple[Any, ...]] = conn.execute(sql, params).fetchall()
+        return rows
     except Exception as exc:  # sqlite3.OperationalError; base.py stays free of sqlite3
         if "no such table" in str(exc):
             return []

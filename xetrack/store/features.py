@@ -245,14 +245,23 @@ class RunCopySQL(Protocol):
     def run_source(self, engine: Any, table: str) -> tuple[Any, bool]: ...
 
 
+class MemoryTable(Protocol):
+    """The per-run rows of a summary SELECT held in memory, which :meth:`RunSQL.search_rows`
+    searches (``memory``) instead of running the SELECT again."""
+
+    def query(self, sql: str, params: Sequence[Any]) -> tuple[list[str], list[Row]]: ...
+
+
 class RunSQL(Protocol):
     """The run queries' SQL (``runs()``, ``search()``, ``compare()``, ``aggregate()``,
     ``history()``, ``predictions()``), on a SQLite connection: the engine's own file, or
     the in-memory copy :class:`RunCopySQL` keeps of a PostgreSQL table."""
 
     AGGS: dict[str, str | None]
-    GROUP_AGGS: dict[str, str]
-    MemoryRuns: Callable[..., Any]
+    GROUP_AGGS: dict[str, str | None]  # None: computed apart (``std``)
+
+    @property
+    def MemoryRuns(self) -> Callable[[list[str], list[Row]], MemoryTable]: ...  # a class of the module
 
     def aggregate_rows(
         self, engine: Any, select: str, binds: Sequence[Any], metric: str, by: Sequence[str], aggs: Sequence[str]
@@ -357,8 +366,11 @@ __all__ = [
     "RunsSideSQL",
     "GcSQL",
     "CopySQL",
+    "SQLiteFileCopySQL",
     "CopySideSQL",
+    "SQLiteFileCopySideSQL",
     "RunCopySQL",
+    "MemoryTable",
     "RunSQL",
     "SummarySQL",
     "Row",

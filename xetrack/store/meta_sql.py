@@ -87,7 +87,8 @@ def recorded_keys_with(
     reader: Any, engine: Any, table: str, columns: Sequence[str] | None
 ) -> list[tuple[str, str, Any]]:
     if columns is None:
-        return reader(engine, KINDS, RECORDED_KEYS, (table,))
+        recorded: list[tuple[str, str, Any]] = reader(engine, KINDS, RECORDED_KEYS, (table,))
+        return recorded
     rows: list[tuple[str, str, Any]] = []
     for start in range(0, len(columns), 500):  # bound the number of bound values
         part = list(columns[start : start + 500])

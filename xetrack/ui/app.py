@@ -17,7 +17,7 @@ import logging
 import os
 import threading
 from collections.abc import Iterator, Sequence
-from http.cookies import SimpleCookie
+from http.cookies import CookieError, SimpleCookie
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs
@@ -292,7 +292,7 @@ def create_app(
             raw = source.reader(request.query_params.get("table")).artifact(found, track_id)
         try:
             frame = pd.read_csv(io.BytesIO(raw)) if lowered.endswith(".csv") else pd.read_parquet(io.BytesIO(raw))
-        except Exception as exc:  # a file that is not what its name says
+        except Exception as exc:  # noqa: BLE001 - the readers raise many kinds on a file that is not what its name says
             raise BadRequest(f"Cannot read {name!r} as a table: {exc}") from None
         body = data.json_frame(frame.head(_PREVIEW_ROWS))
         body["total"] = len(frame)
@@ -393,7 +393,7 @@ class TokenGate:
         cookie = SimpleCookie()
         try:
             cookie.load(headers.get("cookie", ""))
-        except Exception:
+        except CookieError:  # a malformed Cookie header holds no token
             pass
         given = (query.get("token") or [None])[0]
         offered = [given, headers.get("x-xt-token"), cookie[TOKEN_COOKIE].value if TOKEN_COOKIE in cookie else None]

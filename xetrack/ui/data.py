@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import NotFoundError
+from ..run_columns import STEP_COLUMNS
 from ..schema import TIMESTAMP, TRACK_ID
 
 if TYPE_CHECKING:
@@ -28,7 +29,6 @@ MAX_POINTS = 4000
 MAX_PAGE = 1000
 #: x axes a curve can use besides a column: wall-clock time, and seconds since the run began.
 WALL, RELATIVE = "_wall", "_relative"
-STEP_COLUMNS = ("step", "epoch")
 
 
 class BadRequest(ValueError):
@@ -234,7 +234,7 @@ def run_rows(reader: Reader, track_id: str, after: int | None = None, page: int 
     for a page, the run's largest rowid when ``total`` was counted (the page holds no
     row past it), so that a poll from there brings exactly the rows logged since.
     """
-    reader.columns  # raises TableNotFoundError
+    _ = reader.columns  # raises TableNotFoundError
     names, fetched, total, top = reader.store.run_rows(reader.table_name, track_id, after, page * size, size)
     rows = [[json_value(v) for v in r[1:]] for r in fetched]
     last = fetched[-1][0] if after is not None and fetched else top

@@ -280,7 +280,8 @@ class DuckDBEngine(DuckDBUserSQL, SQLiteEngine):
                 table = fetch()
             except duckdb.InvalidInputException:  # a statement with no result set
                 table = None
-            self._use_db = duck.execute("SELECT current_database()").fetchone()[0] == ALIAS
+            [(database,)] = duck.execute("SELECT current_database()").fetchall()
+            self._use_db = database == ALIAS
         if table is None:
             return self.duck.sql("SELECT NULL WHERE false")
         return self.duck.from_arrow(table)
@@ -370,7 +371,8 @@ def _scanner_misreads(declared: dict[str, str], types: dict[str, str], columns: 
 
 def _detach_all(duck: duckdb.DuckDBPyConnection) -> None:
     """Leave no SQLite file attached to ``duck``, whatever the SQL run meanwhile did."""
-    if duck.execute("SELECT current_database()").fetchone()[0] != "memory":
+    [(database,)] = duck.execute("SELECT current_database()").fetchall()
+    if database != "memory":
         duck.execute("USE memory")
     attached = duck.execute("SELECT database_name FROM duckdb_databases() WHERE type = 'sqlite'").fetchall()
     for (name,) in attached:

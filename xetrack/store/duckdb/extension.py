@@ -16,7 +16,8 @@ WHEEL = "duckdb-extension-sqlite-scanner"
 FILE_NAME = "sqlite_scanner.duckdb_extension"
 
 
-def _duckdb_version() -> str | None:
+def duckdb_version() -> str | None:
+    """The installed ``duckdb`` package's version, which the bundled extension is built for."""
     try:
         return metadata.version("duckdb")
     except metadata.PackageNotFoundError:
@@ -30,7 +31,7 @@ def bundled_extension() -> str | None:
     except ImportError:
         return None
     root = os.path.dirname(package.__file__)
-    version = _duckdb_version()
+    version = duckdb_version()
     if version is not None:
         exact = os.path.join(root, "extensions", f"v{version}", FILE_NAME)
         if os.path.exists(exact):
@@ -53,7 +54,7 @@ def duckdb_extension_path() -> str:
     """
     path = bundled_extension()
     if path is None:
-        version = _duckdb_version()
+        version = duckdb_version()
         pin = f"=={version}" if version else ""
         raise FileNotFoundError(
             f"DuckDB's sqlite extension is not installed: pip install {WHEEL}{pin} "

@@ -63,7 +63,7 @@ class PostgresDuckDBEngine(DuckDBUserSQL, PostgresEngine):
         self._duck_pid = 0
         self._duck_lock = threading.Lock()
         self._schema = self._run(lambda conn: conn.execute("SELECT current_schema()").fetchone()[0])
-        self.duck  # load and attach now, so that a problem shows at once
+        _ = self.duck  # load and attach now, so that a problem shows at once
 
     @property
     def duck(self) -> Any:

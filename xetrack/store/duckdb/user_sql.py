@@ -1,5 +1,7 @@
-"""What the CLI asks the DuckDB engines beyond rows: the engine's own column types (``xt columns``) and the user's own SQL (``xt sql``), through DuckDB. A mixin of
-:class:`~xetrack.store.duckdb.engine.DuckDBEngine`; the defaults are on :class:`~xetrack.store.base.Engine`.
+"""What the CLI asks the DuckDB engines beyond rows: the engine's own column types
+(``xt columns``) and the user's own SQL (``xt sql``), through DuckDB. A mixin of
+:class:`~xetrack.store.duckdb.engine.DuckDBEngine`; the defaults are on
+:class:`~xetrack.store.base.Engine`.
 
 The user's SQL is the one place where text a user typed runs as SQL: on the engine's
 user connection (the database attached as ``db``), never on the one xetrack writes with.

@@ -8,13 +8,14 @@ their reference counts in ``xetrack_asset_counts``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from psycopg import sql
 
 from ...schema import ASSET_COUNTS, ASSETS_TABLE
-from .sql import create_side_tables, where_sql
+from ..base import Where
+from .sql import Run, TableSchema, Transact, create_side_tables, where_sql
 from .values import OVERFLOW
 
 _I = sql.Identifier
@@ -23,10 +24,10 @@ _I = sql.Identifier
 class AssetMethods:
     """The Engine's asset calls, for :class:`~xetrack.store.postgres.engine.PostgresEngine`."""
 
-    _run: Any
-    _rows: Any
-    _checked: Any
-    _transact: Any
+    _run: Run
+    _rows: Callable[[Any, Any, Sequence[Any]], list[tuple[Any, ...]]]
+    _checked: Callable[[Any, str, Where | None], TableSchema]
+    _transact: Transact
 
     def _asset_rows(self, query: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         composed = sql.SQL(query).format(a=_I(ASSETS_TABLE), c=_I(ASSET_COUNTS))
@@ -58,14 +59,15 @@ class AssetMethods:
                 create_side_tables(conn)
                 conn.execute(sql.SQL("DELETE FROM {} WHERE key = %s").format(_I(ASSETS_TABLE)), (key,))
                 conn.execute(sql.SQL("DELETE FROM {} WHERE hash = %s").format(_I(ASSET_COUNTS)), (key,))
-                if known is None:
+                if known is None or table is None or column is None:  # known: with table and column
                     return 0
                 name = known.lower[column.lower()]
                 clause, params = where_sql(known, {name: key})
                 query = sql.SQL("UPDATE {t} SET {c} = NULL, {o} = NULLIF({o} - %s, '{{}}'::jsonb)").format(
                     t=_I(table), c=_I(name), o=_I(OVERFLOW)
                 )
-                return conn.execute(query + clause, [name, *params]).rowcount
+                cleared: int = conn.execute(query + clause, [name, *params]).rowcount
+                return cleared
 
             return self._transact(conn, table or ASSETS_TABLE, body)
 

@@ -59,12 +59,14 @@ def write(engine: Any, body: Callable[[Any], T]) -> T:
     """``body(conn)`` in one transaction of ``engine`` (a PostgresEngine), with a bounded
     lock wait, tried again while locked; once more on a reopened connection when the
     server dropped it (``body`` must be safe to run twice, as with SQLite's write)."""
-    return engine._run(lambda conn: engine._transact(conn, BLOBS, body))
+    result: T = engine._run(lambda conn: engine._transact(conn, BLOBS, body))
+    return result
 
 
 def rows(engine: Any, query: Any, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
     """The rows of one read; a table never created reads as none."""
-    return engine._run(lambda conn: engine._rows(conn, query, params))
+    found: list[tuple[Any, ...]] = engine._run(lambda conn: engine._rows(conn, query, params))
+    return found
 
 
 def has_table(conn: Any, name: str) -> bool:
@@ -184,7 +186,8 @@ def put_artifact(conn: Any, row: Sequence[Any], replace: bool = True) -> int:
         'INSERT INTO {} ({}) VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT ("track_id", "table", "name") '
         + on_conflict
     ).format(_I(ARTIFACTS), sql.SQL(", ").join(map(_I, ARTIFACT_COLUMNS)))
-    return conn.execute(query, tuple(row)).rowcount
+    written: int = conn.execute(query, tuple(row)).rowcount
+    return written
 
 
 # ------------------------------------------------------------------ reading
@@ -254,7 +257,8 @@ def open_blob(engine: Any, key: str, label: str) -> Any:
 
 def blob_header(engine: Any, key: str) -> tuple[str, int, int] | None:
     """``(digest, size, chunks)`` of a stored blob, or None."""
-    return engine._run(lambda conn: header(conn, key))
+    found: tuple[str, int, int] | None = engine._run(lambda conn: header(conn, key))
+    return found
 
 
 def read_chunk(engine: Any, key: str, seq: int) -> bytes | None:
@@ -266,10 +270,14 @@ def read_chunk(engine: Any, key: str, seq: int) -> bytes | None:
 __all__ = [
     "write",
     "create_tables",
+    "engine_chunk_size",
+    "has_blob",
     "header",
     "write_chunks",
     "stored_chunks",
     "write_header",
+    "begin_upload",
+    "end_upload",
     "read_chunks",
     "open_blob",
     "put_artifact",

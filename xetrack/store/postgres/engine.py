@@ -21,12 +21,14 @@ import os
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar, overload
 
 from ...errors import ColumnLimitError, DatabaseError, TableNotFoundError
-from ...schema import TIMESTAMP, TRACK_ID, is_internal_table, sql_type
+from ...schema import TIMESTAMP, TRACK_ID, is_internal_table
 from ..base import AssetWrites, Engine, Roles, Where, column_not_found, pending_roles, table_not_found
+from ..tables import COLUMN_TYPES
 from .assets import AssetMethods
+from .changes import PostgresChanges
 from .connect import connect, psycopg_module, redact, scrub
 from .reads import PostgresReads
 from .runs import PostgresRunReads
@@ -42,19 +44,15 @@ from .sql import (
     planned,
     row_limit,
     short,
-    where_sql,
     write_assets,
 )
 from .stream import PostgresStreams
 from .user_sql import PostgresUserSQL
-from .values import HIDDEN, MAX_COLUMNS, MAX_NAME_BYTES, OVERFLOW, PG_TYPE, ROW, fits, logical_of, to_json
+from .values import HIDDEN, MAX_COLUMNS, MAX_NAME_BYTES, OVERFLOW, PG_TYPE, ROW, logical_of
 
 psycopg = psycopg_module()
 from psycopg import errors as pg_errors  # noqa: E402
 from psycopg import sql  # noqa: E402
-from psycopg.types.json import Jsonb  # noqa: E402
-
-from ..tables import COLUMN_TYPES
 
 DEFAULT_TIMEOUT = 60.0
 LOCK_TIMEOUT = "2s"  # per attempt; attempts go on for ``timeout`` seconds
@@ -78,12 +76,16 @@ _TABLES_SQL = (
     "ORDER BY c.oid"
 )
 _I = sql.Identifier
+T = TypeVar("T")
 
 
-class PostgresEngine(PostgresReads, PostgresStreams, PostgresUserSQL, PostgresRunReads, AssetMethods, Engine):
+class PostgresEngine(
+    PostgresReads, PostgresChanges, PostgresStreams, PostgresUserSQL, PostgresRunReads, AssetMethods, Engine
+):
     """Rows in a PostgreSQL database, one table per experiment table (``current_schema()``)."""
 
     dialect = "postgres"
+    path: str  # the URL without its password: a PostgreSQL store always has one
 
     def __init__(self, url: str, *, create: bool = True, timeout: float = DEFAULT_TIMEOUT) -> None:
         self._url = url
@@ -118,9 +120,13 @@ class PostgresEngine(PostgresReads, PostgresStreams, PostgresUserSQL, PostgresRu
         conn = self._conn
         return isinstance(exc, psycopg.OperationalError) and (conn is None or conn.closed or conn.broken)
 
+    @overload
+    def _run(self, fn: Callable[[Any], T], committed: Callable[[Any], None] | None = None, what: str = "") -> T: ...
+    @overload
+    def _run(self, fn: Callable[[Any], T], committed: Callable[[Any], bool | None], what: str = "") -> T | None: ...
     def _run(
-        self, fn: Callable[[Any], Any], committed: Callable[[Any], bool | None] | None = None, what: str = ""
-    ) -> Any:
+        self, fn: Callable[[Any], T], committed: Callable[[Any], bool | None] | None = None, what: str = ""
+    ) -> T | None:
         """``fn(conn)``; when the server dropped the connection, reopen it and call ``fn``
         once more, if ``committed`` (given for writes that are not repeatable) says the
         first call did not store anything."""
@@ -153,7 +159,7 @@ class PostgresEngine(PostgresReads, PostgresStreams, PostgresUserSQL, PostgresRu
                 f"The connection to {self.path} was lost twice{' writing ' + what if what else ''}: {again}"
             )
 
-    def _transact(self, conn: Any, table: str, body: Callable[[Any], Any]) -> Any:
+    def _transact(self, conn: Any, table: str, body: Callable[[Any], T]) -> T:
         """``body(conn)`` in one transaction with a bounded lock wait, tried again while
         the table stays locked; the cached schema of ``table`` is forgotten on failure."""
         deadline = time.monotonic() + self.timeout
@@ -214,9 +220,10 @@ class PostgresEngine(PostgresReads, PostgresStreams, PostgresUserSQL, PostgresRu
     def _rows(conn: Any, query: Any, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Rows of one read; a side table that was never created reads as none."""
         try:
-            return conn.execute(query, params).fetchall()
+            rows: list[tuple[Any, ...]] = conn.execute(query, params).fetchall()
         except pg_errors.UndefinedTable:
             return []
+        return rows
 
     def columns(self, table: str) -> dict[str, str]:
         return dict(self._run(lambda conn: self._load(conn, table)).columns)
@@ -318,10 +325,13 @@ class PostgresEngine(PostgresReads, PostgresStreams, PostgresUserSQL, PostgresRu
 
     def checked(self, table: str, keys: tuple[str, ...], types: tuple[type, ...]) -> Any:
         known = self._tables.get(table)
-        cached = None if known is None else known.insert_sql.get((keys, types))
+        if known is None:
+            return None
+        cached = known.insert_sql.get((keys, types))
         return None if cached is None else (known, known.insert_sql, cached, keys)
 
     def insert_checked(self, table: str, token: Any, values: tuple[Any, ...]) -> bool:
+        known: TableSchema  # what checked() gave
         known, checked, cached, keys = token
         with self._lock:
             cursor = self._cursor
@@ -448,49 +458,6 @@ class PostgresEngine(PostgresReads, PostgresStreams, PostgresUserSQL, PostgresRu
             return conn.execute(query, (run, stamp)).fetchone() is not None
         except pg_errors.UndefinedTable:
             return False
-
-    def update(self, table: str, values: dict[str, Any], where: Where | None) -> int:
-        def attempt(conn: Any) -> int:
-            known = self._checked(conn, table, where)
-
-            def body(conn: Any) -> int:
-                missing = {k: sql_type(v) or "" for k, v in values.items() if k.lower() not in known.lower}
-                grown = self._grow(conn, table, missing) if missing else known
-                if not values:
-                    return 0
-                names = [grown.lower[k.lower()] for k in values]
-                sets, params, overflow = [], [], {}
-                for name, value in zip(names, values.values()):
-                    decl = grown.columns[name]
-                    if fits(decl, value):
-                        sets.append(sql.SQL("{} = %s").format(_I(name)))
-                        params.append(Jsonb(to_json(value)) if decl == "" and value is not None else value)
-                    else:
-                        sets.append(sql.SQL("{} = NULL").format(_I(name)))
-                        overflow[name] = to_json(value)
-                sets.append(
-                    sql.SQL(
-                        "{o} = NULLIF((COALESCE({o}, '{{}}'::jsonb) - %s::text[]) || %s::jsonb, '{{}}'::jsonb)"
-                    ).format(o=_I(OVERFLOW))
-                )
-                params += [names, Jsonb(overflow)]
-                clause, where_params = where_sql(grown, where)
-                query = sql.SQL("UPDATE {} SET ").format(_I(table)) + sql.SQL(", ").join(sets) + clause
-                count = conn.execute(query, [*params, *where_params]).rowcount
-                if count:
-                    self._record(conn, table, grown, changes(grown, names, [tuple(values.values())]))
-                return count
-
-            return self._transact(conn, table, body)
-
-        return self._run(attempt)
-
-    def delete(self, table: str, where: Where | None) -> int:
-        def attempt(conn: Any) -> int:
-            clause, params = where_sql(self._checked(conn, table, where), where)
-            return conn.execute(sql.SQL("DELETE FROM {}").format(_I(table)) + clause, params).rowcount
-
-        return self._run(attempt)
 
     def _checked(self, conn: Any, table: str, where: Where | None) -> TableSchema:
         known = self._load(conn, table)

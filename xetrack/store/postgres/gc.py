@@ -77,7 +77,10 @@ def collect(engine: Any, dry_run: bool) -> tuple[dict[str, int], dict[str, int],
             _remove(conn, sorted(dead_assets), sorted(dead_blobs) + sorted(orphans))
         return dead_assets, dead_blobs, orphans
 
-    return engine._run(lambda conn: engine._transact(conn, ASSETS_TABLE, body))  # safe to run twice
+    collected: tuple[dict[str, int], dict[str, int], dict[str, int]] = engine._run(
+        lambda conn: engine._transact(conn, ASSETS_TABLE, body)  # safe to run twice
+    )
+    return collected
 
 
 def vacuum(engine: Any) -> int:
@@ -94,7 +97,8 @@ def vacuum(engine: Any) -> int:
         after = conn.execute(sql.SQL("SELECT ") + size).fetchone()[0]
         return max(0, int(before) - int(after))
 
-    return engine._run(run)
+    freed: int = engine._run(run)
+    return freed
 
 
 def _all(conn: Any, table: str, query: str) -> list[tuple[Any, ...]]:

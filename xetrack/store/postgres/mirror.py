@@ -71,4 +71,5 @@ def read_since(engine: Any, table: str, seen: Any, upto: int) -> tuple[bool, Any
         values = merge_rows([r[:-1] for r in rows], names, types, untyped) if rows else None  # the row id off
         return kept, described, last, (names, types, values)
 
-    return engine._run(attempt)
+    read: tuple[bool, Any, int, Any] = engine._run(attempt)
+    return read

@@ -9,7 +9,8 @@ Version numbers are taken with the registry table locked against other registrat
 at once get two numbers. The functions taking ``conn`` run inside :func:`write`'s
 transaction. The functions taking the engine are :mod:`.sqlite_models`'s set
 (:func:`kind_of`, :func:`add_version`, :func:`move_alias`, :func:`remove_alias`,
-:func:`versions`, :func:`listing`, :func:`referencing`), called by :mod:`xetrack.models`. Identifiers are ``psycopg.sql.Identifier``; values are bound.
+:func:`versions`, :func:`listing`, :func:`referencing`), called by :mod:`xetrack.models`.
+Identifiers are ``psycopg.sql.Identifier``; values are bound.
 """
 
 from __future__ import annotations
@@ -56,7 +57,8 @@ def write(engine: Any, body: Callable[[Any], T], what: str) -> T:
                 conn.execute(statement)
         return body(conn)
 
-    return engine._run(lambda conn: engine._transact(conn, MODELS, inner), lambda conn: None, what)
+    result: T = engine._run(lambda conn: engine._transact(conn, MODELS, inner), lambda conn: None, what)
+    return result
 
 
 def stored_kind(conn: Any, key: str) -> str | None:
@@ -72,7 +74,8 @@ def stored_kind(conn: Any, key: str) -> str | None:
 
 def kind_of(engine: Any, key: str) -> str | None:
     """``'asset'`` or ``'artifact'`` when ``key`` names stored bytes, else None."""
-    return engine._run(lambda conn: stored_kind(conn, key))
+    kind: str | None = engine._run(lambda conn: stored_kind(conn, key))
+    return kind
 
 
 def put_asset(conn: Any, key: str, data: bytes) -> None:
@@ -108,21 +111,20 @@ def insert_version(conn: Any, row: Sequence[Any]) -> None:
 def point(conn: Any, name: str, alias: str, version: int, replace: bool = True) -> int:
     """Point ``alias`` at ``version`` (``replace=False``: only when the alias is free)."""
     action = 'DO UPDATE SET "version" = excluded."version"' if replace else "DO NOTHING"
-    return conn.execute(
+    pointed: int = conn.execute(
         sql.SQL(
             'INSERT INTO {} ("name", "alias", "version") VALUES (%s, %s, %s) ON CONFLICT ("name", "alias") ' + action
         ).format(_I(MODEL_ALIASES)),
         (name, alias, version),
     ).rowcount
+    return pointed
 
 
 def drop_alias(conn: Any, name: str, alias: str) -> bool:
-    return (
-        conn.execute(
-            sql.SQL('DELETE FROM {} WHERE "name" = %s AND "alias" = %s').format(_I(MODEL_ALIASES)), (name, alias)
-        ).rowcount
-        > 0
-    )
+    dropped: int = conn.execute(
+        sql.SQL('DELETE FROM {} WHERE "name" = %s AND "alias" = %s').format(_I(MODEL_ALIASES)), (name, alias)
+    ).rowcount
+    return dropped > 0
 
 
 def versions_in(conn: Any, name: str) -> tuple[list[tuple[Any, ...]], dict[str, int], list[str]]:
@@ -161,7 +163,8 @@ def versions_in(conn: Any, name: str) -> tuple[list[tuple[Any, ...]], dict[str, 
 def versions(engine: Any, name: str) -> tuple[list[tuple[Any, ...]], dict[str, int], list[str]]:
     """``name``'s ``[(version, hash, kind)]``, ``{alias: version}`` and (when it has none)
     every registered name."""
-    return engine._run(lambda conn: versions_in(conn, name))
+    found: tuple[list[tuple[Any, ...]], dict[str, int], list[str]] = engine._run(lambda conn: versions_in(conn, name))
+    return found
 
 
 def add_version(

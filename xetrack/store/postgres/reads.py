@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -12,7 +13,7 @@ from ...frames import row_dict
 from ...schema import TIMESTAMP, TRACK_ID
 from ..base import Where, column_not_found
 from ..logical_types import logical_types
-from .sql import TableSchema, plain, where_sql
+from .sql import Run, TableSchema, plain, where_sql
 from .values import OVERFLOW, ROW, frame_of, merge_rows
 
 _I = sql.Identifier
@@ -21,15 +22,19 @@ _I = sql.Identifier
 class PostgresReads:
     """The reads of :class:`~xetrack.store.postgres.engine.PostgresEngine`."""
 
-    _run: Callable[..., Any]
-    _checked: Callable[..., Any]
-    _load: Callable[..., Any]
-    _tables: dict[str, Any]
+    _run: Run
+    _checked: Callable[[Any, str, Where | None], TableSchema]
+    _load: Callable[[Any, str], TableSchema]
+    _recorded: Callable[[Any, str], dict[str, str]]
+    _rows: Callable[[Any, Any, Sequence[Any]], list[tuple[Any, ...]]]
+    _tables: dict[str, TableSchema]
 
     def count(self, table: str, where: Where | None = None) -> int:
         def attempt(conn: Any) -> int:
             clause, params = where_sql(self._checked(conn, table, where), where)
-            return conn.execute(sql.SQL("SELECT count(*) FROM {}").format(_I(table)) + clause, params).fetchone()[0]
+            query = sql.SQL("SELECT count(*) FROM {}").format(_I(table)) + clause
+            count: int = conn.execute(query, params).fetchone()[0]
+            return count
 
         return self._run(attempt)
 
@@ -72,7 +77,7 @@ class PostgresReads:
         """(column names, logical types, an object table of the values as logged), the
         overflow merged back: what :meth:`read` turns into a frame."""
 
-        def attempt(conn: Any) -> Any:
+        def attempt(conn: Any) -> tuple[list[str], list[str], Any]:
             if tail is not None:
                 names, types, rows, known = self._select(conn, table, where, columns, "DESC", int(tail))
                 rows.reverse()
@@ -91,19 +96,19 @@ class PostgresReads:
         page's last row: bounded memory)."""
         last = after
         top = 2**63 - 1 if upto is None else upto
+
+        def attempt(conn: Any, start: int) -> tuple[list[str], list[str], list[tuple[Any, ...]], TableSchema]:
+            known = self._load(conn, table)
+            names = list(known.columns)
+            query = sql.SQL("SELECT {}, {} FROM {} WHERE {} > %s AND {} <= %s ORDER BY {} LIMIT %s").format(
+                sql.SQL(", ").join(map(_I, [*names, OVERFLOW])), _I(ROW), _I(table), _I(ROW), _I(ROW), _I(ROW)
+            )
+            rows = conn.execute(query, (start, top, size)).fetchall()
+            types = [logical_types(known.columns, self._recorded(conn, table)).get(n, "") for n in names]
+            return names, types, rows, known
+
         while True:
-
-            def attempt(conn: Any) -> Any:
-                known = self._load(conn, table)
-                names = list(known.columns)
-                query = sql.SQL("SELECT {}, {} FROM {} WHERE {} > %s AND {} <= %s ORDER BY {} LIMIT %s").format(
-                    sql.SQL(", ").join(map(_I, [*names, OVERFLOW])), _I(ROW), _I(table), _I(ROW), _I(ROW), _I(ROW)
-                )
-                rows = conn.execute(query, (last, top, size)).fetchall()
-                types = [logical_types(known.columns, self._recorded(conn, table)).get(n, "") for n in names]
-                return names, types, rows, known
-
-            names, types, rows, known = self._run(attempt)
+            names, types, rows, known = self._run(functools.partial(attempt, start=last))
             if not rows:
                 return
             last = rows[-1][-1]

@@ -19,7 +19,7 @@ from psycopg import sql
 
 from ...schema import TIMESTAMP, TRACK_ID
 from ..tables import RUNS
-from .sql import TableSchema, plain
+from .sql import Run, TableSchema, plain
 from .values import OVERFLOW, ROW, merge_rows
 
 _I = sql.Identifier
@@ -33,7 +33,7 @@ def _present(column: str) -> Any:
 class PostgresRunReads:
     """Mixed into the PostgreSQL engine; see :class:`xetrack.store.base.Engine` for the contract."""
 
-    _run: Callable[..., Any]
+    _run: Run
     _load: Callable[[Any, str], TableSchema]
 
     def _values(self, known: TableSchema, names: list[str], rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
@@ -59,7 +59,7 @@ class PostgresRunReads:
     def run_rows(
         self, table: str, track_id: str, after: int | None, offset: int, size: int
     ) -> tuple[list[str], list[tuple[Any, ...]], int | None, int]:
-        def attempt(conn: Any) -> Any:
+        def attempt(conn: Any) -> tuple[list[str], list[tuple[Any, ...]], int | None, int]:
             known = self._load(conn, table)
             names = list(known.columns)
             select = sql.SQL("SELECT {} FROM {} WHERE {} = %s AND {} ").format(
@@ -86,7 +86,7 @@ class PostgresRunReads:
     def run_points(
         self, table: str, track_id: str, columns: Sequence[str], after: int, limit: int | None = None
     ) -> tuple[list[tuple[Any, ...]], int | None]:
-        def attempt(conn: Any) -> Any:
+        def attempt(conn: Any) -> tuple[list[tuple[Any, ...]], int | None]:
             known = self._load(conn, table)
             names = self._checked_names(known, table, columns)
             query = sql.SQL("SELECT {} FROM {} WHERE {} = %s AND {} > %s").format(
@@ -105,7 +105,8 @@ class PostgresRunReads:
             query = sql.SQL("SELECT count(*) FROM {} WHERE {} = %s AND {} <= %s AND ").format(
                 _I(table), _I(TRACK_ID), _I(ROW)
             ) + _present(name)
-            return conn.execute(query, (track_id, cursor)).fetchone()[0]
+            count: int = conn.execute(query, (track_id, cursor)).fetchone()[0]
+            return count
 
         return self._run(attempt)
 

@@ -8,6 +8,7 @@ SQL. Predictions keep any value as given in JSONB (SQLite: untyped columns).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -148,7 +149,7 @@ def prediction_pages(engine: PostgresEngine, table: str, size: int) -> Iterator[
     ).format(sql.SQL(", ").join(map(_I, PREDICTION_COLUMNS)), _I(PREDICTIONS))
     after: tuple[Any, ...] = ("", "", -(2**63))
     while True:
-        rows = engine._run(lambda conn: engine._rows(conn, query, (table, *after, size)))
+        rows = engine._run(functools.partial(engine._rows, query=query, params=(table, *after, size)))
         if not rows:
             return
         after = (rows[-1][0], rows[-1][2], rows[-1][3])
@@ -172,7 +173,8 @@ def put_predictions(engine: PostgresEngine, rows: Sequence[Sequence[Any]]) -> in
 def table_counts(engine: PostgresEngine, table: str) -> tuple[int, int]:
     """(rows, runs) of an experiment table."""
     query = sql.SQL("SELECT count(*), count(DISTINCT {}) FROM {}").format(_I(TRACK_ID), _I(table))
-    return engine._run(lambda conn: conn.execute(query).fetchone())
+    counts: tuple[int, int] = engine._run(lambda conn: conn.execute(query).fetchone())
+    return counts
 
 
 def _json(value: Any) -> Any:

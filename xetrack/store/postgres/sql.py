@@ -1,16 +1,17 @@
 """The SQL pieces of the PostgreSQL engine: a table's schema as this process knows it,
 where values go (:mod:`.pg_types`), WHERE clauses that see the overflow, xetrack's own
-tables. Identifiers are ``psycopg.sql.Identifier``; values are bound parameters.
+tables; and the engine's two ways of running SQL, typed for its mixins (:class:`Run`,
+:class:`Transact`). Identifiers are ``psycopg.sql.Identifier``; values are bound parameters.
 
 >>> where_sql(table, {"track_id": "fierce-pudu-1649"})  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from operator import itemgetter
-from typing import Any
+from typing import Any, Protocol, TypeVar, overload
 
 from psycopg import errors as pg_errors
 from psycopg import sql
@@ -25,6 +26,24 @@ from ..tables import COLUMN_TYPES
 from .values import MAX_NAME_BYTES, OVERFLOW, always_fits, fits, to_json
 
 _I = sql.Identifier
+T = TypeVar("T")
+
+
+class Run(Protocol):
+    """:meth:`PostgresEngine._run <xetrack.store.postgres.engine.PostgresEngine._run>`:
+    ``fn(conn)``'s result; None only when ``committed`` said a lost write was stored."""
+
+    @overload
+    def __call__(self, fn: Callable[[Any], T], committed: Callable[[Any], None] | None = None, what: str = "") -> T: ...
+    @overload
+    def __call__(self, fn: Callable[[Any], T], committed: Callable[[Any], bool | None], what: str = "") -> T | None: ...
+
+
+class Transact(Protocol):
+    """:meth:`PostgresEngine._transact <xetrack.store.postgres.engine.PostgresEngine._transact>`:
+    ``body(conn)``'s result, in one transaction."""
+
+    def __call__(self, conn: Any, table: str, body: Callable[[Any], T]) -> T: ...
 
 
 class TableSchema:
@@ -212,7 +231,8 @@ def where_sql(known: TableSchema, where: Where | None) -> tuple[Any, list[Any]]:
     """A WHERE clause that also finds values kept in the overflow (see pg_types)."""
     if not where:
         return sql.SQL(""), []
-    parts, params = [], []
+    parts: list[sql.Composable] = []
+    params: list[Any] = []  # bound values of any type
     overflow = _I(OVERFLOW)
     for key, value in where.items():
         name = known.lower.get(key.lower(), key)

@@ -1,5 +1,7 @@
-"""What the CLI asks the PostgreSQL engine beyond rows: the stored objects (``xt assets ls``) and the user's own SQL (``xt sql``). A mixin of
-:class:`~xetrack.store.postgres.engine.PostgresEngine`; the defaults are on :class:`~xetrack.store.base.Engine`.
+"""What the CLI asks the PostgreSQL engine beyond rows: the stored objects
+(``xt assets ls``) and the user's own SQL (``xt sql``). A mixin of
+:class:`~xetrack.store.postgres.engine.PostgresEngine`; the defaults are on
+:class:`~xetrack.store.base.Engine`.
 
 The user's SQL is the one place where text a user typed runs as SQL: on the engine's
 user connection (the database attached as ``db``), never on the one xetrack writes with.
@@ -14,6 +16,7 @@ from ..base import SQLError
 from ..tables import MODELS
 from .blobs import has_table
 from .connect import scrub
+from .sql import Run
 
 Result = tuple["list[str] | None", "list[tuple[Any, ...]]", int]
 
@@ -23,13 +26,13 @@ class PostgresUserSQL:
     connection in autocommit, the user's own."""
 
     conn: Any
-    _run: Any
+    _run: Run
     _url: str
 
     def asset_listing(self) -> list[tuple[str, int, int, int]]:
         from psycopg import sql
 
-        def read(conn: Any) -> list[tuple[Any, ...]]:
+        def read(conn: Any) -> list[tuple[str, int, int, int]]:
             if not has_table(conn, ASSETS_TABLE):
                 return []
             refs = (

@@ -30,7 +30,7 @@ import pandas as pd
 from ...frames import convert_column, empty_frame
 
 try:  # pandas' own C routine, as in frames.py
-    from pandas._libs.lib import to_object_array_tuples as _object_table
+    from pandas._libs.lib import to_object_array_tuples as _object_table  # type: ignore[attr-defined]  # private: pandas-stubs leave it out
 except ImportError:  # pragma: no cover
     _object_table = None
 
@@ -64,7 +64,7 @@ LOGICAL = {
 }
 #: Value types that always fit a column of that logical type (so a row of those types
 #: needs no look at its values: the INSERT can be cached by type).
-ALWAYS_FITS = {
+ALWAYS_FITS: dict[str, frozenset[type]] = {
     "INTEGER": frozenset((int, type(None))),
     "REAL": frozenset((float, type(None))),
     "TEXT": frozenset((str, type(None))),
@@ -82,7 +82,7 @@ def always_fits(decl: str) -> frozenset[type]:
     return ALWAYS_FITS.get(decl, _ONLY_NULL)
 
 
-_ONLY_NULL = frozenset((type(None),))
+_ONLY_NULL: frozenset[type] = frozenset((type(None),))
 
 
 def logical_of(pg_type: str) -> str:
@@ -142,12 +142,13 @@ def merge_rows(
     A bool in a numeric column (kept in the overflow, or in an untyped one) reads as 0 or 1, as SQLite (which
     stores bools as integers) reads it."""
     width = len(names)
+    table: np.ndarray
     if _object_table is not None and rows:
         table = _object_table(rows)
     else:
         table = np.empty((len(rows), width + 1), dtype=object)
-        for i, row in enumerate(rows):
-            table[i, :] = row
+        for k, row in enumerate(rows):
+            table[k, :] = row
     overflow = table[:, width]
     where = {name: j for j, name in enumerate(names)}
     for i in np.flatnonzero(overflow != None):  # noqa: E711 - elementwise
@@ -182,8 +183,9 @@ def frame_of(names: Sequence[str], types: Sequence[str], table: np.ndarray) -> p
     """The frame the SQLite engine would build from the same values and logical types."""
     if not len(table):
         return empty_frame(list(names), list(types))
-    data = {}
+    data: dict[str, Any] = {}  # name -> the column's array
     for j, (name, decl) in enumerate(zip(names, types)):
         column = table[:, j]
         data[name] = _boolean(column) if decl == "BOOLEAN" else convert_column(decl, column)
-    return pd.DataFrame(data, copy=False)
+    frame: pd.DataFrame = pd.DataFrame(data, copy=False)  # pandas-stubs type the constructor's result as Any
+    return frame

@@ -13,6 +13,7 @@ from ..base import AssetWrites
 from .blobs import check_pickle_size
 from .busy import retry_busy
 from .faults import surfaces_faults
+from .guard import FileGuard
 
 
 class SQLiteAssets:
@@ -20,7 +21,7 @@ class SQLiteAssets:
 
     path: str | None
     timeout: float
-    _guard: Any
+    _guard: FileGuard
     _live: Callable[[], sqlite3.Connection]
     _checked: Callable[..., Any]
     _writing: Callable[..., Any]

@@ -60,8 +60,17 @@ def chunk_size(conn: sqlite3.Connection) -> int:
 
 def value_limit(conn: sqlite3.Connection) -> int:
     """The most bytes one value may hold in this SQLite build (1 GB by default)."""
-    getlimit = getattr(conn, "getlimit", None)  # Python 3.11+
-    return getlimit(sqlite3.SQLITE_LIMIT_LENGTH) if getlimit is not None else 1_000_000_000
+    return sqlite_limit(conn, "SQLITE_LIMIT_LENGTH", 1_000_000_000)
+
+
+def sqlite_limit(conn: sqlite3.Connection, name: str, default: int) -> int:
+    """``conn.getlimit(sqlite3.<name>)``, or ``default`` (SQLite's own default for that
+    limit) on Python 3.10, whose ``sqlite3`` has neither ``getlimit`` nor the
+    ``SQLITE_LIMIT_*`` constants (both came with 3.11)."""
+    getlimit = getattr(conn, "getlimit", None)
+    if getlimit is None:
+        return default
+    return int(getlimit(getattr(sqlite3, name)))
 
 
 def check_pickle_size(conn: sqlite3.Connection, key: str, data: Any) -> None:

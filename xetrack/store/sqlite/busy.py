@@ -16,7 +16,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import TypeVar
 
 T = TypeVar("T")
 
@@ -26,13 +26,13 @@ def is_busy(exc: BaseException) -> bool:
     waiting cures; SQLITE_LOCKED (a conflict inside one connection) is not."""
     if not isinstance(exc, sqlite3.OperationalError):
         return False
-    name = getattr(exc, "sqlite_errorname", None)
+    name: str | None = getattr(exc, "sqlite_errorname", None)  # Python 3.11+
     if name is not None:
         return name.startswith("SQLITE_BUSY")
     return "database is locked" in str(exc) or " busy" in str(exc)  # a DatabaseBusyError
 
 
-def retry_busy(fn: Callable[[], Any], timeout: float, path: str | None = None) -> Any:
+def retry_busy(fn: Callable[[], T], timeout: float, path: str | None = None) -> T:
     """Call ``fn`` again, backing off, while SQLite reports busy, for up to ``timeout`` s;
     then raise :class:`~xetrack.errors.DatabaseBusyError` naming ``path``."""
     from ...errors import DatabaseBusyError

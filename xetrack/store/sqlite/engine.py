@@ -264,7 +264,8 @@ class SQLiteEngine(SQLiteWrites, SQLiteAssets, SQLiteUserSQL, SQLiteRunReads, En
             conn = self._live()
             self._checked(conn, table, where)
             clause, params = where_clause(where)
-            return conn.execute(f"SELECT count(*) FROM {quote(table)}{clause}", params).fetchone()[0]
+            count: int = conn.execute(f"SELECT count(*) FROM {quote(table)}{clause}", params).fetchone()[0]
+            return count
 
     def select_sql(
         self,

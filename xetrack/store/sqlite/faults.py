@@ -173,6 +173,8 @@ def _make_folder(folder: str, path: str) -> None:
     try:
         os.makedirs(folder, exist_ok=True)
     except OSError as exc:
+        kind: type[OSError]
+        code: int | None
         if isinstance(exc, (FileExistsError, NotADirectoryError)):
             kind, code, why = NotADirectoryError, errno.ENOTDIR, "a file stands where a folder is needed"
         else:

@@ -154,7 +154,7 @@ def holding(*paths: str) -> Iterator[None]:
         yield
 
 
-def close_when_collected(owner: object, guard: FileGuard, *slots: Slot) -> weakref.finalize:
+def close_when_collected(owner: object, guard: FileGuard, *slots: Slot) -> weakref.finalize[..., object]:
     """Release ``slots`` when ``owner`` is garbage collected (or at exit)."""
     return weakref.finalize(owner, guard.release, *slots)
 

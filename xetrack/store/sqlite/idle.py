@@ -240,7 +240,7 @@ def _evict_oldest(parking: FileGuard) -> bool:
 def _start_reaper() -> None:
     """Under ``_lock``: make sure a reaper runs."""
     global _reaper
-    if _reaper is None:
+    if _reaper is None or not _reaper.is_alive():
         _reaper = threading.Thread(target=_reap, name="xetrack-idle-connections", daemon=True)
         _reaper.start()
 

@@ -100,9 +100,8 @@ def batch_changes(
         elif current != "INTEGER":
             continue
         pick = itemgetter(i)
-        if float in set(map(type, map(pick, rows))):
-            if any(type(v) is float and v == v for v in map(pick, rows)):
-                out[name] = "REAL"
+        if float in set(map(type, map(pick, rows))) and any(type(v) is float and v == v for v in map(pick, rows)):
+            out[name] = "REAL"
     return out
 
 

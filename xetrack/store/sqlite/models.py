@@ -74,7 +74,7 @@ def add_version(
             conn.execute(f"INSERT OR IGNORE INTO {quote(ASSETS_TABLE)} (key, value) VALUES (?, ?)", (key, data))
         elif stored_kind_in(conn, key) is None:
             return None
-        version = conn.execute(
+        version: int = conn.execute(
             f'SELECT coalesce(max("version"), 0) + 1 FROM {quote(MODELS)} WHERE "name" = ?', (name,)
         ).fetchone()[0]
         conn.execute(
@@ -163,7 +163,8 @@ def listing(engine: Engine) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]
     size = (
         " + ".join(
             [
-                f"coalesce((SELECT length(a.value) FROM {quote(ASSETS_TABLE)} a WHERE a.key = m.hash AND m.kind = 'asset'), 0)"
+                f"coalesce((SELECT length(a.value) FROM {quote(ASSETS_TABLE)} a "
+                "WHERE a.key = m.hash AND m.kind = 'asset'), 0)"
             ]
             * has_assets
             + [f"coalesce((SELECT b.size FROM {quote(BLOBS)} b WHERE b.hash = m.hash AND m.kind = 'artifact'), 0)"]

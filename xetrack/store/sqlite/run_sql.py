@@ -85,7 +85,10 @@ def varying(
 def _runs_source(has_runs: bool) -> str:
     if has_runs:
         return f'(SELECT * FROM {quote(RUNS)} WHERE "table" = ?)'
-    return '(SELECT NULL AS "track_id", NULL AS "status", NULL AS "start", NULL AS "end", NULL AS "pid", NULL AS "host" WHERE 0)'
+    return (
+        '(SELECT NULL AS "track_id", NULL AS "status", NULL AS "start", NULL AS "end", '
+        'NULL AS "pid", NULL AS "host" WHERE 0)'
+    )
 
 
 def _summary_source(

@@ -56,7 +56,8 @@ class SQLiteRunReads:
         run = f"{quote(TRACK_ID)} = ?"
         if after is not None:
             cursor = conn.execute(
-                f"SELECT {alias} AS {quote('__rowid')}, * FROM {name} WHERE {run} AND {alias} > ? ORDER BY {alias} LIMIT ?",
+                f"SELECT {alias} AS {quote('__rowid')}, * FROM {name} "
+                f"WHERE {run} AND {alias} > ? ORDER BY {alias} LIMIT ?",
                 (track_id, after, size),
             )
             total, top = None, after
@@ -90,10 +91,11 @@ class SQLiteRunReads:
 
     def points_before(self, table: str, track_id: str, column: str, cursor: int) -> int:
         conn, name, alias = self._reads(table)
-        return conn.execute(
+        count: int = conn.execute(
             f"SELECT count(*) FROM {name} WHERE {quote(TRACK_ID)} = ? AND {alias} <= ? AND {quote(column)} IS NOT NULL",
             (track_id, cursor),
         ).fetchone()[0]
+        return count
 
     def run_start(self, table: str, track_id: str) -> Any:
         conn, name, alias = self._reads(table)

@@ -149,7 +149,7 @@ def table_counts(engine: Engine, table: str) -> tuple[int, int | None]:
     runs = f"count(DISTINCT {quote(TRACK_ID)})" if has_runs else "NULL"
     with sq.reading() as conn:
         found = rows_if_table(conn, f"SELECT count(*), {runs} FROM {quote(table)}")
-    return tuple(found[0]) if found else (0, None)  # type: ignore[return-value]
+    return tuple(found[0]) if found else (0, None)
 
 
 __all__ = [

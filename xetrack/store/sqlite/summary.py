@@ -68,7 +68,10 @@ def _trigger_ddl(table: str) -> list[str]:
     upd, dele = trigger_names(table)
     t, d, lit = quote(table), quote(SUMMARY_DIRTY), _literal(table)
     top = f"(SELECT coalesce(max(rowid), 0) FROM {t})"
-    mark = f'INSERT OR IGNORE INTO {d} ("tbl", "track_id") SELECT {lit}, {{v}}.{quote(TRACK_ID)} WHERE {{v}}.{quote(TRACK_ID)} IS NOT NULL;'
+    mark = (
+        f'INSERT OR IGNORE INTO {d} ("tbl", "track_id") '
+        f"SELECT {lit}, {{v}}.{quote(TRACK_ID)} WHERE {{v}}.{quote(TRACK_ID)} IS NOT NULL;"
+    )
     return [
         f"CREATE TRIGGER IF NOT EXISTS {quote(upd)} AFTER UPDATE ON {t} BEGIN "
         f"{mark.format(v='OLD')} {mark.format(v='NEW')} END",
@@ -212,7 +215,7 @@ def update(
             "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND tbl_name = ? AND name IN (?, ?)",
             (table, upd, dele),
         ).fetchone()[0]
-        defaults = {n: d for n, d in cols}
+        defaults = dict(cols)
         new = [n for n in folded if n not in set(known)]
         rebuild = (
             n_triggers != 2 or hi < wm or not set(known) <= set(folded) or any(defaults[n] is not None for n in new)
@@ -267,7 +270,8 @@ def update(
             delta.append((gen, gen + 1, touched, appended))
         gen += 1
         conn.execute(
-            f'INSERT INTO {quote(SUMMARY_STATE)} ("tbl", "watermark", "columns", "gen", "floor") VALUES (?, ?, ?, ?, NULL) '
+            f'INSERT INTO {quote(SUMMARY_STATE)} ("tbl", "watermark", "columns", "gen", "floor") '
+            "VALUES (?, ?, ?, ?, NULL) "
             'ON CONFLICT ("tbl") DO UPDATE SET "watermark" = excluded."watermark", '
             '"columns" = excluded."columns", "gen" = excluded."gen", "floor" = NULL',
             (table, hi, json.dumps(folded), gen),
@@ -314,7 +318,8 @@ def pending(conn: sqlite3.Connection, table: str) -> bool:
     if n != 2:
         return True
     cols = [c for c, _ in _columns(conn, table) if c not in (TRACK_ID, TIMESTAMP)]
-    return cols != json.loads(state[1])
+    folded: list[str] = json.loads(state[1])
+    return cols != folded
 
 
 def usable(conn: sqlite3.Connection, table: str) -> bool:
@@ -345,7 +350,8 @@ def varying(engine: Any, table: str) -> dict[str, Any]:
 
 def _rows(engine: Any, sql: str, binds: Sequence[Any]) -> list[tuple[Any, ...]]:
     with engine.reading() as conn:
-        return conn.execute(sql, binds).fetchall()
+        rows: list[tuple[Any, ...]] = conn.execute(sql, binds).fetchall()
+    return rows
 
 
 #: How long a read waits for the write lock to bring the summary up to date before it

@@ -19,6 +19,7 @@ from typing import Any
 from ...schema import ASSET_COUNTS, ASSETS_TABLE, quote
 from ..base import SQLError
 from ..tables import MODELS
+from .guard import FileGuard
 
 #: The model registry's versions table (``xetrack.models``): stored objects it points at are counted.
 
@@ -28,7 +29,7 @@ Result = tuple["list[str] | None", "list[tuple[Any, ...]]", int]
 class SQLiteUserSQL:
     """For :class:`~xetrack.store.sqlite.engine.SQLiteEngine` (and DuckDB's, on the same file)."""
 
-    _guard: Any
+    _guard: FileGuard
     _live: Any
     conn: Any
     columns: Any
@@ -50,10 +51,11 @@ class SQLiteUserSQL:
         refs = f"coalesce((SELECT c.count FROM {quote(ASSET_COUNTS)} c WHERE c.hash = a.key), 0)"
         models = f"(SELECT count(*) FROM {quote(MODELS)} m WHERE m.hash = a.key AND m.kind = 'asset')"
         # length() reads a blob's size without loading it
-        return self.query(
+        listing: list[tuple[str, int, int, int]] = self.query(
             f"SELECT a.key, length(a.value), {refs if ASSET_COUNTS in tables else 0}, "
             f"{models if MODELS in tables else 0} FROM {quote(ASSETS_TABLE)} a ORDER BY a.rowid"
         )
+        return listing
 
     def run_sql(self, query: str) -> Result:
         import sqlite3

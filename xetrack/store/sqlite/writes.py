@@ -22,9 +22,11 @@ from ...errors import ColumnLimitError
 from ...schema import quote, sql_type
 from ..base import ROWID_ALIASES, AssetWrites, Roles, Where, pending_roles, rowid_alias, where_clause
 from .assets import write_assets
+from .blobs import sqlite_limit
 from .busy import immediate, retry_busy
 from .column_types import read_types, record_types
 from .faults import raise_fault, surfaces_faults
+from .guard import FileGuard, Slot
 from .known_tables import MAX_CHECKED, KnownTable, batch_changes, check_distinct, insert_sql, stale_schema
 from .roles import read_roles, write_roles
 
@@ -34,8 +36,8 @@ class SQLiteWrites:
 
     path: str | None
     timeout: float
-    _guard: Any
-    _main: Any
+    _guard: FileGuard
+    _main: Slot
     _tables: dict[str, KnownTable]
     _live: Callable[[], sqlite3.Connection]
     _table: Callable[..., KnownTable]
@@ -56,7 +58,7 @@ class SQLiteWrites:
         missing = {n: t or "" for n, t in wanted.items() if n.lower() not in known.lower}
         if not missing:
             return known
-        limit = conn.getlimit(sqlite3.SQLITE_LIMIT_COLUMN)
+        limit = sqlite_limit(conn, "SQLITE_LIMIT_COLUMN", 2000)  # 2000: SQLite's default
         if len(known.columns) + len(missing) > limit:
             raise ColumnLimitError(
                 f"Table {table!r} has {len(known.columns)} columns; adding "
@@ -134,13 +136,16 @@ class SQLiteWrites:
         """A token for :meth:`insert_checked`: the INSERT this engine checked for rows of
         these keys and value types (None when it has checked none)."""
         known = self._tables.get(table)
-        sql = None if known is None else known.insert_sql.get((keys, types))
+        if known is None:
+            return None
+        sql = known.insert_sql.get((keys, types))
         return None if sql is None else (known, known.insert_sql, sql)
 
     def insert_checked(self, table: str, token: Any, values: tuple[Any, ...]) -> bool:
         """Insert a row of the keys and value types ``token`` was made for, with no check
         of its own. False (nothing written) when the token went stale: the caller takes
         the full :meth:`insert` instead."""
+        known: KnownTable  # what checked() gave
         known, checked, sql = token
         try:  # inline, as in insert(): the fast path of log()
             with self._guard.lock:

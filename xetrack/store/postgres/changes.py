@@ -1,0 +1,72 @@
+"""Changing stored rows of a PostgreSQL store: ``update`` (growing the table for new keys,
+a value that does not fit its column going to the JSONB overflow) and ``delete`` (a mixin
+of :class:`~xetrack.store.postgres.engine.PostgresEngine`)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from psycopg import sql
+from psycopg.types.json import Jsonb
+
+from ...schema import sql_type
+from ..base import Where
+from .sql import Run, TableSchema, Transact, changes, where_sql
+from .values import OVERFLOW, fits, to_json
+
+_I = sql.Identifier
+
+
+class PostgresChanges:
+    """``update`` and ``delete`` of :class:`~xetrack.store.postgres.engine.PostgresEngine`."""
+
+    _run: Run
+    _transact: Transact
+    _checked: Callable[[Any, str, Where | None], TableSchema]
+    _grow: Callable[[Any, str, dict[str, str]], TableSchema]
+    _record: Callable[[Any, str, TableSchema, dict[str, str]], None]
+
+    def update(self, table: str, values: dict[str, Any], where: Where | None) -> int:
+        def attempt(conn: Any) -> int:
+            known = self._checked(conn, table, where)
+
+            def body(conn: Any) -> int:
+                missing = {k: sql_type(v) or "" for k, v in values.items() if k.lower() not in known.lower}
+                grown = self._grow(conn, table, missing) if missing else known
+                if not values:
+                    return 0
+                names = [grown.lower[k.lower()] for k in values]
+                sets, params, overflow = [], [], {}
+                for name, value in zip(names, values.values()):
+                    decl = grown.columns[name]
+                    if fits(decl, value):
+                        sets.append(sql.SQL("{} = %s").format(_I(name)))
+                        params.append(Jsonb(to_json(value)) if decl == "" and value is not None else value)
+                    else:
+                        sets.append(sql.SQL("{} = NULL").format(_I(name)))
+                        overflow[name] = to_json(value)
+                sets.append(
+                    sql.SQL(
+                        "{o} = NULLIF((COALESCE({o}, '{{}}'::jsonb) - %s::text[]) || %s::jsonb, '{{}}'::jsonb)"
+                    ).format(o=_I(OVERFLOW))
+                )
+                params += [names, Jsonb(overflow)]
+                clause, where_params = where_sql(grown, where)
+                query = sql.SQL("UPDATE {} SET ").format(_I(table)) + sql.SQL(", ").join(sets) + clause
+                count: int = conn.execute(query, [*params, *where_params]).rowcount
+                if count:
+                    self._record(conn, table, grown, changes(grown, names, [tuple(values.values())]))
+                return count
+
+            return self._transact(conn, table, body)
+
+        return self._run(attempt)
+
+    def delete(self, table: str, where: Where | None) -> int:
+        def attempt(conn: Any) -> int:
+            clause, params = where_sql(self._checked(conn, table, where), where)
+            deleted: int = conn.execute(sql.SQL("DELETE FROM {}").format(_I(table)) + clause, params).rowcount
+            return deleted
+
+        return self._run(attempt)
