@@ -3,8 +3,8 @@
 ``xetrack/store/`` holds one package per engine (``store/sqlite/``, ``store/postgres/``,
 ``store/duckdb/``) and, directly in ``store/``, the shared modules (``__init__``, ``base``,
 ``null``, ``run_mirror``...). Every import of every module is resolved to the module it
-names, at any package depth and inside functions too (``if TYPE_CHECKING:`` blocks aside),
-and these rules hold:
+names, at any package depth and inside functions too (``if TYPE_CHECKING:`` blocks aside,
+but for rule 4), and these rules hold:
 
 1. above ``store/``, no module imports an engine package or a database driver
    (``sqlite3``, ``psycopg``, ``duckdb``): it reaches an engine through ``xetrack.store``'s
@@ -13,7 +13,8 @@ and these rules hold:
    ones (``ENGINE_USES``);
 3. the engine packages import only the shared modules below them, those that import no
    engine package; and ``store/`` imports only the leaf modules from above it (``LEAVES``);
-4. there is no import circle in ``xetrack/``;
+4. there is no import circle in ``xetrack/``, type-only imports included: a module typed
+   by one above it names a ``typing.Protocol`` of what it uses instead;
 5. no module is longer than 500 lines;
 6. above ``store/``: no SQL text, no ``.execute()``, no engine internals (``._live()``,
    ``._guard``...), and outside ``reader.py`` no private attribute of a Reader.
@@ -131,15 +132,21 @@ def _type_checking(test: ast.expr) -> bool:
     )
 
 
-def import_nodes(node: ast.AST) -> Iterator[ast.Import | ast.ImportFrom]:
-    """Every import statement under ``node``, in functions and classes too; the body of an
-    ``if TYPE_CHECKING:`` is left out (its ``else:`` is kept)."""
+def import_nodes(node: ast.AST, typing_only: bool = False) -> Iterator[tuple[ast.Import | ast.ImportFrom, bool]]:
+    """Every import statement under ``node``, in functions and classes too, each with
+    whether it is only read by type checkers (in the body of an ``if TYPE_CHECKING:``;
+    its ``else:`` runs)."""
     if isinstance(node, (ast.Import, ast.ImportFrom)):
-        yield node
+        yield node, typing_only
         return
-    children = node.orelse if isinstance(node, ast.If) and _type_checking(node.test) else ast.iter_child_nodes(node)
-    for child in children:
-        yield from import_nodes(child)
+    if isinstance(node, ast.If) and _type_checking(node.test):
+        for child in node.body:
+            yield from import_nodes(child, True)
+        for child in node.orelse:
+            yield from import_nodes(child, typing_only)
+        return
+    for child in ast.iter_child_nodes(node):
+        yield from import_nodes(child, typing_only)
 
 
 @dataclasses.dataclass
@@ -147,16 +154,20 @@ class Package:
     root: pathlib.Path
     files: dict[str, pathlib.Path]  # module -> file
     trees: dict[str, ast.Module]
-    imports: list[Import]
+    imports: list[Import]  # those that run
+    typing_imports: list[Import]  # those under if TYPE_CHECKING:
 
     def file(self, module: str) -> str:
         """``xetrack/ui/data.py``: the module's file from the package's parent folder."""
         return self.files[module].relative_to(self.root.parent).as_posix()
 
-    def edges(self) -> dict[str, dict[str, Import]]:
-        """module -> module it imports, within the package -> the first such import."""
+    def edges(self, typing: bool = False) -> dict[str, dict[str, Import]]:
+        """module -> module it imports, within the package -> the first such import (with
+        ``typing``, type-only imports too)."""
         out: dict[str, dict[str, Import]] = defaultdict(dict)
-        for imp in self.imports:
+        for imp in [*self.imports, *self.typing_imports] if typing else self.imports:
+            if imp in self.typing_imports and imp.target == imp.source:
+                continue  # a module that checks itself against a protocol: no circle
             if imp.target in self.files:
                 out[imp.source].setdefault(imp.target, imp)
         return out
@@ -164,16 +175,16 @@ class Package:
 
 def scan(root: pathlib.Path) -> Package:
     files = module_names(root)
-    trees, imports = {}, []
+    trees, imports, typing_imports = {}, [], []
     for module, path in files.items():
         source = path.read_text()
         tree = trees[module] = ast.parse(source, str(path))
         where = path.relative_to(root.parent).as_posix()
-        for node in import_nodes(tree):
+        for node, typing_only in import_nodes(tree):
             text = " ".join((ast.get_source_segment(source, node) or ast.unparse(node)).split())
             for target in resolve(module, path.name == "__init__.py", node, files):
-                imports.append(Import(module, where, node.lineno, text, target))
-    return Package(root, files, trees, imports)
+                (typing_imports if typing_only else imports).append(Import(module, where, node.lineno, text, target))
+    return Package(root, files, trees, imports, typing_imports)
 
 
 @functools.cache
@@ -336,7 +347,7 @@ def circles(pkg: Package) -> list[str]:
     a path ``a -> b -> ... -> a`` and the import that makes each step; a component's
     circles together take in every one of its edges, so that each edge to cut is shown.
     """
-    edges = pkg.edges()
+    edges = pkg.edges(typing=True)
     found = []
     for component in strongly_connected(list(pkg.files), edges):
         if len(component) == 1 and component[0] not in edges.get(component[0], {}):
@@ -606,6 +617,10 @@ def test_the_resolver_names_the_imported_module(tmp_path):
         ("pkg.sub.deep.m", 16, "pkg.sub.deep.m"),
         ("pkg.sub.other", 1, "pkg.sub.deep.m"),  # a submodule's submodule
     ]
+    assert [(i.source, i.line, i.target) for i in pkg.typing_imports] == [
+        ("pkg.sub.deep.m", 6, "pkg.b"),  # read by type checkers alone: rule 4 counts them
+        ("pkg.sub.deep.m", 8, "pkg.b"),
+    ]
     assert pkg.imports[-2].text == "from ..deep import ( m as mine, )"
     assert str(pkg.imports[-2]) == "pkg/sub/deep/m.py:16: from ..deep import ( m as mine, )"
     with pytest.raises(ImportError, match="above the top package"):
@@ -710,6 +725,30 @@ def test_circles_are_printed_as_paths(fake):
         "        xetrack/store/sqlite/engine.py:3: from .. import tables",
         "        xetrack/store/tables.py:1: from . import mirror",
     ]  # store/__init__ -> store.base, and base's own imports, are no circle
+
+
+def test_a_type_only_import_closes_a_circle_but_a_module_checking_itself_does_not(tmp_path):
+    pkg = scan(
+        _write(
+            tmp_path / "xetrack",
+            {
+                "__init__.py": "",
+                "guard.py": "from . import idle\n",
+                "idle.py": (
+                    "from typing import TYPE_CHECKING\n"
+                    "if TYPE_CHECKING:\n"
+                    "    from .guard import Guard\n"
+                    "    from . import idle as _this\n"
+                ),
+            },
+        )
+    )
+    assert circles(pkg) == [
+        "2 modules in one circle: xetrack.guard, xetrack.idle",
+        "    xetrack.guard -> xetrack.idle -> xetrack.guard",
+        "        xetrack/guard.py:1: from . import idle",
+        "        xetrack/idle.py:3: from .guard import Guard",
+    ]
 
 
 def test_the_scan_sees_the_real_tree():

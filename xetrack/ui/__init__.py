@@ -23,18 +23,11 @@ import secrets
 import socket
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import quote
 
-if TYPE_CHECKING:
-    from ..reader import Reader
-
-#: Opens a Reader of one table of the served store: ``open_reader("default")``. The
-#: dashboard closes the Readers it opens; they should leave the file as it is
-#: (``persist_summary=False``).
-ReaderFactory = Callable[[str], "Reader"]
+from .reading import ReaderFactory, TableReader
 
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "[::1]")
 INSTALL_HINT = "The dashboard needs the 'ui' extra: pip install 'xetrack[ui]'"
@@ -146,6 +139,7 @@ __all__ = [
     "Dashboard",
     "INSTALL_HINT",
     "ReaderFactory",
+    "TableReader",
     "is_loopback",
     "listen",
     "prepare",

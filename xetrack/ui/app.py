@@ -35,8 +35,7 @@ from . import data
 from .data import BadRequest
 
 if TYPE_CHECKING:
-    from ..reader import Reader
-    from . import ReaderFactory
+    from .reading import ReaderFactory, TableReader
 
 PAGES = ("/", "/runs", "/run", "/charts", "/compare", "/models")
 TOKEN_COOKIE = "xt_ui_token"
@@ -64,9 +63,9 @@ class Source:
         self.lock = threading.RLock()
         first = open_reader(table)
         self.db = first.db  # as shown: a PostgreSQL URL without its password
-        self._readers: dict[str, Reader] = {table: first}
+        self._readers: dict[str, TableReader] = {table: first}
 
-    def reader(self, table: str | None) -> Reader:
+    def reader(self, table: str | None) -> TableReader:
         name = table or self.default_table
         if name not in self._readers:
             known = [str(t) for t in self._readers[self.default_table].tables()["table"]]

@@ -22,7 +22,7 @@ from ..run_columns import STEP_COLUMNS
 from ..schema import TIMESTAMP, TRACK_ID
 
 if TYPE_CHECKING:
-    from ..reader import Reader
+    from .reading import TableReader
 
 #: The most points one series of a curve answer holds (min and max of 2,000 buckets).
 MAX_POINTS = 4000
@@ -87,7 +87,7 @@ def int_arg(name: str, text: Any, default: int) -> int:
     return value
 
 
-def check_column(reader: Reader, name: str, what: str = "column") -> str:
+def check_column(reader: TableReader, name: str, what: str = "column") -> str:
     """``name`` as the table spells it; a 400 that lists the columns otherwise."""
     columns = reader.columns
     if name in columns:
@@ -99,7 +99,7 @@ def check_column(reader: Reader, name: str, what: str = "column") -> str:
 
 
 # ------------------------------------------------------------------ experiments
-def tables(reader: Reader, open_reader: Callable[[str], Reader]) -> list[dict[str, Any]]:
+def tables(reader: TableReader, open_reader: Callable[[str], TableReader]) -> list[dict[str, Any]]:
     """Every table of the file: name, rows, runs, and the timestamp of its last row
     (``open_reader(table)`` opens a Reader of another table, closed once read)."""
     frame = reader.tables()
@@ -133,7 +133,7 @@ def sort_spec(sort: str | None) -> list[str] | None:
 
 
 def runs_page(
-    reader: Reader, where: str | None, sort: str | None, page: int, size: int, columns: Sequence[str] | None
+    reader: TableReader, where: str | None, sort: str | None, page: int, size: int, columns: Sequence[str] | None
 ) -> dict[str, Any]:
     """One page of the runs matching ``where`` (the ``search()`` grammar), sorted server-side.
 
@@ -155,7 +155,7 @@ def runs_page(
     return body
 
 
-def scatter(reader: Reader, where: str | None, x: str, y: str) -> dict[str, Any]:
+def scatter(reader: TableReader, where: str | None, x: str, y: str) -> dict[str, Any]:
     """Two fields of every run matching ``where``, for a scatter plot."""
     frame = reader.search(where or None)
     for name in (x, y):
@@ -168,7 +168,7 @@ def scatter(reader: Reader, where: str | None, x: str, y: str) -> dict[str, Any]
     }
 
 
-def compare(reader: Reader, track_ids: Sequence[str]) -> dict[str, Any]:
+def compare(reader: TableReader, track_ids: Sequence[str]) -> dict[str, Any]:
     """Fields as rows, runs as columns, and whether each field differs across them."""
     if len(track_ids) < 1:
         raise BadRequest("Pass one or more runs to compare: ?run=ID&run=ID")
@@ -184,7 +184,7 @@ def compare(reader: Reader, track_ids: Sequence[str]) -> dict[str, Any]:
     return {"runs": runs, "fields": fields}
 
 
-def columns_info(reader: Reader) -> dict[str, Any]:
+def columns_info(reader: TableReader) -> dict[str, Any]:
     """The table's columns, which are params and metrics, and which hold numbers."""
     params, metrics, types = reader.classify()
     numeric = [c for c, t in types.items() if str(t).upper() in ("INTEGER", "REAL", "NUMERIC")]
@@ -192,7 +192,7 @@ def columns_info(reader: Reader) -> dict[str, Any]:
 
 
 # ------------------------------------------------------------------- one run
-def run_summary(reader: Reader, track_id: str) -> dict[str, Any]:
+def run_summary(reader: TableReader, track_id: str) -> dict[str, Any]:
     """A run's summary row, its params and metrics, its error text, artifacts and models."""
     runs = reader.runs()
     match = runs[runs[TRACK_ID] == track_id]
@@ -211,7 +211,7 @@ def run_summary(reader: Reader, track_id: str) -> dict[str, Any]:
     }
 
 
-def _models_of(reader: Reader, track_id: str) -> pd.DataFrame:
+def _models_of(reader: TableReader, track_id: str) -> pd.DataFrame:
     models = reader.models()
     return models[models[TRACK_ID] == track_id]
 
@@ -226,7 +226,9 @@ def _listed(read: Any) -> dict[str, Any]:
         return {"columns": [], "rows": []}
 
 
-def run_rows(reader: Reader, track_id: str, after: int | None = None, page: int = 0, size: int = 100) -> dict[str, Any]:
+def run_rows(
+    reader: TableReader, track_id: str, after: int | None = None, page: int = 0, size: int = 100
+) -> dict[str, Any]:
     """A run's rows oldest first: page ``page`` of ``size``, or (``after``) only the rows
     whose rowid is past that cursor.
 
@@ -288,7 +290,7 @@ def _as_floats(rows: list[tuple[Any, ...]], width: int) -> np.ndarray | None:
 
 
 def curve(
-    reader: Reader,
+    reader: TableReader,
     track_id: str,
     metric: str,
     x: str | None = None,
@@ -353,7 +355,7 @@ def curve(
     }
 
 
-def curve_csv(reader: Reader, track_ids: Sequence[str], metric: str, x: str | None) -> Iterator[str]:
+def curve_csv(reader: TableReader, track_ids: Sequence[str], metric: str, x: str | None) -> Iterator[str]:
     """Every point (not downsampled) of ``metric`` for ``track_ids``, as CSV lines."""
     import csv
     import io

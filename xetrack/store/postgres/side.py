@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterator, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from psycopg import errors as pg_errors
 from psycopg import sql
@@ -18,11 +18,8 @@ from psycopg.types.json import Jsonb
 
 from ...schema import INTERNAL_PREFIX, TRACK_ID
 from ..tables import PREDICTION_COLUMNS, PREDICTIONS, RUN_COLUMNS, RUNS
+from .sql import EngineAccess
 from .values import from_json, to_json
-
-if TYPE_CHECKING:
-    from .engine import PostgresEngine
-
 
 _I = sql.Identifier
 _DDL = {
@@ -34,7 +31,7 @@ _DDL = {
 }
 
 
-def _write(engine: PostgresEngine, side: str, body: Any) -> None:
+def _write(engine: EngineAccess, side: str, body: Any) -> None:
     def attempt(conn: Any) -> None:
         def inner(conn: Any) -> None:
             conn.execute(sql.SQL(_DDL[side]).format(_I(side)))
@@ -45,7 +42,7 @@ def _write(engine: PostgresEngine, side: str, body: Any) -> None:
     engine._run(attempt)  # each body is safe to run twice
 
 
-def mark_started(engine: PostgresEngine, table: str, track_id: str, stamp: str, pid: int, host: str) -> None:
+def mark_started(engine: EngineAccess, table: str, track_id: str, stamp: str, pid: int, host: str) -> None:
     """Record the run as ``running`` since ``stamp``, in process ``pid`` on ``host``."""
     query = sql.SQL(
         'INSERT INTO {t} ("track_id", "table", "status", "start", "end", "error", "pid", "host") '
@@ -57,7 +54,7 @@ def mark_started(engine: PostgresEngine, table: str, track_id: str, stamp: str, 
 
 
 def mark_ended(
-    engine: PostgresEngine,
+    engine: EngineAccess,
     table: str,
     track_id: str,
     status: str,
@@ -90,7 +87,7 @@ def mark_ended(
     _write(engine, RUNS, body)
 
 
-def put_run(engine: PostgresEngine, table: str, row: Sequence[Any]) -> None:
+def put_run(engine: EngineAccess, table: str, row: Sequence[Any]) -> None:
     """Insert or replace one lifecycle row (``RUN_COLUMNS`` order): ``xt copy``'s write."""
     query = sql.SQL(
         'INSERT INTO {t} ("track_id", "table", "status", "start", "end", "error", "pid", "host") '
@@ -102,7 +99,7 @@ def put_run(engine: PostgresEngine, table: str, row: Sequence[Any]) -> None:
 
 
 def store_predictions(
-    engine: PostgresEngine, table: str, track_id: str, name: str, p: Sequence[Any], a: Sequence[Any]
+    engine: EngineAccess, table: str, track_id: str, name: str, p: Sequence[Any], a: Sequence[Any]
 ) -> None:
     """Replace the run's pairs named ``name``."""
     t = _I(PREDICTIONS)
@@ -118,7 +115,7 @@ def store_predictions(
     _write(engine, PREDICTIONS, body)
 
 
-def delete_run(engine: PostgresEngine, table: str, track_id: str) -> None:
+def delete_run(engine: EngineAccess, table: str, track_id: str) -> None:
     """Forget a deleted run's lifecycle row and predictions."""
 
     def attempt(conn: Any) -> None:
@@ -129,7 +126,7 @@ def delete_run(engine: PostgresEngine, table: str, track_id: str) -> None:
     engine._run(attempt)
 
 
-def side_rows(engine: PostgresEngine, side: str, table: str) -> list[tuple[Any, ...]]:
+def side_rows(engine: EngineAccess, side: str, table: str) -> list[tuple[Any, ...]]:
     """Every row of side table ``side`` for experiment table ``table``, in its column
     order (``RUN_COLUMNS`` or ``PREDICTION_COLUMNS``); none when it was never created."""
     columns = RUN_COLUMNS if side == RUNS else PREDICTION_COLUMNS
@@ -140,7 +137,7 @@ def side_rows(engine: PostgresEngine, side: str, table: str) -> list[tuple[Any, 
     return rows
 
 
-def prediction_pages(engine: PostgresEngine, table: str, size: int) -> Iterator[list[tuple[Any, ...]]]:
+def prediction_pages(engine: EngineAccess, table: str, size: int) -> Iterator[list[tuple[Any, ...]]]:
     """The predictions of ``table`` (``PREDICTION_COLUMNS`` order, values as logged),
     ``size`` rows at a time in key order: each page one query after the last one's key."""
     query = sql.SQL(
@@ -156,7 +153,7 @@ def prediction_pages(engine: PostgresEngine, table: str, size: int) -> Iterator[
         yield [(*r[:4], from_json(r[4]), from_json(r[5])) for r in rows]
 
 
-def put_predictions(engine: PostgresEngine, rows: Sequence[Sequence[Any]]) -> int:
+def put_predictions(engine: EngineAccess, rows: Sequence[Sequence[Any]]) -> int:
     """Add pairs (``PREDICTION_COLUMNS`` order) the table lacks; returns how many were added."""
     query = sql.SQL(
         'INSERT INTO {} VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT ("track_id", "table", "name", "idx") DO NOTHING'
@@ -170,7 +167,7 @@ def put_predictions(engine: PostgresEngine, rows: Sequence[Sequence[Any]]) -> in
     return added[0]
 
 
-def table_counts(engine: PostgresEngine, table: str) -> tuple[int, int]:
+def table_counts(engine: EngineAccess, table: str) -> tuple[int, int]:
     """(rows, runs) of an experiment table."""
     query = sql.SQL("SELECT count(*), count(DISTINCT {}) FROM {}").format(_I(TRACK_ID), _I(table))
     counts: tuple[int, int] = engine._run(lambda conn: conn.execute(query).fetchone())
@@ -188,7 +185,7 @@ def _portable(statement: str) -> str:
     return statement.replace("?", "%s").replace(" IS NOT ", " IS DISTINCT FROM ")
 
 
-def meta_write(engine: PostgresEngine, ddl: str, statement: str, rows: Sequence[Sequence[Any]]) -> None:
+def meta_write(engine: EngineAccess, ddl: str, statement: str, rows: Sequence[Sequence[Any]]) -> None:
     """Create the side table (``ddl``) if needed, then run ``statement`` for each row, in one transaction."""
     query = _portable(statement)
 
@@ -203,6 +200,6 @@ def meta_write(engine: PostgresEngine, ddl: str, statement: str, rows: Sequence[
     engine._run(lambda conn: engine._transact(conn, INTERNAL_PREFIX + "meta", body))  # safe to run twice
 
 
-def meta_read(engine: PostgresEngine, statement: str, binds: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+def meta_read(engine: EngineAccess, statement: str, binds: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
     """The rows of one of :mod:`xetrack.meta`'s reads; none when its table was never created."""
     return engine._run(lambda conn: engine._rows(conn, _portable(statement), list(binds)))

@@ -46,6 +46,18 @@ class Transact(Protocol):
     def __call__(self, conn: Any, table: str, body: Callable[[Any], T]) -> T: ...
 
 
+class EngineAccess(Protocol):
+    """What the side-table modules (side.py and the features over it) use of a
+    :class:`~xetrack.store.postgres.engine.PostgresEngine`, which imports them: its
+    retrying runner, its transaction, its fetch of rows."""
+
+    @property
+    def _run(self) -> Run: ...
+    @property
+    def _transact(self) -> Transact: ...
+    def _rows(self, conn: Any, query: Any, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
+
+
 class TableSchema:
     """What this process knows of one table: columns (name -> declared logical type, the
     hidden ones left out), their logical types, and the INSERTs checked per row shape."""

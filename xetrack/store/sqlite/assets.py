@@ -10,10 +10,10 @@ from typing import Any
 
 from ...schema import ASSET_COUNTS, ASSETS_TABLE, quote
 from ..base import AssetWrites
-from .blobs import check_pickle_size
 from .busy import retry_busy
 from .faults import surfaces_faults
 from .guard import FileGuard
+from .limits import check_pickle_size
 
 
 class SQLiteAssets:

@@ -31,6 +31,7 @@ from .. import chunks
 from ..base import rows_if_table
 from ..chunks import FOREIGN_UPLOAD_SECONDS, stream, verify_pieces
 from ..tables import BLOBS, CHUNKS, UPLOADS
+from .limits import value_limit
 
 if TYPE_CHECKING:
     from .engine import SQLiteEngine
@@ -56,33 +57,6 @@ def create_tables(conn: sqlite3.Connection) -> None:
 def chunk_size(conn: sqlite3.Connection) -> int:
     """``CHUNK_SIZE``, or less when this SQLite build allows smaller rows."""
     return max(1, min(chunks.CHUNK_SIZE, value_limit(conn) // 2))  # read now: tests patch it
-
-
-def value_limit(conn: sqlite3.Connection) -> int:
-    """The most bytes one value may hold in this SQLite build (1 GB by default)."""
-    return sqlite_limit(conn, "SQLITE_LIMIT_LENGTH", 1_000_000_000)
-
-
-def sqlite_limit(conn: sqlite3.Connection, name: str, default: int) -> int:
-    """``conn.getlimit(sqlite3.<name>)``, or ``default`` (SQLite's own default for that
-    limit) on Python 3.10, whose ``sqlite3`` has neither ``getlimit`` nor the
-    ``SQLITE_LIMIT_*`` constants (both came with 3.11)."""
-    getlimit = getattr(conn, "getlimit", None)
-    if getlimit is None:
-        return default
-    return int(getlimit(getattr(sqlite3, name)))
-
-
-def check_pickle_size(conn: sqlite3.Connection, key: str, data: Any) -> None:
-    """A pickled object is one value: past SQLite's limit, say what to do instead."""
-    limit = value_limit(conn)
-    if len(data) > limit:
-        raise ValueError(
-            f"Object {key} pickles to {len(data):,} bytes, more than SQLite's limit of {limit:,} "
-            "bytes per value; nothing was written. Save it to a file and log that with "
-            "tracker.log_artifact(path) (stored in chunks, any size), then "
-            "tracker.register_model(name, hash) if it is a model"
-        )
 
 
 def begin_upload(conn: sqlite3.Connection, key: str) -> None:

@@ -5,7 +5,7 @@ A sweep opens a Tracker per run. Opening a ``sqlite3`` connection costs little; 
 the last one on a file costs a checkpoint plus the removal of the -wal and -shm files,
 which the next run's connection then makes again: about 1 ms a run, more than the run's
 rows. So when an owner is done (``close()``, or collected), :meth:`FileGuard.release
-<xetrack.store.guard.FileGuard.release>` hands its connection here instead:
+<xetrack.store.sqlite.guard.FileGuard.release>` hands its connection here instead:
 
 - :func:`park` first checkpoints the WAL into the file and cuts the WAL to nothing
   (``TRUNCATE``, without waiting: when another connection is reading, it checkpoints what
@@ -45,10 +45,18 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Hashable
-from typing import TYPE_CHECKING
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from .guard import FileGuard
+
+class FileGuard(Protocol):
+    """What this module uses of a file's guard (:class:`xetrack.store.sqlite.guard.FileGuard`,
+    which imports this module): the file's path, and the lock its owners take."""
+
+    @property
+    def path(self) -> str | None: ...
+    @property
+    def lock(self) -> threading.RLock: ...
+
 
 #: Connections kept idle in a process, over every file (each holds three descriptors).
 IDLE_MAX = 4

@@ -22,9 +22,9 @@ from typing import Any
 from ...schema import ASSETS_TABLE, quote
 from ..base import Engine, rows_if_table
 from ..tables import BLOBS, MODEL_ALIASES, MODELS
-from . import blobs
 from .ddl import MODELS_DDL
 from .engine import sqlite_of
+from .limits import check_pickle_size
 
 #: ``versions()``: ``[(version, hash, kind)]``, ``{alias: version}`` and every registered name.
 Versions = tuple[list[tuple[Any, ...]], dict[str, int], list[str]]
@@ -70,7 +70,7 @@ def add_version(
         _create(conn)
         if data is not None:
             conn.execute(f"CREATE TABLE IF NOT EXISTS {quote(ASSETS_TABLE)} (key TEXT PRIMARY KEY, value BLOB)")
-            blobs.check_pickle_size(conn, key, data)
+            check_pickle_size(conn, key, data)
             conn.execute(f"INSERT OR IGNORE INTO {quote(ASSETS_TABLE)} (key, value) VALUES (?, ?)", (key, data))
         elif stored_kind_in(conn, key) is None:
             return None

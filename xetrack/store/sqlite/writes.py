@@ -22,12 +22,12 @@ from ...errors import ColumnLimitError
 from ...schema import quote, sql_type
 from ..base import ROWID_ALIASES, AssetWrites, Roles, Where, pending_roles, rowid_alias, where_clause
 from .assets import write_assets
-from .blobs import sqlite_limit
 from .busy import immediate, retry_busy
 from .column_types import read_types, record_types
 from .faults import raise_fault, surfaces_faults
 from .guard import FileGuard, Slot
 from .known_tables import MAX_CHECKED, KnownTable, batch_changes, check_distinct, insert_sql, stale_schema
+from .limits import sqlite_limit
 from .roles import read_roles, write_roles
 
 

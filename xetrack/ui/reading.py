@@ -1,0 +1,43 @@
+"""What the dashboard needs of a Reader (:class:`TableReader`), and the factory it is
+handed to open one per table (:data:`ReaderFactory`): the dashboard never imports
+:class:`xetrack.Reader`, which imports the dashboard to start it (``Reader.ui()``)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from ..store.base import Engine
+
+
+class TableReader(Protocol):
+    """What the dashboard uses of a :class:`xetrack.Reader` of one table: these calls and
+    nothing else."""
+
+    table_name: str
+    db: object  # as the Reader shows it: a file's path, a URL without its password
+
+    @property
+    def store(self) -> Engine: ...
+    @property
+    def columns(self) -> list[str]: ...
+    def classify(self) -> tuple[list[str], list[str], dict[str, str]]: ...
+    def runs(self, agg: str = "last") -> Any: ...
+    def search(
+        self, where: str | None = None, order_by: Any = None, limit: int | None = None, agg: str = "last"
+    ) -> Any: ...
+    def compare(self, track_ids: Any, only_diff: bool = False, agg: str = "last") -> Any: ...
+    def tables(self) -> Any: ...
+    def tail(self, n: int = 5) -> Any: ...
+    def artifacts(self, track_id: str | None = None) -> Any: ...
+    def artifact(self, hash_or_name: str, track_id: str | None = None) -> bytes: ...
+    def open_artifact(self, hash_or_name: str, track_id: str | None = None) -> Any: ...
+    def models(self) -> Any: ...
+    def close(self) -> None: ...
+
+
+#: Opens a Reader of one table of the served store: ``open_reader("default")``. The
+#: dashboard closes the Readers it opens; they should leave the file as it is
+#: (``persist_summary=False``).
+ReaderFactory = Callable[[str], TableReader]
