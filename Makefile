@@ -42,6 +42,8 @@ stress: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python tests/benchmarks/bench.py
 	$(BIN)/python tests/benchmarks/bench_postgres.py
+	$(BIN)/python tests/benchmarks/bench_lightning.py
+	$(BIN)/python tests/benchmarks/bench_huggingface.py
 
 # docs/images/ui-*.png: the dashboard on the example data, photographed with Chromium
 screenshots: $(STAMP)

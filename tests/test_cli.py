@@ -159,6 +159,8 @@ def test_the_issue_commands_all_exist():
         "export mlflow",  # issue 15: run tags; MLflow in and out
         "ui",  # issue 13: the dashboard
         "describe",  # issue 20: as xetrack 0.7.0's README calls it
+        "import tensorboard",
+        "import csv",  # issue 22: history from TensorBoard event files and CSV files
     }
     assert set(COMMANDS) == expected
 

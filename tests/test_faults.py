@@ -295,6 +295,9 @@ for path, cmd in commands(typer.main.get_command(app), []):
                 argv.append(scratch + ".out")
             elif p.required:
                 argv.append(PLACEHOLDER.get(p.name, "x"))
+        for p in cmd.params:  # required options (xt import csv --run-column)
+            if p.param_type_name == "option" and p.required:
+                argv += [p.opts[0], PLACEHOLDER.get(p.name, "x")]
         err, out = io.StringIO(), io.StringIO()
         with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
             try:
@@ -317,7 +320,18 @@ def test_every_xt_command_names_a_bad_file_in_one_line(bad_files, tmp_path, kind
     env.pop("XT_TRACEBACK", None)
     results = child(CLI_ON_BAD_FILES, bad, good, str(tmp_path / "scratch.db"), env=env, stdin=subprocess.DEVNULL)
     tried = {" ".join(argv[: argv.index(bad)]) for argv, *_ in results}
-    assert {"head", "tables", "set", "copy", "assets ls", "models ls", "artifacts get", "stats describe"} <= tried
+    assert {
+        "head",
+        "tables",
+        "set",
+        "copy",
+        "assets ls",
+        "models ls",
+        "artifacts get",
+        "stats describe",
+        "import tensorboard x",
+        "import csv x",
+    } <= tried
     for argv, code, out, err in results:
         lines = err.strip().splitlines()
         assert code not in (0, None) and out == "", (argv, code, out, err)

@@ -34,12 +34,16 @@ _LAZY = {
     "duckdb_extension_path": ".store.duckdb.extension",
     "import_mlflow": ".migrate",
     "export_mlflow": ".migrate",
+    "import_tensorboard": ".migrate.tensorboard",
+    "import_csv": ".migrate.csv_import",
 }
 
 if TYPE_CHECKING:
     __version__: str
     from .frames import get_backend, set_backend
     from .migrate import export_mlflow, import_mlflow
+    from .migrate.csv_import import import_csv
+    from .migrate.tensorboard import import_tensorboard
     from .reader import Reader
     from .store.duckdb.extension import duckdb_extension_path
     from .tracker import Tracker
@@ -80,6 +84,8 @@ __all__ = [
     "duckdb_extension_path",
     "import_mlflow",
     "export_mlflow",
+    "import_tensorboard",
+    "import_csv",
     "XetrackError",
     "TableNotFoundError",
     "ColumnNotFoundError",

@@ -14,7 +14,7 @@ from __future__ import annotations
 import itertools
 import operator
 import time
-from collections.abc import Hashable, Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from .rows import PLAIN_TYPES, RowWriter
@@ -32,7 +32,7 @@ class BatchWriter(RowWriter):
     """The part of a Tracker that writes many rows at once: ``log_batch()``, with the
     row building of :class:`RowWriter` (``_row``, ``_name``, ``_roles``, readings)."""
 
-    def log_batch(self, data: Iterable[Mapping[Hashable, Any]]) -> int:
+    def log_batch(self, data: Iterable[Mapping[Any, Any]]) -> int:
         """Store many rows in one transaction; returns how many were written.
 
         Each row gets params, ``track_id`` and its own increasing ``timestamp``.

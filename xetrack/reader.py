@@ -277,6 +277,11 @@ class Reader(TableView):
 
         return meta.get_tags(self._engine, self.table_name, track_id)
 
+    def span_id(self, track_id: str) -> str | None:
+        """The tracing span a run is linked to (``Tracker.set_span_id``, or the OpenTelemetry
+        span current when it was made; its trace: ``tags(track_id)['trace_id']``), or None."""
+        return self.tags(track_id).get("span_id")
+
     def set_run_name(self, track_id: str, run_name: str) -> None:
         """Give a logged run a display name (shown by ``runs()`` as ``run_name``)."""
         from . import meta

@@ -149,7 +149,7 @@ class RowWriter:
             name = self._names[key] = column_name(key)
         return name
 
-    def _row(self, data: Mapping[Hashable, Any]) -> tuple[dict[str, Any], AssetWrites | None]:
+    def _row(self, data: Mapping[Any, Any]) -> tuple[dict[str, Any], AssetWrites | None]:
         """The row as stored, and the assets it brings (None when it brings none)."""
         if type(data) is not dict and not isinstance(data, Mapping):  # ABC checks cost 1 us
             raise TypeError(f"log() takes a dict, got {type(data).__name__}: {data!r:.80}")
@@ -194,7 +194,7 @@ class RowWriter:
         writes.refs[digest] = 1
         return digest
 
-    def log(self, data: Mapping[Hashable, Any]) -> dict[str, Any]:
+    def log(self, data: Mapping[Any, Any]) -> dict[str, Any]:
         """Store one row: ``data`` plus params, ``timestamp`` and ``track_id``.
 
         A key seen for the first time adds its column. A value that is not a plain
@@ -256,7 +256,7 @@ class RowWriter:
         self._system = self._readings.read()
         self._shape = None
 
-    def _remember_shape(self, data: Mapping[Hashable, Any], row: dict[str, Any]) -> None:
+    def _remember_shape(self, data: Mapping[Any, Any], row: dict[str, Any]) -> None:
         """After a row went the full way: keep its shape for the fast path of ``log()``
         if its values were plain and stored as given, and the engine checked its INSERT."""
         self._shape = None

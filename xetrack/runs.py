@@ -26,7 +26,8 @@ from .store import features
 from .store.base import close_matches
 from .store.tables import PREDICTIONS, RUNS
 
-STATUSES = ("running", "finished", "failed", "killed")
+#: A run's statuses: running, then one of the others (pruned: an Optuna trial stopped early).
+STATUSES = ("running", "finished", "failed", "killed", "pruned")
 __all__ = [
     "RUNS",
     "PREDICTIONS",

@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import random
 from collections.abc import Hashable, Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from coolname import generate_slug
 
@@ -27,6 +27,9 @@ from .run_outputs import RunOutputs
 from .schema import TIMESTAMP, TRACK_ID, coerce, validate_table_name
 from .store import IN_MEMORY, SKIP_INSERT, open_engine, shown
 from .view import TableView
+
+if TYPE_CHECKING:
+    from .system_metrics import SystemSampler
 
 
 class Tracker(BatchWriter, RunOutputs, TableView):  # BatchWriter is a rows.RowWriter: log()
@@ -82,6 +85,14 @@ class Tracker(BatchWriter, RunOutputs, TableView):  # BatchWriter is a rows.RowW
             shown by ``runs()`` and searchable (``run_name = 'baseline'``).
         description: (keyword-only) kept as the table's description, shown by
             ``Reader.tables()`` and ``xt tables``.
+        log_system_metrics: (keyword-only) a background thread appends a row of the
+            machine's use (``system_cpu_utilization_percentage``, memory, disk, network;
+            NVIDIA GPUs with ``xetrack[gpu]``) to this run every ``system_interval``
+            seconds, from now until ``end()``/``close()`` (``start()`` starts it again).
+        system_interval: (keyword-only) seconds between those rows (> 0, default 10).
+
+    Made while an OpenTelemetry span is current (``xetrack[otel]``), the run records the
+    span's ``trace_id`` and ``span_id`` as tags (see ``set_span_id``).
     """
 
     IN_MEMORY = IN_MEMORY
@@ -90,11 +101,12 @@ class Tracker(BatchWriter, RunOutputs, TableView):  # BatchWriter is a rows.RowW
     # logged, and the keys it set with set_value/set_where.
     _last_logged: Iterable[Hashable] = ()
     _set_keys: frozenset[str] = frozenset()
+    _sampler: SystemSampler | None = None  # with log_system_metrics: the system metrics' thread
 
     def __init__(
         self,
         db: str | os.PathLike[str] = "track.db",
-        params: Mapping[Hashable, Any] | None = None,
+        params: Mapping[Any, Any] | None = None,
         reset: bool = False,
         log_system_params: bool = False,
         log_network_params: bool = False,
@@ -116,6 +128,8 @@ class Tracker(BatchWriter, RunOutputs, TableView):  # BatchWriter is a rows.RowW
         *,
         run_name: str | None = None,
         description: str | None = None,
+        log_system_metrics: bool = False,
+        system_interval: float = 10.0,
     ) -> None:
         self.table_name = validate_table_name(table)
         self.db = shown(os.fspath(db) if isinstance(db, os.PathLike) else db)  # a URL without its password
@@ -136,6 +150,11 @@ class Tracker(BatchWriter, RunOutputs, TableView):  # BatchWriter is a rows.RowW
         self.log_system_params = bool(log_system_params)
         self.log_network_params = bool(log_network_params)
         self.measurement_interval = check_interval(measurement_interval)
+        from .system_metrics import SystemSampler, check_system_interval
+
+        self.log_system_metrics = bool(log_system_metrics)
+        self.system_interval = check_system_interval(system_interval)
+        self._sampler = SystemSampler(self.system_interval) if self.log_system_metrics else None
         if self.log_system_params or self.log_network_params:
             from .system import SystemReadings
 
@@ -168,12 +187,28 @@ class Tracker(BatchWriter, RunOutputs, TableView):  # BatchWriter is a rows.RowW
             commit = commit_hash(git_root)
             if commit is not None:  # outside a repository: no column
                 self._params.setdefault(GIT_COMMIT_HASH, commit)
+        from .tracing import current_span
+
+        span = current_span()  # {} unless an OpenTelemetry span is current
+        if span:
+            self.set_tags(span)
+        if self._sampler is not None:
+            self._sampler.start(self)
 
     # -- identity ---------------------------------------------------------------
     @staticmethod
     def generate_track_id() -> str:
-        """A new readable run id such as ``fierce-pudu-1649``."""
-        return f"{generate_slug(2)}-{random.randint(1000, 9999)}"
+        """A new readable run id such as ``fierce-pudu-1649``.
+
+        Drawn from the system's entropy, not from the ``random`` module: a program that
+        seeds ``random`` (Keras, Lightning and transformers do) still gets a new id at
+        every run, and the same random numbers as without xetrack.
+        """
+        import coolname
+
+        entropy = random.SystemRandom()
+        coolname.replace_random(entropy)  # coolname's words too (its default generator)
+        return f"{generate_slug(2)}-{entropy.randint(1000, 9999)}"
 
     @property
     def track_id(self) -> str:
@@ -211,7 +246,10 @@ class Tracker(BatchWriter, RunOutputs, TableView):  # BatchWriter is a rows.RowW
         return self._logger
 
     def close(self) -> None:
-        """Close the connections and the log files. Using the tracker again reopens them."""
+        """Close the connections and the log files (and stop the system metrics). Using the
+        tracker again reopens them."""
+        if self._sampler is not None:
+            self._sampler.stop()
         if self._logger is not None:
             self._logger.close()
         super().close()
@@ -227,12 +265,16 @@ class Tracker(BatchWriter, RunOutputs, TableView):  # BatchWriter is a rows.RowW
 
         mark_started(self._engine, self.table_name, self.track_id)
         self._started_as = self.track_id
+        if self._sampler is not None:  # stopped by end()/close(), or in a forked child
+            self._sampler.start(self)
         return self
 
     def end(self, status: str = "finished", error: str | None = None) -> None:
-        """Mark this run ``finished`` (or ``failed``/``killed``, with ``error`` text)."""
+        """Mark this run ``finished`` (or ``failed``/``killed``/``pruned``, with ``error`` text)."""
         from .runs import mark_ended
 
+        if self._sampler is not None:  # its last row comes before the end
+            self._sampler.stop()
         mark_ended(self._engine, self.table_name, self.track_id, status, error, self._started_as)
         self._started_as = None
 
@@ -256,8 +298,19 @@ class Tracker(BatchWriter, RunOutputs, TableView):  # BatchWriter is a rows.RowW
         finally:
             self.close()
 
+    def set_span_id(self, span_id: str | int) -> None:
+        """Link this run to a tracing span: kept as the tag ``span_id`` (an int as 16 hex
+        digits), read back with ``Reader.span_id(track_id)``, searchable as ``tags.span_id``.
+
+        >>> t = Tracker(Tracker.IN_MEMORY); t.set_span_id(0x00F067AA0BA902B7); t.tags
+        {'span_id': '00f067aa0ba902b7'}
+        """
+        from .tracing import SPAN_ID, span_text
+
+        self.set_tags({SPAN_ID: span_text(span_id)})
+
     # -- params and values --------------------------------------------------------
-    def set_params(self, params: Mapping[Hashable, Any]) -> None:
+    def set_params(self, params: Mapping[Any, Any]) -> None:
         """Add values to every future row of this run.
 
         >>> t = Tracker(Tracker.IN_MEMORY); t.set_params({"model": "resnet18"})
@@ -387,7 +440,7 @@ class Tracker(BatchWriter, RunOutputs, TableView):  # BatchWriter is a rows.RowW
         func: Any,
         args: list[Any] | tuple[Any, ...] | None = None,
         kwargs: Mapping[str, Any] | None = None,
-        params: Mapping[Hashable, Any] | None = None,
+        params: Mapping[Any, Any] | None = None,
         cache_force: bool = False,
     ) -> Any:
         """Call ``func(*args, **kwargs)``, log one row about the call, return its result.
@@ -406,7 +459,7 @@ class Tracker(BatchWriter, RunOutputs, TableView):  # BatchWriter is a rows.RowW
 
         return track_call(self, func, args, kwargs, params, cache_force)
 
-    def wrap(self, params: Mapping[Hashable, Any] | None = None) -> Any:
+    def wrap(self, params: Mapping[Any, Any] | None = None) -> Any:
         """A decorator: every call of the function is ``track``-ed (with ``params``).
 
         >>> tracker = Tracker(Tracker.IN_MEMORY)

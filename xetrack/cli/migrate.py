@@ -3,11 +3,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from .common import CommandError, DbArg, plural
+from .common import CommandError, DbArg, TableOpt, plural
 
 import_app = typer.Typer(help="Bring runs from another tracker into a database file.", no_args_is_help=True)
 export_app = typer.Typer(help="Write a database file's runs in another tracker's format.", no_args_is_help=True)
@@ -58,6 +58,80 @@ def import_mlflow(
     )
     if result.warnings:
         typer.echo(f"{plural(len(result.warnings), 'warning')} (see stderr)", err=True)
+
+
+def _check_target(db: str) -> None:
+    """A damaged target file is named before the source is read."""
+    import os
+
+    from ..reader import Reader
+
+    if os.path.exists(db):
+        with Reader(db) as reader:
+            reader.store.tables()
+
+
+def _report(result: Any, source: str) -> None:
+    replaced = f", {plural(result.replaced, 'run')} replaced (its files changed)" if result.replaced else ""
+    typer.echo(
+        f"Imported {plural(result.runs, 'run')} ({plural(result.rows, 'row')}) from {source}{replaced}; "
+        f"{plural(result.skipped, 'run')} already there"
+    )
+    if result.warnings:
+        typer.echo(f"{plural(len(result.warnings), 'warning')} (see stderr)", err=True)
+
+
+@import_app.command("tensorboard")
+def import_tensorboard(
+    logdir: Annotated[
+        str,
+        typer.Argument(
+            metavar="LOGDIR", help="The TensorBoard log folder (holding the run folders).", show_default=False
+        ),
+    ],
+    db: DbArg,
+    table: TableOpt = "default",
+) -> None:
+    """Import TensorBoard runs: each folder of event files is a run (named by its path in
+    LOGDIR), its scalars rows by step, its hparams params.
+
+    Running it again adds only what is new; a run whose event files grew is imported again.
+    Needs the tensorboard extra: pip install 'xetrack[tensorboard]'.
+
+    Example: xt import tensorboard ./runs results.db
+    """
+    from ..migrate.tensorboard import import_tensorboard as run_import
+
+    _check_target(db)
+    _report(run_import(logdir, db, table=table), logdir)
+
+
+@import_app.command("csv")
+def import_csv(
+    file: Annotated[
+        str, typer.Argument(metavar="FILE", help="The CSV file (a header line first).", show_default=False)
+    ],
+    db: DbArg,
+    run_column: Annotated[
+        str, typer.Option("--run-column", help="The column whose value names each line's run.", show_default=False)
+    ],
+    step_column: Annotated[
+        str | None, typer.Option("--step-column", help="The column stored as step (whole numbers).")
+    ] = None,
+    table: TableOpt = "default",
+    delimiter: Annotated[str, typer.Option("--delimiter", help="The character between cells.")] = ",",
+) -> None:
+    """Import a CSV file: each line a row, the lines grouped into runs by --run-column (its
+    value is the run's name); numbers are stored as numbers.
+
+    Running it again adds nothing: a run is known by its name and its lines.
+
+    Example: xt import csv results.csv results.db --run-column run --step-column epoch
+    """
+    from ..migrate.csv_import import import_csv as run_import
+
+    _check_target(db)
+    _report(run_import(file, db, run_column, step_column=step_column, table=table, delimiter=delimiter), file)
 
 
 @export_app.command("mlflow")

@@ -37,7 +37,7 @@ from ..schema import TIMESTAMP, TRACK_ID
 from .mlflow_import import DESCRIPTION_HEAD, REGISTRY_FOLDER, version_records
 from .mlflow_store import NOTE_TAG, RUN_NAME_TAG, read_yaml
 
-STATUS = {"running": 1, "finished": 3, "failed": 4, "killed": 5, "dead": 5}
+STATUS = {"running": 1, "finished": 3, "failed": 4, "killed": 5, "pruned": 5, "dead": 5}
 _RUN_ID = re.compile(r"[a-zA-Z0-9][\w\-]{0,255}\Z")
 _LEGACY = re.compile(re.escape(REGISTRY_FOLDER) + r"/[^/]+/version-\d+\.json\Z")
 #: Rows of a run read per query.

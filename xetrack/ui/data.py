@@ -193,7 +193,8 @@ def columns_info(reader: TableReader) -> dict[str, Any]:
 
 # ------------------------------------------------------------------- one run
 def run_summary(reader: TableReader, track_id: str) -> dict[str, Any]:
-    """A run's summary row, its params and metrics, its error text, artifacts and models."""
+    """A run's summary row, its params and metrics, its error text, its trace, artifacts
+    and models."""
     runs = reader.runs()
     match = runs[runs[TRACK_ID] == track_id]
     if match.empty:
@@ -206,6 +207,8 @@ def run_summary(reader: TableReader, track_id: str) -> dict[str, Any]:
         "params": {p: row.get(p) for p in params if p in row},
         "metrics": {m: row.get(m) for m in metrics if m in row},
         "error": error,
+        # The tracing span the run is linked to (tags span_id, trace_id), shown as text.
+        "trace": {k: row[f"tags.{k}"] for k in ("trace_id", "span_id") if row.get(f"tags.{k}") is not None},
         "artifacts": _listed(lambda: reader.artifacts(track_id)),
         "models": _listed(lambda: _models_of(reader, track_id)),
     }

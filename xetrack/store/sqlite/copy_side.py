@@ -51,7 +51,7 @@ if TYPE_CHECKING:  # mypy checks this module against the protocols xetrack.copy 
 
     _checked: SQLiteFileCopySideSQL = _this
 
-_FINAL = ("finished", "failed", "killed")  # xetrack.runs.STATUSES[1:]
+_FINAL = ("finished", "failed", "killed", "pruned")  # xetrack.runs.STATUSES[1:]
 
 Row = tuple[Any, ...]
 
@@ -140,7 +140,7 @@ def _insert(dst: sqlite3.Connection, ddl: str, sql: str, rows: Sequence[Row]) ->
 
 def merge_runs(dst: sqlite3.Connection, rows: Sequence[Row]) -> int:
     """Add lifecycle rows (``RUN_COLUMNS``) TARGET lacks; one TARGET says ``running``
-    while the row says finished, failed or killed is replaced. Returns rows changed."""
+    while the row says finished, failed, killed or pruned is replaced. Returns rows changed."""
     final = ", ".join(f"'{s}'" for s in _FINAL)
     updates = ", ".join(f"{quote(c)} = excluded.{quote(c)}" for c in RUN_COLUMNS[2:])
     sql = (

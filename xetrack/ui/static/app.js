@@ -394,7 +394,7 @@ async function runPage() {
   const pairs = (obj, label, tableId) => el("div", {}, el("h2", {}, label), el("div", { class: "table-wrap" },
     el("table", { id: tableId, "aria-label": label }, el("tbody", {}, Object.entries(obj).map(([k, v]) =>
       el("tr", {}, el("th", { scope: "row" }, k), el("td", { class: typeof v === "number" ? "num" : null }, text(v))))))));
-  const about = Object.fromEntries(["start", "end", "duration", "events"].map((k) => [k, info.run[k]]));
+  const about = { ...Object.fromEntries(["start", "end", "duration", "events"].map((k) => [k, info.run[k]])), ...(info.trace || {}) };
   const artifacts = el("div", { id: "artifacts" });
   const art = info.artifacts;
   const at = (row, name) => row[art.columns.indexOf(name)];
