@@ -171,6 +171,26 @@ def test_a_run_that_grew_is_replaced_whole(logdir, tmp_path):
     assert frame["lr"].tolist() == [0.1] * 7
 
 
+def test_a_later_file_named_with_a_bigger_counter_keeps_the_run(logdir, tmp_path):
+    """A writer's file names end in a counter (...9, ...10): the run is still known by its
+    first file when the later one sorts first as text."""
+    root = tmp_path / "runs"
+    shutil.copytree(logdir / "run_a", root / "run_a")
+    (original,) = (root / "run_a").glob("events.out.tfevents.*")
+    original.rename(root / "run_a" / "events.out.tfevents.1700000000.host.1.9")
+    db = str(tmp_path / "exp.db")
+    import_tensorboard(root, db)
+    first = run_ids_of(db, "default")
+    later = tmp_path / "later"
+    with SummaryWriter(str(later)) as writer:
+        writer.add_scalar("train/loss", 0.005, 5, walltime=T0 + 5)
+    (written,) = later.glob("events.out.tfevents.*")
+    shutil.move(str(written), root / "run_a" / "events.out.tfevents.1700000000.host.1.10")
+    result = import_tensorboard(root, db)
+    assert (result.runs, result.replaced) == (1, 1)
+    assert run_ids_of(db, "default") == first
+
+
 def run_ids_of(db, table):
     with Reader(db, table=table) as reader:
         runs = reader.runs()

@@ -36,6 +36,7 @@ import hashlib
 import json
 import os
 import posixpath
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -186,6 +187,12 @@ def _whole_numbers(folders: list[_Folder]) -> None:
                 folder.params[key] = int(folder.params[key])
 
 
+def _natural(path: str) -> list[Any]:
+    """A file name's sort key with its runs of digits as numbers:
+    ``events.out.tfevents.1700000000.host.42.10`` after ``...42.9``."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", os.path.basename(path))]
+
+
 def _digest(*parts: str) -> str:
     return hashlib.sha1("\n".join(parts).encode()).hexdigest()
 
@@ -206,7 +213,9 @@ def _run(root: str, folder: _Folder, result: Imported) -> SourceRun:
             f"run {folder.rel!r}: {repeated} scalar point(s) repeat a tag at a step it has: the last one is kept"
         )
     times = [wall for _, wall, _, _ in folder.points] or [folder.first_time or time.time()]
-    own = [f for f in folder.files if os.path.dirname(f) == folder.path]
+    # The run is known by its folder and its first event file: the names' numbers compared
+    # as numbers (a writer's counter goes ...9, 10), so a file added later never comes first.
+    own = sorted((f for f in folder.files if os.path.dirname(f) == folder.path), key=_natural)
     sizes = [f"{os.path.relpath(f, root)}:{os.path.getsize(f)}" for f in sorted(folder.files)]
     return SourceRun(
         track_id="tb-" + _digest(folder.rel, os.path.basename(own[0]))[:16],
