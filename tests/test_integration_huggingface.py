@@ -338,3 +338,46 @@ def test_a_trial_pruned_after_on_train_end_is_pruned(tmp_path, data):
         trainer.train()
     assert Reader(db).runs()["status"].tolist() == ["pruned"]
     assert errors(db) == ["TrialPruned: trial 0 pruned at step 2"]
+
+
+TWO_PROCESSES = r"""
+import os, sys
+import torch, transformers
+from xetrack.integrations.huggingface import XetrackCallback
+
+db = sys.argv[1]
+torch.manual_seed(0)
+config = transformers.BertConfig(vocab_size=50, hidden_size=8, num_hidden_layers=1, num_attention_heads=2,
+                                 intermediate_size=16, max_position_embeddings=16, num_labels=2)
+data = [{"input_ids": torch.randint(0, 50, (8,)), "labels": i % 2} for i in range(32)]
+args = transformers.TrainingArguments(
+    output_dir=os.path.join(os.path.dirname(db), "out"), max_steps=4, per_device_train_batch_size=4,
+    logging_steps=1, save_strategy="no", report_to="none", use_cpu=True, disable_tqdm=True, ddp_backend="gloo",
+)
+trainer = transformers.Trainer(
+    model=transformers.BertForSequenceClassification(config), args=args, train_dataset=data,
+    callbacks=[XetrackCallback(db, run_name="ddp")],
+)
+trainer.train()
+print("rank", os.environ["RANK"], "of", trainer.args.world_size, "logged", len(trainer.state.log_history))
+"""
+
+
+def test_two_processes_write_one_run_from_the_main_one(tmp_path):
+    """Distributed data parallel on 2 CPU processes (torchrun, gloo): only world process
+    zero writes, as transformers' own loggers do."""
+    script, db = tmp_path / "train.py", str(tmp_path / "exp.db")
+    script.write_text(TWO_PROCESSES)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    launch = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(script), db]
+    out = subprocess.run(launch, capture_output=True, text=True, env=env, timeout=240)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert sorted(line for line in out.stdout.splitlines() if line.startswith("rank")) == [
+        "rank 0 of 2 logged 5",
+        "rank 1 of 2 logged 5",
+    ]
+    with Reader(db) as reader:
+        runs = reader.runs()
+        assert len(runs) == 1 and runs.loc[0, "status"] == "finished" and runs.loc[0, "run_name"] == "ddp"
+        frame = reader.to_df()
+    assert len(frame) == 5 and frame["step"].tolist() == [1, 2, 3, 4, 4]  # 4 steps and the summary row
