@@ -75,7 +75,24 @@ class _Watched:
 
 
 class XetrackCallback(TrainingOwner):
-    """Log a LightGBM training as one xetrack run (made by :func:`xetrack_callback`)."""
+    """A LightGBM callback that logs each training as one xetrack run:
+    ``lgb.train(..., callbacks=[xetrack_callback(db)])``.
+
+    Args:
+        db: the database, as for :class:`~xetrack.Tracker` (a path or a ``postgresql://`` URL).
+        table: the experiment table.
+        params: more params for the run. A key LightGBM also sets must hold the same value.
+        track_id: the run's id; by default each training gets a new one.
+        run_name: the run's display name.
+        tags: tags of the run.
+        engine: ``'sqlite'`` or ``'duckdb'``, as for a Tracker.
+        log_model: store the trained booster (``save_model``) as the artifact ``model.txt``.
+        log_system_metrics: the run also samples the machine (see the Tracker).
+        system_interval: seconds between those samples.
+
+    One training at a time per callback; trainings one after another each get their run.
+    Used as a context manager around training, it marks the run failed with any error.
+    """
 
     before_iteration = False  # called after each iteration, with its evaluation results
 
@@ -222,49 +239,9 @@ class XetrackCallback(TrainingOwner):
         self.run.end("finished")
 
 
-def xetrack_callback(
-    db: str | os.PathLike[str] = "xetrack.db",
-    *,
-    table: str = "default",
-    params: Mapping[Any, Any] | None = None,
-    track_id: str | None = None,
-    run_name: str | None = None,
-    tags: Mapping[str, Any] | None = None,
-    engine: str = "sqlite",
-    log_model: bool = False,
-    log_system_metrics: bool = False,
-    system_interval: float = 10.0,
-) -> XetrackCallback:
-    """A LightGBM callback that logs each training as one xetrack run:
-    ``lgb.train(..., callbacks=[xetrack_callback(db)])``.
-
-    Args:
-        db: the database, as for :class:`~xetrack.Tracker` (a path or a ``postgresql://`` URL).
-        table: the experiment table.
-        params: more params for the run. A key LightGBM also sets must hold the same value.
-        track_id: the run's id; by default each training gets a new one.
-        run_name: the run's display name.
-        tags: tags of the run.
-        engine: ``'sqlite'`` or ``'duckdb'``, as for a Tracker.
-        log_model: store the trained booster (``save_model``) as the artifact ``model.txt``.
-        log_system_metrics: the run also samples the machine (see the Tracker).
-        system_interval: seconds between those samples.
-
-    One training at a time per callback; trainings one after another each get their run.
-    Used as a context manager around training, it marks the run failed with any error.
-    """
-    return XetrackCallback(
-        db,
-        table=table,
-        params=params,
-        track_id=track_id,
-        run_name=run_name,
-        tags=tags,
-        engine=engine,
-        log_model=log_model,
-        log_system_metrics=log_system_metrics,
-        system_interval=system_interval,
-    )
+#: The one line: ``lgb.train(..., callbacks=[xetrack_callback(db)])`` (the callback's class
+#: under the name LightGBM's own callbacks go by, ``lgb.early_stopping(...)``).
+xetrack_callback = XetrackCallback
 
 
 __all__ = ["xetrack_callback", "XetrackCallback", "MODEL_ARTIFACT", "ORDER"]
