@@ -95,6 +95,16 @@ def static_path(name: str) -> str:
     return str(resources.files("xetrack.ui").joinpath("static").joinpath(name))
 
 
+STATIC_TYPES = {"js": "application/javascript", "css": "text/css"}
+
+
+@functools.lru_cache(maxsize=1)
+def static_files() -> frozenset[str]:
+    """The names of the page's own scripts and styles: the only static files served."""
+    folder = resources.files("xetrack.ui").joinpath("static")
+    return frozenset(p.name for p in folder.iterdir() if p.name.rsplit(".", 1)[-1] in STATIC_TYPES)
+
+
 def plotly_js() -> str:
     """``plotly.min.js`` inside the installed plotly wheel (never a CDN)."""
     import plotly
@@ -142,12 +152,12 @@ def create_app(
 
     def static(request: Request) -> Response:
         name = request.path_params["name"]
-        files = {"app.js": "application/javascript", "app.css": "text/css"}
         if name == "plotly.min.js":
             return FileResponse(plotly_js(), media_type="application/javascript", headers=SECURITY_HEADERS)
-        if name not in files:
+        kind = STATIC_TYPES.get(name.rsplit(".", 1)[-1])
+        if kind is None or name not in static_files():
             return error(404, f"No static file {name!r}")
-        return FileResponse(static_path(name), media_type=files[name], headers=SECURITY_HEADERS)
+        return FileResponse(static_path(name), media_type=kind, headers=SECURITY_HEADERS)
 
     def api_tables(request: Request) -> Response:
         with source.lock:

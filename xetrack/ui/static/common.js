@@ -1,0 +1,130 @@
+// xetrack dashboard: plain JS modules, no build step. Every logged string goes into the
+// page as text (textContent, attribute values, text nodes), never as HTML.
+// This module: the helpers every page uses.
+
+export const POLL_MS = 2000;
+export const main = document.getElementById("main");
+export const query = new URLSearchParams(location.search);
+export const table = query.get("table") || "";
+
+// ---------------------------------------------------------------- helpers
+export function el(tag, attrs, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(attrs || {})) {
+    if (value === null || value === undefined || value === false) continue;
+    if (key.startsWith("on")) node.addEventListener(key.slice(2), value);
+    else if (key === "class") node.className = value;
+    else node.setAttribute(key, value === true ? "" : String(value));
+  }
+  for (const child of children.flat()) {
+    if (child === null || child === undefined) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+export function text(value) {
+  if (value === null || value === undefined) return "";
+  if (typeof value === "number" && !Number.isInteger(value)) return String(Number(value.toPrecision(6)));
+  return String(value);
+}
+
+export function link(path, params) {
+  const q = new URLSearchParams();
+  if (table) q.set("table", table);
+  for (const [key, value] of Object.entries(params || {})) {
+    if (Array.isArray(value)) value.forEach((v) => q.append(key, v));
+    else if (value !== null && value !== undefined && value !== "") q.set(key, value);
+  }
+  const s = q.toString();
+  return s ? `${path}?${s}` : path;
+}
+
+export async function api(path, params) {
+  const response = await fetch(link(path, params), { headers: { accept: "application/json" } });
+  const body = await response.json().catch(() => ({ error: `HTTP ${response.status}` }));
+  if (!response.ok) throw new Error(body.error || `HTTP ${response.status}`);
+  return body;
+}
+
+export function setState(params) {
+  for (const [key, value] of Object.entries(params)) {
+    query.delete(key);
+    if (Array.isArray(value)) value.forEach((v) => query.append(key, v));
+    else if (value !== null && value !== undefined && value !== "" && value !== 0) query.set(key, value);
+  }
+  history.replaceState(null, "", `${location.pathname}?${query.toString()}`);
+  updateNav();
+}
+
+export function updateNav() {
+  const runs = query.getAll("run");
+  document.getElementById("nav-home").href = link("/");
+  document.getElementById("nav-runs").href = link("/runs", { run: runs });
+  document.getElementById("nav-charts").href = link("/charts", { run: runs });
+  document.getElementById("nav-compare").href = link("/compare", { run: runs });
+  document.getElementById("nav-models").href = link("/models");
+  for (const a of document.querySelectorAll("header nav a")) {
+    if (new URL(a.href).pathname === location.pathname) a.setAttribute("aria-current", "page");
+    else a.removeAttribute("aria-current");
+  }
+}
+
+export function statusBadge(status) {
+  if (!status) return el("span", { class: "muted" }, "—");
+  return el("span", { class: `status status-${status}`, "data-status": status }, status);
+}
+
+export function runLink(id) {
+  return el("a", { href: link("/run", { run: id }), target: "_blank", rel: "noopener", class: "run-link" }, id);
+}
+
+export function cell(column, value) {
+  if (column === "status") return el("td", {}, statusBadge(value));
+  if (column === "track_id") return el("td", {}, runLink(value));
+  return el("td", { class: typeof value === "number" ? "num" : null, title: text(value) }, text(value));
+}
+
+export function frameTable(frame, options) {
+  const opts = options || {};
+  const head = el("tr", {}, frame.columns.map((c) => el("th", { scope: "col" }, c)));
+  const body = el("tbody", {}, frame.rows.map((row) => el("tr", {}, row.map((v, i) =>
+    opts.links && frame.columns[i] === "track_id" && v ? el("td", {}, runLink(v)) : cell(frame.columns[i] === "track_id" ? "" : frame.columns[i], v)))));
+  return el("div", { class: "table-wrap" }, el("table", { id: opts.id || null, "aria-label": opts.label || null }, el("thead", {}, head), body));
+}
+
+export function problem(message) {
+  return el("p", { class: "error", role: "alert" }, message);
+}
+
+let plotlyLoading = null;
+export function loadPlotly() {
+  if (window.Plotly) return Promise.resolve(window.Plotly);
+  if (!plotlyLoading) {
+    plotlyLoading = new Promise((resolve, reject) => {
+      const script = el("script", { src: "/static/plotly.min.js" });
+      script.onload = () => resolve(window.Plotly);
+      script.onerror = () => reject(new Error("Could not load the chart library"));
+      document.head.append(script);
+    });
+  }
+  return plotlyLoading;
+}
+
+// Plotly reads a few HTML-like tags in names; entities make every logged name plain text.
+export function plotText(value) {
+  return text(value).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
+}
+
+export function every(ms, work) {
+  let stopped = false;
+  const tick = async () => {
+    if (stopped) return;
+    if (!document.hidden) {
+      try { await work(); } catch (e) { /* the next tick tries again */ }
+    }
+    setTimeout(tick, ms);
+  };
+  setTimeout(tick, ms);
+  return () => { stopped = true; };
+}
