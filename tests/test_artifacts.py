@@ -50,7 +50,7 @@ def test_a_file_is_stored_with_its_name_and_read_back(db, file, engine):
     assert isinstance(digest, str) and len(digest) == 16 and int(digest, 16) >= 0
     reader = Reader(db, engine=engine)
     listed = reader.artifacts()
-    assert listed.columns.tolist() == ["track_id", "name", "type", "hash", "size", "created"]
+    assert listed.columns.tolist() == ["track_id", "name", "type", "hash", "size", "created", "step"]
     row = listed.iloc[0]
     assert (row.track_id, row["name"], row.type, row.hash, row["size"]) == (
         tracker.track_id,

@@ -3,9 +3,10 @@
 ``tracker.log_artifact(...)`` stores the bytes in the database file itself, in chunks
 (:mod:`xetrack.store.sqlite.blobs`), under the first 16 hex characters of their BLAKE2b-256
 digest, and records one row of ``xetrack_artifacts``: track_id, table, name, type, hash,
-size, created. The same bytes logged by many runs, or under many names, are stored
+size, created, step. The same bytes logged by many runs, or under many names, are stored
 once. A run logging a name again replaces its earlier entry, as writing a file over
-another does.
+another does; with ``step=`` (a figure each epoch), each step of a name is an entry of
+its own, and logging the same name at the same step again replaces that one.
 
 On PostgreSQL the same tables hold the same rows, chunks as ``bytea``
 (:mod:`xetrack.store.postgres.blobs`). The entries' SQL is in :mod:`xetrack.store.sqlite.artifacts`
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import io
+import operator
 import os
 import uuid
 from collections.abc import Callable, Iterator
@@ -41,7 +43,9 @@ if TYPE_CHECKING:
 
 #: A file bigger than this is written in several transactions, the last one making it visible.
 BATCH_BYTES = 64 * 2**20
-COLUMNS = ("track_id", "name", "type", "hash", "size", "created")
+COLUMNS = ("track_id", "name", "type", "hash", "size", "created", "step")
+#: The biggest step SQLite and PostgreSQL keep as an integer.
+MAX_STEP = 2**63 - 1
 
 
 # ------------------------------------------------------------------- sources
@@ -153,6 +157,22 @@ def check_name(name: Any) -> str:
     return "/".join(parts)
 
 
+def check_step(step: Any) -> int | None:
+    """A step is None or an int from 0 (numpy integers too); a bool, a float or a
+    negative number is refused, naming ``step``."""
+    if step is None:
+        return None
+    if isinstance(step, bool) or type(step).__name__ == "bool_":
+        raise TypeError(f"step must be a non-negative int or None, got the bool {step!r}")
+    try:
+        value = operator.index(step)
+    except TypeError:
+        raise TypeError(f"step must be a non-negative int or None, got {type(step).__qualname__} {step!r}") from None
+    if not 0 <= value <= MAX_STEP:
+        raise ValueError(f"step must be a non-negative int (0 to 2**63 - 1), got {value}")
+    return value
+
+
 # ------------------------------------------------------------------- writing
 @dataclass
 class _Upload:
@@ -240,20 +260,24 @@ def store(engine: Any, source: Source, finish: Callable[[Any, str], Any]) -> tup
         raise
 
 
-def record(engine: Any, table: str, track_id: str, source: Source, name: str | None, type: str | None) -> str:
-    """Store one artifact of run ``track_id`` and record it; returns its hash (under
-    Tracker.SKIP_INSERT, only the hash)."""
+def record(
+    engine: Any, table: str, track_id: str, source: Source, name: str | None, type: str | None, step: Any = None
+) -> str:
+    """Store one artifact of run ``track_id`` (at ``step``, when given) and record it;
+    returns its hash (under Tracker.SKIP_INSERT, only the hash)."""
     from .runs import now
 
     if type is not None and not isinstance(type, str):
         raise TypeError(f"An artifact type must be a str or None, got {type!r}")
+    at = check_step(step)
     wanted = None if name is None else check_name(name)
     if keeper(engine) is None:
         return source.digest()[:HASH_LENGTH]
     entries = features(engine).artifacts
 
     def finish(conn: Any, key: str) -> None:
-        row = (track_id, table, wanted or source.name or key + source.ext, type or source.type, key, source.size, now())
+        entry = wanted or source.name or key + source.ext
+        row = (track_id, table, entry, type or source.type, key, source.size, now(), at)
         entries.put_artifact(conn, row)
 
     key, _ = store(engine, source, finish)
@@ -278,8 +302,9 @@ def folder_files(folder: Any) -> list[tuple[str, str]]:
 
 # ------------------------------------------------------------------- reading
 def listing(engine: Any, table: str, track_id: str | None = None) -> pd.DataFrame:
-    """The artifact entries of ``table`` (of one run), one row each (``COLUMNS``), in the
-    order they were first logged.
+    """The artifact entries of ``table`` (of one run), one row each (``COLUMNS``): names in
+    the order they were first logged, a name's steps in step order (``step`` is ``<NA>``
+    for an entry logged without one).
 
     >>> listing(engine, "default")["name"].tolist()  # doctest: +SKIP
     ['metrics.csv']
@@ -289,6 +314,7 @@ def listing(engine: Any, table: str, track_id: str | None = None) -> pd.DataFram
     rows = features(engine).artifacts.artifact_rows(engine, table, track_id, COLUMNS)
     frame = pd.DataFrame(rows, columns=list(COLUMNS))
     frame["size"] = frame["size"].astype("Int64")
+    frame["step"] = frame["step"].astype("Int64")
     return frame
 
 
@@ -298,24 +324,37 @@ class Found:
     label: str  # names the artifact in messages
 
 
-def find(engine: Any, table: str, hash_or_name: Any, track_id: str | None = None) -> Found:
-    """The stored artifact a hash or a name points at (the latest one logged under a name)."""
+def find(engine: Any, table: str, hash_or_name: Any, track_id: str | None = None, step: Any = None) -> Found:
+    """The stored artifact a hash or a name points at: by name, the latest one logged
+    under it (a run's latest step), or the one at ``step`` (a name only: bytes have no step)."""
     if not isinstance(hash_or_name, (str, os.PathLike)):
         raise TypeError(f"Pass an artifact's hash or name, got {hash_or_name!r}")
     text = os.fspath(hash_or_name)
+    at = check_step(step)
     ops = keeper(engine)
     if ops is None:
         raise NotFoundError(f"No artifact {text!r}: nothing is stored with Tracker.SKIP_INSERT")
     entries = features(engine).artifacts
-    if is_asset_hash(text):
+    if at is None and is_asset_hash(text):
         names = entries.names_of_hash(engine, table, track_id, text)
         if names or (track_id is None and ops.has_blob(engine, text)):
             return Found(text, f"Artifact {names[0]!r} ({text})" if names else f"Artifact {text}")
     name = text.replace(os.sep, "/") if os.sep != "/" else text
-    key = entries.hash_of_name(engine, table, track_id, name)
+    key = entries.hash_of_name(engine, table, track_id, name, step=at)
     if key is not None:
-        return Found(key, f"Artifact {name!r} ({key})")
-    raise _not_found(text, name, entries.distinct(engine, "name", table, track_id), table, track_id)
+        return Found(key, f"Artifact {name!r}{'' if at is None else f' at step {at}'} ({key})")
+    names = entries.distinct(engine, "name", table, track_id)
+    if at is not None and name in names:
+        raise _no_step(engine, table, name, at, track_id)
+    raise _not_found(text, name, names, table, track_id)
+
+
+def _no_step(engine: Any, table: str, name: str, step: int, track_id: str | None) -> NotFoundError:
+    where = f"run {track_id!r} of table {table!r}" if track_id else f"table {table!r}"
+    found = features(engine).artifacts.artifact_rows(engine, table, track_id, ("name", "step"))
+    steps = sorted({s for n, s in found if n == name and s is not None})
+    listed = ", ".join(map(str, steps[:20])) + (", ..." if len(steps) > 20 else "") if steps else "none"
+    return NotFoundError(f"No artifact {name!r} at step {step} in {where}. Its steps: {listed}")
 
 
 def _not_found(text: str, name: str, names: list[str], table: str, track_id: str | None) -> NotFoundError:
@@ -350,7 +389,8 @@ def write_verified(pieces: Iterator[bytes], path: str) -> int:
 
 
 def download(engine: Any, table: str, track_id: str, dest: Any) -> list[str]:
-    """Write every artifact of a run under ``dest``, at its name; returns the paths."""
+    """Write every artifact of a run under ``dest``, at its name (a name logged at several
+    steps: its latest step); returns the paths."""
     if not isinstance(track_id, str):
         raise TypeError(f"track_id must be a str, got {track_id!r}")
     frame = listing(engine, table, track_id)
@@ -362,7 +402,8 @@ def download(engine: Any, table: str, track_id: str, dest: Any) -> list[str]:
         )
     root = os.path.abspath(os.fspath(dest))
     written = []
-    for name, key in zip(frame["name"], frame["hash"]):
+    latest = dict(zip(frame["name"], frame["hash"]))  # a name's steps list in order: the last wins
+    for name, key in latest.items():
         path = os.path.join(root, *check_name(name).split("/"))
         if os.path.commonpath([root, os.path.abspath(path)]) != root:  # never outside dest
             raise ValueError(f"Artifact name {name!r} points outside {root!r}")
@@ -382,6 +423,7 @@ __all__ = [
     "Source",
     "chunks",
     "check_name",
+    "check_step",
     "download",
     "find",
     "folder_files",

@@ -307,23 +307,23 @@ class Reader(TableView):
 
     # -- artifacts (docs/artifacts.md) ------------------------------------------------
     def artifacts(self, track_id: str | None = None) -> Any:
-        """The artifacts of this table's runs (or of one run): track_id, name, type,
-        hash, size (bytes) and created, oldest first."""
+        """The artifacts of this table's runs (or of one run): track_id, name, type, hash,
+        size (bytes), created, step (<NA>: none); names oldest first, then by step."""
         from .artifacts import listing
 
         return to_backend(listing(self._engine, self.table_name, track_id))
 
-    def artifact(self, hash_or_name: str, track_id: str | None = None) -> bytes:
-        """An artifact's bytes, by hash or by name (the latest logged under that name,
-        or the one of run ``track_id``). They are checked against their hash first.
+    def artifact(self, hash_or_name: str, track_id: str | None = None, step: int | None = None) -> bytes:
+        """An artifact's bytes, by hash or by name (the latest logged under that name, or the
+        one of run ``track_id``; its latest step, or ``step``), checked against their hash.
 
         >>> Reader("exp.db").artifact("confusion.png", track_id="fierce-pudu-1649")  # doctest: +SKIP
         """
         from .artifacts import chunks, find
 
-        return b"".join(chunks(self._engine, find(self._engine, self.table_name, hash_or_name, track_id)))
+        return b"".join(chunks(self._engine, find(self._engine, self.table_name, hash_or_name, track_id, step)))
 
-    def open_artifact(self, hash_or_name: str, track_id: str | None = None) -> Any:
+    def open_artifact(self, hash_or_name: str, track_id: str | None = None, step: int | None = None) -> Any:
         """An artifact as a read-only binary file that streams it chunk by chunk, for
         files too big for memory. The hash is checked when the end is read.
 
@@ -332,7 +332,7 @@ class Reader(TableView):
         """
         from .artifacts import find, open_stream
 
-        return open_stream(self._engine, find(self._engine, self.table_name, hash_or_name, track_id))
+        return open_stream(self._engine, find(self._engine, self.table_name, hash_or_name, track_id, step))
 
     def download_artifacts(self, track_id: str, dest: str | os.PathLike[str]) -> list[str]:
         """Write every artifact of run ``track_id`` under folder ``dest`` at its name

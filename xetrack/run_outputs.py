@@ -69,13 +69,17 @@ class RunOutputs:
         return changed
 
     # -- artifacts and models (docs/artifacts.md, docs/models.md) --------------------
-    def log_artifact(self, path_or_bytes: Any, name: str | None = None, type: str | None = None) -> str:
+    def log_artifact(
+        self, path_or_bytes: Any, name: str | None = None, type: str | None = None, step: int | None = None
+    ) -> str:
         """Keep a file (a path), bytes, a matplotlib figure (as PNG) or a DataFrame (as
         Parquet) with this run; returns its content hash.
 
         The bytes go into the database file once, however many runs or names share them;
         ``name`` defaults to the file's name (for bytes, the hash). Logging a name again
-        in this run replaces the entry.
+        in this run replaces the entry. With ``step`` (an int from 0: a figure each
+        epoch), each step of a name is kept: logging the name at the same step again
+        replaces that step's entry; ``Reader.artifact(name)`` reads the latest step.
 
         >>> from xetrack import Tracker
         >>> Tracker(Tracker.IN_MEMORY).log_artifact(b"a,b\\n1,2\\n", name="data.csv")
@@ -83,20 +87,24 @@ class RunOutputs:
         """
         from .artifacts import record, source_of
 
-        return record(self._engine, self.table_name, self.track_id, source_of(path_or_bytes), name, type)
+        return record(self._engine, self.table_name, self.track_id, source_of(path_or_bytes), name, type, step)
 
-    def log_artifacts(self, folder: str | os.PathLike[str], prefix: str | None = None) -> dict[str, str]:
+    def log_artifacts(
+        self, folder: str | os.PathLike[str], prefix: str | None = None, step: int | None = None
+    ) -> dict[str, str]:
         """Keep every file under ``folder`` with this run, named by its path relative to
-        the folder (under ``prefix/`` when given); returns ``{name: hash}``.
+        the folder (under ``prefix/`` when given), each at ``step`` when given; returns
+        ``{name: hash}``.
 
         >>> tracker.log_artifacts("outputs", prefix="epoch-3")  # doctest: +SKIP
         {'epoch-3/model.pt': '53425a65a40a49f4', 'epoch-3/plots/loss.png': '9c1d0e3b77a2f415'}
         """
-        from .artifacts import check_name, folder_files
+        from .artifacts import check_name, check_step, folder_files
 
         base = None if prefix is None else check_name(prefix)
+        check_step(step)  # before any file is stored
         return {
-            name: self.log_artifact(path, name=name)
+            name: self.log_artifact(path, name=name, step=step)
             for name, path in ((f"{base}/{rel}" if base else rel, path) for rel, path in folder_files(folder))
         }
 

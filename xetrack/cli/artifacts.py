@@ -78,7 +78,7 @@ def list_artifacts(
     db: DbArg, track_id: TrackIdOpt = None, table: TableOpt = "default", as_json: JsonOpt = False
 ) -> None:
     """List the artifacts of a table's runs (or of one run): track_id, name, type, hash,
-    size in bytes and when it was logged.
+    size in bytes, when it was logged and its step (empty when logged without one).
 
     Example: xt artifacts ls results.db --track-id fierce-pudu-1649
     """
@@ -107,20 +107,24 @@ def get_artifact(
     output: OutputArg,
     track_id: Annotated[str | None, typer.Option("--track-id", "-r", help="The artifact of this run.")] = None,
     table: TableOpt = "default",
+    step: Annotated[
+        int | None,
+        typer.Option("--step", min=0, help="The artifact logged at this step (default: the latest step)."),
+    ] = None,
 ) -> None:
     """Write an artifact's bytes to a file, or to stdout with -, streamed and verified.
 
     A file is written only once every byte matches the hash: a damaged artifact leaves
-    no file behind.
+    no file behind. A name logged at several steps gives its latest step, or --step's.
 
-    Example: xt artifacts get results.db loss.csv loss.csv --track-id fierce-pudu-1649
+    Example: xt artifacts get results.db loss.png loss.png --track-id fierce-pudu-1649 --step 3
     """
     from ..artifacts import write_verified
 
     with open_reader(db, table) as reader:
         if output != "-":
             _check_output(output, os.path.basename(hash_or_name) or "artifact")
-        with reader.open_artifact(hash_or_name, track_id) as stream:
+        with reader.open_artifact(hash_or_name, track_id, step=step) as stream:
             if output == "-":
                 _to_stdout(_read_in_chunks(stream))
                 return

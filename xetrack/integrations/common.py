@@ -186,12 +186,13 @@ class TrainingRun:
         if row:
             self.tracker.log(row)
 
-    def log_artifact(self, path_or_bytes: Any, name: str | None = None, type: str | None = None) -> str:
-        """Store a file, a folder's files or bytes with the run (see Tracker.log_artifact)."""
+    def log_artifact(
+        self, path_or_bytes: Any, name: str | None = None, type: str | None = None, step: int | None = None
+    ) -> str:
+        """Store a file, a folder's files or bytes with the run, at ``step`` (see Tracker.log_artifact)."""
         if isinstance(path_or_bytes, (str, os.PathLike)) and os.path.isdir(path_or_bytes):
-            hashes = self.tracker.log_artifacts(path_or_bytes, prefix=name)
-            return ",".join(hashes.values())
-        return self.tracker.log_artifact(path_or_bytes, name=name, type=type)
+            return ",".join(self.tracker.log_artifacts(path_or_bytes, prefix=name, step=step).values())
+        return self.tracker.log_artifact(path_or_bytes, name=name, type=type, step=step)
 
     def end(self, status: str = "finished", error: str | None = None) -> None:
         """Mark the run ``status`` (``finished``, ``failed``, ``killed``, ``pruned``) and close

@@ -278,7 +278,8 @@ def _export_table(
         for sub in ("metrics", "params", "tags", "artifacts"):  # MLflow finds a run by these four
             os.makedirs(os.path.join(part, sub), exist_ok=True)
         arts = listing(engine, table, str(track_id))
-        for art, key in zip(arts["name"], arts["hash"]):
+        latest = dict(zip(arts["name"], arts["hash"]))  # MLflow has no steps: a name's latest step
+        for art, key in latest.items():
             if legacy_record(art, key, version_of) or not _safe_key(art):
                 continue
             write_verified(chunks(engine, Found(key, f"Artifact {art!r}")), os.path.join(part, "artifacts", art))

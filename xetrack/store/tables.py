@@ -42,7 +42,7 @@ SUMMARY_DIRTY = INTERNAL_PREFIX + "dirty"
 
 RUN_COLUMNS = ("track_id", "table", "status", "start", "end", "error", "pid", "host")
 PREDICTION_COLUMNS = ("track_id", "table", "name", "idx", "prediction", "actual")
-ARTIFACT_COLUMNS = ("track_id", "table", "name", "type", "hash", "size", "created")
+ARTIFACT_COLUMNS = ("track_id", "table", "name", "type", "hash", "size", "created", "step")
 MODEL_COLUMNS = ("name", "version", "hash", "kind", "track_id", "table", "description", "created")
 #: The side tables whose rows belong to one run: deleting a run deletes its rows there.
 RUN_SIDE_TABLES = (RUNS, PREDICTIONS, ARTIFACTS, TAGS, RUN_NAMES)

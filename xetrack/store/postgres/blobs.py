@@ -48,8 +48,20 @@ _DDL = (
     sql.SQL(
         'CREATE TABLE IF NOT EXISTS {} ("track_id" TEXT NOT NULL, "table" TEXT NOT NULL, "name" TEXT NOT NULL, '
         '"type" TEXT, "hash" TEXT NOT NULL, "size" BIGINT NOT NULL, "created" TEXT NOT NULL, '
-        '"seq" BIGINT GENERATED ALWAYS AS IDENTITY, UNIQUE ("track_id", "table", "name"))'
+        '"seq" BIGINT GENERATED ALWAYS AS IDENTITY, "step" BIGINT)'
     ).format(_I(ARTIFACTS)),
+)
+#: An artifact entry's key: run, table, name and step, the step-less entry as step -1 (as on SQLite).
+_KEY = sql.SQL('("track_id", "table", "name", coalesce("step", -1))')
+_KEY_DDL = sql.SQL("CREATE UNIQUE INDEX IF NOT EXISTS {} ON {} ").format(_I(ARTIFACTS + "_key"), _I(ARTIFACTS)) + _KEY
+_HAS_STEP = (
+    "SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass(quote_ident(current_schema()) || '.' || "
+    "quote_ident(%s)) AND attname = 'step' AND NOT attisdropped"
+)
+#: The UNIQUE constraints of the entries table: before steps, ("track_id", "table", "name").
+_UNIQUE = (
+    "SELECT conname FROM pg_constraint WHERE contype = 'u' AND conrelid = "
+    "to_regclass(quote_ident(current_schema()) || '.' || quote_ident(%s))"
 )
 _EXISTS = "SELECT to_regclass(quote_ident(current_schema()) || '.' || quote_ident(%s)) IS NOT NULL"
 
@@ -81,7 +93,25 @@ def create_tables(conn: Any) -> None:
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (_CREATE_LOCK,))
         for statement in _DDL:
             conn.execute(statement)
+        conn.execute(_KEY_DDL)
     conn.execute(sql.SQL("LOCK TABLE {} IN ROW EXCLUSIVE MODE").format(_I(BLOBS)))
+    if not _has_step(conn):
+        _add_step(conn)
+
+
+def _has_step(conn: Any) -> bool:
+    return conn.execute(_HAS_STEP, (ARTIFACTS,)).fetchone() is not None
+
+
+def _add_step(conn: Any) -> None:
+    """Upgrade an entries table made before steps, in place and once (concurrent writers
+    wait on the creation lock, then find it done): add the ``step`` column, drop the
+    (track_id, table, name) key, key by :data:`_KEY`. Existing entries get step NULL."""
+    conn.execute("SELECT pg_advisory_xact_lock(%s)", (_CREATE_LOCK,))
+    conn.execute(sql.SQL('ALTER TABLE {} ADD COLUMN IF NOT EXISTS "step" BIGINT').format(_I(ARTIFACTS)))
+    for (name,) in conn.execute(_UNIQUE, (ARTIFACTS,)).fetchall():
+        conn.execute(sql.SQL("ALTER TABLE {} DROP CONSTRAINT IF EXISTS {}").format(_I(ARTIFACTS), _I(name)))
+    conn.execute(_KEY_DDL)
 
 
 def engine_chunk_size(engine: Any) -> int:
@@ -174,51 +204,80 @@ def uploads_in_progress(conn: Any, clean: bool = True) -> set[str]:
 
 
 def put_artifact(conn: Any, row: Sequence[Any], replace: bool = True) -> int:
-    """Record one artifact entry (``ARTIFACT_COLUMNS`` order). ``replace``: a run logging a
-    name again replaces its entry; else an existing entry wins. Returns rows written."""
+    """Record one artifact entry (``ARTIFACT_COLUMNS`` order; without the last, ``step``,
+    it is NULL), after :func:`create_tables`. ``replace``: a run logging a name again at
+    the same step (or again without one) replaces its entry; else an existing entry wins.
+    Returns rows written."""
+    values = (*row, None) if len(row) == len(ARTIFACT_COLUMNS) - 1 else tuple(row)
     on_conflict = (
         'DO UPDATE SET "type" = excluded."type", "hash" = excluded."hash", "size" = excluded."size", '
         '"created" = excluded."created"'
         if replace
         else "DO NOTHING"
     )
-    query = sql.SQL(
-        'INSERT INTO {} ({}) VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT ("track_id", "table", "name") '
-        + on_conflict
-    ).format(_I(ARTIFACTS), sql.SQL(", ").join(map(_I, ARTIFACT_COLUMNS)))
-    written: int = conn.execute(query, tuple(row)).rowcount
+    marks = sql.SQL(", ").join(sql.Placeholder() * len(ARTIFACT_COLUMNS))
+    query = (
+        sql.SQL("INSERT INTO {} ({}) VALUES ({}) ON CONFLICT ").format(
+            _I(ARTIFACTS), sql.SQL(", ").join(map(_I, ARTIFACT_COLUMNS)), marks
+        )
+        + _KEY
+        + sql.SQL(" " + on_conflict)
+    )
+    written: int = conn.execute(query, values).rowcount
     return written
 
 
 # ------------------------------------------------------------------ reading
+def _stepped(engine: Any) -> bool:
+    """Whether the entries have steps (a table made before them reads as all NULL until
+    a writer upgrades it; a read never does)."""
+    return bool(rows(engine, _HAS_STEP, (ARTIFACTS,)))
+
+
 def artifact_rows(engine: Any, table: str, track_id: str | None, columns: Sequence[str]) -> list[tuple[Any, ...]]:
-    """The entries of ``table`` (of one run), in the order they were first logged."""
+    """The entries of ``table`` (of one run): names in the order they were first logged,
+    a name's steps in step order (the step-less entry first)."""
+    stepped = _stepped(engine)
+    picked = [_I(c) if stepped or c != "step" else sql.SQL('NULL AS "step"') for c in columns]
     where = sql.SQL('WHERE "table" = %s') + (sql.SQL("") if track_id is None else sql.SQL(' AND "track_id" = %s'))
-    query = sql.SQL("SELECT {} FROM {} ").format(sql.SQL(", ").join(map(_I, columns)), _I(ARTIFACTS)) + where
+    query = sql.SQL("SELECT {} FROM {} ").format(sql.SQL(", ").join(picked), _I(ARTIFACTS)) + where
     params = [table] + ([] if track_id is None else [track_id])
-    return rows(engine, query + sql.SQL(' ORDER BY "seq"'), params)
+    order = (
+        ' ORDER BY min("seq") OVER (PARTITION BY "track_id", "name"), coalesce("step", -1), "seq"'
+        if stepped
+        else ' ORDER BY "seq"'
+    )
+    return rows(engine, query + sql.SQL(order), params)
 
 
 def names_of_hash(engine: Any, table: str, track_id: str | None, key: str) -> list[str]:
+    """The names ``key``'s bytes are logged under in ``table`` (of one run), each once."""
     run = sql.SQL("") if track_id is None else sql.SQL(' AND "track_id" = %s')
     query = sql.SQL('SELECT "name" FROM {} WHERE "hash" = %s AND "table" = %s').format(_I(ARTIFACTS)) + run
-    return [
-        n
-        for (n,) in rows(
-            engine, query + sql.SQL(' ORDER BY "seq"'), [key, table] + ([] if track_id is None else [track_id])
-        )
-    ]
+    found = rows(engine, query + sql.SQL(' ORDER BY "seq"'), [key, table] + ([] if track_id is None else [track_id]))
+    return list(dict.fromkeys(n for (n,) in found))
 
 
-def hash_of_name(engine: Any, table: str, track_id: str | None, name: str) -> str | None:
-    """The hash last logged under ``name`` (the latest ``created``, then the latest entry)."""
+def hash_of_name(engine: Any, table: str, track_id: str | None, name: str, step: int | None = None) -> str | None:
+    """The hash of the entry ``name`` points at: at ``step`` when given, else the run's
+    latest step (its step-less entry when it has no step). Among runs, the run that
+    logged ``name`` last (the latest ``created``, then the latest entry)."""
     run = sql.SQL("") if track_id is None else sql.SQL(' AND "track_id" = %s')
-    query = (
-        sql.SQL('SELECT "hash" FROM {} WHERE "name" = %s AND "table" = %s').format(_I(ARTIFACTS))
-        + run
-        + sql.SQL(' ORDER BY "created" DESC, "seq" DESC LIMIT 1')
-    )
-    found = rows(engine, query, [name, table] + ([] if track_id is None else [track_id]))
+    params: list[Any] = [name, table] + ([] if track_id is None else [track_id])
+    query = sql.SQL('SELECT "hash" FROM {} WHERE "name" = %s AND "table" = %s').format(_I(ARTIFACTS)) + run
+    if not _stepped(engine):
+        if step is not None:
+            return None
+        query += sql.SQL(' ORDER BY "created" DESC, "seq" DESC LIMIT 1')
+    else:
+        if step is not None:
+            query += sql.SQL(' AND "step" = %s')
+            params.append(step)
+        query += sql.SQL(
+            ' WINDOW runs AS (PARTITION BY "track_id") ORDER BY max("created") OVER runs DESC, '
+            'max("seq") OVER runs DESC, coalesce("step", -1) DESC, "created" DESC, "seq" DESC LIMIT 1'
+        )
+    found = rows(engine, query, params)
     return found[0][0] if found else None
 
 

@@ -23,7 +23,7 @@ tags, run names and descriptions are written with :mod:`.meta`'s statements.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ...schema import ASSETS_TABLE, quote
@@ -41,7 +41,8 @@ from ..tables import (
     RUN_COLUMNS,
     RUNS,
 )
-from .ddl import ARTIFACTS_DDL, MODELS_DDL, PREDICTIONS_DDL, RUNS_DDL
+from .artifacts import ensure_table as ensure_artifacts
+from .ddl import MODELS_DDL, PREDICTIONS_DDL, RUNS_DDL
 from .meta import copy_sql
 from .summary import bump as bump_summary
 
@@ -117,11 +118,12 @@ def side_pages(
     src: sqlite3.Connection, side: str, columns: Sequence[str], table: str, size: int
 ) -> Iterator[list[Row]]:
     """SOURCE's rows of side table ``side`` for ``table`` (any case), in rowid order,
-    ``size`` at a time; none when the table is missing."""
+    ``size`` at a time; none when the table is missing. A column SOURCE's table lacks
+    (an artifact's ``step`` in a file made before steps) reads as NULL."""
     if not has_table(src, side):
         return
     sql = (
-        f"SELECT rowid, {_names(columns)} FROM main.{quote(side)} "
+        f"SELECT rowid, {_present(src.execute(_COLUMNS_OF, (side,)), columns)} FROM main.{quote(side)} "
         'WHERE "table" = ? COLLATE NOCASE AND rowid > ? ORDER BY rowid LIMIT ?'
     )
     last = -(2**63)
@@ -131,6 +133,15 @@ def side_pages(
             return
         last = rows[-1][0]
         yield [row[1:] for row in rows]
+
+
+_COLUMNS_OF = "SELECT name FROM pragma_table_info(?, 'main')"
+
+
+def _present(found: Iterable[tuple[Any, ...]], columns: Sequence[str]) -> str:
+    """``columns`` to select, those not ``found`` (rows of ``_COLUMNS_OF``) as NULL."""
+    names = {name for (name,) in found}
+    return ", ".join(quote(c) if c in names else f"NULL AS {quote(c)}" for c in columns)
 
 
 def _insert(dst: sqlite3.Connection, ddl: str, sql: str, rows: Sequence[Row]) -> int:
@@ -159,10 +170,12 @@ def add_predictions(dst: sqlite3.Connection, rows: Sequence[Row]) -> int:
 
 
 def add_artifacts(dst: sqlite3.Connection, rows: Sequence[Row]) -> int:
-    """Add the entries (``ARTIFACT_COLUMNS``) TARGET lacks by (track_id, table, name)."""
+    """Add the entries (``ARTIFACT_COLUMNS``) TARGET lacks by (track_id, table, name,
+    step), its entries table made or upgraded to steps first."""
     columns = ARTIFACT_COLUMNS
     sql = f"INSERT OR IGNORE INTO main.{quote(ARTIFACTS)} ({_names(columns)}) VALUES ({_marks(columns)})"
-    return _insert(dst, ARTIFACTS_DDL, sql, rows)
+    ensure_artifacts(dst)
+    return sum(max(0, dst.execute(sql, row).rowcount) for row in rows)
 
 
 def add_copied(dst: sqlite3.Connection, name: str, rows: Sequence[Row]) -> int:
@@ -246,11 +259,11 @@ def prediction_pages(engine: Any, table: str, size: int) -> Iterator[list[Row]]:
 
 
 def _engine_pages(engine: Any, side: str, columns: Sequence[str], table: str, size: int) -> Iterator[list[Row]]:
+    present = _present(engine.query(_COLUMNS_OF, (side,)), columns)
     last = -(2**63)
     while True:
         rows = engine.query(
-            f'SELECT rowid, {_names(columns)} FROM {quote(side)} WHERE "table" = ? AND rowid > ? '
-            "ORDER BY rowid LIMIT ?",
+            f'SELECT rowid, {present} FROM {quote(side)} WHERE "table" = ? AND rowid > ? ORDER BY rowid LIMIT ?',
             (table, last, size),
         )
         if not rows:

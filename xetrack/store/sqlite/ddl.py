@@ -17,11 +17,17 @@ PREDICTIONS_DDL = (
     '"track_id" TEXT NOT NULL, "table" TEXT NOT NULL, "name" TEXT NOT NULL, "idx" INTEGER NOT NULL, '
     '"prediction", "actual", PRIMARY KEY ("track_id", "table", "name", "idx"))'
 )
-ARTIFACTS_DDL = (
-    f"CREATE TABLE IF NOT EXISTS {quote(ARTIFACTS)} ("
+#: An artifact entry's columns; ``step`` is NULL for an entry logged without one.
+ARTIFACT_FIELDS = (
     '"track_id" TEXT NOT NULL, "table" TEXT NOT NULL, "name" TEXT NOT NULL, "type" TEXT, '
-    '"hash" TEXT NOT NULL, "size" INTEGER NOT NULL, "created" TEXT NOT NULL, '
-    'UNIQUE ("track_id", "table", "name"))'
+    '"hash" TEXT NOT NULL, "size" INTEGER NOT NULL, "created" TEXT NOT NULL, "step" INTEGER'
+)
+ARTIFACTS_DDL = f"CREATE TABLE IF NOT EXISTS {quote(ARTIFACTS)} ({ARTIFACT_FIELDS})"
+#: What names one entry: a run's name at a step, or without one. SQLite holds NULLs distinct
+#: in a UNIQUE key, so the step-less entry is keyed as step -1 (a step is never negative).
+ARTIFACT_KEY = '("track_id", "table", "name", coalesce("step", -1))'
+ARTIFACTS_KEY_DDL = (
+    f"CREATE UNIQUE INDEX IF NOT EXISTS {quote(ARTIFACTS + '_key')} ON {quote(ARTIFACTS)} {ARTIFACT_KEY}"
 )
 MODELS_DDL = (
     f"CREATE TABLE IF NOT EXISTS {quote(MODELS)} ("
