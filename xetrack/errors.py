@@ -62,3 +62,12 @@ class DatabaseBusyError(XetrackError, TimeoutError, sqlite3.OperationalError):
             f"{waited:g} s. Nothing of this call was written; try again once that writer is done."
         )
         self.path, self.waited = path, waited
+
+
+def damage(exc: BaseException) -> str | None:
+    """SQLite's own words when ``exc`` says a file is damaged ("database disk image is
+    malformed", "file is not a database"), else None. (Its subclasses say other things:
+    a lock, a missing table, a constraint.)"""
+    if type(exc) is sqlite3.DatabaseError:
+        return str(exc)
+    return None

@@ -223,6 +223,7 @@ class RunQueries:
             if frame is not None:
                 return frame.copy()
         checks: list[int] = []
+        alive = self._lives() if key is not None else None  # before the read: see summary.lives
         guessed = None if not self.use_summary or self._from_summary() or agg not in AGGS else self._guessed(agg)
         if guessed is not None:
             sql, binds, params, metrics, cols, checks = guessed
@@ -246,11 +247,16 @@ class RunQueries:
             else:
                 names = names[:width]  # the frame leaves the check columns out
         frame = self._frame(names, rows, self._types(params, metrics, cols, agg))
-        # A running run turns dead when its process ends, with no write to the file.
-        if key is not None and not frame["status"].isin(["running", "dead"]).any():
-            summary.remember(key, tok, gen, frame, (agg, params, metrics, cols) if self._summary else None)
+        if key is not None:
+            summary.remember(key, tok, gen, frame, (agg, params, metrics, cols) if self._summary else None, alive)
             return frame.copy()
         return frame
+
+    def _lives(self) -> tuple[tuple[int, ...], tuple[bool, ...]]:
+        """The processes whose life decides which runs are running and which dead (a
+        running run turns dead when its process ends, with no write to the file), and
+        whether each is alive now: a cached answer is served while they are as they were."""
+        return summary.lives(self.sql.running_pids(self.engine, self.table))
 
     def _patched(self, key: Any, agg: str) -> pd.DataFrame | None:
         """The cached runs frame with only the runs that the summary update of this call
@@ -260,6 +266,7 @@ class RunQueries:
         cached = summary.entry(key)
         if cached is None or cached[3] is None or cached[3][0] != agg:
             return None
+        alive = self._lives()
         if not self._from_summary():
             return None
         _, old_gen, old, meta = cached
@@ -317,12 +324,11 @@ class RunQueries:
         frame = pd.concat([old, new], ignore_index=True).take(order).reset_index(drop=True)
         if not frame.dtypes.equals(dtypes):
             return None
-        if not new["status"].isin(["running", "dead"]).any():
-            sort_keys = tuple(
-                np.concatenate([column, np.array([r[j] for r in rows], dtype=object)])[order]
-                for column, j in ((all_starts, 2), (all_ids, 0))
-            )
-            summary.remember(key, tok, gen, frame, (agg, params, metrics, cols, sort_keys))
+        sort_keys = tuple(
+            np.concatenate([column, np.array([r[j] for r in rows], dtype=object)])[order]
+            for column, j in ((all_starts, 2), (all_ids, 0))
+        )
+        summary.remember(key, tok, gen, frame, (agg, params, metrics, cols, sort_keys), alive)
         return frame
 
     def search(
@@ -348,9 +354,11 @@ class RunQueries:
     def _summary_copy(self, agg: str) -> tuple[Any, Any]:
         """(copy, the :meth:`summary_sql` tuple when this call computed it). copy: (params,
         metrics, types, the per-run rows of :meth:`summary_sql` in an in-memory table ``s``)
-        while nothing in the file changed, made by the second search of an unchanged file
-        (a first search pays no more than the SELECT); None when the summary does not
-        answer or a run is running (its status can turn ``dead`` with no write)."""
+        while nothing in the file changed and the processes of its running runs are as they
+        were. On a file, whose signature any later Reader of this process can check, the
+        first search makes it; on another connection (an in-memory copy), the second search
+        of the unchanged summary does (a first search pays no more than the SELECT). None
+        when the summary does not answer there."""
         if not self.use_summary or agg not in AGGS:
             return None, None
         key = summary.cache_key(self.engine, self.table, "search", agg)
@@ -360,26 +368,26 @@ class RunQueries:
         hit = summary.entry(key)
         if hit is not None and hit[0] == tok and hit[3] is not None:
             return hit[3], None
+        alive = self._lives()  # before the read: see summary.lives
         built = self.summary_sql(agg)
-        if not self._summary:
-            return None, built
-        tok = self.summaries.token(self.engine)
-        gen = self.summaries.generation(self.engine, self.table)
-        hit = summary.entry(key)
-        if hit is None or gen is None or hit[1] != gen:
-            summary.remember(key, tok, gen, None, None)  # seen once: the next search makes the copy
-            return None, built
-        if hit[3] is not None:
-            summary.remember(key, tok, gen, None, hit[3])
-            return hit[3], built
+        tok = self.summaries.token(self.engine)  # after the summary's own writes, before the read
+        gen = self.summaries.generation(self.engine, self.table) if self._summary else None
+        if tok[0] != "file":
+            if not self._summary:
+                return None, built
+            hit = summary.entry(key)
+            if hit is None or gen is None or hit[1] != gen:
+                summary.remember(key, tok, gen, None, None)  # seen once: the next search makes the copy
+                return None, built
+            if hit[3] is not None:
+                summary.remember(key, tok, gen, None, hit[3])
+                return hit[3], built
         sql, binds, params, metrics, cols = built
         # the rows in the order the SELECT gives them, which is what a search's ORDER BY
         # sees first: ties come out alike
         names, rows = self.sql.all_rows(self.engine, sql, binds)
-        if any(r[1] in ("running", "dead") for r in rows):
-            return None, built
         copy = (params, metrics, cols, self.sql.MemoryRuns(names, rows))
-        summary.remember(key, tok, gen, None, copy)
+        summary.remember(key, tok, gen, None, copy, alive)
         return copy, built
 
     def history(self, metric: str, track_id: str | None = None, step: str | None = None) -> pd.DataFrame:

@@ -131,28 +131,74 @@ def changes_since(engine: Any, table: str, gen: Any, now: Any) -> set[Any] | Non
     return touched if gen == now and touched else None
 
 
+#: key -> (pids, which of them were alive): the processes of this host whose runs the
+#: cached frame calls running (or dead). A frame is served only while each is as it was.
+_LIVES: dict[tuple[Any, ...], tuple[tuple[int, ...], tuple[bool, ...]]] = {}
+
+
+def _alive(pids: tuple[int, ...]) -> tuple[bool, ...]:
+    import psutil
+
+    return tuple(psutil.pid_exists(p) for p in pids)
+
+
+def _still(key: Any) -> bool:
+    """True while every process a cached frame's statuses depend on is as alive as it
+    was: a running run turns dead when its process ends, with no write to the file."""
+    lives = _LIVES.get(key)
+    if lives is None or not lives[0] or _alive(lives[0]) == lives[1]:
+        return True
+    _FRAMES.pop(key, None)
+    _LIVES.pop(key, None)
+    return False
+
+
 def entry(key: Any) -> Any:
     """(token, gen, frame, meta) cached for ``key``, or None."""
-    return _FRAMES.get(key)
+    found = _FRAMES.get(key)
+    return found if found is not None and _still(key) else None
 
 
 def cached(key: Any, tok: Any, gen: Any = None) -> Any:
     """The cached frame for ``key`` when ``tok`` (or, failing that, a non-None ``gen``)
-    still matches; else None."""
-    entry = _FRAMES.get(key)
-    if entry is None:
+    still matches and the processes of its running runs are as they were; else None."""
+    found = entry(key)
+    if found is None:
         return None
-    if entry[0] == tok or (gen is not None and entry[1] == gen):
-        return entry[2]
+    if found[0] == tok or (gen is not None and found[1] == gen):
+        return found[2]
     return None
 
 
-def remember(key: Any, tok: Any, gen: Any, frame: Any, meta: Any = None) -> None:
-    """Cache ``frame`` (and what it was built from, ``meta``) for ``key``."""
+def lives(pids: tuple[int, ...]) -> tuple[tuple[int, ...], tuple[bool, ...]]:
+    """(pids, which are alive now): taken before the read whose statuses depend on them,
+    so that a process that ends during the read makes the cached frame stale, not right."""
+    return pids, _alive(pids)
+
+
+def remember(
+    key: Any,
+    tok: Any,
+    gen: Any,
+    frame: Any,
+    meta: Any = None,
+    alive: tuple[tuple[int, ...], tuple[bool, ...]] | None = None,
+) -> None:
+    """Cache ``frame`` (and what it was built from, ``meta``) for ``key``; ``alive``
+    (from :func:`lives`, before the read): the processes whose life the frame's running
+    and dead statuses depend on."""
+    if alive is None and key in _FRAMES and _FRAMES[key][2] is frame and _FRAMES[key][3] is meta:
+        alive = _LIVES.get(key)  # the same frame under a newer token: the same processes
     _FRAMES.pop(key, None)
     if len(_FRAMES) >= _MAX_FRAMES:
-        _FRAMES.pop(next(iter(_FRAMES)))
+        gone = next(iter(_FRAMES))
+        _FRAMES.pop(gone)
+        _LIVES.pop(gone, None)
     _FRAMES[key] = (tok, gen, frame, meta)
+    if alive is not None and alive[0]:
+        _LIVES[key] = alive
+    else:
+        _LIVES.pop(key, None)
 
 
 __all__ = [
@@ -167,6 +213,7 @@ __all__ = [
     "cached",
     "changes_since",
     "entry",
+    "lives",
     "refresh",
     "remember",
 ]

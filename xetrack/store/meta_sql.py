@@ -52,7 +52,7 @@ PUT_KINDS = (
 )
 REPLACE_KINDS = (
     PUT_KINDS + f'UPDATE SET "kind" = excluded."kind", "key" = coalesce(excluded."key", {_K}."key") '
-    f'WHERE {_K}."kind" <> excluded."kind" OR excluded."key" IS NOT {_K}."key"'
+    f'WHERE {_K}."kind" <> excluded."kind" OR (excluded."key" IS NOT NULL AND excluded."key" IS NOT {_K}."key")'
 )
 KEEP_KINDS = PUT_KINDS + "NOTHING"
 RECORDED_KEYS = f'SELECT "column", "kind", "key" FROM {_K} WHERE "table" = ?'

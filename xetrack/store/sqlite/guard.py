@@ -78,7 +78,11 @@ class FileGuard:
         with self.lock:
             conn = idle.take(self, key) if key is not None else None
             if conn is None:
+                named = idle.state(self.path) if self.path is not None else None  # before the open
                 conn = opener()
+                if named is None and self.path is not None:  # the open made the file
+                    named = idle.state(self.path)
+                idle.opened(conn, named[:2] if named else None)
             slot.conn, slot.pid, slot.key = conn, os.getpid(), key
             self._open.add(slot)
             return conn
@@ -103,6 +107,7 @@ class FileGuard:
                 if keep and slot.key is not None and self.path is not None:
                     idle.park(self, conn, slot.key)
                 else:
+                    idle.forget(conn)
                     conn.close()
 
     def open_count(self) -> int:

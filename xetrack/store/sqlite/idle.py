@@ -95,15 +95,32 @@ def state(path: str) -> tuple[int, int, int, int] | None:
     return st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns
 
 
+#: id(connection) -> (device, inode) of the file its path named when it was opened.
+_opened_as: dict[int, tuple[int, int] | None] = {}
+
+
+def opened(conn: sqlite3.Connection, file: tuple[int, int] | None) -> None:
+    """Remember which file (device, inode) a new connection opened: a connection of a file
+    that was since replaced at the same path is never kept for the path's next owner."""
+    _opened_as[id(conn)] = file
+
+
+def forget(conn: sqlite3.Connection) -> None:
+    _opened_as.pop(id(conn), None)
+
+
 def park(guard: FileGuard, conn: sqlite3.Connection, key: Hashable) -> None:
     """Keep ``conn`` (on ``guard``'s file, under its lock) for the next owner; or close it
-    when it can't be kept."""
-    if _exiting or conn.in_transaction:
+    when it can't be kept: in a transaction, or on a file its path no longer names."""
+    now = state(guard.path or "")
+    if _exiting or conn.in_transaction or now is None or _opened_as.get(id(conn)) != now[:2]:
+        forget(conn)
         conn.close()
         return
     try:
         checkpoint(conn)
     except sqlite3.Error:  # a read-only or damaged file: nothing to keep it for
+        forget(conn)
         conn.close()
         return
     one = _Idle(guard, conn, key)
@@ -117,6 +134,7 @@ def park(guard: FileGuard, conn: sqlite3.Connection, key: Hashable) -> None:
             _idle[id(conn)] = one
             _start_reaper()
             return
+    forget(conn)
     conn.close()  # every idle one is in use elsewhere: this one goes
 
 
@@ -224,6 +242,7 @@ def _retire(one: _Idle) -> None:
         except OSError:
             pass
     try:
+        forget(one.conn)
         one.conn.close()
     except sqlite3.Error:
         pass

@@ -54,6 +54,19 @@ def query(engine: Any, sql: str, params: Sequence[Any] = ()) -> tuple[list[str],
         return names, cursor.fetchall()
 
 
+def running_pids(engine: Any, table: str) -> tuple[int, ...]:
+    """The pids of this host's runs of ``table`` that the lifecycle table calls running:
+    the processes whose life decides whether runs() says ``running`` or ``dead``."""
+    if not has(engine, RUNS):
+        return ()
+    sql = (
+        f'SELECT DISTINCT "pid" FROM {quote(RUNS)} '
+        'WHERE "table" = ? AND "status" = ? AND "host" = ? AND "pid" IS NOT NULL'
+    )
+    _, rows = query(engine, sql, [table, "running", socket.gethostname()])
+    return tuple(sorted(int(r[0]) for r in rows))
+
+
 def has(engine: Any, name: str) -> bool:
     """Does the file hold a table ``name``?"""
     with engine.reading() as conn:

@@ -23,6 +23,7 @@ from ...schema import INTERNAL_PREFIX, TIMESTAMP, TRACK_ID, quote
 from ..base import has_table
 from ..tables import RUNS, SUMMARY_COLUMNS, SUMMARY_DIRTY, SUMMARY_RUNS, SUMMARY_STATE
 from .busy import immediate
+from .signature import signature
 
 #: Rows per fold: bounds the memory of a first build.
 CHUNK_ROWS = 200_000
@@ -408,9 +409,16 @@ def _built(conn: sqlite3.Connection, table: str) -> bool:
 
 
 def token(engine: Any) -> tuple[Any, ...]:
-    """Changes whenever anything in the file could have changed: another connection's
-    commit (``PRAGMA data_version``, any process), this connection's rows
+    """Changes whenever anything in the file could have changed. For a file: its
+    :func:`~xetrack.store.sqlite.signature.signature`, read without a connection, so that
+    a new Reader of an unchanged file finds what an earlier one cached. In memory: another
+    connection's commit (``PRAGMA data_version``), this connection's rows
     (``total_changes``) or schema (``PRAGMA schema_version``); and a reopened connection."""
+    path = getattr(engine, "path", None)
+    if path is not None:
+        found = signature(path)
+        if found is not None:
+            return ("file", found)
     with engine.reading() as conn:
         return (
             id(conn),
