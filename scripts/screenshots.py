@@ -1,8 +1,9 @@
 """Take the screenshots of docs/ui.md and docs/integrations.md from the example data:
 `make screenshots`.
 
-Runs examples/runs.py, examples/artifacts.py and examples/integrations.py in a temporary
-folder, serves each file with the dashboard, and photographs every page with Playwright
+Runs examples/runs.py, examples/artifacts.py, examples/dashboard.py and
+examples/integrations.py in a temporary folder, serves each file with the dashboard, and
+photographs every page with Playwright
 driving Debian's Chromium (`apt-get install chromium`; set CHROMIUM=/path to use another
 build). Writes docs/images/ui-*.png.
 """
@@ -81,6 +82,8 @@ def main() -> None:
         example("runs.py", folder)
         example("artifacts.py", folder)
         example("integrations.py", folder)
+        example("dashboard.py", folder)
+        sweep_db = os.path.join(folder, "dashboard.db")
         runs_db, artifacts_db = os.path.join(folder, "runs.db"), os.path.join(folder, "artifacts_example.db")
         integrations_db = os.path.join(folder, "integrations.db")
         ids = list(Reader(runs_db).search(None, order_by="loss")["track_id"])
@@ -88,7 +91,11 @@ def main() -> None:
         runs = serve_in_thread(lambda table: Reader(runs_db, table=table, persist_summary=False), port=0)
         artifacts = serve_in_thread(lambda table: Reader(artifacts_db, table=table, persist_summary=False), port=0)
         frameworks = serve_in_thread(lambda table: Reader(integrations_db, table=table, persist_summary=False), port=0)
-        a, b, c = (server.url.split("/runs")[0] for server in (runs, artifacts, frameworks))
+        sweep = serve_in_thread(lambda table: Reader(sweep_db, table=table, persist_summary=False), port=0)
+        a, b, c, d = (server.url.split("/runs")[0] for server in (runs, artifacts, frameworks, sweep))
+        swept = Reader(sweep_db).search(None, order_by="loss")["track_id"]
+        eight = "&".join(f"run={i}" for i in swept[:8])
+        two = "&".join(f"run={i}" for i in swept[:2])
         pair = f"run={ids[0]}&run={ids[1]}"
         shots = [
             ("experiments", f"{a}/", "#tables tbody tr"),
@@ -103,21 +110,32 @@ def main() -> None:
             ("run", f"{b}/run?run={owner}", "#rows tbody tr"),
             ("models", f"{b}/models", "#models tbody tr"),
             *integration_shots(c, integrations_db),
+            ("panels", f"{d}/charts?{eight}", ".panel .scatterlayer .trace"),
+            ("grouped", f"{d}/charts?group=model&group=lr&top=16", ".panel .scatterlayer .trace"),
+            ("runs-grouped", f"{d}/runs?group=model&group=lr", "#groups tbody tr"),
+            ("parallel", f"{d}/runs", "#runs tbody tr"),
+            ("run-system", f"{d}/run?run={swept[0]}", "#system-metrics .scatterlayer .trace"),
+            ("images", f"{d}/compare?{two}", "#images-by-step img"),
+            ("dark", f"{d}/charts?group=lr&top=16", ".panel .scatterlayer .trace"),
         ]
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-            page = browser.new_page(viewport={"width": 1280, "height": 760})
+            light = browser.new_page(viewport={"width": 1280, "height": 760})
+            dark = browser.new_page(viewport={"width": 1280, "height": 760}, color_scheme="dark")
             for name, url, ready in shots:
+                page = dark if name == "dark" else light
                 page.goto(url)
-                page.wait_for_selector(ready)
+                page.wait_for_selector(ready, state="attached")
+                if name == "parallel":  # open the chart and wait for its lines
+                    page.get_by_role("button", name="Parallel coordinates").first.click()
+                    page.wait_for_selector("#parallel-chart svg path")
                 page.wait_for_load_state("networkidle")
                 page.wait_for_timeout(300)  # plotly's transitions
-                page.screenshot(
-                    path=str(OUT / f"ui-{name}.png"), full_page=name in ("run", "compare", "integration-run")
-                )
+                tall = ("run", "compare", "integration-run", "run-system", "images", "parallel")
+                page.screenshot(path=str(OUT / f"ui-{name}.png"), full_page=name in tall)
                 print(f"wrote docs/images/ui-{name}.png")
             browser.close()
-        for server in (runs, artifacts, frameworks):
+        for server in (runs, artifacts, frameworks, sweep):
             server.stop()
 
 

@@ -40,3 +40,27 @@ def engine_db(request, tmp_path):
     if request.param == "sqlite":
         return str(tmp_path / "exp.db")
     return request.getfixturevalue("pg_url")
+
+
+@pytest.fixture(scope="session")
+def chromium_browser():
+    """One headless Debian Chromium for every browser test of the session: Playwright's sync
+    API allows one running instance per thread."""
+    import os
+
+    path = "/usr/bin/chromium"
+    if not os.path.exists(path):
+        pytest.skip(f"no Chromium at {path}: install the Debian package 'chromium' (apt-get install chromium)")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright for Python: pip install 'xetrack[dev]'")
+    args = [
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+    ]
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=path, args=args, headless=True)
+        yield browser
+        browser.close()

@@ -162,10 +162,7 @@ def test_the_dashboard_api_gives_the_runs_trace(linked_db):
     assert client.get("/api/run", params={"run": other}).json()["trace"] == {}
 
 
-def test_the_run_page_shows_the_span_id_as_text(linked_db):
-    if not os.path.exists("/usr/bin/chromium"):
-        pytest.skip("no Chromium at /usr/bin/chromium: install the Debian package 'chromium'")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="Playwright for Python: pip install 'xetrack[dev]'")
+def test_the_run_page_shows_the_span_id_as_text(linked_db, chromium_browser):
     pytest.importorskip("starlette", reason="the ui extra: pip install 'xetrack[ui]'")
     from xetrack.ui import serve_in_thread
 
@@ -173,22 +170,20 @@ def test_the_run_page_shows_the_span_id_as_text(linked_db):
     dashboard = serve_in_thread(lambda table: Reader(db, table=table, persist_summary=False), port=0)
     base = dashboard.url.split("/runs")[0]
     try:
-        with sync_api.sync_playwright() as p:
-            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"], headless=True)
-            page = browser.new_page()
-            dialogs, errors = [], []
-            page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.goto(f"{base}/run?run={linked}")
-            page.wait_for_selector("#about tr")
-            about = dict(
-                zip(
-                    page.locator("#about th").all_inner_texts(),
-                    page.locator("#about td").all_inner_texts(),
-                )
+        page = chromium_browser.new_page()
+        dialogs, errors = [], []
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto(f"{base}/run?run={linked}")
+        page.wait_for_selector("#about tr")
+        about = dict(
+            zip(
+                page.locator("#about th").all_inner_texts(),
+                page.locator("#about td").all_inner_texts(),
             )
-            images = page.locator("main img").count()
-            browser.close()
+        )
+        images = page.locator("main img").count()
+        page.close()
     finally:
         dashboard.stop()
     assert about["span_id"] == XSS and about["trace_id"] == "4bf92f3577b34da6a3ce929d0e0e4736"

@@ -408,8 +408,8 @@ def test_the_token_is_required_when_set(made):
         assert c.get("/api/runs", params={"token": "wrong"}).status_code == 403
         assert c.get("/api/runs", headers={"x-xt-token": "wrong"}).status_code == 403
         assert c.get("/api/runs", headers={"x-xt-token": "s3cret"}).status_code == 200
-        page = c.get("/runs", params={"token": "s3cret"})
-        assert page.status_code == 200 and "xt_ui_token=s3cret" in page.headers["set-cookie"]
+        page = c.get("/runs", params={"token": "s3cret"}, follow_redirects=False)  # to /runs, the token in a cookie
+        assert page.status_code == 303 and "xt_ui_token_80=s3cret" in page.headers["set-cookie"]
         assert "HttpOnly" in page.headers["set-cookie"]
         assert c.get("/api/runs").status_code == 200  # the cookie now carries it
 
@@ -454,13 +454,18 @@ def test_logged_xss_strings_come_back_as_json_data(client, made):
     assert XSS + ".txt" in [row[1] for row in names["rows"]]
     page = client.get("/runs")
     assert page.headers["content-type"].startswith("text/html") and XSS not in page.text
-    script = client.get("/static/app.js").text
-    assert "innerHTML" not in script and "insertAdjacentHTML" not in script and "eval(" not in script
+    from xetrack.ui.app import static_files
+
+    scripts = [name for name in static_files() if name.endswith(".js")]
+    assert "app.js" in scripts and "common.js" in scripts
+    for name in scripts:  # the page's own modules: none writes HTML from text or runs text as code
+        script = client.get(f"/static/{name}").text
+        assert "innerHTML" not in script and "insertAdjacentHTML" not in script and "eval(" not in script, name
 
 
 def test_the_page_and_plotly_come_from_the_package(client):
     page = client.get("/")
-    assert page.status_code == 200 and '<script src="/static/app.js"' in page.text
+    assert page.status_code == 200 and '<script type="module" src="/static/app.js"' in page.text
     assert "http://" not in page.text and "https://" not in page.text
     plotly = client.get("/static/plotly.min.js")
     import plotly as plotly_package

@@ -6,9 +6,11 @@ import os
 import re
 import subprocess
 import sys
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 import pytest
+
+from browser_pages import check_page, open_page
 
 CHROMIUM = "/usr/bin/chromium"
 if not os.path.exists(CHROMIUM):
@@ -67,35 +69,16 @@ def base(made):
 
 
 @pytest.fixture(scope="session")
-def browser():
-    with sync_api.sync_playwright() as p:
-        chromium = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
-        yield chromium
-        chromium.close()
+def browser(chromium_browser):
+    return chromium_browser  # one Chromium for the whole session (conftest.py)
 
 
 @pytest.fixture
 def page(browser, base):
     """A fresh page that records every request and dialog; none may leave the server."""
-    context = browser.new_context(accept_downloads=True, viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    page.set_default_timeout(WAIT)
-    page.requests, page.dialogs, page.problems = [], [], []
-    context.on("request", lambda request: page.requests.append(request.url))
-    page.on("dialog", lambda dialog: (page.dialogs.append(dialog.message), dialog.dismiss()))
-    page.on("pageerror", lambda error: page.problems.append(str(error)))
-    page.on("console", lambda m: page.problems.append(m.text) if "Content Security Policy" in m.text else None)
+    context, page = open_page(browser, base)
     yield page
-    server = urlsplit(base).netloc
-    foreign = [
-        u
-        for u in page.requests
-        if urlsplit(u).scheme in ("http", "https", "ws", "wss") and urlsplit(u).netloc != server
-    ]
-    context.close()
-    assert foreign == [], f"requests left the server: {foreign}"
-    assert page.dialogs == [], f"a dialog fired: {page.dialogs}"
-    assert page.problems == [], page.problems
+    check_page(context, page, base)
 
 
 # The controls a screen reader could not name: no <label>, no aria-label, no text.

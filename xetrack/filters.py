@@ -11,6 +11,10 @@ is a bound parameter:
           | name [NOT] IN '(' literal, ... ')' | name IS [NOT] NULL
     op   := = == != <> < <= > >=
 
+A condition is at most MAX_LENGTH characters, MAX_COMPARISONS comparisons and
+MAX_NESTING levels of parentheses and NOT deep (what SQLite's parser takes); past them
+it is a :class:`FilterError` saying which.
+
 >>> parse_condition("metrics.accuracy > 0.9 and params.model = 'rf'", ["accuracy", "model"])
 ('("accuracy" > ? AND "model" = ?)', [0.9, 'rf'])
 """
@@ -64,8 +68,22 @@ _TAG_PREFIXES = {"tags", "tag"}
 _COMPARE = {"=", "==", "!=", "<>", "<", "<=", ">", ">="}
 
 
+#: Limits that keep a condition within what the engines parse (SQLite's parser stack
+#: and expression depth) and the parser within Python's recursion limit.
+MAX_LENGTH = 10_000
+MAX_NESTING = 15
+MAX_COMPARISONS = 500
+_OR, _AND, _NOT, _ATOM = range(4)  # how tightly a part of the SQL binds
+
+
 class FilterError(ValueError):
     """A search condition outside the grammar."""
+
+
+def _wrap(part: tuple[str, int], binding: int) -> str:
+    """``part``'s SQL inside an operator that binds as tightly as ``binding``."""
+    sql, own = part
+    return sql if own >= binding else f"({sql})"
 
 
 def _tokens(text: str) -> list[tuple[str, Any]]:
@@ -114,13 +132,20 @@ def _unquote(text: str) -> str:
 
 class _Parser:
     """expr := and (OR and)*; and := not (AND not)*; not := NOT not | '(' expr ')' | cmp;
-    cmp := operand (op operand | [NOT] LIKE operand | [NOT] IN '(' lit, ... ')' | IS [NOT] NULL)."""
+    cmp := operand (op operand | [NOT] LIKE operand | [NOT] IN '(' lit, ... ')' | IS [NOT] NULL).
+
+    Each rule returns (SQL, how tightly it binds: _OR < _AND < _NOT < _ATOM); SQL's
+    precedence is the grammar's, so parentheses go only where a looser part sits inside
+    a tighter one: SQLite's parser has a small stack, and every parenthesis takes from it.
+    ``depth`` counts the groups and NOTs being read, refused past MAX_NESTING as it descends."""
 
     def __init__(self, tokens: list[tuple[str, Any]], columns: Sequence[str]) -> None:
         self.toks = tokens
         self.i = 0
         self.columns = columns
         self.binds: list[Any] = []
+        self.depth = 0
+        self.comparisons = 0
 
     def peek(self, offset: int = 0) -> tuple[str, Any] | None:
         j = self.i + offset
@@ -141,32 +166,42 @@ class _Parser:
     def parse(self) -> str:
         if not self.toks:
             raise FilterError("Empty condition")
-        sql = self.expr()
+        sql, binding = self.expr()
         if self.peek() is not None:
             raise FilterError(f"Unexpected {self.peek()[1]!r} after a complete condition")  # type: ignore[index]
-        return sql
+        return sql if binding == _ATOM else f"({sql})"
 
-    def expr(self) -> str:
+    def expr(self) -> tuple[str, int]:
         parts = [self.conj()]
         while self.take("kw", "OR"):
             parts.append(self.conj())
-        return parts[0] if len(parts) == 1 else "(" + " OR ".join(parts) + ")"
+        return parts[0] if len(parts) == 1 else (" OR ".join(sql for sql, _ in parts), _OR)
 
-    def conj(self) -> str:
+    def conj(self) -> tuple[str, int]:
         parts = [self.neg()]
         while self.take("kw", "AND"):
             parts.append(self.neg())
-        return parts[0] if len(parts) == 1 else "(" + " AND ".join(parts) + ")"
+        if len(parts) == 1:
+            return parts[0]
+        return " AND ".join(_wrap(part, _AND) for part in parts), _AND
 
-    def neg(self) -> str:
-        if self.take("kw", "NOT"):
-            return f"(NOT {self.neg()})"
-        if self.peek() == ("op", "("):
-            self.i += 1
+    def neg(self) -> tuple[str, int]:
+        if self.peek() not in (("kw", "NOT"), ("op", "(")):
+            return self.comparison(), _ATOM
+        self.depth += 1
+        if self.depth > MAX_NESTING:
+            raise FilterError(
+                f"The condition nests deeper than {MAX_NESTING} levels of parentheses and NOT: write it flatter"
+            )
+        try:
+            if self.take("kw", "NOT"):
+                return f"NOT {_wrap(self.neg(), _NOT)}", _NOT
+            self.i += 1  # the '('
             inner = self.expr()
             self.expect("op", ")", "')'")
             return inner
-        return self.comparison()
+        finally:
+            self.depth -= 1
 
     def operand(self) -> str:
         tok = self.peek()
@@ -195,6 +230,11 @@ class _Parser:
         return "?"
 
     def comparison(self) -> str:
+        self.comparisons += 1
+        if self.comparisons > MAX_COMPARISONS:
+            raise FilterError(
+                f"The condition has more than {MAX_COMPARISONS} comparisons: use IN (...) for many values"
+            )
         left = self.operand()
         tok = self.peek()
         if tok is not None and tok[0] == "op" and tok[1] in _COMPARE:
@@ -228,6 +268,8 @@ def parse_condition(text: str, columns: Sequence[str]) -> tuple[str, list[Any]]:
     """
     if not isinstance(text, str):
         raise TypeError(f"where must be a str, got {type(text).__name__}")
+    if len(text) > MAX_LENGTH:
+        raise FilterError(f"The condition is {len(text)} characters long; the most is {MAX_LENGTH}")
     parser = _Parser(_tokens(text), columns)
     return parser.parse(), parser.binds
 

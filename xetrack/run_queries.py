@@ -214,6 +214,12 @@ class RunQueries:
     # -- the calls --------------------------------------------------------------
     def runs(self, agg: str = "last") -> pd.DataFrame:
         key = summary.cache_key(self.engine, self.table, "runs", agg, self.use_summary) if self.use_summary else None
+        if key is None:
+            return self._runs(None, agg)
+        with summary.one_at_a_time(key):  # a thread that finds it being computed waits for it
+            return self._runs(key, agg)
+
+    def _runs(self, key: Any, agg: str) -> pd.DataFrame:
         if key is not None:  # warm: nothing in the file changed since this process last answered
             tok = self.summaries.token(self.engine)
             frame = summary.cached(key, tok)
@@ -343,13 +349,26 @@ class RunQueries:
             sql, binds = None, []
         else:
             sql, binds, params, metrics, cols = built or self.summary_sql(agg)
-        summary = self._columns_out(params, metrics)
+        shown = self._columns_out(params, metrics)
         cond, values = None, list[Any]()
         if where is not None and str(where).strip():
-            cond, values = parse_condition(where, summary)
-        order = order_sql(order_by, summary) if order_by else None
-        names, rows = self.sql.search_rows(self.engine, sql, binds, cond, values, order, limit, mem)
-        return self._frame(names, rows, self._types(params, metrics, cols, agg))
+            cond, values = parse_condition(where, shown)
+        order = order_sql(order_by, shown) if order_by else None
+        terms: Any = (cond, tuple(values), order, limit)
+        try:
+            hash(terms)
+        except TypeError:  # a value that cannot be a key: searched every time
+            terms = None
+        if mem is None or terms is None:
+            names, rows = self.sql.search_rows(self.engine, sql, binds, cond, values, order, limit, mem)
+            return self._frame(names, rows, self._types(params, metrics, cols, agg))
+        with summary.one_at_a_time(("answer", id(mem), terms)):  # asked at once: answered once
+            kept = mem.answer(terms)  # the same search of the unchanged copy: its answer again
+            if kept is None:
+                names, rows = self.sql.search_rows(self.engine, sql, binds, cond, values, order, limit, mem)
+                kept = self._frame(names, rows, self._types(params, metrics, cols, agg))
+                mem.keep(terms, kept)
+        return kept.copy()
 
     def _summary_copy(self, agg: str) -> tuple[Any, Any]:
         """(copy, the :meth:`summary_sql` tuple when this call computed it). copy: (params,
@@ -364,6 +383,10 @@ class RunQueries:
         key = summary.cache_key(self.engine, self.table, "search", agg)
         if key is None:
             return None, None
+        with summary.one_at_a_time(key):  # a thread that finds the copy being made waits for it
+            return self._copy(key, agg)
+
+    def _copy(self, key: Any, agg: str) -> tuple[Any, Any]:
         tok = self.summaries.token(self.engine)
         hit = summary.entry(key)
         if hit is not None and hit[0] == tok and hit[3] is not None:

@@ -32,6 +32,7 @@ per-process cache of frames that :mod:`xetrack.run_queries` keeps.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -131,6 +132,23 @@ def changes_since(engine: Any, table: str, gen: Any, now: Any) -> set[Any] | Non
     return touched if gen == now and touched else None
 
 
+_LOCKS: dict[tuple[Any, ...], threading.Lock] = {}
+_LOCKS_LOCK = threading.Lock()
+
+
+def one_at_a_time(key: Any) -> threading.Lock:
+    """The lock under which one thread computes what ``key`` caches while the others wait
+    for it and then find it cached (a page asks for the same runs several times at once;
+    a burst of requests would otherwise compute the same frame on every thread)."""
+    with _LOCKS_LOCK:
+        lock = _LOCKS.get(key)
+        if lock is None:
+            if len(_LOCKS) >= 4 * _MAX_FRAMES:
+                _LOCKS.clear()  # held ones stay held by their threads; only sharing is lost
+            lock = _LOCKS[key] = threading.Lock()
+        return lock
+
+
 #: key -> (pids, which of them were alive): the processes of this host whose runs the
 #: cached frame calls running (or dead). A frame is served only while each is as it was.
 _LIVES: dict[tuple[Any, ...], tuple[tuple[int, ...], tuple[bool, ...]]] = {}
@@ -214,6 +232,7 @@ __all__ = [
     "changes_since",
     "entry",
     "lives",
+    "one_at_a_time",
     "refresh",
     "remember",
 ]

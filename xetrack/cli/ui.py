@@ -28,8 +28,8 @@ def ui(
         server, url, app, sock = prepare(lambda name: open_reader(db, name), table, host, port)
     except ImportError as exc:
         raise CommandError(str(exc) if INSTALL_HINT in str(exc) else f"{INSTALL_HINT} ({exc})") from None
-    with app.state.source.lock:
-        _ = app.state.source.reader(table).columns  # a missing table fails here, in one line
+    with app.state.source.borrow(table) as reader:
+        _ = reader.columns  # a missing table fails here, in one line
     from ..store import shown
 
     typer.echo(f"xetrack dashboard of {shown(db)}: {url}", err=False)  # a URL without its password

@@ -273,6 +273,16 @@ class Engine(ABC):
         """How many of the run's rows up to ``cursor`` hold a value in ``column``."""
         raise NotImplementedError(f"{type(self).__name__} does not count a run's points")
 
+    def run_range(
+        self, table: str, track_id: str, y: str, x: str, low: float, high: float, columns: int
+    ) -> tuple[list[tuple[Any, Any]], int]:
+        """(x, y) of the run's points with ``low <= x <= high`` (numbers in both), in x
+        order, and how many there are: all of them when there are at most ``2 * columns``;
+        else, for each of ``columns`` equal slices of the range (a point's slice is
+        ``floor((x - low) * columns / (high - low))``, ``high`` in the last), the points of
+        the lowest and of the highest y. Read through the run's rows, not the whole table."""
+        raise NotImplementedError(f"{type(self).__name__} does not read a range of a run's points")
+
     def run_start(self, table: str, track_id: str) -> Any:
         """The timestamp of the run's first row, None without rows."""
         raise NotImplementedError(f"{type(self).__name__} does not read a run's start")

@@ -12,15 +12,11 @@ Every endpoint reads; none writes. Errors are ``{"error": message}`` with a 4xx 
 from __future__ import annotations
 
 import functools
-import hmac
 import logging
 import os
-import threading
 from collections.abc import Iterator, Sequence
-from http.cookies import CookieError, SimpleCookie
 from importlib import resources
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs
 from urllib.parse import quote as url_quote
 
 from starlette.applications import Starlette
@@ -29,56 +25,33 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from ..errors import ColumnNotFoundError, IntegrityError, NotFoundError, TableNotFoundError, XetrackError
+from ..errors import ColumnNotFoundError, DatabaseError, IntegrityError, NotFoundError, TableNotFoundError, XetrackError
 from ..filters import FilterError
-from . import data
-from .data import BadRequest
+from . import curves, data, groups
+from .data import BadRequest, TooLarge
+from .guards import TOKEN_COOKIE as TOKEN_COOKIE
+from .guards import HostGate, SecurityHeaders, TokenGate
+from .source import Busy, FileGone, Source
 
 if TYPE_CHECKING:
-    from .reading import ReaderFactory, TableReader
+    from .reading import ReaderFactory
 
 PAGES = ("/", "/runs", "/run", "/charts", "/compare", "/models")
-TOKEN_COOKIE = "xt_ui_token"
 # No inline script and no other origin: a logged string that slipped into the page as
 # HTML still could not run. Plotly sets style attributes, hence 'unsafe-inline' for styles.
+# No other site may frame the dashboard (clickjacking) or load its files and answers.
+# Every answer carries them (guards.SecurityHeaders), the gates' refusals included.
 SECURITY_HEADERS = {
     "content-security-policy": "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-    "img-src 'self' data: blob:; connect-src 'self'; object-src 'none'; base-uri 'none'",
+    "img-src 'self' data: blob:; connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'",
     "x-content-type-options": "nosniff",
     "referrer-policy": "no-referrer",
+    "x-frame-options": "DENY",
+    "cross-origin-resource-policy": "same-origin",
 }
 _PREVIEW_BYTES = 5_000_000
 _BLOCK = 1 << 20  # bytes of an artifact read at a time
 _PREVIEW_ROWS = 50
-
-
-class Source:
-    """One store served read-only: a Reader per table, each opened by ``open_reader``
-    (the dashboard's Readers leave the file as it is), and one lock, since a Reader's
-    connection serves one query at a time."""
-
-    def __init__(self, open_reader: ReaderFactory, table: str = "default") -> None:
-        self.open = open_reader
-        self.default_table = table
-        self.lock = threading.RLock()
-        first = open_reader(table)
-        self.db = first.db  # as shown: a PostgreSQL URL without its password
-        self._readers: dict[str, TableReader] = {table: first}
-
-    def reader(self, table: str | None) -> TableReader:
-        name = table or self.default_table
-        if name not in self._readers:
-            known = [str(t) for t in self._readers[self.default_table].tables()["table"]]
-            if name not in known:
-                listed = ", ".join(known) or "none"
-                raise TableNotFoundError(f"Table {name!r} not found in {self.db!r}. Tables: {listed}")
-            self._readers[name] = self.open(name)
-        return self._readers[name]
-
-    def close(self) -> None:
-        with self.lock:
-            for reader in self._readers.values():
-                reader.close()
 
 
 def _name_of(db: Any) -> str:
@@ -115,6 +88,14 @@ def plotly_js() -> str:
     return path
 
 
+@functools.lru_cache(maxsize=1)
+def plotly_version() -> str:
+    """The installed plotly's version: the versioned URL of plotly.min.js names it."""
+    from importlib.metadata import version
+
+    return version("plotly")
+
+
 def error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status, headers=SECURITY_HEADERS)
 
@@ -137,8 +118,7 @@ def create_app(
     source = Source(open_reader, table)
 
     def run(request: Request, work: Any) -> Any:
-        with source.lock:
-            reader = source.reader(request.query_params.get("table"))
+        with source.borrow(request.query_params.get("table")) as reader:
             return work(reader)
 
     def required(request: Request, name: str) -> str:
@@ -154,14 +134,17 @@ def create_app(
         name = request.path_params["name"]
         if name == "plotly.min.js":
             return FileResponse(plotly_js(), media_type="application/javascript", headers=SECURITY_HEADERS)
+        if name == f"plotly-{plotly_version()}.min.js":  # a new plotly is a new URL: kept a year
+            immutable = {**SECURITY_HEADERS, "cache-control": "public, max-age=31536000, immutable"}
+            return FileResponse(plotly_js(), media_type="application/javascript", headers=immutable)
         kind = STATIC_TYPES.get(name.rsplit(".", 1)[-1])
         if kind is None or name not in static_files():
             return error(404, f"No static file {name!r}")
         return FileResponse(static_path(name), media_type=kind, headers=SECURITY_HEADERS)
 
     def api_tables(request: Request) -> Response:
-        with source.lock:
-            body = data.tables(source.reader(None), source.open)
+        with source.borrow(None) as reader:
+            body = data.tables(reader, source.open)
         return answer({"default_table": source.default_table, "db": _name_of(source.db), "tables": body})
 
     def api_runs(request: Request) -> Response:
@@ -172,6 +155,20 @@ def create_app(
 
     def api_columns(request: Request) -> Response:
         return answer(run(request, data.columns_info))
+
+    def api_run_groups(request: Request) -> Response:
+        q = request.query_params
+        number, size = data.page_args(q.get("page"), q.get("size"))
+        by = [g for g in q.getlist("group") if g]
+        return answer(run(request, lambda r: groups.groups(r, q.get("filter"), by, q.get("sort"), number, size)))
+
+    def api_run_parallel(request: Request) -> Response:
+        q = request.query_params
+        return answer(run(request, lambda r: groups.parallel(r, q.get("filter"), q.get("color") or None)))
+
+    def api_images(request: Request) -> Response:
+        ids = request.query_params.getlist("run")
+        return answer(run(request, lambda r: groups.images(r, ids)))
 
     def api_scatter(request: Request) -> Response:
         q = request.query_params
@@ -201,22 +198,70 @@ def create_app(
         if not 2 <= points <= data.MAX_POINTS:
             raise BadRequest(f"points must be between 2 and {data.MAX_POINTS}, got {points}")
         start = None if q.get("start") in (None, "") else data.int_arg("start", q.get("start"), 0)
+        span = curves.x_range(q.get("xmin"), q.get("xmax"))
+        if span is not None:  # a zoomed range, read by the store: min and max per pixel column
+            low, high = span
+            x = q.get("x") or None
+            return answer(run(request, lambda r: curves.curve_range(r, track_id, metric, x, low, high, points)))
         return answer(run(request, lambda r: data.curve(r, track_id, metric, q.get("x") or None, after, points, start)))
+
+    def chart_runs(request: Request) -> curves.RunChoice:
+        q = request.query_params
+        top = data.int_arg("top", q.get("top"), curves.DEFAULT_TOP)
+        return q.getlist("run"), q.get("filter"), q.get("sort"), top
+
+    def curve_points(request: Request) -> int:
+        points = data.int_arg("points", request.query_params.get("points"), data.MAX_POINTS)
+        if not 2 <= points <= data.MAX_POINTS:
+            raise BadRequest(f"points must be between 2 and {data.MAX_POINTS}, got {points}")
+        return points
+
+    def api_charts(request: Request) -> Response:
+        return answer(run(request, lambda r: curves.chart_setup(r, *chart_runs(request))))
+
+    def api_curves(request: Request) -> Response:
+        q = request.query_params
+        metric, points, x = required(request, "metric"), curve_points(request), q.get("x") or None
+        after = [data.int_arg("after", a, 0) for a in q.getlist("after")]
+        start = [data.int_arg("start", a, 0) for a in q.getlist("start")]
+        span, runs = curves.x_range(q.get("xmin"), q.get("xmax")), chart_runs(request)
+        return answer(run(request, lambda r: curves.curves(r, runs, metric, x, points, after, start, span)))
+
+    def api_group_curves(request: Request) -> Response:
+        q = request.query_params
+        metric, points, x = required(request, "metric"), curve_points(request), q.get("x") or None
+        span = curves.x_range(q.get("xmin"), q.get("xmax"))
+        by, band, runs = q.getlist("group"), q.get("band") or "std", chart_runs(request)
+        return answer(run(request, lambda r: curves.group_curves(r, runs, metric, by, band, x, points, span)))
+
+    def api_plotly(request: Request) -> Response:
+        version = plotly_version()
+        return answer({"version": version, "src": f"/static/plotly-{version}.min.js"})
 
     def api_curve_csv(request: Request) -> Response:
         q = request.query_params
-        ids, metric = q.getlist("run"), required(request, "metric")
+        ids, metric = list(dict.fromkeys(q.getlist("run"))), required(request, "metric")
         if not ids:
             raise BadRequest("Pass one or more runs: ?run=ID")
+        if len(ids) > data.MAX_CSV_RUNS:
+            raise TooLarge(f"At most {data.MAX_CSV_RUNS} runs per CSV, got {len(ids)}: download them in parts")
         x = q.get("x") or None
-        # Check the names now, so that a bad one is a 400 and not a broken download.
-        run(request, lambda r: data.curve(r, ids[0], metric, x, limit=2))
-        table = q.get("table")
+        # Check the names and count the points now: a bad name is a 400 and too many
+        # points a 413, not a broken download.
+        total = run(request, lambda r: data.csv_points(r, ids, metric, x))
+        if total > data.MAX_CSV_POINTS:
+            raise TooLarge(
+                f"These runs hold {total:,} points of {metric!r}; one CSV holds at most {data.MAX_CSV_POINTS:,}: "
+                "download fewer runs at a time"
+            )
+        owned = source.own(q.get("table"))
+        reader = owned.__enter__()
 
         def lines() -> Iterator[str]:
-            with source.lock:
-                text = list(data.curve_csv(source.reader(table), ids, metric, x))
-            yield from text
+            try:
+                yield from data.curve_csv(reader, ids, metric, x)
+            finally:
+                owned.__exit__(None, None, None)
 
         filename = f"{metric}.csv"
         return StreamingResponse(
@@ -249,9 +294,13 @@ def create_app(
     def api_artifact(request: Request) -> Response:
         found, track_id, name, row = find_artifact(request)
         reader_table = request.query_params.get("table")
-        inline = request.query_params.get("inline") == "1" and name.lower().endswith(".png")
-        with source.lock:
-            stream = source.reader(reader_table).open_artifact(found, track_id)
+        # Inline only as an image type a browser cannot run (png, jpeg, gif, webp); never svg.
+        image = groups.image_type(name) if request.query_params.get("inline") == "1" else None
+        inline = image is not None
+        owned = source.own(reader_table)  # a Reader of its own: a slow download holds none that requests share
+        reader = owned.__enter__()
+        try:
+            stream = reader.open_artifact(found, track_id)
             try:
                 # The first block is read before the headers go out: an artifact that fits
                 # in it is verified by then, and a corrupt one is an error, not a download.
@@ -262,18 +311,21 @@ def create_app(
             except BaseException:
                 stream.close()
                 raise
+        except BaseException:
+            owned.__exit__(None, None, None)
+            raise
 
         def chunks() -> Iterator[bytes]:
             try:
                 yield first
                 while not last:
-                    with source.lock:
-                        block = stream.read(_BLOCK)  # the hash is checked when the end is read
+                    block = stream.read(_BLOCK)  # the hash is checked when the end is read
                     if not block:
                         return
                     yield block
             finally:
                 stream.close()
+                owned.__exit__(None, None, None)
 
         headers = {
             **SECURITY_HEADERS,
@@ -282,9 +334,7 @@ def create_app(
         }
         if known(row["size"]):
             headers["content-length"] = str(int(row["size"]))
-        return StreamingResponse(
-            chunks(), media_type="image/png" if inline else "application/octet-stream", headers=headers
-        )
+        return StreamingResponse(chunks(), media_type=image or "application/octet-stream", headers=headers)
 
     def api_artifact_preview(request: Request) -> Response:
         found, track_id, name, row = find_artifact(request)
@@ -297,8 +347,8 @@ def create_app(
 
         import pandas as pd
 
-        with source.lock:
-            raw = source.reader(request.query_params.get("table")).artifact(found, track_id)
+        with source.borrow(request.query_params.get("table")) as reader:
+            raw = reader.artifact(found, track_id)
         try:
             frame = pd.read_csv(io.BytesIO(raw)) if lowered.endswith(".csv") else pd.read_parquet(io.BytesIO(raw))
         except Exception as exc:  # noqa: BLE001 - the readers raise many kinds on a file that is not what its name says
@@ -313,12 +363,19 @@ def create_app(
         Route("/api/tables", guarded(api_tables)),
         Route("/api/runs", guarded(api_runs)),
         Route("/api/columns", guarded(api_columns)),
+        Route("/api/runs/groups", guarded(api_run_groups)),
+        Route("/api/runs/parallel", guarded(api_run_parallel)),
+        Route("/api/images", guarded(api_images)),
         Route("/api/scatter", guarded(api_scatter)),
         Route("/api/compare", guarded(api_compare)),
         Route("/api/run", guarded(api_run)),
         Route("/api/rows", guarded(api_rows)),
         Route("/api/curve", guarded(api_curve)),
         Route("/api/curve.csv", guarded(api_curve_csv)),
+        Route("/api/charts", guarded(api_charts)),
+        Route("/api/curves", guarded(api_curves)),
+        Route("/api/group_curves", guarded(api_group_curves)),
+        Route("/api/plotly", guarded(api_plotly)),
         Route("/api/artifact", guarded(api_artifact)),
         Route("/api/artifact/preview", guarded(api_artifact_preview)),
         Route("/api/models", guarded(api_models)),
@@ -329,8 +386,9 @@ def create_app(
 
     app = Starlette(routes=routes, exception_handlers={Exception: on_error, HTTPException: on_error})
     app.state.source = source
-    gated: Any = app if token is None else TokenGate(app, token)
-    return gated if hosts is None else HostGate(gated, hosts)
+    gated: Any = app if token is None else TokenGate(app, token, pages=PAGES)
+    gated = gated if hosts is None else HostGate(gated, hosts)
+    return SecurityHeaders(gated, SECURITY_HEADERS)
 
 
 def guarded(endpoint: Any) -> Any:
@@ -353,8 +411,14 @@ def status_of(exc: BaseException) -> tuple[int, str]:
     """The HTTP status and message a failed request answers with."""
     if isinstance(exc, HTTPException):
         return exc.status_code, str(exc.detail)
-    if isinstance(exc, IntegrityError):  # stored bytes that fail their hash: no fault of the request
+    if isinstance(exc, (IntegrityError, DatabaseError)):  # damaged bytes: no fault of the request
         return 500, str(exc)
+    if isinstance(exc, TooLarge):
+        return 413, str(exc)
+    if isinstance(exc, FileGone):
+        return 410, str(exc)
+    if isinstance(exc, Busy):
+        return 503, str(exc)
     if isinstance(exc, (BadRequest, FilterError, ColumnNotFoundError)):
         return 400, str(exc)
     if isinstance(exc, (TableNotFoundError, NotFoundError)):
@@ -379,67 +443,3 @@ def disposition(filename: str, inline: bool = False) -> str:
     ascii_name = "".join(c if c.isascii() and (c.isalnum() or c in "._-+ ") else "_" for c in base)
     kind = "inline" if inline else "attachment"
     return f"{kind}; filename=\"{ascii_name}\"; filename*=UTF-8''{url_quote(base, safe='')}"
-
-
-class TokenGate:
-    """ASGI middleware: refuse (403) any request without the token.
-
-    The token comes as ``?token=``, as the ``X-XT-Token`` header, or as the cookie that a
-    request with a right ``?token=`` sets, so that the page's own requests carry it.
-    """
-
-    def __init__(self, app: Any, token: str) -> None:
-        self.app = app
-        self.token = token
-        self.state = app.state
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
-        cookie = SimpleCookie()
-        try:
-            cookie.load(headers.get("cookie", ""))
-        except CookieError:  # a malformed Cookie header holds no token
-            pass
-        given = (query.get("token") or [None])[0]
-        offered = [given, headers.get("x-xt-token"), cookie[TOKEN_COOKIE].value if TOKEN_COOKIE in cookie else None]
-        if not any(o is not None and hmac.compare_digest(o.encode(), self.token.encode()) for o in offered):
-            response = error(403, "This dashboard needs its token: open the URL that `xt ui` printed (?token=...)")
-            await response(scope, receive, send)
-            return
-        if given is None:
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_cookie(message: Any) -> None:
-            if message["type"] == "http.response.start":
-                value = f"{TOKEN_COOKIE}={self.token}; Path=/; HttpOnly; SameSite=Strict"
-                message = {**message, "headers": [*message.get("headers", []), (b"set-cookie", value.encode())]}
-            await send(message)
-
-        await self.app(scope, receive, send_with_cookie)
-
-
-class HostGate:
-    """ASGI middleware: refuse (400) a request whose Host header is not one of ``hosts``."""
-
-    def __init__(self, app: Any, hosts: Sequence[str]) -> None:
-        self.app = app
-        self.hosts = {h.lower() for h in hosts}
-        self.state = app.state
-
-    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "http":
-            headers = dict(scope.get("headers", []))
-            host = headers.get(b"host", b"").decode("latin-1").lower()
-            name = host.rsplit(":", 1)[0] if not host.endswith("]") else host
-            if name not in self.hosts:
-                response = error(
-                    400, f"Unexpected Host header {host!r}: open the dashboard through the URL `xt ui` printed"
-                )
-                await response(scope, receive, send)
-                return
-        await self.app(scope, receive, send)

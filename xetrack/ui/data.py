@@ -27,12 +27,22 @@ if TYPE_CHECKING:
 #: The most points one series of a curve answer holds (min and max of 2,000 buckets).
 MAX_POINTS = 4000
 MAX_PAGE = 1000
+#: The largest number a query parameter takes: engines bind 64-bit integers.
+MAX_INT = 2**62
 #: x axes a curve can use besides a column: wall-clock time, and seconds since the run began.
 WALL, RELATIVE = "_wall", "_relative"
 
 
 class BadRequest(ValueError):
     """A request the API refuses with 400 and this message."""
+
+
+class TooLarge(ValueError):
+    """A request past what one request may cost (runs, points, CSV size): 413 and this message."""
+
+
+#: The most runs and points one CSV download holds, and the most runs one compare shows.
+MAX_CSV_RUNS, MAX_CSV_POINTS, MAX_COMPARE_RUNS = 50, 5_000_000, 100
 
 
 def json_frame(frame: pd.DataFrame) -> dict[str, Any]:
@@ -72,19 +82,33 @@ def page_args(page: Any, size: Any, default: int = 100) -> tuple[int, int]:
     count = int_arg("size", size, default)
     if count < 1 or count > MAX_PAGE:
         raise BadRequest(f"size must be between 1 and {MAX_PAGE}, got {count}")
+    last = (MAX_INT - 1) // count  # the page's first row, page * size, stays under MAX_INT
+    if number > last:
+        raise BadRequest(f"page must be at most {last} with size={count}, got {number}")
     return number, count
 
 
 def int_arg(name: str, text: Any, default: int) -> int:
+    """A number >= 0 from query text (``default`` when absent), at most MAX_INT."""
     if text is None or text == "":
         return default
     try:
         value = int(text)
     except (TypeError, ValueError):
-        raise BadRequest(f"{name} must be an integer, got {text!r}") from None
+        raise BadRequest(f"{name} must be an integer, got {_shown(text)}") from None
     if value < 0:
-        raise BadRequest(f"{name} must be >= 0, got {value}")
+        raise BadRequest(f"{name} must be >= 0, got {_shown(value)}")
+    if value > MAX_INT:
+        raise BadRequest(f"{name} must be at most {MAX_INT} (2**62), got {_shown(value)}")
     return value
+
+
+def _shown(text: Any) -> str:
+    """``text`` for an error message, cut short when it is long."""
+    shown = str(text)
+    if len(shown) > 40:
+        return f"{shown[:30]!r}... ({len(shown)} characters)"
+    return shown if isinstance(text, int) else repr(shown)
 
 
 def check_column(reader: TableReader, name: str, what: str = "column") -> str:
@@ -172,6 +196,8 @@ def compare(reader: TableReader, track_ids: Sequence[str]) -> dict[str, Any]:
     """Fields as rows, runs as columns, and whether each field differs across them."""
     if len(track_ids) < 1:
         raise BadRequest("Pass one or more runs to compare: ?run=ID&run=ID")
+    if len(track_ids) > MAX_COMPARE_RUNS:
+        raise TooLarge(f"At most {MAX_COMPARE_RUNS} runs side by side, got {len(track_ids)}")
     try:
         frame = reader.compare(list(track_ids))
     except KeyError as exc:  # an unknown run: a 404 with compare()'s own message
@@ -356,6 +382,17 @@ def curve(
         "n": int(keep.sum()) if counted is None else counted,
         "cursor": cursor,
     }
+
+
+def csv_points(reader: TableReader, track_ids: Sequence[str], metric: str, x: str | None) -> int:
+    """How many points of ``metric`` the runs hold (the rows a CSV of them would have),
+    counted through the track_id index; the names are checked first (a 400 for a bad one)."""
+    y_name = check_column(reader, metric, "metric")
+    x_name = x or default_step(reader.columns)
+    if x_name is not None and x_name not in (WALL, RELATIVE):
+        check_column(reader, x_name, "x column")
+    engine, table = reader.store, reader.table_name
+    return sum(engine.points_before(table, track_id, y_name, 2**63 - 1) for track_id in track_ids)
 
 
 def curve_csv(reader: TableReader, track_ids: Sequence[str], metric: str, x: str | None) -> Iterator[str]:

@@ -23,6 +23,8 @@ from .sql import Run, TableSchema, plain
 from .values import OVERFLOW, ROW, merge_rows
 
 _I = sql.Identifier
+#: PostgreSQL's types of columns that hold numbers (``format_type`` names).
+_NUMBERS = frozenset({"double precision", "real", "bigint", "integer", "smallint", "numeric"})
 
 
 def _present(column: str) -> Any:
@@ -107,6 +109,43 @@ class PostgresRunReads:
             ) + _present(name)
             count: int = conn.execute(query, (track_id, cursor)).fetchone()[0]
             return count
+
+        return self._run(attempt)
+
+    def run_range(
+        self, table: str, track_id: str, y: str, x: str, low: float, high: float, columns: int
+    ) -> tuple[list[tuple[Any, Any]], int]:
+        def attempt(conn: Any) -> tuple[list[tuple[Any, Any]], int]:
+            known = self._load(conn, table)
+            y_name, x_name = self._checked_names(known, table, [y, x])
+            if not all(known.declared.get(n, "") in _NUMBERS for n in (y_name, x_name)):
+                return [], 0  # a column of text (a value that was no number sits in the overflow)
+            where = sql.SQL("{} = %s AND {} BETWEEN %s AND %s AND {} IS NOT NULL").format(
+                _I(TRACK_ID), _I(x_name), _I(y_name)
+            )
+            args = (track_id, low, high)
+            pair = sql.SQL("{}, {}").format(_I(x_name), _I(y_name))
+            # Few points in the range: every one (the scan stops past 2 * columns of them).
+            few = conn.execute(
+                sql.SQL("SELECT {} FROM {} WHERE {} LIMIT %s").format(pair, _I(table), where), (*args, 2 * columns + 1)
+            ).fetchall()
+            if len(few) <= 2 * columns:
+                return sorted({(a, b) for a, b in few}), len(few)
+            # Else, per slice of the range, the row of the lowest and of the highest y.
+            slot = sql.SQL("LEAST(floor(({} - %s) * %s / %s)::bigint, %s)").format(_I(x_name))
+            inner = sql.SQL("SELECT {} AS s, {} FROM {} WHERE {}").format(slot, pair, _I(table), where)
+            chosen: set[tuple[Any, Any]] = set()
+            total = 0
+            for order in (sql.SQL("ASC"), sql.SQL("DESC")):
+                rows = conn.execute(
+                    sql.SQL(
+                        "SELECT DISTINCT ON (s) {}, count(*) OVER (PARTITION BY s) FROM ({}) AS p ORDER BY s, {} {}"
+                    ).format(pair, inner, _I(y_name), order),
+                    (low, columns, high - low, columns - 1, *args),
+                ).fetchall()
+                total = sum(r[2] for r in rows)
+                chosen.update((r[0], r[1]) for r in rows)
+            return sorted(chosen), total
 
         return self._run(attempt)
 

@@ -346,8 +346,12 @@ class MemoryRuns:
     (['track_id', 'events'], [('a', 2)])
     """
 
+    #: Answers kept per copy (a search asked again of the unchanged copy): the latest few.
+    KEEP_ANSWERS = 16
+
     def __init__(self, names: list[str], rows: list[tuple[Any, ...]]) -> None:
         self.lock = threading.Lock()
+        self.answers: dict[Any, Any] = {}  # (the search's terms) -> its answer, while this copy lives
         self.conn = sqlite3.connect(":memory:", check_same_thread=False, isolation_level=None)
         decl = ", ".join(quote(n) + (" INTEGER" if n == "events" else "") for n in names)
         self.conn.execute(f"CREATE TABLE s ({decl})")
@@ -360,6 +364,17 @@ class MemoryRuns:
         with self.lock:
             cursor = self.conn.execute(sql, params)
             return [d[0] for d in cursor.description], cursor.fetchall()
+
+    def answer(self, terms: Any) -> Any:
+        """What :meth:`keep` kept for ``terms``, or None."""
+        return self.answers.get(terms)
+
+    def keep(self, terms: Any, answer: Any) -> None:
+        with self.lock:
+            self.answers.pop(terms, None)
+            while len(self.answers) >= self.KEEP_ANSWERS:
+                self.answers.pop(next(iter(self.answers)))
+            self.answers[terms] = answer
 
 
 def _pid_alive(pid: Any) -> int:

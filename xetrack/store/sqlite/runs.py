@@ -97,6 +97,34 @@ class SQLiteRunReads:
         ).fetchone()[0]
         return count
 
+    def run_range(
+        self, table: str, track_id: str, y_name: str, x_name: str, low: float, high: float, columns: int
+    ) -> tuple[list[tuple[Any, Any]], int]:
+        conn, name, _ = self._reads(table)
+        tid, y, x = quote(TRACK_ID), quote(y_name), quote(x_name)
+        numbers = f"typeof({y}) IN ('integer', 'real') AND typeof({x}) IN ('integer', 'real')"
+        where = f"{tid} = ? AND {x} BETWEEN ? AND ? AND {numbers}"
+        args = (track_id, low, high)
+        # Few points in the range: every one (the scan stops past 2 * columns of them).
+        few = conn.execute(f"SELECT {x}, {y} FROM {name} WHERE {where} LIMIT ?", (*args, 2 * columns + 1)).fetchall()
+        if len(few) <= 2 * columns:
+            return sorted(set(few)), len(few)
+        # Else a GROUP BY per slice of the range, one for the lowest and one for the
+        # highest y: with one min() or max() in the query, SQLite takes the other columns
+        # (the x) from that row. ``high`` itself is in the last slice.
+        slot = f"CASE WHEN {x} >= ? THEN ? ELSE CAST(({x} - ?) * ? / ? AS INTEGER) END"
+        chosen: set[tuple[Any, Any]] = set()
+        total = 0
+        for pick in ("min", "max"):
+            rows = conn.execute(
+                f"SELECT {slot} AS {quote('__slot')}, {x}, {pick}({y}), count(*) FROM {name} WHERE {where} "
+                f"GROUP BY {quote('__slot')}",
+                (high, columns - 1, low, columns, high - low, *args),
+            ).fetchall()
+            total = sum(r[3] for r in rows)
+            chosen.update((r[1], r[2]) for r in rows)
+        return sorted(chosen), total
+
     def run_start(self, table: str, track_id: str) -> Any:
         conn, name, alias = self._reads(table)
         row = conn.execute(

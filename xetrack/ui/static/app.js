@@ -1,6 +1,6 @@
 // xetrack dashboard: picks the page's module by its path.
 "use strict";
-import { main, problem, updateNav } from "./common.js";
+import { enter, main, problem, setRouter } from "./common.js";
 import { experimentsPage, modelsPage } from "./tables.js";
 import { runsPage } from "./runs.js";
 import { chartsPage } from "./charts.js";
@@ -9,5 +9,6 @@ import { runPage } from "./run.js";
 
 const PAGES = { "/": experimentsPage, "/runs": runsPage, "/run": runPage, "/charts": chartsPage, "/compare": comparePage, "/models": modelsPage };
 
-updateNav();
-(PAGES[location.pathname] || experimentsPage)().catch((e) => main.replaceChildren(problem(e.message)));
+setRouter(() => (PAGES[location.pathname] || experimentsPage)().catch((e) => main.replaceChildren(problem(e.message))));
+window.addEventListener("popstate", () => enter());  // back and forward between pages opened in place
+enter();

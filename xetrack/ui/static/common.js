@@ -75,8 +75,9 @@ export function statusBadge(status) {
   return el("span", { class: `status status-${status}`, "data-status": status }, status);
 }
 
-export function runLink(id) {
-  return el("a", { href: link("/run", { run: id }), target: "_blank", rel: "noopener", class: "run-link" }, id);
+// A link to a run's page: its name when it has one (else its id), the id in the title.
+export function runLink(id, name) {
+  return el("a", { href: link("/run", { run: id }), target: "_blank", rel: "noopener", class: "run-link", title: id }, name || id);
 }
 
 export function cell(column, value) {
@@ -97,16 +98,19 @@ export function problem(message) {
   return el("p", { class: "error", role: "alert" }, message);
 }
 
+// Plotly comes from its versioned URL (/api/plotly names it), which the browser keeps
+// (Cache-Control: immutable): only the first chart page of a plotly version downloads it.
 let plotlyLoading = null;
 export function loadPlotly() {
   if (window.Plotly) return Promise.resolve(window.Plotly);
   if (!plotlyLoading) {
-    plotlyLoading = new Promise((resolve, reject) => {
-      const script = el("script", { src: "/static/plotly.min.js" });
+    plotlyLoading = api("/api/plotly").then((info) => new Promise((resolve, reject) => {
+      const script = el("script", { src: info.src });
       script.onload = () => resolve(window.Plotly);
       script.onerror = () => reject(new Error("Could not load the chart library"));
       document.head.append(script);
-    });
+    }));
+    plotlyLoading.catch(() => { plotlyLoading = null; }); // a failed load is tried again next time
   }
   return plotlyLoading;
 }
@@ -115,6 +119,9 @@ export function loadPlotly() {
 export function plotText(value) {
   return text(value).replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;");
 }
+
+// The polls of the page shown: a page opened in place (navigate) stops its predecessor's.
+const polls = new Set();
 
 export function every(ms, work) {
   let stopped = false;
@@ -126,5 +133,50 @@ export function every(ms, work) {
     setTimeout(tick, ms);
   };
   setTimeout(tick, ms);
-  return () => { stopped = true; };
+  const stop = () => { stopped = true; polls.delete(stop); };
+  polls.add(stop);
+  return stop;
+}
+
+let router = null;
+export function setRouter(draw) { router = draw; }
+
+// Show the page of the current address: the previous page's polls stop, and `query`
+// reads the new address.
+export function enter() {
+  for (const stop of [...polls]) stop();
+  for (const key of [...query.keys()]) query.delete(key);
+  new URLSearchParams(location.search).forEach((value, key) => query.append(key, value));
+  updateNav();
+  return router ? router() : null;
+}
+
+// Open `url` (a page of this dashboard, same table) in place, with the modules already
+// loaded (Plotly included): no new page load. Anything else is an ordinary navigation.
+export function navigate(url) {
+  const target = new URL(url, location.href);
+  if (!router || target.origin !== location.origin || (target.searchParams.get("table") || "") !== table) {
+    location.href = target.href;
+    return;
+  }
+  history.pushState(null, "", target.pathname + target.search);
+  window.scrollTo(0, 0);
+  enter();
+}
+
+// Plotly layout defaults that follow the page's colours (light or dark theme): transparent
+// backgrounds, the page's text and grid colours. Pages merge their own options over these.
+export function baseLayout(extra) {
+  const css = getComputedStyle(document.documentElement);
+  const fg = css.getPropertyValue("--fg").trim() || "#1d232a";
+  const grid = css.getPropertyValue("--line").trim() || "#d9dee4";
+  const axis = { gridcolor: grid, zerolinecolor: grid, linecolor: grid };
+  const base = {
+    paper_bgcolor: "rgba(0,0,0,0)", plot_bgcolor: "rgba(0,0,0,0)", font: { color: fg },
+    margin: { t: 30, r: 20, b: 50, l: 60 }, xaxis: { ...axis }, yaxis: { ...axis },
+  };
+  const out = { ...base, ...(extra || {}) };
+  out.xaxis = { ...axis, ...((extra || {}).xaxis || {}) };
+  out.yaxis = { ...axis, ...((extra || {}).yaxis || {}) };
+  return out;
 }
