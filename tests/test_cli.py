@@ -161,6 +161,8 @@ def test_the_issue_commands_all_exist():
         "describe",  # issue 20: as xetrack 0.7.0's README calls it
         "import tensorboard",
         "import csv",  # issue 22: history from TensorBoard event files and CSV files
+        "prune",
+        "du",  # issue 24: prune runs, see where the bytes are
     }
     assert set(COMMANDS) == expected
 
@@ -406,6 +408,7 @@ JSON_ROWS = {
     "assets ls": [],
     "artifacts ls": [],
     "models ls": [],
+    "prune": ["--status", "finished", "--dry-run"],  # one object per table
 }
 JSON_OBJECTS = {
     "stats describe": [],
@@ -413,6 +416,7 @@ JSON_OBJECTS = {
     "stats top": ["accuracy"],
     "stats bottom": ["loss"],
     "assets gc": ["--dry-run"],
+    "du": [],
 }
 
 

@@ -139,14 +139,10 @@ class Reader(TableView):
         return self._engine.update(self.table_name, {column_name(key): coerce(value, key)}, where)
 
     def delete_run(self, track_id: str) -> int:
-        """Delete every row of one run; returns how many were deleted."""
-        if not isinstance(track_id, str):
-            raise TypeError(f"track_id must be a str, got {track_id!r}")
-        deleted = self._engine.delete(self.table_name, {TRACK_ID: track_id})
-        from .garbage import delete_run
+        """Delete one run's rows and side rows in one transaction; returns how many rows."""
+        from .prune import delete_run
 
-        delete_run(self._engine, self.table_name, track_id)  # its side rows; bytes stay until gc()
-        return deleted
+        return delete_run(self._engine, self.table_name, track_id)  # its bytes stay until gc()
 
     def __repr__(self) -> str:
         return f"Reader(db={self.db!r}, table={self.table_name!r})\n" + self._preview_text()
@@ -404,6 +400,13 @@ class Reader(TableView):
         from .garbage import gc
 
         return gc(self._engine, dry_run, vacuum)
+
+    def prune(self, **rules: Any) -> Any:
+        """Delete runs by ``older_than``, ``status``, ``keep_best``/``by``/``mode``, ``keep_tags``,
+        ``force``, ``dry_run``, ``vacuum`` (docs/runs.md, Pruning; :func:`xetrack.prune.prune`)."""
+        from .prune import prune
+
+        return prune(self._engine, self.table_name, self._runs, **rules)
 
     # -- the dashboard (docs/ui.md) ------------------------------------------------
     def ui(self, host: str = "127.0.0.1", port: int = 0) -> str:

@@ -52,6 +52,7 @@ app.add_typer(plot.app, name="plot")
 app.add_typer(migrate.import_app, name="import")
 app.add_typer(migrate.export_app, name="export")
 ui.register(app)
+__import__("xetrack.cli.prune", fromlist=["register"]).register(app)  # xt prune, xt du
 
 
 def _usage_hint(exc: BaseException) -> str:

@@ -103,7 +103,20 @@ def sqlite_engine(engine: Engine) -> SQLiteEngine | None:
 
 
 def _sqlite_features() -> Features:
-    from .sqlite import artifacts, blobs, copy, copy_side, gc, meta, models, run_copy, run_sql, runs_side, summary
+    from .sqlite import (
+        artifacts,
+        blobs,
+        copy,
+        copy_side,
+        gc,
+        meta,
+        models,
+        prune,
+        run_copy,
+        run_sql,
+        runs_side,
+        summary,
+    )
 
     return Features(
         models=models,
@@ -117,13 +130,14 @@ def _sqlite_features() -> Features:
         run_copy=run_copy,
         run_sql=run_sql,
         summary=summary,
+        prune=prune,
     )
 
 
 def _postgres_features() -> Features:
     # The run queries read an in-memory SQLite copy of the table (run_mirror.py).
     from . import run_mirror
-    from .postgres import artifacts, blobs, copy, copy_side, gc, meta, models, runs_side
+    from .postgres import artifacts, blobs, copy, copy_side, gc, meta, models, prune, runs_side
 
     return Features(
         models=models,
@@ -137,6 +151,7 @@ def _postgres_features() -> Features:
         copy=copy,
         copy_side=copy_side,
         run_copy=run_mirror,
+        prune=prune,
     )
 
 

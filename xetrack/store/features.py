@@ -154,6 +154,26 @@ class GcSQL(Protocol):
     def vacuum(self, engine: Engine) -> int: ...
 
 
+class PruneSQL(Protocol):
+    """Deleting chosen runs one transaction each, and sizing what a store holds
+    (``xetrack.prune``, ``xetrack.usage``)."""
+
+    def fingerprints(self, engine: Any, table: str) -> dict[str, Row]: ...
+    def delete_runs(
+        self,
+        engine: Any,
+        table: str,
+        runs: Sequence[tuple[str, Row | None]],
+        done: Callable[[str, int | None], None] | None = None,
+    ) -> list[int | None]: ...
+    def object_bytes(self, engine: Any, tables: Iterable[str] | None = None) -> tuple[dict[str, int], bool]: ...
+    def fixed_bytes(self, engine: Any, tables: Iterable[str]) -> dict[str, int]: ...
+    def space(self, engine: Any) -> tuple[int, int, int]: ...
+    def run_payloads(self, engine: Any, name: str, table: str) -> tuple[dict[str, tuple[int, int]], int]: ...
+    def stored(self, engine: Any) -> list[tuple[str, str, int]]: ...
+    def referents(self, engine: Any, keys: Iterable[str]) -> list[tuple[str, str, str | None, str | None]]: ...
+
+
 class CopySQL(Protocol):
     """The rows and run records one end of a copy with a PostgreSQL end reads or writes
     (``xetrack.copy.postgres``), on an engine."""
@@ -252,6 +272,8 @@ class MemoryTable(Protocol):
     searches (``memory``) instead of running the SELECT again."""
 
     def query(self, sql: str, params: Sequence[Any]) -> tuple[list[str], list[Row]]: ...
+    def answer(self, terms: Any) -> Any: ...
+    def keep(self, terms: Any, answer: Any) -> None: ...
 
 
 class RunSQL(Protocol):
@@ -358,6 +380,7 @@ class Features:
     run_copy: RunCopySQL
     run_sql: RunSQL | None = None
     summary: SummarySQL | None = None
+    prune: PruneSQL | None = None  # set for every engine; None only in a bundle made by hand
 
 
 __all__ = [
@@ -368,6 +391,7 @@ __all__ = [
     "ArtifactsSQL",
     "RunsSideSQL",
     "GcSQL",
+    "PruneSQL",
     "CopySQL",
     "SQLiteFileCopySQL",
     "CopySideSQL",
