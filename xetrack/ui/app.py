@@ -386,6 +386,7 @@ def create_app(
 
     app = Starlette(routes=routes, exception_handlers={Exception: on_error, HTTPException: on_error})
     app.state.source = source
+    source.keep_warm()
     gated: Any = app if token is None else TokenGate(app, token, pages=PAGES)
     gated = gated if hosts is None else HostGate(gated, hosts)
     return SecurityHeaders(gated, SECURITY_HEADERS)

@@ -24,6 +24,7 @@ import logging
 import os
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -37,6 +38,9 @@ if TYPE_CHECKING:
 MAX_READERS = 8
 #: How long a request waits for a Reader before it is answered 503.
 WAIT_SECONDS = 30.0
+#: While someone used the dashboard within ``KEEP_WARM`` seconds, a background thread
+#: brings the runs of the tables they looked at up to date every ``WARM_EVERY`` seconds.
+WARM_EVERY, KEEP_WARM = 2.0, 120.0
 
 
 class FileGone(XetrackError):
@@ -100,6 +104,9 @@ class Source:
         self._count: dict[str, int] = {table: 1}
         self._epoch = 0  # moves when the file is replaced: Readers of an older epoch are closed
         self._closed = False
+        self._used = {table: time.monotonic()}  # table -> when a request last read it
+        self._warmer: threading.Thread | None = None
+        self._stop = threading.Event()
 
     # -- the file ---------------------------------------------------------------
     def check(self) -> None:
@@ -131,11 +138,14 @@ class Source:
 
     # -- Readers ----------------------------------------------------------------
     @contextmanager
-    def borrow(self, table: str | None = None) -> Iterator[TableReader]:
-        """A Reader of ``table`` (default: the table shown first) for this request alone."""
+    def borrow(self, table: str | None = None, use: bool = True) -> Iterator[TableReader]:
+        """A Reader of ``table`` (default: the table shown first) for this request alone
+        (``use=False``: for the warming thread, which is nobody's use of the table)."""
         self.check()
         name = table or self.default_table
         reader, epoch = self._take(name)
+        if use:
+            self._used[name] = time.monotonic()
         try:
             yield reader
         except Exception as exc:
@@ -207,7 +217,33 @@ class Source:
         finally:
             reader.close()
 
+    # -- kept warm ----------------------------------------------------------------
+    def keep_warm(self) -> None:
+        """Start the thread that keeps the runs of the tables in use computed: at once
+        (the first page asks for them right after `xt ui` starts), then after each change
+        of the file while someone uses the dashboard, so that a request finds them ready
+        in the process's cache rather than computing them itself. The thread holds the
+        Source weakly: it ends with it."""
+        if self._warmer is None:
+            self._warmer = threading.Thread(
+                target=_warm, args=(weakref.ref(self), self._stop), name="xetrack-ui-warm", daemon=True
+            )
+            self._warmer.start()
+
+    def warm_once(self) -> None:
+        now = time.monotonic()
+        for name, used in list(self._used.items()):
+            if now - used > KEEP_WARM or self._closed:
+                continue
+            try:
+                with self.borrow(name, use=False) as reader:
+                    reader.search(None)  # the runs page's copy: a lookup when the file is unchanged
+                    reader.runs()  # the charts' and run pages' frame
+            except Exception:  # noqa: BLE001 - a request meets the same error, and says it
+                pass
+
     def close(self) -> None:
+        self._stop.set()
         with self._cond:
             self._closed = True
             for readers in self._idle.values():
@@ -215,6 +251,16 @@ class Source:
                     reader.close()
             self._idle = {}
             self._cond.notify_all()
+
+
+def _warm(source: weakref.ref[Source], stop: threading.Event) -> None:
+    while not stop.is_set():
+        alive = source()
+        if alive is None:
+            return
+        alive.warm_once()
+        del alive  # between rounds the Source may go
+        stop.wait(WARM_EVERY)
 
 
 __all__ = ["Busy", "FileGone", "MAX_READERS", "Source", "WAIT_SECONDS", "identity", "local_file", "truncation"]
