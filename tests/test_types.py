@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from xetrack import ColumnLimitError, Reader, Tracker
+from xetrack import Reader, Tracker
 
 
 @pytest.fixture
@@ -162,19 +162,20 @@ def test_unpicklable_objects_are_a_clear_type_error(db):
     assert len(tracker) == 0 and len(tracker.assets) == 0
 
 
-def test_column_limit_is_one_clear_error_and_writes_nothing(db):
-    tracker = Tracker(db)
+def test_keys_past_the_column_limit_are_stored_and_the_table_stays_under_it(db):
+    """Past SQLite's column limit (less a reserve) keys are spilled, not refused
+    (docs/runs.md): every value reads back, the table itself stays under the limit."""
+    tracker = Tracker(db, params={"model": "m"})
     limit = sqlite3.connect(":memory:").getlimit(sqlite3.SQLITE_LIMIT_COLUMN)
     tracker.log({f"k{i}": i for i in range(limit - 10)})
-    before = Reader(db).columns
-    with pytest.raises(ColumnLimitError, match=f"limit of {limit} columns"):
-        tracker.log({f"n{i}": i for i in range(20)})
-    with pytest.raises(ColumnLimitError):
-        tracker.log_batch([{f"m{i}": i for i in range(20)}])
-    assert Reader(db).columns == before
-    assert len(tracker) == 1
-    tracker.log({"n0": 1})  # still room for a few
-    assert len(tracker) == 2
+    tracker.log({f"n{i}": i for i in range(20)})
+    tracker.log_batch([{f"m{i}": i + 0.5 for i in range(20)}])
+    frame = Reader(db).to_df()
+    assert len(frame) == 3 and frame["k1989"].tolist()[0] == limit - 11 and frame["n19"].tolist()[1] == 19
+    assert frame["m3"].tolist()[2] == 3.5 and frame["model"].tolist() == ["m"] * 3
+    conn = sqlite3.connect(db)
+    assert len(conn.execute('SELECT * FROM pragma_table_info("default")').fetchall()) < limit
+    conn.close()
 
 
 class _NoGetlimit(sqlite3.Connection):
@@ -192,10 +193,11 @@ def test_without_getlimit_the_limits_are_sqlites_defaults(db, monkeypatch):
     monkeypatch.setattr(sqlite3, "connect", lambda *args, **kwargs: connect(*args, factory=_NoGetlimit, **kwargs))
     tracker = Tracker(db)
     assert not hasattr(tracker._engine._live(), "getlimit")
-    tracker.log({f"k{i}": i for i in range(1990)})  # with timestamp and track_id: 1992 columns
-    with pytest.raises(ColumnLimitError, match="limit of 2000 columns"):
-        tracker.log({f"n{i}": i for i in range(20)})
-    assert len(tracker) == 1
+    tracker.log({f"k{i}": i for i in range(1990)})  # with timestamp and track_id: 1992 keys
+    tracker.log({f"n{i}": i for i in range(20)})  # past 2000 less the reserve: spilled
+    spilled = Reader(db).to_df()["n19"]
+    assert len(tracker) == 2 and spilled.isna().tolist() == [True, False] and spilled.iloc[1] == 19
+    assert len(tracker._engine._read_columns(tracker._engine._live(), "default")) == 2000 - 64
     digest = tracker.log_artifact(b"weights" * 100, name="w.bin")
     assert Reader(db).artifact(digest) == b"weights" * 100
 

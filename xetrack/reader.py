@@ -185,7 +185,7 @@ class Reader(TableView):
         >>> params, metrics, types["loss"]
         (['lr'], ['loss'], 'REAL')
         """
-        return self._runs().classify()
+        return self._runs().classify_all()  # keys past the table's columns too
 
     def runs(self, agg: str = "last") -> Any:
         """One row per run: track_id, status, start, end, duration (s), events, every

@@ -52,7 +52,8 @@ def summary_names(params: list[str], metrics: list[str], reserved: Sequence[str]
     taken = set(BASE) | {r.lower() for r in reserved}
     for c in [*params, *metrics]:
         name = c
-        while name.lower() in taken or name.lower() in {v.lower() for v in out.values()}:
+        while name.lower() in taken:
             name += "_"
         out[c] = name
+        taken.add(name.lower())
     return out

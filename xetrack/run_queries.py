@@ -13,7 +13,6 @@ read through an in-memory SQLite copy of the table (:mod:`xetrack.store.run_mirr
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Sequence
 from typing import Any
 
@@ -22,12 +21,12 @@ import pandas as pd
 
 from . import meta, summary
 from .filters import order_sql, parse_condition
-from .filters import resolve_column as _resolve
 from .frames import frame_from_rows
-from .run_columns import BASE, STEP_COLUMNS, same_value_key, split_kinds, summary_names
+from .run_columns import BASE, split_kinds, summary_names
+from .run_reads import RunReads
+from .run_wide import is_wide
 from .schema import TIMESTAMP, TRACK_ID
 from .store import dialect_features, features
-from .store.base import close_matches
 from .store.tables import RUNS
 
 _SQLITE_SQL = dialect_features("sqlite").run_sql  # the one dialect the run queries read (above)
@@ -44,7 +43,7 @@ _NULL_JOINS = {"str": "O", "string": "O", "float64": "f", "Int64": "i", "boolean
 
 
 # ------------------------------------------------------------------ reading
-class RunQueries:
+class RunQueries(RunReads):
     """The SQL behind ``Reader.runs/history/search/compare/aggregate/tables``."""
 
     def __init__(self, engine: Any, table: str) -> None:
@@ -64,6 +63,7 @@ class RunQueries:
         self._summary: bool | None = None  # decided once per call, by classify()
         self._extra: tuple[bool, list[str]] | None = None  # run names and tag keys, read once per call
         self._kinds: dict[str, str] | None = None  # the recorded kinds, read once per call
+        self._spilled: list[str] | None = None  # the table's spilled keys, read once per call
 
     def _from_summary(self, delta: list[Any] | None = None) -> bool:
         """Bring the run summary (:mod:`xetrack.summary`) up to date; False when the plain SQL answers.
@@ -74,10 +74,19 @@ class RunQueries:
         return self._summary
 
     # -- plumbing -------------------------------------------------------------
+    def spilled(self) -> list[str]:
+        """The table's keys past its columns (kept apart by the engine), read once per call."""
+        if self._spilled is None:
+            self._spilled = self.engine.spilled(self.table)
+        return self._spilled
+
     def columns(self) -> dict[str, str]:
         """Column -> logical type: a column added for None is numeric once its first
         value is, and an INTEGER column that got a float reads as REAL."""
-        return self.engine.column_types(self.table)  # raises TableNotFoundError
+        types = self.engine.column_types(self.table)  # raises TableNotFoundError
+        for key in self.engine.spilled(self.table):  # kept apart, not columns the SQL can name
+            types.pop(key, None)
+        return types
 
     def classify(self) -> tuple[list[str], list[str], dict[str, str]]:
         """(params, metrics, logical types) of the table, decided in one SQL pass.
@@ -230,6 +239,13 @@ class RunQueries:
                 return frame.copy()
         checks: list[int] = []
         alive = self._lives() if key is not None else None  # before the read: see summary.lives
+        if is_wide(self):  # spilled keys, or more columns than one SELECT takes
+            if key is None:
+                return self._wide_runs(agg)
+            tok = self.summaries.token(self.engine)
+            frame = self._wide_runs(agg)
+            summary.remember(key, tok, None, frame, None, alive)
+            return frame.copy()
         guessed = None if not self.use_summary or self._from_summary() or agg not in AGGS else self._guessed(agg)
         if guessed is not None:
             sql, binds, params, metrics, cols, checks = guessed
@@ -342,6 +358,9 @@ class RunQueries:
     ) -> pd.DataFrame:
         if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
             raise ValueError(f"limit must be an int >= 0, got {limit!r}")
+        wide = self._wide_search(where, order_by, limit, agg)
+        if wide is not None:
+            return wide
         copy, built = self._summary_copy(agg)
         mem = None
         if copy is not None:  # the same SELECT over the per-run rows, copied in memory
@@ -412,87 +431,3 @@ class RunQueries:
         copy = (params, metrics, cols, self.sql.MemoryRuns(names, rows))
         summary.remember(key, tok, gen, None, copy, alive)
         return copy, built
-
-    def history(self, metric: str, track_id: str | None = None, step: str | None = None) -> pd.DataFrame:
-        sql, binds, decls, constants = self.history_sql(metric, track_id, step)
-        # A fetch makes a tuple per row, each one counted by the cyclic GC, which would
-        # walk them every 700 rows; they hold only numbers and text, so no cycle can form
-        # while the rows are fetched and turned into columns, and the walks are skipped.
-        collecting = gc.isenabled()
-        if collecting:
-            gc.disable()
-        try:
-            rows = self.engine.query(sql, binds)  # no SQL function of ours in it: a plain read
-            return frame_from_rows(["track_id", "step", "value"][len(constants) :], decls, rows, constants)
-        finally:
-            if collecting:
-                gc.enable()
-
-    def history_sql(
-        self, metric: str, track_id: str | None = None, step: str | None = None
-    ) -> tuple[str, list[Any], list[str], list[tuple[str, str, Any]]]:
-        """The SELECT behind ``history``: (sql, binds, logical types of its step and value
-        columns, the columns it leaves out as constants); the frame is track_id, step, value.
-
-        One run (a str ``track_id``) is a search of the track_id index that fetches only
-        the step and the metric: the id is the same on every row, so it is not fetched
-        (a str object per row) but repeated in the frame. Rows come in table order.
-        """
-        cols = self.columns()
-        metric = _resolve(metric, list(cols), self.table)
-        if step is None:
-            step = next((c for c in STEP_COLUMNS if c in cols), None)
-        else:
-            step = _resolve(step, list(cols), self.table)
-        one = isinstance(track_id, str)  # any other value: the stored ids, as SQLite matched them
-        sql, binds = self.sql.history_sql(self.table, metric, step, track_id, one)
-        decls = [cols.get(step, "INTEGER") if step else "INTEGER", cols[metric]]
-        if one:
-            return sql, binds, decls, [("track_id", "", track_id)]
-        return sql, binds, ["", *decls], []
-
-    def compare(self, track_ids: Sequence[str], only_diff: bool = False, agg: str = "last") -> pd.DataFrame:
-        if isinstance(track_ids, str):
-            track_ids = [track_ids]
-        ids = list(dict.fromkeys(track_ids))
-        if not ids:
-            raise ValueError("compare needs at least one track_id")
-        sql, binds, params, metrics, cols = self.summary_sql(agg)
-        names, rows = self.sql.compare_rows(self.engine, sql, binds, ids)
-        frame = self._frame(names, rows, self._types(params, metrics, cols, agg))
-        found = set(frame["track_id"]) if len(frame) else set()
-        missing = [i for i in ids if i not in found]
-        if missing:
-            raise KeyError(
-                f"Run {missing[0]!r} not found in table {self.table!r}."
-                f"{close_matches(missing[0], self.sql.run_ids(self.engine, self.table))}"
-            )
-        out = frame.set_index("track_id").loc[ids].T.astype(object)
-        out.index.name = "field"
-        out.columns.name = None
-        if only_diff:
-            same = out.apply(lambda r: len({same_value_key(v) for v in r}) <= 1, axis=1)
-            out = out[~same]
-        return out
-
-    def aggregate(self, metric: str, by: Sequence[str], agg: Sequence[str], run_agg: str = "last") -> pd.DataFrame:
-        aggs = [agg] if isinstance(agg, str) else list(agg)
-        for a in aggs:
-            if a not in GROUP_AGGS:
-                raise ValueError(f"Unknown agg {a!r}: choose from {', '.join(GROUP_AGGS)}")
-        by = [by] if isinstance(by, str) else list(by)
-        sql, binds, params, metrics, cols = self.summary_sql(run_agg)
-        summary = self._columns_out(params, metrics)
-        m = _resolve(metric, summary, self.table + " runs summary")
-        keys = [_resolve(b, summary, self.table + " runs summary") for b in by]
-        names, rows = self.sql.aggregate_rows(self.engine, sql, binds, m, keys, aggs)
-        types = {**self._types(params, metrics, cols, run_agg), "count": "INTEGER"}
-        return self._frame(names, rows, {n: ("REAL" if n in ("mean", "std") else types.get(n, "")) for n in names})
-
-    def predictions(self, track_id: str, name: str | None = None) -> pd.DataFrame:
-        found = self.sql.prediction_rows(self.engine, self.table, track_id, name)
-        if found is None:
-            return pd.DataFrame({"idx": pd.Series([], dtype="int64"), "prediction": [], "actual": []})
-        names, rows = found
-        frame = pd.DataFrame(rows, columns=names)
-        return frame.infer_objects()

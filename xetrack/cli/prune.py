@@ -83,6 +83,8 @@ def prune(
             f"say whether lower or higher {by or 'METRIC'} is better: add --min or --max", param_hint="--keep-best"
         )
     if older_than is None and not status and keep_best is None:
+        with open_reader(db, (table or ["default"])[0]) as reader:
+            _ = reader.columns  # a missing or damaged file is said first, as by every command
         raise CommandError(
             "Nothing to prune by: give --older-than, --status or --keep-best (xt prune deletes no run by accident)"
         )

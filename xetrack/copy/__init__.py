@@ -6,7 +6,9 @@
 
 - Every experiment table of SOURCE (or the ones named) is copied into TARGET, which is
   created if missing. Tables and columns TARGET lacks are added with the declared types
-  they have in SOURCE.
+  they have in SOURCE. Keys past a table's columns (spilled, docs/runs.md "Any number of
+  keys") come along like the others, with their logical types: a column of TARGET where
+  it has room, else spilled by TARGET's own rules.
 - A row whose ``(track_id, timestamp)`` TARGET already has is skipped, so copying the
   same file twice, or a file that kept growing since the last copy, copies each row once.
 - Assets are copied unless ``assets=False``, and each copied row that points at a stored

@@ -164,7 +164,7 @@ def _copy(
                 progress(done, total)
         if not written:
             # A table with no new rows still gets its columns, so TARGET has SOURCE's schema.
-            _transaction(dst, partial(ends.ensure_table, dst, table, columns, copier.types))
+            _transaction(dst, partial(ends.ensure_table, dst, table, columns, copier.types, copier.preferred))
         result.tables[table] = written
         result.rows += written
     side.run()
@@ -199,11 +199,14 @@ class _TableCopy:
         self.src, self.dst, self.table, self.columns = src, dst, table, columns
         self.names = [name for name, _ in columns]
         self.types = ends.source_types(src, table, columns)  # SOURCE's, in its snapshot
+        # Keys past TARGET's columns are spilled (store/sqlite/spill.py); params and steps
+        # (SOURCE's and TARGET's) take the columns kept for them, as when they are logged.
+        self.preferred = {k.lower() for conn in (src, dst) for k in ends.params_of(conn, table)}
         self.key_positions = (self.names.index(track_id), self.names.index(timestamp))
         self.batch_size = max(1, min(_MAX_ROWS_PER_BATCH, _CELLS_PER_BATCH // max(1, len(columns))))
         self.mark: int | None = None  # None: no TARGET row seen yet
         self.seen = 0  # TARGET rows seen: 0 means no row needs checking
-        self.insert_sql: dict[Any, str] = {}
+        self.insert_sql: dict[Any, Any] = {}
         self.counts_refs = ends.has_assets(dst) or ends.has_assets(src)
         ends.reset_seen(src, dst, table, track_id, _MAX_ROWS_PER_BATCH)
 
@@ -216,7 +219,7 @@ class _TableCopy:
         dst, ends = self.dst, self.ends
 
         def body() -> tuple[int, int, int, int]:
-            target = ends.ensure_table(dst, self.table, self.columns, self.types)
+            target = ends.ensure_table(dst, self.table, self.columns, self.types, self.preferred)
             seen = self.seen + ends.catch_up(dst, self.table, target, self.mark)
             rows = ends.unseen(dst, batch, tid, ts) if seen else batch
             if rows:

@@ -16,6 +16,11 @@ by its own rules (docs/postgres.md); the reads and side writes of each end are i
 Then come the predictions and artifact entries of the tables copied, the artifact bytes
 they point at, the tags, run names, kinds and descriptions, and the model registry
 (:mod:`.postgres_side_tables`), by the same rules as a copy between two files.
+
+Keys past a table's columns (spilled, docs/runs.md) travel with their rows: each engine's
+pages read them, and TARGET's writes place them by its own rules. A table that holds
+some is refused, naming it, before anything is written when TARGET's engine keeps no
+such keys or SOURCE's does not read them with its rows (never a silent loss).
 """
 
 from __future__ import annotations
@@ -41,7 +46,12 @@ def copy_with_postgres(
     dst = open_engine(target, create=True)
     result = CopyResult()
     try:
-        names = src.tables() if tables is None else ([tables] if isinstance(tables, str) else list(tables))
+        stored = src.tables()
+        names = stored if tables is None else ([tables] if isinstance(tables, str) else list(tables))
+        lowered = {name.lower(): name for name in stored}  # a table as SOURCE spells it (its spilled keys too)
+        names = [n if n in stored or not isinstance(n, str) else lowered.get(n.lower(), n) for n in names]
+        for name in names:  # before anything is written
+            _check_spill(src, dst, name, source, target)
         total = sum(src.count(name) for name in names)
         done = 0
         for name in names:
@@ -69,6 +79,36 @@ def copy_with_postgres(
         src.close()
         dst.close()
     return result
+
+
+def _spills(engine: Any) -> bool:
+    """Whether the engine keeps keys past a table's columns (SQLite's spill,
+    store/sqlite/spill.py): it says which with its own ``spilled``."""
+    from ..store.base import Engine
+
+    return type(engine).spilled is not Engine.spilled
+
+
+def _check_spill(src: Any, dst: Any, table: str, source: str, target: str) -> None:
+    """Refuse, naming the table, a table with keys past its columns that TARGET cannot
+    hold or SOURCE's engine does not read with its rows yet: never a silent loss."""
+    from ..store import shown
+
+    keys = src.spilled(table)
+    if not keys:
+        return
+    listed = ", ".join(keys[:3]) + (", ..." if len(keys) > 3 else "")
+    held = f"Table {table!r} of {shown(source)} holds {len(keys)} keys past its columns ({listed})"
+    if not _spills(dst):
+        raise NotImplementedError(
+            f"{held}; {type(dst).__name__} of {shown(target)} cannot hold keys past its columns yet. "
+            "Nothing was copied: copy the other tables with tables=[...], or into a SQLite file"
+        )
+    first = next(iter(_pages(src, table)), None)
+    if first is not None and not {k.lower() for k in keys} <= {k.lower() for k in first[0]}:
+        raise NotImplementedError(
+            f"{held}; {type(src).__name__} does not read them with its rows yet. Nothing was copied"
+        )
 
 
 def _pages(engine: Any, table: str) -> Iterator[tuple[tuple[str, ...], list[tuple[Any, ...]]]]:

@@ -149,6 +149,12 @@ class Engine(ABC):
     def columns(self, table: str) -> dict[str, str]:
         """Column name -> declared type, in table order. Raises TableNotFoundError."""
 
+    def spilled(self, table: str) -> list[str]:
+        """The table's keys past the columns it can hold, kept apart (SQLite's
+        ``store/sqlite/spill.py``), in the order they came; none on an engine that keeps
+        every key a column."""
+        return []
+
     def column_types(self, table: str) -> dict[str, str]:
         """Column name -> logical type, in table order: what decides the read-back dtype.
 

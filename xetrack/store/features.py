@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import io
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -206,15 +206,21 @@ class SQLiteFileCopySQL(CopySQL, Protocol):
     def has_assets(self, conn: Any) -> bool: ...
     def copy_assets(self, src: Any, dst: Any, timeout: float) -> int: ...
     def ensure_table(
-        self, dst: Any, table: str, wanted: list[tuple[str, str]], types: dict[str, str] | None = None
+        self,
+        dst: Any,
+        table: str,
+        wanted: list[tuple[str, str]],
+        types: dict[str, str] | None = None,
+        preferred: Collection[str] = (),
     ) -> dict[str, str]: ...
+    def params_of(self, conn: Any, table: str) -> list[str]: ...
     def reset_seen(self, src: Any, dst: Any, table: str, track_id: str, chunk: int) -> None: ...
     def row_pages(self, src: Any, table: str, names: Sequence[str], size: int) -> Iterator[list[Row]]: ...
     def catch_up(self, dst: Any, table: str, target: dict[str, str], mark: int | None) -> int: ...
     def unseen(self, dst: Any, rows: list[Row], tid: int, ts: int) -> list[Row]: ...
     def top(self, dst: Any, table: str, target: dict[str, str]) -> int: ...
     def insert_rows(
-        self, dst: Any, table: str, names: tuple[str, ...], rows: list[Row], cache: dict[Any, str]
+        self, dst: Any, table: str, names: tuple[str, ...], rows: list[Row], cache: dict[Any, Any]
     ) -> None: ...
     def count_references(self, dst: Any, refs: Counter[str]) -> None: ...
 
@@ -288,8 +294,20 @@ class RunSQL(Protocol):
     def MemoryRuns(self) -> Callable[[list[str], list[Row]], MemoryTable]: ...  # a class of the module
 
     def aggregate_rows(
-        self, engine: Any, select: str, binds: Sequence[Any], metric: str, by: Sequence[str], aggs: Sequence[str]
+        self,
+        engine: Any,
+        select: str,
+        binds: Sequence[Any],
+        metric: str,
+        by: Sequence[str],
+        aggs: Sequence[str],
+        memory: Any = None,
     ) -> tuple[list[str], list[Row]]: ...
+    def spilled_stats(self, engine: Any, table: str) -> list[Row]: ...
+    def spilled_ends(self, engine: Any, table: str, last: bool) -> list[Row]: ...
+    def spilled_history_sql(
+        self, table: str, key: str, step: str | None, track_id: Any, one: bool
+    ) -> tuple[str, list[Any]]: ...
     def all_rows(self, engine: Any, select: str, binds: Sequence[Any]) -> tuple[list[str], list[Row]]: ...
     def compare_rows(
         self, engine: Any, select: str, binds: Sequence[Any], ids: Sequence[Any]

@@ -39,6 +39,9 @@ SUMMARY_STATE = INTERNAL_PREFIX + "summary_state"
 SUMMARY_RUNS = INTERNAL_PREFIX + "summary_runs"
 SUMMARY_COLUMNS = INTERNAL_PREFIX + "summary_columns"
 SUMMARY_DIRTY = INTERNAL_PREFIX + "dirty"
+# keys past the columns a table holds (store/sqlite/spill.py): their values, and the keys
+SPILL = INTERNAL_PREFIX + "spill"
+SPILLED = INTERNAL_PREFIX + "spilled"
 
 RUN_COLUMNS = ("track_id", "table", "status", "start", "end", "error", "pid", "host")
 PREDICTION_COLUMNS = ("track_id", "table", "name", "idx", "prediction", "actual")
@@ -68,6 +71,8 @@ __all__ = [
     "SUMMARY_STATE",
     "SUMMARY_RUNS",
     "SUMMARY_COLUMNS",
+    "SPILL",
+    "SPILLED",
     "SUMMARY_DIRTY",
     "RUN_COLUMNS",
     "PREDICTION_COLUMNS",

@@ -40,6 +40,7 @@ from ...errors import DatabaseError
 from ...frames import normalize_duckdb_frame
 from ...schema import quote
 from ..base import Where, rowid_alias, where_clause
+from ..sqlite import spill
 from ..sqlite.engine import DEFAULT_TIMEOUT, SQLiteEngine
 from .extension import bundled_extension
 from .user_sql import DuckDBUserSQL
@@ -310,6 +311,8 @@ class DuckDBEngine(DuckDBUserSQL, SQLiteEngine):
             checked = self._checked(conn, table, where)
             known = dict(checked.columns)
             types = self._logical(conn, table, checked)
+        if spill.LINK in known:  # keys past the columns: read with their spill rows, as SQLite does
+            return super().read(table, where, head, tail, columns)
         source = f"{quote(self._alias)}.{quote(table)}"
         if (head is not None or tail is not None) and rowid_alias(known) != "rowid":
             # DuckDB's scanner only knows "rowid"; a user column has taken that name.

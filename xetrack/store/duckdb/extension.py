@@ -12,6 +12,8 @@ import glob
 import os
 from importlib import metadata
 
+from ..sqlite.spill import duckdb_views
+
 WHEEL = "duckdb-extension-sqlite-scanner"
 FILE_NAME = "sqlite_scanner.duckdb_extension"
 
@@ -78,7 +80,10 @@ def shell_setup_sql(db: str, write: bool, extension: str | None) -> str:
     """
     load = f"LOAD {_literal(extension)};" if extension else "INSTALL sqlite; LOAD sqlite;"
     mode = "" if write else ", READ_ONLY"
-    return f"{load} ATTACH {_literal(os.path.abspath(db))} AS db (TYPE sqlite{mode}); USE db;"
+    setup = f"{load} ATTACH {_literal(os.path.abspath(db))} AS db (TYPE sqlite{mode}); USE db;"
+    # a table with keys past its columns: the view "<table>_all" shows them as columns
+    views = duckdb_views(os.path.abspath(db)) if os.path.isfile(db) else []
+    return " ".join([setup, *views])
 
 
 __all__ = ["duckdb_extension_path", "bundled_extension", "shell_setup_sql"]

@@ -9,6 +9,8 @@
   table stays locked (up to ``timeout`` seconds).
 - Columns are typed by their first value; a value of another type is kept as given in
   the row's JSONB overflow and merged back on read (:mod:`.pg_types`).
+- A table takes columns while any row of them fits one page; later keys are kept in a
+  side table and merged back on read (:mod:`.spill`): no limit on the number of keys.
 - A connection the server dropped is reopened, and the statement run once more only
   when it was not committed (a row is found again by its ``track_id`` and
   ``timestamp``, which are unique per run).
@@ -23,11 +25,13 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar, overload
 
-from ...errors import ColumnLimitError, DatabaseError, TableNotFoundError
+from ...errors import DatabaseError, TableNotFoundError
 from ...schema import TIMESTAMP, TRACK_ID, is_internal_table
 from ..base import AssetWrites, Engine, Roles, Where, column_not_found, pending_roles, table_not_found
 from ..tables import COLUMN_TYPES
+from . import spill
 from .assets import AssetMethods
+from .blobs import has_table
 from .changes import PostgresChanges
 from .connect import connect, psycopg_module, redact, scrub
 from .reads import PostgresReads
@@ -48,7 +52,7 @@ from .sql import (
 )
 from .stream import PostgresStreams
 from .user_sql import PostgresUserSQL
-from .values import HIDDEN, MAX_COLUMNS, MAX_NAME_BYTES, OVERFLOW, PG_TYPE, ROW, logical_of
+from .values import HIDDEN, MAX_NAME_BYTES, OVERFLOW, PG_TYPE, ROW, logical_of
 
 psycopg = psycopg_module()
 from psycopg import errors as pg_errors  # noqa: E402
@@ -60,14 +64,10 @@ CONNECT_TIMEOUT = 10.0  # seconds to reach the server (libpq would wait forever)
 _CREATE_LOCK = 0x78657472  # pg_advisory_xact_lock key: one CREATE of xetrack's tables at a time
 _RETRY = (pg_errors.LockNotAvailable, pg_errors.DeadlockDetected, pg_errors.SerializationFailure)
 _STALE = (pg_errors.UndefinedTable, pg_errors.UndefinedColumn, pg_errors.DatatypeMismatch)
-_COLUMNS_SQL = (
-    "SELECT a.attname, format_type(a.atttypid, a.atttypmod) FROM pg_attribute a "
+_COLUMNS_SQL = (  # the third column: whether the store has the spill's tables
+    f"SELECT a.attname, format_type(a.atttypid, a.atttypmod), (SELECT {spill.EXISTS}) FROM pg_attribute a "
     "WHERE a.attrelid = to_regclass(quote_ident(current_schema()) || '.' || quote_ident(%s)) "
     "AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum"
-)
-_SLOTS_SQL = (  # dropped columns count towards PostgreSQL's limit too
-    "SELECT count(*) FROM pg_attribute WHERE attnum > 0 AND "
-    "attrelid = to_regclass(quote_ident(current_schema()) || '.' || quote_ident(%s))"
 )
 _TABLES_SQL = (
     "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
@@ -204,12 +204,15 @@ class PostgresEngine(
 
     def _load(self, conn: Any, table: str) -> TableSchema:
         rows = conn.execute(_COLUMNS_SQL, (table,)).fetchall()
-        names = {name for name, _ in rows}
-        if not rows or ROW not in names:
+        declared = {name: kind for name, kind, _ in rows}
+        if not rows or ROW not in declared:
             self._tables.pop(table, None)
             raise table_not_found(table, self.path, self.tables())
-        columns = {name: logical_of(kind) for name, kind in rows if name not in HIDDEN}
-        known = self._tables[table] = TableSchema(columns, self._recorded(conn, table), dict(rows))
+        columns = {name: logical_of(kind) for name, kind in declared.items() if name not in HIDDEN}
+        spills = bool(rows[0][2])
+        spilled = spill.registry(conn, table) if spills else {}
+        known = TableSchema(columns, self._recorded(conn, table), declared, spilled, spills)
+        self._tables[table] = known
         return known
 
     def _recorded(self, conn: Any, table: str) -> dict[str, str]:
@@ -226,7 +229,13 @@ class PostgresEngine(
         return rows
 
     def columns(self, table: str) -> dict[str, str]:
-        return dict(self._run(lambda conn: self._load(conn, table)).columns)
+        """The table's columns, then its spilled keys (declared with no type)."""
+        known = self._run(lambda conn: self._load(conn, table))
+        return {**known.columns, **dict.fromkeys(known.spilled.values(), "")}
+
+    def spilled(self, table: str) -> list[str]:
+        """The table's keys past its columns (:mod:`.spill`), in the order they came."""
+        return list(self._run(lambda conn: self._load(conn, table)).spilled.values())
 
     def column_types(self, table: str) -> dict[str, str]:
         return dict(self._run(lambda conn: self._load(conn, table)).logical)
@@ -245,6 +254,8 @@ class PostgresEngine(
             def body(conn: Any) -> None:
                 conn.execute("SELECT pg_advisory_xact_lock(%s)", (_CREATE_LOCK,))
                 create_side_tables(conn)
+                if reset or not has_table(conn, table):
+                    spill.drop(conn, table)  # a new table: no spill rows of an older one with its name
                 if reset:
                     conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(_I(table)))
                     conn.execute(sql.SQL('DELETE FROM {} WHERE "tbl" = %s').format(_I(COLUMN_TYPES)), (table,))
@@ -265,27 +276,27 @@ class PostgresEngine(
 
         self._run(create)
 
-    def _grow(self, conn: Any, table: str, wanted: dict[str, str]) -> TableSchema:
+    def _grow(
+        self, conn: Any, table: str, wanted: dict[str, str], preferred: frozenset[str] = spill.FIRST
+    ) -> TableSchema:
         """Inside a transaction: add the ``wanted`` columns (name -> logical type) still
-        missing, with the table locked against other growers; returns the fresh schema."""
+        missing, with the table locked against other growers; the keys past its budget are
+        spilled instead (:func:`.spill.split`: ``preferred`` ones take the reserve). Returns
+        the fresh schema."""
         conn.execute(sql.SQL("LOCK TABLE {} IN SHARE ROW EXCLUSIVE MODE").format(_I(table)))
-        known = self._load(conn, table)
-        missing = {n: t for n, t in wanted.items() if n.lower() not in known.lower}
+        known = self._load(conn, table)  # the columns and the spilled keys, under the lock
+        missing = {n: t for n, t in wanted.items() if n.lower() not in known.lower and n.lower() not in known.spilled}
         if not missing:
             return known
-        (slots,) = conn.execute(_SLOTS_SQL, (table,)).fetchone()
-        if slots + len(missing) > MAX_COLUMNS:
-            listed = ", ".join(list(missing)[:5]) + (", ..." if len(missing) > 5 else "")
-            raise ColumnLimitError(
-                f"Table {table!r} has {slots} columns (hidden and dropped ones included); adding "
-                f"{len(missing)} more ({listed}) would pass PostgreSQL's limit of {MAX_COLUMNS} "
-                "columns. Nothing was written. Log fewer distinct keys, for example a dict as "
-                "one JSON value, or use another table."
+        used, slots, block_size = conn.execute(spill.UNITS_SQL, (table,)).fetchone()
+        fit, rest = spill.split(missing, used, slots, block_size, preferred)
+        if rest:
+            spill.register(conn, table, rest)
+        if fit:
+            adds = sql.SQL(", ").join(
+                sql.SQL("ADD COLUMN IF NOT EXISTS {} {}").format(_I(n), sql.SQL(PG_TYPE[missing[n]])) for n in fit
             )
-        adds = sql.SQL(", ").join(
-            sql.SQL("ADD COLUMN IF NOT EXISTS {} {}").format(_I(n), sql.SQL(PG_TYPE[t])) for n, t in missing.items()
-        )
-        conn.execute(sql.SQL("ALTER TABLE {} ").format(_I(table)) + adds)
+            conn.execute(sql.SQL("ALTER TABLE {} ").format(_I(table)) + adds)
         return self._load(conn, table)
 
     def _record(self, conn: Any, table: str, known: TableSchema, changes: dict[str, str]) -> None:
@@ -316,7 +327,7 @@ class PostgresEngine(
                     return
                 except _STALE:
                     known = self._load(conn, table)  # another process reset the table
-            self._write(conn, table, known, keys, [values], assets, lambda i: values[i], signature)
+            self._write(conn, table, known, keys, [values], assets, lambda i: values[i], signature, None, roles)
 
         with row_limit(table, len(keys)):
             self._run(attempt, lambda conn: self._stored(conn, table, row), f"the row {short(row)}")
@@ -382,6 +393,7 @@ class PostgresEngine(
                     first_value,
                     None,
                     kinds,
+                    roles,
                 ),
                 lambda conn: self._stored(conn, table, first),
                 f"a batch of {len(rows)} rows",
@@ -414,14 +426,16 @@ class PostgresEngine(
         first_value: Callable[[int], Any],
         signature: Any,
         column_kinds: Sequence[set[type]] | None = None,
+        roles: Roles | None = None,
     ) -> None:
         check_names(keys)
         if not rows:
             return
         names, wanted = planned(known, keys, first_value)
-        if not wanted and not assets and len(rows) == 1 and not changes(known, names, rows):
-            stored, spill = place(known, names, rows)
-            query = insert_sql(table, names + ((OVERFLOW,) if spill else ())).as_string(conn)
+        narrow = bool(known.spilled) and any(n.lower() in known.spilled for n in names)
+        if not wanted and not narrow and not assets and len(rows) == 1 and not changes(known, names, rows):
+            stored, overflow = place(known, names, rows)
+            query = insert_sql(table, names + ((OVERFLOW,) if overflow else ())).as_string(conn)
             self._cursor.execute(query, stored[0])
             if signature is not None and stored is rows:  # every value fits by its type alone
                 if len(known.insert_sql) >= 4096:
@@ -430,14 +444,17 @@ class PostgresEngine(
             return
 
         def body(conn: Any) -> None:
-            grown = self._grow(conn, table, wanted) if wanted else known
-            final = tuple(grown.lower.get(n.lower(), n) for n in names)
+            grown = self._grow(conn, table, wanted, spill.preferred(roles)) if wanted else known
+            final = tuple(map(grown.name, names))
             kinds = list(column_kinds) if column_kinds else kinds_of(rows, len(final))  # for changes() and place()
             self._record(conn, table, grown, changes(grown, final, rows, kinds))
             if assets:
                 write_assets(conn, assets)
-            stored, spill = place(grown, final, rows, kinds)
-            columns = final + ((OVERFLOW,) if spill else ())
+            if grown.spilled and any(n.lower() in grown.spilled for n in final):
+                spill.insert_rows(conn, table, grown, final, rows, kinds)  # the row, then its spilled values
+                return
+            stored, overflow = place(grown, final, rows, kinds)
+            columns = final + ((OVERFLOW,) if overflow else ())
             if len(stored) == 1:
                 conn.execute(insert_sql(table, columns), stored[0])
                 return
@@ -462,6 +479,8 @@ class PostgresEngine(
     def _checked(self, conn: Any, table: str, where: Where | None) -> TableSchema:
         known = self._load(conn, table)
         for key in where or ():
+            if key.lower() in known.spilled:
+                raise spill.not_a_column(key, table)
             if key.lower() not in known.lower:
                 raise column_not_found(key, table, list(known.columns))
         return known

@@ -7,10 +7,10 @@ called by :mod:`xetrack.garbage`.
 
 ``gc`` is one transaction that first locks xetrack's byte tables and the tables that
 point at them (``EXCLUSIVE``: readers go on, writers wait), then finds what nothing
-points at: a value of any experiment table (its columns and its JSONB overflow, looked
-up on the server), an artifact entry or a model version. A log, an artifact or a model
-registered at the same time waits for it and then sees the bytes gone (and stores them
-again) or sees them kept. Identifiers are ``psycopg.sql.Identifier``; values are bound.
+points at: a value of any experiment table (its columns, its JSONB overflow and its
+spilled keys' values, looked up on the server), an artifact entry or a model version.
+A log, an artifact or a model registered at the same time waits for it and then sees
+the bytes gone (and stores them again) or sees them kept. Identifiers are ``psycopg.sql.Identifier``; values are bound.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any
 from psycopg import sql
 
 from ...schema import ASSET_COUNTS, ASSETS_TABLE, quote
-from ..tables import ARTIFACTS, BLOBS, CHUNKS, MODELS, RUN_NAMES, TAGS, UPLOADS
+from ..tables import ARTIFACTS, BLOBS, CHUNKS, MODELS, RUN_NAMES, SPILL, TAGS, UPLOADS
 from .blobs import has_table, uploads_in_progress
 from .values import OVERFLOW
 
@@ -151,6 +151,9 @@ def _referenced(conn: Any, candidates: set[str], tables: list[str]) -> set[str]:
                 + sql.SQL(") AS s(v) WHERE v = ANY(%s)")
             )
             used.update(v for (v,) in conn.execute(query, (wanted,)).fetchall())
+    if has_table(conn, SPILL):  # a logged object under a key past a table's columns
+        query = sql.SQL('SELECT DISTINCT "value_text" FROM {} WHERE "value_text" = ANY(%s)').format(_I(SPILL))
+        used.update(v for (v,) in conn.execute(query, (wanted,)).fetchall())
     return used
 
 

@@ -20,7 +20,8 @@ from typing import Any
 from psycopg import sql
 
 from ...schema import ASSETS_TABLE, TRACK_ID, is_internal_table
-from ..tables import ARTIFACTS, BLOBS, CHUNKS, MODELS, RUN_SIDE_TABLES, RUNS
+from ..tables import ARTIFACTS, BLOBS, CHUNKS, MODELS, RUN_SIDE_TABLES, RUNS, SPILL
+from . import spill
 from .blobs import has_table
 from .values import OVERFLOW, ROW
 
@@ -96,8 +97,10 @@ def delete_runs(
                     return None
             deleted = 0
             if has_rows:
-                query = sql.SQL("DELETE FROM {} WHERE {} = %s").format(_I(table), _I(TRACK_ID))
-                deleted = int(conn.execute(query, (track_id,)).rowcount)
+                clause = sql.SQL(" WHERE {} = %s").format(_I(TRACK_ID))
+                if has_table(conn, SPILL):  # the values of its keys past the table's columns
+                    spill.delete_rows(conn, table, clause, [track_id])
+                deleted = int(conn.execute(sql.SQL("DELETE FROM {}").format(_I(table)) + clause, (track_id,)).rowcount)
             for side in RUN_SIDE_TABLES:
                 if side in present:
                     query = sql.SQL('DELETE FROM {} WHERE "track_id" = %s AND "table" = %s').format(_I(side))
@@ -235,6 +238,10 @@ def referents(engine: Any, keys: Iterable[str]) -> list[tuple[str, str, str | No
                     parts.append(sql.SQL("SELECT {}, t.{} FROM {} AS t").format(run, _I(name), _I(table)))
                 elif kind == "jsonb":
                     parts.append(sql.SQL("SELECT {}, t.{} #>> '{{}}' FROM {} AS t").format(run, _I(name), _I(table)))
+            if has_table(conn, SPILL):  # values of keys past the table's columns
+                joined = sql.SQL('SELECT {}, s."value_text" FROM {} AS s JOIN {} AS t ON t.{} = s."row"')
+                where = sql.SQL(' WHERE s."tbl" = {} AND s."value_text" IS NOT NULL').format(sql.Literal(table))
+                parts.append(joined.format(run, _I(SPILL), _I(table), _I(ROW)) + where)
             if parts:
                 union: Any = (
                     sql.SQL("SELECT DISTINCT v, r FROM (")

@@ -7,12 +7,13 @@ import functools
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
+import numpy as np
 from psycopg import sql
 
 from ...frames import row_dict
 from ...schema import TIMESTAMP, TRACK_ID
 from ..base import Where, column_not_found
-from ..logical_types import logical_types
+from . import spill
 from .sql import Run, TableSchema, plain, where_sql
 from .values import OVERFLOW, ROW, frame_of, merge_rows
 
@@ -42,20 +43,28 @@ class PostgresReads:
         self,
         conn: Any,
         table: str,
+        known: TableSchema,
         where: Where | None,
         columns: Sequence[str] | None,
         order: str,
         limit: int | None,
         offset: int = 0,
-    ) -> tuple[list[str], list[str], list[tuple[Any, ...]], TableSchema]:
-        known = self._checked(conn, table, where)
-        names = [known.lower.get(c.lower(), c) for c in columns] if columns else list(known.columns)
-        for name in names:
-            if name not in known.columns:
-                raise column_not_found(name, table, list(known.columns))
+        span: tuple[int, int] | None = None,
+    ) -> tuple[list[str], list[str], np.ndarray, Any]:
+        """(names, logical types, the object table of the values as logged, the last row's
+        number when ``span`` is given) of the rows ``where`` picks (and whose number is in
+        ``span``: after the first, up to the second), in ``order`` of the table: the
+        overflow merged back, the spilled keys after the columns (read in the caller's
+        snapshot, :func:`.spill.snapshot`)."""
+        own, keys = self._wanted(known, table, columns)
         clause, params = where_sql(known, where)
+        if span is not None:
+            clause += sql.SQL(" AND " if params else " WHERE ") + sql.SQL("{r} > %s AND {r} <= %s").format(r=_I(ROW))
+            params += list(span)
+        linked = bool(keys) or span is not None
+        picked = [*own, OVERFLOW, *([ROW] if linked else [])]
         query = (
-            sql.SQL("SELECT {} FROM {}").format(sql.SQL(", ").join(map(_I, [*names, OVERFLOW])), _I(table))
+            sql.SQL("SELECT {} FROM {}").format(sql.SQL(", ").join(map(_I, picked)), _I(table))
             + clause
             + sql.SQL(" ORDER BY {} " + order).format(_I(ROW))
         )
@@ -63,8 +72,44 @@ class PostgresReads:
             query += sql.SQL(" LIMIT %s OFFSET %s")
             params += [limit, offset]
         rows = conn.execute(query, params).fetchall()
-        known.logical = logical_types(known.columns, self._recorded(conn, table))  # after the rows
-        return names, [known.logical.get(n, "") for n in names], rows, known
+        if order == "DESC":
+            rows.reverse()
+        known.retype(self._recorded(conn, table))  # after the rows
+        types = [known.logical.get(n, "") for n in own]
+        untyped = [j for j, n in enumerate(own) if known.columns[n] == ""]
+        if not linked:
+            return own, types, merge_rows(rows, own, types, untyped), None
+        links = [r[-1] for r in rows]
+        last = links[-1] if links else None
+        values = merge_rows([r[:-1] for r in rows], own, types, untyped)
+        if not keys:
+            return own, types, values, last
+        whole = limit is None and not where and span is None  # every row: no list of them to send
+        every = len(keys) == len(known.spilled)
+        found = spill.values_of(conn, table, None if whole else links, None if every else keys) if rows else []
+        key_types = [known.logical.get(k, "") for k in keys]
+        names, types, merged = spill.merged(own, types, values, keys, key_types, links, found)
+        if columns:  # in the order asked
+            at = {name: j for j, name in enumerate(names)}
+            picks = [at[known.name(c)] for c in columns]
+            return [names[j] for j in picks], [types[j] for j in picks], merged[:, picks], last
+        return names, types, merged, last
+
+    @staticmethod
+    def _wanted(known: TableSchema, table: str, columns: Sequence[str] | None) -> tuple[list[str], list[str]]:
+        """(the table's columns, its spilled keys) among ``columns`` (None: all)."""
+        if not columns:
+            return list(known.columns), list(known.spilled.values())
+        own, keys = [], []
+        for column in columns:
+            name = known.name(column)
+            if name in known.columns:
+                own.append(name)
+            elif name.lower() in known.spilled:
+                keys.append(name)
+            else:
+                raise column_not_found(name, table, [*known.columns, *known.spilled.values()])
+        return own, keys
 
     def fetch(
         self,
@@ -75,16 +120,16 @@ class PostgresReads:
         columns: Sequence[str] | None = None,
     ) -> tuple[list[str], list[str], Any]:
         """(column names, logical types, an object table of the values as logged), the
-        overflow merged back: what :meth:`read` turns into a frame."""
+        overflow and the spilled keys merged back: what :meth:`read` turns into a frame."""
 
         def attempt(conn: Any) -> tuple[list[str], list[str], Any]:
-            if tail is not None:
-                names, types, rows, known = self._select(conn, table, where, columns, "DESC", int(tail))
-                rows.reverse()
-            else:
-                names, types, rows, known = self._select(conn, table, where, columns, "ASC", head)
-            untyped = [j for j, n in enumerate(names) if known.columns[n] == ""]
-            return names, types, merge_rows(rows, names, types, untyped)
+            known = self._checked(conn, table, where)
+            with spill.snapshot(conn, bool(known.spilled)):  # the rows and their spill rows
+                if tail is not None:
+                    names, types, values, _ = self._select(conn, table, known, where, columns, "DESC", int(tail))
+                else:
+                    names, types, values, _ = self._select(conn, table, known, where, columns, "ASC", head)
+            return names, types, values
 
         return self._run(attempt)
 
@@ -92,28 +137,22 @@ class PostgresReads:
         self, table: str, size: int, after: int = 0, upto: int | None = None
     ) -> Iterator[tuple[list[str], list[str], Any]]:
         """The table in order (its rows past row ``after``, up to row ``upto``), ``size``
-        rows at a time, as :meth:`fetch` gives them (each page one query after the previous
-        page's last row: bounded memory)."""
+        rows at a time, as :meth:`fetch` gives them, spilled keys included (each page one
+        query after the previous page's last row: bounded memory)."""
         last = after
         top = 2**63 - 1 if upto is None else upto
 
-        def attempt(conn: Any, start: int) -> tuple[list[str], list[str], list[tuple[Any, ...]], TableSchema]:
+        def attempt(conn: Any, start: int) -> tuple[list[str], list[str], Any, int | None]:
             known = self._load(conn, table)
-            names = list(known.columns)
-            query = sql.SQL("SELECT {}, {} FROM {} WHERE {} > %s AND {} <= %s ORDER BY {} LIMIT %s").format(
-                sql.SQL(", ").join(map(_I, [*names, OVERFLOW])), _I(ROW), _I(table), _I(ROW), _I(ROW), _I(ROW)
-            )
-            rows = conn.execute(query, (start, top, size)).fetchall()
-            types = [logical_types(known.columns, self._recorded(conn, table)).get(n, "") for n in names]
-            return names, types, rows, known
+            with spill.snapshot(conn, bool(known.spilled)):
+                return self._select(conn, table, known, None, None, "ASC", size, span=(start, top))
 
         while True:
-            names, types, rows, known = self._run(functools.partial(attempt, start=last))
-            if not rows:
+            names, types, values, end = self._run(functools.partial(attempt, start=last))
+            if end is None:
                 return
-            last = rows[-1][-1]
-            untyped = [j for j, n in enumerate(names) if known.columns[n] == ""]
-            yield names, types, merge_rows([r[:-1] for r in rows], names, types, untyped)
+            last = end
+            yield names, types, values
 
     def stored_pairs(
         self, table: str, track_ids: Sequence[str], between: tuple[str, str] | None = None
@@ -143,12 +182,12 @@ class PostgresReads:
         self, table: str, where: Where | None, order: str, offset: int, drop_null: bool
     ) -> dict[str, Any] | None:
         def attempt(conn: Any) -> dict[str, Any] | None:
-            names, types, rows, known = self._select(conn, table, where, None, order, 1, offset)
-            if not rows:
+            known = self._checked(conn, table, where)
+            with spill.snapshot(conn, bool(known.spilled)):
+                names, types, values, _ = self._select(conn, table, known, where, None, order, 1, offset)
+            if not len(values):
                 return None
-            untyped = [j for j, n in enumerate(names) if known.columns[n] == ""]
-            values = merge_rows(rows, names, types, untyped)[0]
-            return row_dict(names, types, [plain(v, t) for v, t in zip(values, types)], drop_null)
+            return row_dict(names, types, [plain(v, t) for v, t in zip(values[0], types)], drop_null)
 
         return self._run(attempt)
 

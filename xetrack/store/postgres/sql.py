@@ -60,18 +60,37 @@ class EngineAccess(Protocol):
 
 class TableSchema:
     """What this process knows of one table: columns (name -> declared logical type, the
-    hidden ones left out), their logical types, and the INSERTs checked per row shape."""
+    hidden ones left out), its spilled keys (:mod:`.spill`), the logical types of both,
+    and the INSERTs checked per row shape."""
 
-    __slots__ = ("columns", "lower", "logical", "insert_sql", "declared")
+    __slots__ = ("columns", "lower", "logical", "insert_sql", "declared", "spilled", "spills")
 
     def __init__(
-        self, columns: dict[str, str], recorded: dict[str, str], declared: dict[str, str] | None = None
+        self,
+        columns: dict[str, str],
+        recorded: dict[str, str],
+        declared: dict[str, str] | None = None,
+        spilled: dict[str, str] | None = None,
+        spills: bool = False,
     ) -> None:
         self.columns = columns
         self.declared = declared or {}  # name -> PostgreSQL's type name (format_type), hidden ones too
         self.lower = {name.lower(): name for name in columns}
-        self.logical = logical_types(columns, recorded)
+        self.spilled = spilled or {}  # lower-cased -> the key as recorded, in the order spilled
+        self.spills = spills  # whether the store has the spill's tables
+        self.logical: dict[str, str] = {}
+        self.retype(recorded)
         self.insert_sql: dict[tuple[tuple[str, ...], tuple[type, ...]], Any] = {}
+
+    def retype(self, recorded: dict[str, str]) -> None:
+        """The logical types as ``recorded`` now: the columns', then the spilled keys'."""
+        self.logical = logical_types(self.columns, recorded)
+        self.logical.update((key, recorded.get(low, "")) for low, key in self.spilled.items())
+
+    def name(self, key: str) -> str:
+        """``key`` as the table spells it: a column, a spilled key, or as given."""
+        low = key.lower()
+        return self.lower.get(low) or self.spilled.get(low, key)
 
 
 def check_names(keys: Sequence[str]) -> None:
@@ -162,10 +181,11 @@ def changes(
 
 
 def planned(known: TableSchema, keys: Sequence[str], first_value: Any) -> tuple[tuple[str, ...], dict[str, str]]:
-    """The keys as the table spells its columns, and the columns to add (name -> logical
-    type of the first value, '' for none) for the keys it lacks."""
-    names = tuple(known.lower.get(k.lower(), k) for k in keys)
-    return names, {n: sql_type(first_value(i)) or "" for i, n in enumerate(names) if n.lower() not in known.lower}
+    """The keys as the table spells them (columns and spilled keys), and the columns to
+    add (name -> logical type of the first value, '' for none) for the keys it lacks."""
+    names = tuple(map(known.name, keys))
+    have = known.lower.keys() | known.spilled.keys()
+    return names, {n: sql_type(first_value(i)) or "" for i, n in enumerate(names) if n.lower() not in have}
 
 
 @contextmanager

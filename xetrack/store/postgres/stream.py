@@ -4,7 +4,8 @@ chunk by chunk while the Tracker prepares the next chunk.
 The server takes about as long to store a chunk as the Tracker takes to check and
 build the next one; streaming overlaps the two instead of doing them one after the
 other. The stream is only an optimisation: anything it did not set up for (a chunk
-with other keys, a value that would go to the JSONB overflow) aborts it with
+with other keys, a value that would go to the JSONB overflow, keys past the table's
+columns: :mod:`.spill`) aborts it with
 :class:`~xetrack.store.base.StreamAborted` before anything is committed, and the caller
 sends the batch whole. The values stored are exactly those of ``insert_many``: the same
 placement (:func:`.pg_sql.place`, a NaN stored as NULL), the same logical types recorded
@@ -19,6 +20,7 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from ..base import StreamAborted
+from . import spill
 from .sql import changes, check_names, copy_rows, place, planned, row_limit
 
 
@@ -68,8 +70,10 @@ class PostgresStreams:
             names, wanted = planned(known, keys, first_value)
 
             def body(conn: Any) -> None:
-                grown = self._grow(conn, table, wanted) if wanted else known
-                final = tuple(grown.lower.get(n.lower(), n) for n in names)
+                grown = self._grow(conn, table, wanted, spill.preferred(roles)) if wanted else known
+                final = tuple(map(grown.name, names))
+                if grown.spilled and any(n.lower() in grown.spilled for n in final):
+                    raise StreamAborted(f"keys of table {table!r} are past its columns (spilled)")
                 found: dict[str, str] = {}
 
                 def rows() -> Iterator[tuple[Any, ...]]:

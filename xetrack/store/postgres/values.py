@@ -8,10 +8,11 @@ in the row's JSONB overflow column ``xetrack$overflow`` under the column's name,
 the column itself holds NULL in that row. Reads merge the overflow back, so the frame
 shows every value where it was logged. See docs/postgres.md.
 
-JSON has no bytes and no infinity, and JSONB prints ``1e300`` as digits (which would
-read back as an int): those are kept as a one-key object (``{"$bytes": base64}``,
-``{"$float": "inf"}``, ``{"$float": "1e+300"}``). Logged dicts and lists are JSON *text* already
-(:func:`xetrack.schema.coerce`), so a JSON object in a cell is always one of these.
+JSON has no bytes and no infinity, JSONB prints ``1e300`` as digits (which would read
+back as an int) and has no -0: those are kept as a one-key object (``{"$bytes": base64}``,
+``{"$float": "inf"}``, ``{"$float": "1e+300"}``, ``{"$float": "-0.0"}``). Logged dicts and
+lists are JSON *text* already (:func:`xetrack.schema.coerce`), so a JSON object in a cell
+is always one of these.
 
 >>> fits("INTEGER", 3), fits("INTEGER", "three"), fits("", "three")
 (True, False, True)
@@ -115,8 +116,8 @@ def to_json(value: Any) -> Any:
         if not math.isfinite(value):
             return {"$float": "nan" if value != value else ("inf" if value > 0 else "-inf")}
         text = repr(value)
-        if "e" in text or "." not in text:  # JSONB prints 1e300 as digits: it would read back an int
-            return {"$float": text}
+        if "e" in text or "." not in text or text == "-0.0":  # JSONB prints 1e300 as digits (an int
+            return {"$float": text}  # when read back), and its numbers have no -0
         return value
     if kind in (bytes, bytearray, memoryview):
         return {"$bytes": base64.b64encode(bytes(value)).decode("ascii")}

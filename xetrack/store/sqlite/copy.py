@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +32,7 @@ from ...schema import ASSETS_TABLE, BASE_COLUMNS, TIMESTAMP, TRACK_ID, is_intern
 from ..base import AssetWrites, has_table, rowid_alias
 from ..logical_types import logical_types
 from ..tables import RUN_COLUMNS, RUNS
+from . import spill
 from .busy import immediate, retry_busy, transact
 from .column_types import read_types, record_types
 from .ddl import RUNS_DDL
@@ -52,20 +53,26 @@ Row = tuple[Any, ...]
 
 # ============================================================== engine end (xetrack.copy.postgres)
 def pages(engine: Any, table: str, size: int) -> Iterator[tuple[tuple[str, ...], list[Row]]]:
-    """(column names, rows) in table order, ``size`` rows at a time, values as logged:
-    each page one query past the last page's rowid (bounded memory)."""
+    """(key names, rows) in table order, the spilled keys after the columns (:mod:`.spill`),
+    ``size`` rows at a time, values as logged: each page one read past the last page's
+    rowid (bounded memory), its rows and their spill rows in one snapshot."""
     types = engine.column_types(table)
     names = tuple(types)
-    rowid = rowid_alias(names)
-    cols = ", ".join(quote(n) for n in names)
+    keys = set(engine.spilled(table))
+    own = [n for n in names if n not in keys]
+    rowid = rowid_alias(own)
+    cols = ", ".join(quote(n) for n in [*own, *([spill.LINK] if keys else [])])
     fixed = [(j, types[n]) for j, n in enumerate(names) if types[n] in ("BOOLEAN", "REAL")]
     last = None
     while True:
         after = "" if last is None else f" WHERE {rowid} > ?"
-        rows = engine.query(
-            f"SELECT {rowid}, {cols} FROM {quote(table)}{after} ORDER BY {rowid} LIMIT {int(size)}",
-            () if last is None else (last,),
-        )
+        sql = f"SELECT {rowid}, {cols} FROM {quote(table)}{after} ORDER BY {rowid} LIMIT {int(size)}"
+        with engine.reading() as conn, spill.snapshot(conn):
+            rows = conn.execute(sql, () if last is None else (last,)).fetchall()
+            if keys:
+                links = [row[-1] for row in rows]
+                extra = spill.columns(links, [n for n in names if n in keys], spill.values_for(conn, table, links))
+                rows = [(*row[:-1], *(v[i] for v in extra.values())) for i, row in enumerate(rows)]
         if not rows:
             return
         last = rows[-1][0]
@@ -156,9 +163,16 @@ def source_tables(src: sqlite3.Connection) -> list[str]:
 
 
 def columns(conn: sqlite3.Connection, table: str) -> list[tuple[str, str]]:
-    """``[(name, declared type)]`` in table order; none for a missing table."""
+    """``[(name, declared type)]`` in table order, then the keys past the table's columns
+    (:mod:`.spill`, with no declared type), the spill's link column left out; none for a
+    missing table. A copy carries both kinds of keys alike: :func:`row_pages` reads them,
+    :func:`ensure_table` and :func:`insert_rows` place them by TARGET's own room."""
     rows = conn.execute("SELECT name, type FROM main.pragma_table_info(?)", (table,)).fetchall()
-    return [(name, decl or "") for name, decl in rows]
+    out = [(name, decl or "") for name, decl in rows if name != spill.LINK]
+    if len(out) < len(rows):
+        have = {name.lower() for name, _ in out}
+        out += [(key, "") for key in spill.spilled_keys(conn, table) if key.lower() not in have]
+    return out
 
 
 def count(conn: sqlite3.Connection, table: str) -> int:
@@ -235,15 +249,23 @@ def transaction(conn: sqlite3.Connection, body: Callable[[], Any], timeout: floa
 
 
 def ensure_table(
-    dst: sqlite3.Connection, table: str, wanted: list[tuple[str, str]], types: dict[str, str] | None = None
+    dst: sqlite3.Connection,
+    table: str,
+    wanted: list[tuple[str, str]],
+    types: dict[str, str] | None = None,
+    preferred: Collection[str] = (),
 ) -> dict[str, str]:
-    """Under the write lock: create the table and add its missing columns, as the store does.
+    """Under the write lock: create the table and add its missing keys, as the store does:
+    columns while the table has room, the rest spilled (:func:`.spill.split`, with
+    ``preferred``, lower-cased, taking the columns kept for params and steps).
 
     ``types``: SOURCE's logical types, which widen TARGET's as the values would: an
     untyped column takes SOURCE's type, an INTEGER one becomes REAL when SOURCE's is.
 
-    Returns lower-cased name -> the target's spelling of every column.
+    Returns lower-cased name -> the target's spelling of every key (spilled ones too).
     """
+    own = [name for (name,) in dst.execute("SELECT name FROM main.pragma_table_info(?)", (table,))]
+    width, linked = len(own), spill.LINK in own
     declared = dict(columns(dst, table))
     existing = {name.lower(): name for name in declared}
     if not existing:
@@ -252,16 +274,51 @@ def ensure_table(
         index = quote(f"ix_{table}_{TRACK_ID}")
         dst.execute(f"CREATE INDEX IF NOT EXISTS main.{index} ON {quote(table)} ({quote(TRACK_ID)})")
         existing = {name.lower(): name for name in BASE_COLUMNS}
-        declared = dict(BASE_COLUMNS)
-    for name, decl in wanted:
-        if name.lower() not in existing:
+        declared, width, linked = dict(BASE_COLUMNS), len(BASE_COLUMNS), False
+    missing = {name.lower(): (name, decl) for name, decl in wanted if name.lower() not in existing}
+    if missing:
+        fit, rest = _placed(dst, table, width, linked, [n for n, _ in missing.values()], preferred)
+        for name in fit:
+            decl = missing[name.lower()][1]
             dst.execute(f"ALTER TABLE main.{quote(table)} ADD COLUMN {quote(name)} {decl}".rstrip())
             existing[name.lower()] = name
             declared[name] = decl.upper()
+        if rest:  # keys past TARGET's columns: spilled there, by its own rules
+            if not linked:
+                spill.add_link(dst, table)
+            spill.register(dst, table, rest)
+            existing.update((name.lower(), name) for name in rest)
     if types:
         proposed = {existing[name.lower()]: kind for name, kind in types.items() if name.lower() in existing}
         record_types(dst, table, proposed, {name: decl.upper() for name, decl in declared.items()})
     return existing
+
+
+def _placed(
+    dst: sqlite3.Connection, table: str, width: int, linked: bool, names: list[str], preferred: Collection[str]
+) -> tuple[list[str], list[str]]:
+    """(the keys that become columns, the keys spilled) of ``names``, which TARGET's table
+    (``width`` columns) lacks; refuses when the table has no room left for its link."""
+    from ...errors import ColumnLimitError
+    from .limits import sqlite_limit
+
+    limit = sqlite_limit(dst, "SQLITE_LIMIT_COLUMN", 2000)  # 2000: SQLite's default
+    fit, rest = spill.split(limit, width, linked, names, preferred)
+    if rest and not linked and width + 1 > limit:
+        raise ColumnLimitError(
+            f"Table {table!r} of the target has {width} columns, SQLite's limit of {limit}, and no room left "
+            f"for the link that keys past it need ({', '.join(rest[:5])}{', ...' if len(rest) > 5 else ''}). "
+            "Nothing was copied: copy into another file"
+        )
+    return fit, rest
+
+
+def params_of(conn: sqlite3.Connection, table: str) -> list[str]:
+    """The keys of ``table`` the file records as params (``xetrack_kinds``): with the
+    steps, the keys that take the columns a table keeps for them (:func:`ensure_table`)."""
+    from .roles import read_roles
+
+    return [key for key, role in read_roles(conn, table).items() if role == "param"]
 
 
 # -- one table's rows --------------------------------------------------------------
@@ -281,7 +338,27 @@ def reset_seen(src: sqlite3.Connection, dst: sqlite3.Connection, table: str, tra
 
 
 def row_pages(src: sqlite3.Connection, table: str, names: Sequence[str], size: int) -> Iterator[list[Row]]:
-    """SOURCE's rows of ``table`` (columns ``names``) in rowid order, ``size`` at a time."""
+    """SOURCE's rows of ``table`` (keys ``names``, spilled ones too) in rowid order,
+    ``size`` at a time."""
+    lower = {key.lower(): key for key in spill.spilled_keys(src, table)}
+    spilled = {i: lower[n.lower()] for i, n in enumerate(names) if n.lower() in lower}
+    if not spilled:
+        yield from _column_pages(src, table, names, size)
+        return
+    own = [n for i, n in enumerate(names) if i not in spilled]
+    for page in _column_pages(src, table, [*own, spill.LINK], size):
+        links = [row[-1] for row in page]
+        found = spill.values_for(src, table, links)
+        values = list(spill.columns(links, list(spilled.values()), found).items())
+        at = {i: values[j][1] for j, i in enumerate(spilled)}
+        out = []
+        for r, row in enumerate(page):
+            wide = iter(row)
+            out.append(tuple(at[i][r] if i in at else next(wide) for i in range(len(names))))
+        yield out
+
+
+def _column_pages(src: sqlite3.Connection, table: str, names: Sequence[str], size: int) -> Iterator[list[Row]]:
     rowid = rowid_alias(names)
     cols = ", ".join(quote(n) for n in names)
     base = f"SELECT {rowid}, {cols} FROM main.{quote(table)}"
@@ -328,14 +405,25 @@ def top(dst: sqlite3.Connection, table: str, target: dict[str, str]) -> int:
 
 
 def insert_rows(
-    dst: sqlite3.Connection, table: str, names: tuple[str, ...], rows: list[Row], cache: dict[Any, str]
+    dst: sqlite3.Connection, table: str, names: tuple[str, ...], rows: list[Row], cache: dict[Any, Any]
 ) -> None:
-    """INSERT ``rows`` (values in ``names`` order); ``cache`` keeps the statement per names."""
-    sql = cache.get(names)
-    if sql is None:
-        marks = ", ".join("?" * len(names))
-        sql = cache[names] = f"INSERT INTO main.{quote(table)} ({', '.join(quote(n) for n in names)}) VALUES ({marks})"
-    dst.executemany(sql, rows)
+    """INSERT ``rows`` (values in ``names`` order, TARGET's spellings): the values of
+    TARGET's columns into its table, those of its spilled keys into the spill under new
+    links (:func:`.spill.insert_rows`); ``cache`` keeps the plan per names."""
+    plan = cache.get(names)
+    if plan is None:
+        lower = {key.lower(): key for key in spill.spilled_keys(dst, table)}
+        at = {i: lower[n.lower()] for i, n in enumerate(names) if n.lower() in lower}
+        wide = [i for i in range(len(names)) if i not in at]
+        cols = [names[i] for i in wide] + ([spill.LINK] if at else [])
+        marks = ", ".join("?" * len(cols))
+        sql = f"INSERT INTO main.{quote(table)} ({', '.join(quote(n) for n in cols)}) VALUES ({marks})"
+        plan = cache[names] = (sql, wide, at)
+    sql, wide, at = plan
+    if at:
+        spill.insert_rows(dst, table, sql, rows, wide, at)
+    else:
+        dst.executemany(sql, rows)
 
 
 def count_references(dst: sqlite3.Connection, refs: Counter[str]) -> None:

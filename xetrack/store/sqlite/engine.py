@@ -15,14 +15,17 @@ from __future__ import annotations
 import os
 import sqlite3
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import Any, TypeVar
+
+import pandas as pd
 
 from ...errors import DatabaseError, TableNotFoundError
 from ...frames import frame_from_rows, row_dict
 from ...schema import BASE_COLUMNS, TRACK_ID, is_internal_table, quote
 from ..base import Engine, Where, column_not_found, rowid_alias, rows_if_table, table_not_found, where_clause
 from ..logical_types import logical_types
+from . import spill
 from .assets import SQLiteAssets
 from .busy import retry_busy, transact
 from .column_types import forget_table, read_types
@@ -189,13 +192,30 @@ class SQLiteEngine(SQLiteWrites, SQLiteAssets, SQLiteUserSQL, SQLiteRunReads, En
 
     @surfaces_faults
     def columns(self, table: str) -> dict[str, str]:
+        """The table's columns (the spill's link left out), then its spilled keys (declared
+        with no type)."""
         with self._guard.lock:
-            return dict(self._table(self._live(), table, refresh=True).columns)
+            conn = self._live()
+            known = self._table(conn, table, refresh=True)
+            out = {n: d for n, d in known.columns.items() if n != spill.LINK}
+            out.update((k, "") for k in spill.spilled_keys(conn, table) if k not in out)
+            return out
 
     def column_types(self, table: str) -> dict[str, str]:
         with self._guard.lock:
             conn = self._live()
-            return self._logical(conn, table, self._table(conn, table, refresh=True))
+            logical = self._logical(conn, table, self._table(conn, table, refresh=True))
+            logical.pop(spill.LINK, None)
+            keys = spill.spilled_keys(conn, table)
+            if keys:
+                recorded = read_types(conn, table)
+                logical.update((k, recorded.get(k.lower(), "")) for k in keys if k not in logical)
+            return logical
+
+    def spilled(self, table: str) -> list[str]:
+        """The table's keys past its columns (:mod:`.spill`), in the order they came."""
+        with self._guard.lock:
+            return spill.spilled_keys(self._live(), table)
 
     def _logical(self, conn: sqlite3.Connection, table: str, known: KnownTable) -> dict[str, str]:
         """The logical types as the file records them now (this process's view refreshed)."""
@@ -302,6 +322,8 @@ class SQLiteEngine(SQLiteWrites, SQLiteAssets, SQLiteUserSQL, SQLiteRunReads, En
         with self._guard.lock:
             conn = self._live()
             checked = self._checked(conn, table, where)
+            if spill.LINK in checked.columns:  # keys past the columns: read with their spill rows
+                return self._read_spilled(conn, table, checked, where, head, tail, columns)
             sql, params = self.select_sql(table, checked.columns, where, head, tail, columns)
             # One statement: one consistent snapshot even while others write.
             cursor = conn.execute(sql, params)
@@ -312,6 +334,45 @@ class SQLiteEngine(SQLiteWrites, SQLiteAssets, SQLiteUserSQL, SQLiteRunReads, En
             types = self._logical(conn, table, checked)
         return frame_from_rows(names, [types.get(n, "") for n in names], rows)
 
+    def _read_spilled(
+        self,
+        conn: sqlite3.Connection,
+        table: str,
+        checked: KnownTable,
+        where: Where | None,
+        head: int | None,
+        tail: int | None,
+        columns: Sequence[str] | None,
+    ) -> Any:
+        """``read`` of a table with spilled keys: its rows and their spill rows in one read
+        transaction (one snapshot), the spilled keys as columns after the table's own."""
+        keys = spill.spilled_keys(conn, table)
+        own = [c for c in checked.columns if c != spill.LINK]
+        lower = {k.lower(): k for k in keys}
+        wanted_keys = keys if not columns else [lower[c.lower()] for c in columns if c.lower() in lower]
+        wanted_own = own if not columns else [c for c in columns if c.lower() not in lower]
+        sql, params = self.select_sql(table, checked.columns, where, head, tail, [*wanted_own, spill.LINK])
+        with spill.snapshot(conn):
+            rows = conn.execute(sql, params).fetchall()
+            links = [r[-1] for r in rows]
+            found = (
+                spill.values_of(conn, table, f"SELECT {quote(spill.LINK)} FROM ({sql})", params)
+                if wanted_keys and any(link is not None for link in links)
+                else []
+            )
+            types = self._logical(conn, table, checked)
+            recorded = read_types(conn, table)
+        frame = frame_from_rows(wanted_own, [types.get(n, "") for n in wanted_own], [r[:-1] for r in rows])
+        extra = spill.columns(links, wanted_keys, found)
+        if extra:
+            more = frame_from_rows(
+                list(extra), [recorded.get(k.lower(), "") for k in extra], list(zip(*extra.values()))
+            )
+            frame = pd.concat([frame, more], axis=1) if len(wanted_own) else more
+        if columns:  # in the order asked
+            frame = frame[[lower.get(c.lower(), c) for c in columns]]
+        return frame
+
     @surfaces_faults
     def _row_at(
         self, table: str, where: Where | None, order: str, offset: int, drop_null: bool
@@ -321,16 +382,31 @@ class SQLiteEngine(SQLiteWrites, SQLiteAssets, SQLiteUserSQL, SQLiteRunReads, En
             checked = self._checked(conn, table, where)
             clause, params = where_clause(where)
             rowid = rowid_alias(checked.columns)
-            cursor = conn.execute(
-                f"SELECT * FROM {quote(table)}{clause} ORDER BY {rowid} {order} LIMIT 1 OFFSET ?",
-                [*params, offset],
-            )
-            values = cursor.fetchone()
-            names = [d[0] for d in cursor.description]
-            if values is None:
-                return None
-            types = self._logical(conn, table, checked)  # after the row, as in read()
-        return row_dict(names, [types.get(n, "") for n in names], values, drop_null)
+            linked = spill.LINK in checked.columns
+            extra: dict[str, Any] = {}
+            with spill.snapshot(conn) if linked else nullcontext():  # the row and its spill rows: one snapshot
+                cursor = conn.execute(
+                    f"SELECT * FROM {quote(table)}{clause} ORDER BY {rowid} {order} LIMIT 1 OFFSET ?",
+                    [*params, offset],
+                )
+                values = cursor.fetchone()
+                names = [d[0] for d in cursor.description]
+                if values is None:
+                    return None
+                types = self._logical(conn, table, checked)  # after the row, as in read()
+                if linked:
+                    link = values[names.index(spill.LINK)]
+                    keys = spill.spilled_keys(conn, table)
+                    found = spill.values_of(conn, table, "SELECT ?", [link]) if link is not None else []
+                    recorded = read_types(conn, table)
+                    extra = {k: v[0] for k, v in spill.columns([link], keys, found).items()}
+                    keep = [i for i, n in enumerate(names) if n != spill.LINK]
+                    names, values = [names[i] for i in keep], tuple(values[i] for i in keep)
+        out = row_dict(names, [types.get(n, "") for n in names], values, drop_null)
+        if extra:
+            more = row_dict(list(extra), [recorded.get(k.lower(), "") for k in extra], tuple(extra.values()), drop_null)
+            out.update(more)
+        return out
 
     def last_row(
         self, table: str, where: Where | None = None, offset: int = 0, drop_null: bool = True

@@ -18,7 +18,7 @@ from typing import Any
 
 from ...schema import ASSET_COUNTS, ASSETS_TABLE, is_internal_table, quote
 from ..base import Engine, has_table
-from ..tables import BLOBS, CHUNKS, POINTING_TABLES, RUN_SIDE_TABLES
+from ..tables import BLOBS, CHUNKS, POINTING_TABLES, RUN_SIDE_TABLES, SPILL
 from . import blobs
 from .busy import retry_busy
 from .engine import sqlite_of
@@ -113,6 +113,9 @@ def _referenced(conn: sqlite3.Connection, candidates: set[str], side_tables: Seq
     for side in side_tables:
         if has_table(conn, side):
             used.update(h for (h,) in conn.execute(f'SELECT DISTINCT "hash" FROM {quote(side)}') if h in candidates)
+    if has_table(conn, SPILL):  # a logged object under a key past a table's columns
+        cursor = conn.execute(f'SELECT "value" FROM {quote(SPILL)} WHERE typeof("value") = \'text\'')
+        used.update(v for (v,) in cursor if len(v) in lengths and v in candidates)
     names = [
         n for (n,) in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'") if not is_internal_table(n)
     ]

@@ -29,7 +29,7 @@ class KnownTable:
     token that holds the old dict is known to be stale by identity alone.
     """
 
-    __slots__ = ("columns", "lower", "logical", "insert_sql", "version", "roles")
+    __slots__ = ("columns", "lower", "logical", "insert_sql", "version", "roles", "spilled", "spill_plans")
 
     def __init__(self) -> None:
         self.columns: dict[str, str] = {}  # name -> declared type, table order
@@ -42,11 +42,19 @@ class KnownTable:
         # behind another process's records: that costs a write transaction that rereads
         # the columns in question, never a wrong record.
         self.roles: dict[str, str] | None = None
+        # lower-cased key -> key, of the keys past the columns (store/sqlite/spill.py), as
+        # read under the write lock last; None until then. Only ever grows, like the file's.
+        self.spilled: dict[str, str] | None = None
+        # (keys, value types) -> (INSERT of the column keys and the link, their positions,
+        # position -> spilled key): rows checked like ``insert_sql``'s, some keys spilled
+        self.spill_plans: dict[tuple[tuple[str, ...], tuple[type, ...]], tuple[str, list[int], dict[int, str]]] = {}
 
     def load(self, columns: dict[str, str], version: int, recorded: dict[str, str]) -> None:
         if not set(columns) >= set(self.columns):
             self.insert_sql = {}  # columns went away (a reset): checked INSERTs are stale
             self.roles = None  # and so are the roles read with them
+            self.spilled = None  # and the spilled keys
+            self.spill_plans = {}
         self.columns = columns
         self.lower = {name.lower(): name for name in columns}
         self.logical = logical_types(columns, recorded)

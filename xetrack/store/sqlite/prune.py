@@ -27,6 +27,7 @@ from typing import Any
 from ...schema import ASSETS_TABLE, TIMESTAMP, TRACK_ID, is_internal_table, quote
 from ..base import Engine, has_table, rowid_alias
 from ..tables import ARTIFACTS, BLOBS, CHUNKS, MODELS, RUN_SIDE_TABLES, RUNS
+from . import spill
 from .engine import sqlite_of
 
 Row = tuple[Any, ...]
@@ -98,8 +99,9 @@ def delete_runs(
                     return None  # written since it was chosen: left whole
             deleted = 0
             if has_rows:
-                sql = f"DELETE FROM {quote(table)} WHERE {quote(TRACK_ID)} = ?"
-                deleted = conn.execute(sql, (track_id,)).rowcount
+                clause = f" WHERE {quote(TRACK_ID)} = ?"
+                spill.delete_rows(conn, table, clause, [track_id])  # the values of keys past its columns
+                deleted = conn.execute(f"DELETE FROM {quote(table)}{clause}", (track_id,)).rowcount
             for side in RUN_SIDE_TABLES:
                 if has_table(conn, side):
                     conn.execute(f'DELETE FROM {quote(side)} WHERE "track_id" = ? AND "table" = ?', (track_id, table))

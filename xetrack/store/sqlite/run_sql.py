@@ -25,7 +25,8 @@ from typing import Any
 from ...schema import TIMESTAMP, TRACK_ID, quote
 from ..base import has_table
 from ..meta_sql import RUN_NAME, TAG_PREFIX
-from ..tables import PREDICTIONS, RUN_NAMES, RUNS, SUMMARY_COLUMNS, SUMMARY_RUNS, TAGS
+from ..tables import PREDICTIONS, RUN_NAMES, RUNS, SPILL, SUMMARY_COLUMNS, SUMMARY_RUNS, TAGS
+from .spill import LINK
 
 #: A run's aggregation over its rows -> the SQL aggregate (``last``/``first``: by rowid).
 AGGS = {"last": None, "first": None, "min": "min", "max": "max", "mean": "avg"}
@@ -243,6 +244,44 @@ def compare_rows(
     return query(engine, f'SELECT * FROM ({select}) AS s WHERE "track_id" IN ({marks})', [*binds, *ids])
 
 
+def spilled_stats(engine: Any, table: str) -> list[tuple[Any, ...]]:
+    """Per run and spilled key (:mod:`.spill`): (track_id, key, min, max, mean, count) of
+    its values."""
+    sql = (
+        f'SELECT m.{quote(TRACK_ID)}, s."key", min(s."value"), max(s."value"), avg(s."value"), count(*) '
+        f'FROM {quote(SPILL)} AS s JOIN {quote(table)} AS m ON m.{quote(LINK)} = s."row" '
+        f'WHERE s."tbl" = ? GROUP BY m.{quote(TRACK_ID)}, s."key"'
+    )
+    return query(engine, sql, [table])[1]
+
+
+def spilled_ends(engine: Any, table: str, last: bool) -> list[tuple[Any, ...]]:
+    """Per run and spilled key: (track_id, key, value) of its last (else first) value
+    logged (the row of the largest, else smallest, link)."""
+    pick = "max" if last else "min"
+    sql = (
+        f'SELECT m.{quote(TRACK_ID)}, s."key", s."value", {pick}(s."row") '
+        f'FROM {quote(SPILL)} AS s JOIN {quote(table)} AS m ON m.{quote(LINK)} = s."row" '
+        f'WHERE s."tbl" = ? GROUP BY m.{quote(TRACK_ID)}, s."key"'
+    )
+    return [r[:3] for r in query(engine, sql, [table])[1]]
+
+
+def spilled_history_sql(table: str, key: str, step: str | None, track_id: Any, one: bool) -> tuple[str, list[Any]]:
+    """:func:`history_sql` of a spilled key: its values joined to their rows, in table order."""
+    t, tid = quote(table), quote(TRACK_ID)
+    where = "" if track_id is None else f" WHERE {tid} = ?"
+    fetched = "" if one else "m.t, "
+    part = "" if track_id is not None else f"PARTITION BY {tid} "
+    position = quote(step) if step else f"row_number() OVER ({part}ORDER BY rowid) - 1"
+    sql = (
+        f'SELECT {fetched}m.s, v."value" FROM (SELECT {tid} AS t, {position} AS s, {quote(LINK)} AS l, '
+        f"rowid AS r FROM {t}{where}) AS m JOIN {quote(SPILL)} AS v "
+        f'ON v."tbl" = ? AND v."key" = ? AND v."row" = m.l ORDER BY m.r'
+    )
+    return sql, [*([] if track_id is None else [track_id]), table, key]
+
+
 def run_ids(engine: Any, table: str) -> list[Any]:
     """The table's distinct track_ids, NULL left out."""
     _, known = query(engine, f"SELECT DISTINCT {quote(TRACK_ID)} FROM {quote(table)}")
@@ -250,10 +289,18 @@ def run_ids(engine: Any, table: str) -> list[Any]:
 
 
 def aggregate_rows(
-    engine: Any, select: str, binds: Sequence[Any], metric: str, by: Sequence[str], aggs: Sequence[str]
+    engine: Any,
+    select: str,
+    binds: Sequence[Any],
+    metric: str,
+    by: Sequence[str],
+    aggs: Sequence[str],
+    memory: MemoryRuns | None = None,
 ) -> tuple[list[str], list[tuple[Any, ...]]]:
     """``aggs`` (names of :data:`GROUP_AGGS`) of the column ``metric`` over the rows of
-    ``select``, grouped and sorted by the columns ``by``."""
+    ``select`` (or of ``memory``'s table), grouped and sorted by the columns ``by``."""
+    if memory is not None:
+        select, binds = 'SELECT * FROM "s"', []
     m = quote(metric)
     keys = [quote(b) for b in by]
     parts = list(keys)
@@ -265,12 +312,13 @@ def aggregate_rows(
     part = f"PARTITION BY {', '.join(keys)}" if keys else ""
     group = f" GROUP BY {', '.join(keys)} ORDER BY {', '.join(keys)}" if keys else ""
     sql = f"SELECT {', '.join(parts)} FROM (SELECT *, avg({m}) OVER ({part}) AS _mean FROM ({select})){group}"
+    run = memory.query if memory is not None else lambda q, b: query(engine, q, b)
     try:
-        return query(engine, sql, binds)
+        return run(sql, binds)
     except sqlite3.OperationalError as exc:
         if "sqrt" not in str(exc):
             raise
-        names, rows = query(engine, sql.replace("sqrt(", "(", 1), binds)  # no math functions
+        names, rows = run(sql.replace("sqrt(", "(", 1), binds)  # no math functions
         return names, [
             tuple(math.sqrt(v) if n == "std" and v is not None else v for n, v in zip(names, r)) for r in rows
         ]

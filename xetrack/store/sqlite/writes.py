@@ -21,6 +21,7 @@ from typing import Any
 from ...errors import ColumnLimitError
 from ...schema import quote, sql_type
 from ..base import ROWID_ALIASES, AssetWrites, Roles, Where, pending_roles, rowid_alias, where_clause
+from . import spill
 from .assets import write_assets
 from .busy import immediate, retry_busy
 from .column_types import read_types, record_types
@@ -45,28 +46,56 @@ class SQLiteWrites:
     _read_columns: Callable[[sqlite3.Connection, str], dict[str, str]]
 
     def _add_columns(
-        self, conn: sqlite3.Connection, table: str, wanted: dict[str, str | None], known: KnownTable | None = None
-    ) -> KnownTable:
+        self,
+        conn: sqlite3.Connection,
+        table: str,
+        wanted: dict[str, str | None],
+        known: KnownTable | None = None,
+        preferred: frozenset[str] = frozenset(),
+    ) -> tuple[KnownTable, list[str]]:
         """Inside a write transaction: add the wanted columns that are still missing
-        (``known``: the schema, when the caller has just refreshed it under the lock).
+        (``known``: the schema, when the caller has just refreshed it under the lock);
+        returns the schema and the wanted keys that did not fit, now spilled (recorded in
+        :mod:`.spill`, in the order wanted), with the keys spilled before left out.
+
+        A key takes a column while the table has fewer than SQLite's limit less one (the
+        link) less :data:`.spill.RESERVE`; past that, only ``preferred`` keys (lower-cased:
+        params, steps) take the reserve, so that a param or a step that comes after a
+        thousand per-class metrics is still a column.
 
         A column wanted for None (type None) is added with no declared type: SQLite then
         stores every value exactly as given, and the first one sets its logical type.
         """
         if known is None:
             known = self._table(conn, table, refresh=True)
-        missing = {n: t or "" for n, t in wanted.items() if n.lower() not in known.lower}
+        before = {k.lower() for k in spill.spilled_keys(conn, table)}
+        missing = {n: t or "" for n, t in wanted.items() if n.lower() not in known.lower and n.lower() not in before}
         if not missing:
-            return known
+            return known, []
+        rest: list[str] = []
         limit = sqlite_limit(conn, "SQLITE_LIMIT_COLUMN", 2000)  # 2000: SQLite's default
-        if len(known.columns) + len(missing) > limit:
-            raise ColumnLimitError(
-                f"Table {table!r} has {len(known.columns)} columns; adding "
-                f"{len(missing)} more ({', '.join(list(missing)[:5])}"
-                f"{', ...' if len(missing) > 5 else ''}) would pass SQLite's limit of "
-                f"{limit} columns. Nothing was written. Log fewer distinct keys, "
-                "for example a dict as one JSON value, or use another table."
-            )
+        linked = spill.LINK.lower() in known.lower
+        free = limit - len(known.columns) - (0 if linked else 1)  # the link takes a column
+        if len(missing) > free - spill.RESERVE:
+            if free < 0 and not linked:
+                raise ColumnLimitError(
+                    f"Table {table!r} has {len(known.columns)} columns, SQLite's limit of {limit}, and no room "
+                    f"left for the link that keys past it need ({', '.join(list(missing)[:5])}"
+                    f"{', ...' if len(missing) > 5 else ''}). Nothing was written. Log these keys into another table."
+                )
+            ordinary = max(0, free - spill.RESERVE)
+            fit: list[str] = []
+            for name in missing:  # in the order wanted: preferred ones from the reserve too
+                if (name.lower() in preferred and len(fit) < free) or len(fit) < ordinary:
+                    fit.append(name)
+                else:
+                    rest.append(name)
+            missing = {n: missing[n] for n in fit}
+            if rest and not linked:
+                spill.add_link(conn, table)
+                known.add(spill.LINK, "INTEGER")
+            if rest:
+                spill.register(conn, table, rest)
         if any(name.lower() in ROWID_ALIASES for name in missing):
             rowid_alias([*known.columns, *missing])  # refuse to shadow every rowid name
         raced = False
@@ -83,7 +112,7 @@ class SQLiteWrites:
             known.load(self._read_columns(conn, table), version, read_types(conn, table))
         else:  # only our ALTERs moved the version
             known.version = version
-        return known
+        return known, rest
 
     # -- writes -----------------------------------------------------------------
     def insert(
@@ -99,6 +128,16 @@ class SQLiteWrites:
                 conn = main.conn if main.conn is not None and main.pid == os.getpid() else self._live()
                 known = self._tables.get(table) or self._table(conn, table)
                 sql = None if assets else known.insert_sql.get(signature)
+                plan = None if assets or sql is not None else known.spill_plans.get(signature)
+                if plan is not None and (not roles or self._roles_recorded(conn, table, known, roles)):
+                    try:  # keys checked before, some past the columns: the row and its spill rows
+                        retry_busy(lambda: self._spill_write(conn, table, plan, values), self.timeout, self.path)
+                        return
+                    except sqlite3.OperationalError as exc:
+                        if not stale_schema(exc):
+                            raise
+                        self._tables.pop(table, None)  # another connection reset the table
+                        known = self._table(conn, table)
                 if sql is not None and (not roles or self._roles_recorded(conn, table, known, roles)):
                     try:
                         conn.execute(sql, values)
@@ -121,6 +160,29 @@ class SQLiteWrites:
                         known.insert_sql = {}
                     known.insert_sql[signature] = sql
                     return
+
+                if (
+                    not assets
+                    and known.spilled
+                    and all(k.lower() in known.lower or k.lower() in known.spilled for k in keys)
+                    and not known.changes(keys, values)
+                    and (not roles or self._roles_recorded(conn, table, known, roles))
+                ):  # known keys, some past the columns: the row and its spill rows, nothing else
+                    spilled = known.spilled
+                    at = {i: spilled[k.lower()] for i, k in enumerate(keys) if k.lower() not in known.lower}
+                    wide = [i for i in range(len(keys)) if i not in at]
+                    made = (insert_sql(table, [*(keys[i] for i in wide), spill.LINK]), wide, at)
+                    if len(known.spill_plans) >= MAX_CHECKED:
+                        known.spill_plans = {}
+                    known.spill_plans[signature] = made
+                    try:
+                        retry_busy(lambda: self._spill_write(conn, table, made, values), self.timeout, self.path)
+                        return
+                    except sqlite3.OperationalError as exc:
+                        if not stale_schema(exc):
+                            raise
+                        self._tables.pop(table, None)  # another connection reset the table
+                        known = self._table(conn, table)
 
                 # New columns, or a logical type or role to record: the path of every batch.
                 retry_busy(
@@ -168,6 +230,15 @@ class SQLiteWrites:
         except sqlite3.Error as exc:
             raise_fault(self, exc)
             raise
+
+    def _spill_write(
+        self, conn: sqlite3.Connection, table: str, plan: tuple[str, list[int], dict[int, str]], values: tuple[Any, ...]
+    ) -> None:
+        """One row of keys checked before, some spilled: its row (``plan``'s INSERT of the
+        column keys and the link) and its spill rows, in one write transaction."""
+        sql, wide, at = plan
+        with self._writing(conn, table):
+            spill.insert_rows(conn, table, sql, [values], wide, at)
 
     def _roles_recorded(self, conn: sqlite3.Connection, table: str, known: KnownTable, roles: Roles) -> bool:
         """Whether the file records ``roles`` already, as this process knows it (the
@@ -232,12 +303,22 @@ class SQLiteWrites:
             grown = self._table(conn, table, refresh=True)
             missing = {k: sql_type(first_value(i)) for i, k in enumerate(keys) if k.lower() not in grown.lower}
             if missing:
-                grown = self._add_columns(conn, table, missing, grown)
+                preferred = frozenset({*spill.FIRST, *(k.lower() for k, r in (roles or {}).items() if r == "param")})
+                grown, _ = self._add_columns(conn, table, missing, grown, preferred)
             self._record(conn, table, grown, batch_changes(grown, keys, rows, first_value))
             if assets:
                 write_assets(conn, assets)
-            conn.executemany(insert_sql(table, keys), rows)
-            if roles:
+            spilled = {k.lower(): k for k in spill.spilled_keys(conn, table)} if missing else {}
+            if spilled:
+                grown.spilled = spilled  # read under the write lock: exact
+            at = {i: spilled[k.lower()] for i, k in enumerate(keys) if k.lower() in spilled}
+            if at:  # keys past the table's columns: the row, then its spill rows under its link
+                wide = [i for i in range(len(keys)) if i not in at]
+                sql = insert_sql(table, [*(keys[i] for i in wide), spill.LINK])
+                spill.insert_rows(conn, table, sql, rows, wide, at)
+            else:
+                conn.executemany(insert_sql(table, keys), rows)
+            if roles and not self._roles_recorded(conn, table, grown, roles):
                 recorded = write_roles(conn, table, roles)
                 if grown.roles is not None:
                     grown.roles.update(recorded)
@@ -250,15 +331,24 @@ class SQLiteWrites:
 
             def write() -> int:
                 with self._writing(conn, table):
-                    grown = self._add_columns(conn, table, {k: sql_type(v) for k, v in values.items()})
+                    grown, _ = self._add_columns(conn, table, {k: sql_type(v) for k, v in values.items()})
                     if not values:
                         return 0
-                    sets = ", ".join(f"{quote(k)} = ?" for k in values)
+                    spilled = {k.lower(): k for k in spill.spilled_keys(conn, table)}
+                    wide = {k: v for k, v in values.items() if k.lower() not in spilled}
                     clause, params = where_clause(where)
-                    cur = conn.execute(f"UPDATE {quote(table)} SET {sets}{clause}", [*values.values(), *params])
-                    if cur.rowcount:  # a value stored: it may set or widen a logical type
+                    if wide:
+                        sets = ", ".join(f"{quote(k)} = ?" for k in wide)
+                        cur = conn.execute(f"UPDATE {quote(table)} SET {sets}{clause}", [*wide.values(), *params])
+                        count = cur.rowcount
+                    else:
+                        count = conn.execute(f"SELECT count(*) FROM {quote(table)}{clause}", params).fetchone()[0]
+                    narrow = {spilled[k.lower()]: v for k, v in values.items() if k.lower() in spilled}
+                    if narrow and count:
+                        spill.set_values(conn, table, narrow, clause, params)
+                    if count:  # a value stored: it may set or widen a logical type
                         self._record(conn, table, grown, grown.changes(tuple(values), tuple(values.values())))
-                    return cur.rowcount
+                    return int(count)
 
             return retry_busy(write, self.timeout, self.path)
 
@@ -271,6 +361,7 @@ class SQLiteWrites:
 
             def write() -> int:
                 with self._writing(conn, table):
+                    spill.delete_rows(conn, table, clause, params)  # the rows' spill rows go with them
                     return conn.execute(f"DELETE FROM {quote(table)}{clause}", params).rowcount
 
             return retry_busy(write, self.timeout, self.path)
