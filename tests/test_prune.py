@@ -536,6 +536,32 @@ def test_xt_du_adds_up_and_prune_frees_what_it_said(db):
     assert sql(db, "PRAGMA integrity_check") == [("ok",)]
 
 
+def test_xt_du_counts_keys_past_the_columns_in_their_runs_rows(db):
+    wide = Tracker(db, track_id="wide")
+    for step in range(20):
+        wide.log({"step": step, **{f"class_{i}_f1": step + i / 3000 for i in range(2500)}})
+    narrow = Tracker(db, track_id="narrow")
+    for step in range(20):
+        narrow.log({"step": step, "class_0_f1": 0.5})
+    assert Reader(db).store.spilled("default")
+    du = json.loads(ok("du", db, "--json"))
+    runs = {r["track_id"]: r for r in du["runs"]}
+    spill_pages = sql(db, "SELECT sum(pgsize) FROM dbstat WHERE name = 'xetrack_spill'")[0][0]
+    table_pages = sql(db, "SELECT sum(pgsize) FROM dbstat WHERE name = 'default'")[0][0]
+    assert runs["wide"]["row_bytes"] > spill_pages and runs["narrow"]["row_bytes"] < 0.1 * spill_pages
+    table = next(t for t in du["tables"] if t["table"] == "default")
+    assert table["row_bytes"] >= table_pages + spill_pages
+    assert "xetrack_spill" not in {t["table"] for t in du["internal"]}  # counted once, in its table
+    listed = sum(t["row_bytes"] for t in du["tables"]) + sum(t["bytes"] for t in du["internal"])
+    assert listed <= du["bytes"]
+    size = os.path.getsize(db)
+    reader = Reader(db)
+    assert reader.delete_run("wide") == 20
+    reader.gc(vacuum=True)
+    shrunk = size - os.path.getsize(db)
+    assert abs(shrunk - runs["wide"]["bytes"]) <= 0.1 * runs["wide"]["bytes"], (shrunk, runs["wide"])
+
+
 def test_xt_du_on_postgres(pg_url):
     failed_runs(pg_url, n=2, size=10_000)
     du = json.loads(ok("du", pg_url, "--json"))

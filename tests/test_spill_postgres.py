@@ -1,6 +1,7 @@
 """Keys past the columns a PostgreSQL table can hold (store/postgres/spill.py), on the real
 server: stored, never refused, and every read gives each value back as logged."""
 
+import json
 import math
 import multiprocessing as mp
 import random
@@ -11,6 +12,7 @@ import psycopg
 import pytest
 
 import xetrack
+from test_cli import ok
 from xetrack import Reader, Tracker
 from xetrack.errors import ColumnNotFoundError
 from xetrack.store.postgres.spill import RESERVE, UNITS_SQL, budget
@@ -347,6 +349,22 @@ def test_a_copy_carries_spilled_keys(pg_server, pg_url):
     assert room(target)[0] <= room(target)[1] and Reader(target).store.spilled("default")
 
 
+def test_a_copy_from_a_file_keeps_a_late_param_a_column(pg_server, tmp_path):
+    """A param that came after a thousand metrics (a second run's new param) takes a
+    column from the reserve in the file; the copy's rows carry its role, so it does in
+    PostgreSQL too, where a metric in its place would be spilled."""
+    path = str(tmp_path / "wide.db")
+    wide = {f"c{i}": float(i) for i in range(1200)}
+    first = Tracker(path, params={"model": "m"}).log(wide)
+    second = Tracker(path, params={"model": "m", "seed": 3}).log({**wide, "late_metric": 1.0})
+    target = pg_server.create_database()
+    xetrack.copy(path, target)
+    columns = live_columns(target)
+    assert "seed" in columns and "model" in columns
+    assert "late_metric" not in columns and "late_metric" in Reader(target).store.spilled("default")
+    check_frame(Reader(target).to_df(), [first, second], "copy")
+
+
 def _log_wide_rows(url):
     tracker = Tracker(url, track_id="killed")
     for r in range(10_000):
@@ -395,3 +413,54 @@ def test_a_reset_or_a_table_dropped_by_hand_starts_without_the_old_spill(pg_url)
     again = Tracker(pg_url).log({"x": 1})
     check_frame(Reader(pg_url).to_df(), [again], "after a drop by hand")
     assert Reader(pg_url).store.spilled("default") == [] and spill_rows(pg_url) == 0
+
+
+def test_run_reads_over_spilled_keys_agree_with_a_sqlite_file(pg_url, tmp_path):
+    """runs/search/history/compare/aggregate see keys past the columns on PostgreSQL as
+    on a SQLite file holding the same rows; a set_value of a spilled key is seen at once."""
+    path = str(tmp_path / "same.db")
+    for i in range(4):
+        for url in (pg_url, path):
+            t = Tracker(url, params={"model": f"m{i % 2}", "seed": i}, track_id=f"r{i}")
+            for step in range(3):
+                t.log({"step": step, **{f"class_{j}_f1": (i * 7 + j + step) % 11 / 10 for j in range(1700)}})
+    pg, lite = Reader(pg_url), Reader(path)
+    assert "class_1699_f1" in pg.store.spilled("default")
+    late = "class_1699_f1"
+
+    def agree(read):
+        clock = ["start", "end", "duration", "timestamp"]  # when each store got its rows
+        ours, theirs = (read(r).drop(columns=clock, errors="ignore").reset_index(drop=True) for r in (pg, lite))
+        pd.testing.assert_frame_equal(ours, theirs, check_dtype=False)
+        return ours
+
+    runs = agree(lambda r: r.runs())
+    assert runs[late].tolist() == [(i * 7 + 1699 + 2) % 11 / 10 for i in range(4)]
+    agree(lambda r: r.runs(agg="max")[["track_id", late]])
+    found = agree(lambda r: r.search(f"{late} > 0.3", order_by=f"-{late}"))
+    assert found["track_id"].tolist() and all(found[late] > 0.3)
+    assert found[late].is_monotonic_decreasing
+    history = agree(lambda r: r.history(late, track_id="r2"))
+    assert history["value"].tolist() == [(14 + 1699 + s) % 11 / 10 for s in range(3)]
+    agree(lambda r: r.history(late))
+    agree(lambda r: (lambda c: c[~c.iloc[:, 0].isin(["start", "end", "duration"])])(r.compare(["r0", "r3"])))
+    agree(lambda r: r.aggregate(late, by=["model"]))
+    for reader in (Reader(pg_url), Reader(path)):
+        assert reader.set_value(late, 9.5, track_id="r1") == 3
+    runs = agree(lambda r: r.runs())  # the copy of the PostgreSQL table saw the change
+    assert runs.set_index("track_id").loc["r1", late] == 9.5
+    more = Tracker(pg_url, params={"model": "m0", "seed": 9}, track_id="r9")
+    more.log({"step": 0, late: 0.25})
+    assert Reader(pg_url).runs().set_index("track_id").loc["r9", late] == 0.25  # new rows read since
+
+
+def test_xt_du_counts_spilled_values_in_their_runs(pg_url):
+    wide = Tracker(pg_url, track_id="wide")
+    for step in range(10):
+        wide.log({"step": step, **{f"class_{i}_f1": step + i / 3000 for i in range(2500)}})
+    Tracker(pg_url, track_id="narrow").log({"step": 0, "class_0_f1": 0.5})
+    du = json.loads(ok("du", pg_url, "--json"))
+    runs = {r["track_id"]: r for r in du["runs"]}
+    spill_bytes = raw(pg_url, "SELECT pg_total_relation_size('xetrack_spill')")[0][0]
+    assert runs["wide"]["row_bytes"] > 0.5 * spill_bytes > 100 * runs["narrow"]["row_bytes"] > 0
+    assert "xetrack_spill" not in {t["table"] for t in du["internal"]}

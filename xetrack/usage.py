@@ -25,7 +25,7 @@ from typing import Any
 
 from .store import features
 from .store.features import PruneSQL
-from .store.tables import RUN_SIDE_TABLES
+from .store.tables import RUN_SIDE_TABLES, SPILL
 
 #: (kind, table, track_id) of what points at a stored hash; kind is row, artifact or model.
 Pointer = tuple[str, "str | None", "str | None"]
@@ -43,13 +43,15 @@ def run_bytes(
     engine: Any, table: str, sizes: dict[str, int] | None = None, exact: bool = True
 ) -> tuple[dict[str, list[int]], bool]:
     """track_id -> [rows, row bytes, side-row bytes] of every run of ``table`` (a run with
-    side rows only has 0 rows), and whether the tables' bytes are exact."""
+    side rows only has 0 rows), and whether the tables' bytes are exact. A run's row bytes
+    include its values of keys past the table's columns (their share of the spill)."""
     store = sizes_of(engine)
+    names = [table, *RUN_SIDE_TABLES, *([SPILL] if engine.spilled(table) else [])]
     if sizes is None:
-        sizes, exact = store.object_bytes(engine, [table, *RUN_SIDE_TABLES])
-    fixed = store.fixed_bytes(engine, [table, *RUN_SIDE_TABLES]) if exact else {}
+        sizes, exact = store.object_bytes(engine, names)
+    fixed = store.fixed_bytes(engine, names) if exact else {}
     out: dict[str, list[int]] = {}
-    for name in (table, *RUN_SIDE_TABLES):
+    for name in names:
         per, total = store.run_payloads(engine, name, table)
         whole = max(0, sizes.get(name, 0) - fixed.get(name, 0))  # the root pages stay
         for track_id, (rows, payload) in per.items():
@@ -57,6 +59,8 @@ def run_bytes(
             entry = out.setdefault(track_id, [0, 0, 0])
             if name == table:
                 entry[0], entry[1] = rows, entry[1] + share
+            elif name == SPILL:
+                entry[1] += share
             else:
                 entry[2] += share
     return out, exact
@@ -106,6 +110,7 @@ def report(engine: Any, top: int = 10) -> dict[str, Any]:
     tables, runs = [], []
     for table in experiment:
         per, _ = run_bytes(engine, table, sizes, exact)
+        spilled = _spill_share(engine, table, sizes, exact, per)
         held: dict[str, int] = defaultdict(int)
         own: dict[str, int] = defaultdict(int)
         for key, found in pointers.items():
@@ -120,7 +125,7 @@ def report(engine: Any, top: int = 10) -> dict[str, Any]:
                 "table": table,
                 "runs": sum(1 for v in per.values() if v[0]),
                 "rows": sum(v[0] for v in per.values()),
-                "row_bytes": sizes.get(table, 0),
+                "row_bytes": sizes.get(table, 0) + spilled,
                 "side_bytes": sum(v[2] for v in per.values()),
             }
         )
@@ -144,7 +149,8 @@ def report(engine: Any, top: int = 10) -> dict[str, Any]:
         "page_size": page,
         "exact": exact,
         "tables": tables,
-        "internal": [{"table": n, "bytes": b} for n, b in sorted(sizes.items()) if n not in set(experiment)],
+        # the spill's pages are counted in its tables' row bytes
+        "internal": [{"table": n, "bytes": b} for n, b in sorted(sizes.items()) if n not in {*experiment, SPILL}],
         "runs": runs[: max(0, int(top))],
         "stored": [_kind(kind, items, pointers, loose) for kind in ("asset", "artifact", "orphan")],
         "reclaimable": {
@@ -153,6 +159,16 @@ def report(engine: Any, top: int = 10) -> dict[str, Any]:
             "bytes": free + sum(loose.values()),
         },
     }
+
+
+def _spill_share(engine: Any, table: str, sizes: dict[str, int], exact: bool, per: dict[str, list[int]]) -> int:
+    """The bytes of the spill that hold ``table``'s values (keys past its columns): its
+    share of the spill's pages, by the size of its spill rows."""
+    if not engine.spilled(table):
+        return 0
+    mine, total = sizes_of(engine).run_payloads(engine, SPILL, table)
+    payload = sum(b for _, b in mine.values())
+    return round(sizes.get(SPILL, 0) * payload / total) if exact and total else payload
 
 
 def _kind(

@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from ..assets import HASH_LENGTH, is_asset_hash
+from ..meta import kinds
 from ..schema import TIMESTAMP, TRACK_ID
 from ..store import features, open_engine
 from ..store.base import AssetWrites
@@ -61,12 +62,14 @@ def copy_with_postgres(
                 continue
             dst.ensure_table(name)
             result.tables[name] = 0
+            roles = kinds(src, name)  # params keep their columns near TARGET's limit, as in SOURCE
             for keys, rows in _pages(src, name):
                 fresh = _unseen(dst, name, keys, rows)
                 result.skipped += len(rows) - len(fresh)
                 if fresh:
                     writes = _assets(src, dst, fresh) if assets else None
-                    dst.insert_many(name, keys, fresh, _first_value(fresh), writes)
+                    page_roles = {k: roles[k] for k in keys if k in roles}
+                    dst.insert_many(name, keys, fresh, _first_value(fresh), writes, roles=page_roles or None)
                     result.rows += len(fresh)
                     result.tables[name] += len(fresh)
                     result.assets += len(writes.blobs) if writes else 0

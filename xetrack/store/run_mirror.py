@@ -2,7 +2,8 @@
 
 ``runs``/``search``/``compare``/``aggregate``/``history``/``predictions`` run the very
 SQL they run on a SQLite file (:mod:`.sqlite_run_sql`), over an in-memory SQLite copy of
-one table and its side rows, made for the call. That gives the SQLite engine's answers
+one table and its side rows, made for the call; keys past the table's columns are spilled
+in the copy as in a file (:mod:`.sqlite.spill`), under the rows' ids. That gives the SQLite engine's answers
 exactly (values, dtypes, status ``dead``), at the price of reading the table once per
 process; later calls read only the rows logged since (:mod:`.pg_mirror`). The copy
 keeps no run summary. Its twin, :mod:`.sqlite_run_copy`, hands a SQLite file over as is.
@@ -17,7 +18,7 @@ import threading
 from typing import Any
 
 from ..schema import TRACK_ID, quote
-from .tables import KINDS, PREDICTIONS, RUN_NAMES, RUNS, TAGS
+from .tables import KINDS, PREDICTIONS, RUN_NAMES, RUNS, SPILL, TAGS
 
 
 class _Copy:
@@ -66,9 +67,11 @@ def _refresh(engine: Any, table: str, key: tuple[str, str], copy: _Copy, read_si
     from .meta_sql import DDL as META_DDL
     from .postgres import meta as pg_meta
     from .postgres import side as pg_side
+    from .sqlite import spill as sqlite_spill
+    from .sqlite.column_types import forget_table, record_types
     from .sqlite.ddl import PREDICTIONS_DDL, RUNS_DDL
 
-    kept, described, last, (names, types, values) = read_since(engine, table, copy.seen, copy.upto)
+    kept, described, last, (names, types, values, spilled) = read_since(engine, table, copy.seen, copy.upto)
     runs = pg_side.side_rows(engine, RUNS, table)
     predictions = pg_side.side_rows(engine, PREDICTIONS, table)
     extra = {
@@ -77,15 +80,36 @@ def _refresh(engine: Any, table: str, key: tuple[str, str], copy: _Copy, read_si
     }
 
     def fill(conn: Any) -> None:
+        linked = spilled is not None  # keys past the columns: the copy spills them as a file does
         if not kept:
             conn.execute(f"DROP TABLE IF EXISTS {quote(table)}")
+            sqlite_spill.drop(conn, table)
+            forget_table(conn, table)
             declared = ", ".join(f"{quote(n)} {t}".rstrip() for n, t in zip(names, types))
             conn.execute(f"CREATE TABLE {quote(table)} ({declared})")
             if TRACK_ID in names:  # one run's rows through an index, as in the file
                 conn.execute(f"CREATE INDEX {quote('ix_' + table + '_track_id')} ON {quote(table)} ({quote(TRACK_ID)})")
+        if linked:
+            if not sqlite_spill.spilled_keys(conn, table):  # the copy holds no link column yet
+                sqlite_spill.add_link(conn, table)
+            sqlite_spill.register(conn, table, spilled.keys)  # new keys after the ones it holds
+            record_types(conn, table, dict(zip(spilled.keys, spilled.types)), {})
         if values is not None:
-            marks = ", ".join("?" for _ in names)
-            conn.executemany(f"INSERT INTO {quote(table)} VALUES ({marks})", values.tolist())
+            rows = values.tolist()
+            if linked:
+                into = ", ".join(quote(n) for n in [*names, sqlite_spill.LINK])
+                marks = ", ".join("?" for _ in range(len(names) + 1))
+                conn.executemany(
+                    f"INSERT INTO {quote(table)} ({into}) VALUES ({marks})",
+                    [(*row, link) for row, link in zip(rows, spilled.links)],
+                )
+                conn.executemany(
+                    f'INSERT OR REPLACE INTO {quote(SPILL)} ("tbl", "row", "key", "value") VALUES (?, ?, ?, ?)',
+                    [(table, *found) for found in spilled.found],
+                )
+            else:
+                marks = ", ".join("?" for _ in names)
+                conn.executemany(f"INSERT INTO {quote(table)} VALUES ({marks})", rows)
         for name, ddl, rows in (
             (RUNS, RUNS_DDL, runs),
             (PREDICTIONS, PREDICTIONS_DDL, predictions),

@@ -45,9 +45,10 @@ class PostgresChanges:
                 own = [(n, v) for n, v in zip(names, values.values()) if n not in narrow]
                 if own:
                     count = _set_columns(conn, table, grown, own, clause, where_params)
-                else:  # only spilled keys: the rows themselves stay as they are
-                    query = sql.SQL("SELECT count(*) FROM {}").format(_I(table)) + clause
-                    count = int(conn.execute(query, where_params).fetchone()[0])
+                else:  # only spilled keys: the rows are written unchanged, so that a copy
+                    # of the table sees them changed (their transaction ids, mirror.py)
+                    query = sql.SQL("UPDATE {} SET {o} = {o}").format(_I(table), o=_I(OVERFLOW)) + clause
+                    count = conn.execute(query, where_params).rowcount
                 if narrow and count:
                     spill.set_values(conn, table, narrow, clause, where_params)
                 if count:

@@ -10,21 +10,34 @@ must fetch instead, in one REPEATABLE READ snapshot:
   many rows it holds up to that row (a DELETE lowers the count), and the newest
   transaction that wrote one of them and the sum of those ids (an UPDATE writes a new row
   version stamped with its own transaction id, newer than any row the copy read);
-- the rows past it, and the same description of the table up to its new last row.
+- the rows past it, and the same description of the table up to its new last row;
+- the spill rows of the rows it reads, when the table has keys past its columns. A
+  set_value of a spilled key writes its rows too (:mod:`.changes`), so the description
+  sees it.
 
 >>> read_since(engine, "default", None, 0)  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 from psycopg import sql
 
 from ..logical_types import logical_types
+from . import spill
 from .values import OVERFLOW, ROW, merge_rows
 
 _I = sql.Identifier
+
+
+class Spilled(NamedTuple):
+    """The spilled keys of a table read for the copy (:mod:`.spill`)."""
+
+    keys: list[str]  # in the order they were spilled
+    types: list[str]  # their logical types
+    links: list[Any]  # the row id of each row read, in order
+    found: list[tuple[Any, str, Any]]  # (row id, key, value) of the rows read
 
 
 def _describe(engine: Any, conn: Any, table: str, upto: int) -> tuple[tuple[Any, ...], int]:
@@ -47,7 +60,8 @@ def _describe(engine: Any, conn: Any, table: str, upto: int) -> tuple[tuple[Any,
 def read_since(engine: Any, table: str, seen: Any, upto: int) -> tuple[bool, Any, int, Any]:
     """(whether the rows up to row ``upto`` are as ``seen`` describes them; the new
     description; the new last row; (names, logical types, the object table of the rows
-    read, None when there are none)). The rows read are those after ``upto`` when the
+    read, None when there are none; the spilled keys and their values, None when the
+    table has none)). The rows read are those after ``upto`` when the
     first answer is yes, else every row. ``seen`` None: every row."""
 
     def attempt(conn: Any) -> tuple[bool, Any, int, Any]:
@@ -66,10 +80,17 @@ def read_since(engine: Any, table: str, seen: Any, upto: int) -> tuple[bool, Any
             rows = conn.execute(query, (after,)).fetchall()
             last = rows[-1][-1] if rows else after
             described, _ = _describe(engine, conn, table, last)
-            types = [logical_types(known.columns, engine._recorded(conn, table)).get(n, "") for n in names]
+            recorded = engine._recorded(conn, table)
+            types = [logical_types(known.columns, recorded).get(n, "") for n in names]
+            spilled = None
+            if known.spilled:  # the keys past the columns: the rows' spill rows, by their row id
+                keys = list(known.spilled.values())
+                links = [r[-1] for r in rows]
+                found = spill.values_of(conn, table, links if kept else None, None) if rows else []
+                spilled = Spilled(keys, [recorded.get(k.lower(), "") for k in keys], links, found)
         untyped = [j for j, n in enumerate(names) if known.columns[n] == ""]
         values = merge_rows([r[:-1] for r in rows], names, types, untyped) if rows else None  # the row id off
-        return kept, described, last, (names, types, values)
+        return kept, described, last, (names, types, values, spilled)
 
     read: tuple[bool, Any, int, Any] = engine._run(attempt)
     return read

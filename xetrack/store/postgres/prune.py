@@ -157,7 +157,15 @@ def run_payloads(engine: Any, name: str, table: str) -> tuple[dict[str, tuple[in
         t = _I(name)
         whole = sql.SQL("SELECT coalesce(sum(pg_column_size(x.*)), 0) FROM {} AS x").format(t)
         total = int(conn.execute(whole).fetchone()[0])
-        if name == table:
+        if name == SPILL:  # the values of the table's keys past its columns, by their rows' runs
+            if not _has_runs(conn, table):
+                return {}, total
+            query = sql.SQL(
+                "SELECT m.{c}, count(*), sum(pg_column_size(s.*)) FROM {t} AS m JOIN {s} AS s "
+                'ON s."tbl" = %s AND s."row" = m.{r} GROUP BY m.{c}'
+            ).format(c=_I(TRACK_ID), t=_I(table), s=t, r=_I(ROW))
+            found = conn.execute(query, (table,)).fetchall()
+        elif name == table:
             if not _has_runs(conn, table):
                 return {}, total
             query = sql.SQL("SELECT x.{c}, count(*), sum(pg_column_size(x.*)) FROM {t} AS x GROUP BY x.{c}").format(

@@ -180,12 +180,16 @@ def space(engine: Engine) -> tuple[int, int, int]:
     return int(size) * int(count), int(size) * int(free), int(size)
 
 
-def _value_bytes(column: str) -> str:
-    c = quote(column)
+def _bytes_of(expr: str) -> str:
+    """About the bytes SQLite's record format gives the value of ``expr`` (SQL)."""
     return (
-        f"sum(CASE typeof({c}) WHEN 'null' THEN 1 WHEN 'integer' THEN 5 WHEN 'real' THEN 9 "
-        f"ELSE length(CAST({c} AS BLOB)) + 2 END)"
+        f"CASE typeof({expr}) WHEN 'null' THEN 1 WHEN 'integer' THEN 5 WHEN 'real' THEN 9 "
+        f"ELSE length(CAST({expr} AS BLOB)) + 2 END"
     )
+
+
+def _value_bytes(column: str) -> str:
+    return f"sum({_bytes_of(quote(column))})"
 
 
 def _payloads(conn: sqlite3.Connection, name: str, key: str | None, table: str | None) -> dict[Any, tuple[int, int]]:
@@ -209,6 +213,26 @@ def _payloads(conn: sqlite3.Connection, name: str, key: str | None, table: str |
     return {k: (v[0], v[1]) for k, v in out.items()}
 
 
+def _spill_payloads(conn: sqlite3.Connection, table: str) -> tuple[dict[str, tuple[int, int]], int]:
+    """:func:`run_payloads` of the spill: per run of ``table``, its spill rows (each
+    counted with its key); the whole spill, every table's, is what pages are shared by."""
+
+    def cell(alias: str) -> str:  # a spill row: its value, key and table name, and its cell
+        parts = " + ".join(_bytes_of(alias + quote(c)) for c in ("value", "key", "tbl"))
+        return f"sum({parts} + {_ROW_OVERHEAD + 5})"
+
+    whole = conn.execute(f"SELECT {cell('')} FROM {quote(spill.SPILL)}").fetchone()[0]
+    if TRACK_ID not in {c.lower() for c in _columns(conn, table)} or not spill.spilled_keys(conn, table):
+        return {}, int(whole or 0)
+    query = (
+        f"SELECT m.{quote(TRACK_ID)}, count(*), {cell('s.')} FROM {quote(table)} AS m "
+        f"CROSS JOIN {quote(spill.SPILL)} AS s "
+        f'ON s."tbl" = ? AND s."row" = m.{quote(spill.LINK)} GROUP BY m.{quote(TRACK_ID)}'
+    )
+    per = {k: (int(n), int(b or 0)) for k, n, b in conn.execute(query, (table,)) if k is not None}
+    return per, int(whole or 0)
+
+
 def run_payloads(engine: Engine, name: str, table: str) -> tuple[dict[str, tuple[int, int]], int]:
     """Per run of experiment table ``table``: (rows, estimated bytes) of its rows in table
     ``name`` (``table`` itself, or a side table), and the estimated bytes of all of
@@ -219,6 +243,8 @@ def run_payloads(engine: Engine, name: str, table: str) -> tuple[dict[str, tuple
     with sq.reading() as conn:
         if not has_table(conn, name):
             return {}, 0
+        if name == spill.SPILL:  # the values of the table's keys past its columns, by their rows' runs
+            return _spill_payloads(conn, table)
         if name == table:
             if TRACK_ID not in {c.lower() for c in _columns(conn, name)}:
                 whole = _payloads(conn, name, None, None)
