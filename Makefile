@@ -41,6 +41,7 @@ stress: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python tests/benchmarks/bench.py
+	$(BIN)/python tests/benchmarks/bench_keys.py
 	$(BIN)/python tests/benchmarks/bench_ui.py
 	$(BIN)/python tests/benchmarks/bench_postgres.py
 	$(BIN)/python tests/benchmarks/bench_lightning.py
