@@ -5,6 +5,7 @@ left the server, no markup became an element, nothing fired)."""
 from urllib.parse import urlsplit
 
 WAIT = 15_000  # ms
+XSS = "<img src=x onerror=alert(1)>"  # a logged string that must stay text on every page
 
 
 def open_page(browser, base, scheme="light"):

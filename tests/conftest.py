@@ -64,3 +64,31 @@ def chromium_browser():
         browser = p.chromium.launch(executable_path=path, args=args, headless=True)
         yield browser
         browser.close()
+
+
+# -- the dashboard's browser tests (test_ui_browser/_charts/_workspace): each module's
+# ``made`` fixture makes its file; these serve it and open pages on it.
+@pytest.fixture(scope="module")
+def base(made):
+    """The dashboard over the module's ``made["db"]``, served from a thread: its address."""
+    from xetrack import Reader
+    from xetrack.ui import serve_in_thread
+
+    dashboard = serve_in_thread(lambda table: Reader(made["db"], table=table, persist_summary=False), port=0)
+    yield dashboard.url.split("/runs")[0]
+    dashboard.stop()
+
+
+@pytest.fixture(scope="session")
+def browser(chromium_browser):
+    return chromium_browser
+
+
+@pytest.fixture
+def page(browser, base):
+    """A fresh page that records every request and dialog; none may leave the server."""
+    from browser_pages import check_page, open_page
+
+    context, page = open_page(browser, base)
+    yield page
+    check_page(context, page, base)

@@ -10,7 +10,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from browser_pages import check_page, open_page
+from browser_pages import XSS
 
 CHROMIUM = "/usr/bin/chromium"
 if not os.path.exists(CHROMIUM):
@@ -24,19 +24,8 @@ from xetrack import Reader, Tracker  # noqa: E402
 
 expect = sync_api.expect
 expect.set_options(timeout=15_000)
-from xetrack.ui import serve_in_thread  # noqa: E402
 
-XSS = "<img src=x onerror=alert(1)>"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 ARTIFACT = bytes(range(256)) * 4000 + b"end"
-WAIT = 15_000  # ms
 
 
 @pytest.fixture(scope="session")
@@ -59,26 +48,6 @@ def made(tmp_path_factory):
     live.log({"step": 0, "loss": 1.0, "accuracy": 0.5})
     yield {"db": db, "ids": ids, "owner": owner, "live": live}
     live.end()
-
-
-@pytest.fixture(scope="session")
-def base(made):
-    dashboard = serve_in_thread(lambda table: Reader(made["db"], table=table, persist_summary=False), port=0)
-    yield dashboard.url.split("/runs")[0]
-    dashboard.stop()
-
-
-@pytest.fixture(scope="session")
-def browser(chromium_browser):
-    return chromium_browser  # one Chromium for the whole session (conftest.py)
-
-
-@pytest.fixture
-def page(browser, base):
-    """A fresh page that records every request and dialog; none may leave the server."""
-    context, page = open_page(browser, base)
-    yield page
-    check_page(context, page, base)
 
 
 # The controls a screen reader could not name: no <label>, no aria-label, no text.

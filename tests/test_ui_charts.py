@@ -14,7 +14,7 @@ from urllib.parse import urlencode
 import numpy as np
 import pytest
 
-from browser_pages import check_page, open_page
+from browser_pages import XSS
 
 CHROMIUM = "/usr/bin/chromium"
 if not os.path.exists(CHROMIUM):
@@ -30,22 +30,12 @@ with warnings.catch_warnings():
     from starlette.testclient import TestClient
 
 from xetrack import Reader, Tracker  # noqa: E402
-from xetrack.ui import curves, serve_in_thread  # noqa: E402
+from xetrack.ui import curves  # noqa: E402
 from xetrack.ui.app import create_app  # noqa: E402
 
 expect = sync_api.expect
 expect.set_options(timeout=15_000)
 
-XSS = "<img src=x onerror=alert(1)>"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-WAIT = 15_000  # ms
 BIG = 1_000_000
 STEPS = 60
 #: (model, lr) of the small runs: 5 seeds each.
@@ -100,30 +90,10 @@ def made(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def base(made):
-    dashboard = serve_in_thread(lambda table: Reader(made["db"], table=table, persist_summary=False), port=0)
-    yield dashboard.url.split("/runs")[0]
-    dashboard.stop()
-
-
-@pytest.fixture(scope="session")
 def client(made):
     app = create_app(lambda table: Reader(made["db"], table=table, persist_summary=False))
     with TestClient(app) as c:
         yield c
-
-
-@pytest.fixture(scope="session")
-def browser(chromium_browser):
-    return chromium_browser  # one Chromium for the whole session (conftest.py)
-
-
-@pytest.fixture
-def page(browser, base):
-    """A fresh page that records every request and dialog; none may leave the server."""
-    context, page = open_page(browser, base)
-    yield page
-    check_page(context, page, base)
 
 
 def ok(response):

@@ -248,6 +248,20 @@ def _run_like(
     )
 
 
+#: The keyword arguments of :class:`RunSettings` (after ``what`` and ``db``).
+_SETTINGS = (
+    "table",
+    "params",
+    "track_id",
+    "run_name",
+    "tags",
+    "engine",
+    "log_model",
+    "log_system_metrics",
+    "system_interval",
+)
+
+
 class RunSettings:
     """The arguments every integration takes for its runs (those of :class:`TrainingRun`
     and ``log_model``), checked once when the integration is made; errors name ``what``,
@@ -303,6 +317,14 @@ class RunSettings:
         return {**found, **self.params}
 
     run = _run_like  # settings.run(params=None, *, track_id=None, run_name=None, run_class=TrainingRun)
+
+    @classmethod
+    def of(cls, what: str, arguments: Mapping[str, Any], without: tuple[str, ...] = ()) -> RunSettings:
+        """The settings among an integration's ``arguments`` (its ``__init__``'s
+        ``locals()``), but those named in ``without``: each integration keeps its own typed
+        signature, documented for its users, and hands the common ones over by name."""
+        names = [n for n in _SETTINGS if n in arguments and n not in without]
+        return cls(what, arguments.get("db", "xetrack.db"), **{n: arguments[n] for n in names})
 
 
 class _Setting:

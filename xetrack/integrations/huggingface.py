@@ -230,19 +230,7 @@ class XetrackCallback(_TrainerCallback, WithRunSettings):
         for name, value in (("params", params), ("tags", tags)):
             if value is not None and not isinstance(value, Mapping):
                 raise TypeError(f"{name} must be a mapping (a dict), got {type(value).__name__}: {value!r}")
-        self.settings = RunSettings(
-            WHAT,
-            db,
-            table=table,
-            params=params,
-            track_id=track_id,
-            run_name=run_name,
-            tags=tags,
-            engine=engine,
-            log_model=log_model,
-            log_system_metrics=log_system_metrics,
-            system_interval=system_interval,
-        )
+        self.settings = RunSettings.of(WHAT, locals())
         self.params = flatten(self.settings.params)
         taken = [key for key in self.params if key in LOGGED]
         if taken:

@@ -108,19 +108,8 @@ class XetrackCallback(_Callback, TrainingOwner):
         system_interval: float = 10.0,
     ) -> None:
         super().__init__()
-        self.settings = RunSettings(
-            WHAT,
-            db,
-            table=table,
-            params=params,
-            track_id=track_id,
-            run_name=run_name,
-            tags=tags,
-            engine=engine,
-            log_model=bool(log_model),
-            log_system_metrics=log_system_metrics,
-            system_interval=system_interval,
-        )
+        log_model = bool(log_model)
+        self.settings = RunSettings.of(WHAT, locals())
         self.log_batches = bool(log_batches)
         self.run: TrainingRun | None = None  # the run of the current (or last) fit
         self._release: Any = None  # stops watching for the process's exit during a fit

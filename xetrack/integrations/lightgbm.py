@@ -110,19 +110,7 @@ class XetrackCallback(TrainingOwner):
         log_system_metrics: bool = False,
         system_interval: float = 10.0,
     ) -> None:
-        self.settings = RunSettings(
-            WHAT,
-            db,
-            table=table,
-            params=params,
-            track_id=track_id,
-            run_name=run_name,
-            tags=tags,
-            engine=engine,
-            log_model=log_model,
-            log_system_metrics=log_system_metrics,
-            system_interval=system_interval,
-        )
+        self.settings = RunSettings.of(WHAT, locals())
         # In the instance's own dict: LightGBM gives a callback without one an order of its
         # place in the list (cb.__dict__.setdefault), which would put it before the others.
         self.order = ORDER

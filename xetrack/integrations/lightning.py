@@ -98,18 +98,7 @@ class XetrackLogger(_Logger):
         super().__init__()
         if not (isinstance(log_model, bool) or log_model == "all"):
             raise ValueError(f"{WHAT}: log_model must be True, False or 'all', got {log_model!r}")
-        settings = RunSettings(
-            WHAT,
-            db,
-            table=table,
-            params=params,
-            track_id=track_id,
-            run_name=run_name,
-            tags=tags,
-            engine=engine,
-            log_system_metrics=log_system_metrics,
-            system_interval=system_interval,
-        )
+        settings = RunSettings.of(WHAT, locals(), without=("log_model",))  # True, False or "all": ours
         if track_id is None:
             from ..tracker import Tracker
 

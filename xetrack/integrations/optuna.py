@@ -143,16 +143,7 @@ class XetrackCallback(WithRunSettings):
         taken = sorted(set(names) & set(RESERVED))
         if taken:
             raise ValueError(f"metric_name {taken} is a column the callback writes; choose another name")
-        self.settings = RunSettings(
-            WHAT,
-            db,
-            table=table,
-            params=params,
-            tags=tags,
-            engine=engine,
-            log_system_metrics=log_system_metrics,
-            system_interval=system_interval,
-        )
+        self.settings = RunSettings.of(WHAT, locals())
         self.params = self.settings.params  # every trial's, besides the trial's own
         self.metric_name = metric_name
         self.names = names

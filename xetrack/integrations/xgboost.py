@@ -141,19 +141,7 @@ class XetrackCallback(_TrainingCallback, TrainingOwner):
         system_interval: float = 10.0,
     ) -> None:
         super().__init__()
-        self.settings = RunSettings(
-            WHAT,
-            db,
-            table=table,
-            params=params,
-            track_id=track_id,
-            run_name=run_name,
-            tags=tags,
-            engine=engine,
-            log_model=log_model,
-            log_system_metrics=log_system_metrics,
-            system_interval=system_interval,
-        )
+        self.settings = RunSettings.of(WHAT, locals())
         self._reset()
 
     def _reset(self) -> None:

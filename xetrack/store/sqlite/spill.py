@@ -191,8 +191,8 @@ def split(
     limit: int, width: int, linked: bool, missing: Sequence[str], preferred: Iterable[str] = ()
 ) -> tuple[list[str], list[str]]:
     """Which of the ``missing`` keys (in the order wanted) take a column of a table of
-    ``width`` columns (the link included when ``linked``), and which are spilled, by the
-    rules of ``writes._add_columns``: columns while the table has fewer than ``limit``
+    ``width`` columns (the link included when ``linked``), and which are spilled (a
+    log's new keys, and a copy's): columns while the table has fewer than ``limit``
     less one (the link) less :data:`RESERVE`; past that only ``preferred`` keys
     (lower-cased: params, steps; :data:`FIRST` always is) take the reserve. A table with
     no room left for its link spills nothing: the caller refuses (its

@@ -83,13 +83,7 @@ class SQLiteWrites:
                     f"left for the link that keys past it need ({', '.join(list(missing)[:5])}"
                     f"{', ...' if len(missing) > 5 else ''}). Nothing was written. Log these keys into another table."
                 )
-            ordinary = max(0, free - spill.RESERVE)
-            fit: list[str] = []
-            for name in missing:  # in the order wanted: preferred ones from the reserve too
-                if (name.lower() in preferred and len(fit) < free) or len(fit) < ordinary:
-                    fit.append(name)
-                else:
-                    rest.append(name)
+            fit, rest = spill.split(limit, len(known.columns), linked, list(missing), preferred)
             missing = {n: missing[n] for n in fit}
             if rest and not linked:
                 spill.add_link(conn, table)
