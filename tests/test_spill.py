@@ -8,6 +8,7 @@ import sqlite3
 import pandas as pd
 import pytest
 
+from spill_reads import check_run_reads
 from xetrack import Reader, Tracker
 
 
@@ -125,24 +126,32 @@ def value(rnd, kind):
 @pytest.mark.parametrize("seed", range(3))
 def test_random_narrow_and_wide_logs_read_back_exactly(tmp_path, seed):
     """Seeded mixes: 0 to 3,000 keys per row from a pool of 5,000, new keys at any point,
-    every type; both Reader engines read back every value as logged."""
+    every type, over runs of a new Tracker each; both Reader engines read back every value
+    as logged, and the run reads (runs, history, search, compare) see the spilled keys."""
     rnd = random.Random(seed)
+    print(f"seed {seed}")
     db = str(tmp_path / f"mix{seed}.db")
     kinds = {f"key_{j}": rnd.choice(TYPES) for j in range(5000)}
     pool = list(kinds)
     logged = []
+    runs: dict[str, list[dict]] = {}
     t = Tracker(db, params={"model": "m"})
-    for _ in range(8):
+    for step in range(10):
+        if step and rnd.random() < 0.4:  # the sweep's next run
+            t = Tracker(db, params={"model": "m"})
         n = rnd.choice([0, 1, 5, 300, 1500, 3000])
         keys = rnd.sample(pool, n)
         row = {k: value(rnd, kinds[k]) for k in keys}
         if rnd.random() < 0.5:
+            batch = [row]
             t.log(row)
-            logged.append(row)
         else:
             batch = [row, {k: value(rnd, kinds[k]) for k in rnd.sample(keys, min(len(keys), 50))}]
             t.log_batch(batch)
-            logged.extend(batch)
+        logged.extend(batch)
+        runs.setdefault(t.track_id, []).extend(batch)
+    numbers = sorted({k for row in logged for k in row if kinds[k] in ("int", "float")})
+    check_run_reads(db, runs, numbers, rnd, f"seed {seed}")
     for engine in ("sqlite", "duckdb"):
         frame = Reader(db, engine=engine).to_df()
         assert len(frame) == len(logged), f"seed {seed}"

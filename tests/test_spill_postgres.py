@@ -12,6 +12,7 @@ import psycopg
 import pytest
 
 import xetrack
+from spill_reads import check_run_reads
 from test_cli import ok
 from xetrack import Reader, Tracker
 from xetrack.errors import ColumnNotFoundError
@@ -197,6 +198,8 @@ def test_random_mixes_of_narrow_and_wide_rows_read_back_as_logged(pg_url, seed):
         return out
 
     for n in range(16):
+        if n and rng.random() < 0.3:  # the sweep's next run, with a new Tracker
+            tracker = Tracker(pg_url, params={"lr": 0.5})
         width = rng.choice([0, 1, 3, 40, rng.randrange(0, 3001), 3000, rng.randrange(800, 1100)])
         names = keys(width)
         if rng.random() < 0.25:  # a batch: plain values only (objects go through log())
@@ -225,6 +228,11 @@ def test_random_mixes_of_narrow_and_wide_rows_read_back_as_logged(pg_url, seed):
             assert same(v, latest.get(k)), (seed, k)
     used, most = room(pg_url)
     assert used <= most
+    runs: dict[str, list[dict]] = {}
+    for row in rows:
+        runs.setdefault(row["track_id"], []).append(row)
+    numbers = sorted(k for k, family in families.items() if family in ("int", "float"))
+    check_run_reads(pg_url, runs, numbers, rng, f"seed {seed}")
 
 
 def _adder(url, worker, keys, result):

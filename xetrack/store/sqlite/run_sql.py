@@ -79,7 +79,24 @@ def varying(
 ) -> tuple[Any, ...] | None:
     """For each of ``columns``, whether some run holds more than one distinct non-NULL
     value in it; with ``sample`` (runs, rows), only among the first ``runs`` runs in the
-    ``track_id`` index and the runs of the latest ``rows`` rows. None without runs."""
+    ``track_id`` index and the runs of the latest ``rows`` rows. None without runs.
+
+    A wide table is read in parts of :data:`VARYING_PART` columns: a statement holds at
+    most 2,000 aggregate terms, and each column takes three."""
+    found: list[Any] = []
+    for start in range(0, len(columns), VARYING_PART):
+        part = _varying(engine, table, columns[start : start + VARYING_PART], sample)
+        if part is None:
+            return None
+        found += part
+    return tuple(found)
+
+
+#: Columns per statement of :func:`varying`.
+VARYING_PART = 600
+
+
+def _varying(engine: Any, table: str, columns: list[str], sample: tuple[int, int] | None) -> tuple[Any, ...] | None:
     t, tid = quote(table), quote(TRACK_ID)
     # min <> max within a run is "more than one distinct non-NULL value", and is
     # much cheaper than count(DISTINCT), which sorts every column of every run.
