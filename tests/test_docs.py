@@ -47,3 +47,16 @@ def test_readme_duckdb_cli_snippet_runs(tmp_path):
     out = subprocess.run(["bash", "-ec", snippet], cwd=tmp_path, env=env, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert "0.9" in out.stdout
+
+
+def test_runs_doc_duckdb_shell_reaches_a_spilled_key(tmp_path):
+    from xetrack import Tracker
+
+    t = Tracker(str(tmp_path / "wide_docs.db"), params={"model": "m"})
+    for step in range(3):
+        t.log({"step": step, **{f"class_{i}_f1": (i + step) / 3000 for i in range(2500)}})
+    (snippet,) = [b for b in blocks(ROOT / "docs" / "runs.md", "bash") if "xetrack_spill" in b]
+    env = dict(os.environ, PATH=os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"])
+    out = subprocess.run(["bash", "-ec", snippet], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert t.track_id in out.stdout and "0.833" in out.stdout and "0.8336" in out.stdout
