@@ -33,7 +33,8 @@ from collections.abc import Mapping
 from importlib.util import find_spec
 from typing import Any
 
-from .common import EPOCH, RunSettings, TrainingOwner, TrainingRun, flatten, present, require, watch_unfinished
+from .common import EPOCH, RunSettings, TrainingOwner, TrainingRun, flatten, present, require
+from .watch import watch_unfinished
 
 WHAT = "xetrack.integrations.keras"
 #: The prefix of the batch rows' values (``batch_loss``), apart from the epoch rows' ``loss``.

@@ -38,7 +38,8 @@ import warnings
 from collections.abc import Mapping
 from typing import Any
 
-from .common import RunSettings, TrainingOwner, TrainingRun, calling_frame, loggable, require, watch_unfinished
+from .common import RunSettings, TrainingOwner, TrainingRun, loggable, require
+from .watch import calling_frame, watch_unfinished
 
 WHAT = "xetrack.integrations.lightgbm"
 lightgbm = require("lightgbm", "lightgbm", WHAT)

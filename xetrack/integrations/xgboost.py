@@ -32,7 +32,8 @@ import tempfile
 from collections.abc import Mapping
 from typing import Any
 
-from .common import RunSettings, TrainingOwner, TrainingRun, calling_frame, loggable, require, watch_unfinished
+from .common import RunSettings, TrainingOwner, TrainingRun, loggable, require
+from .watch import calling_frame, watch_unfinished
 
 WHAT = "xetrack.integrations.xgboost"
 xgboost = require("xgboost", "xgboost", WHAT)
