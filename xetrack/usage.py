@@ -110,7 +110,7 @@ def report(engine: Any, top: int = 10) -> dict[str, Any]:
     tables, runs = [], []
     for table in experiment:
         per, _ = run_bytes(engine, table, sizes, exact)
-        spilled = _spill_share(engine, table, sizes, exact, per)
+        spilled = _spill_share(engine, table, sizes, exact)
         held: dict[str, int] = defaultdict(int)
         own: dict[str, int] = defaultdict(int)
         for key, found in pointers.items():
@@ -161,7 +161,7 @@ def report(engine: Any, top: int = 10) -> dict[str, Any]:
     }
 
 
-def _spill_share(engine: Any, table: str, sizes: dict[str, int], exact: bool, per: dict[str, list[int]]) -> int:
+def _spill_share(engine: Any, table: str, sizes: dict[str, int], exact: bool) -> int:
     """The bytes of the spill that hold ``table``'s values (keys past its columns): its
     share of the spill's pages, by the size of its spill rows."""
     if not engine.spilled(table):
