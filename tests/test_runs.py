@@ -265,6 +265,16 @@ def test_search_typos_and_unsafe_text(db):
             reader.search(bad)
     assert len(Reader(db).to_df()) == 9  # nothing was run
     assert parse_condition("a = 'it''s'", ["a"]) == ('"a" = ?', ["it's"])
+    # a bool param's values in a list, as the dashboard's parallel coordinates write them
+    assert parse_condition("params.flag in (FALSE, TRUE)", ["flag"]) == ('"flag" IN (?, ?)', [False, True])
+
+
+def test_search_a_bool_param_in_a_list(db):
+    for i, flag in enumerate([True, False, None]):
+        Tracker(db, params={"flag": flag, "i": i}, track_id=f"b{i}").log({"acc": i / 10})
+    reader = Reader(db)
+    assert sorted(reader.search("flag IN (TRUE, FALSE)")["track_id"]) == ["b0", "b1"]
+    assert reader.search("params.flag in (true)")["track_id"].tolist() == ["b0"]
 
 
 # ------------------------------------------------------------------ compare, aggregate, tables

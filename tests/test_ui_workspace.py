@@ -47,6 +47,7 @@ KINDS = {
     "x.png": "image/png",
 }
 DESCRIPTION = "Baseline with the default features. " + XSS
+LINK = '<a href="https://example.org/">a link</a>'
 
 
 def png(r, g, b):
@@ -90,6 +91,8 @@ def made(tmp_path_factory):
         for step in (0, 2, 4):
             run.log_artifact(png(0, 60 * step, 0), name="plots/pred.png", step=step)
     Tracker(db, table="empty")  # a table without runs
+    for i, model in enumerate([LINK, XSS, "plain"]):  # text params whose values are markup
+        Tracker(db, table="markup", params={"model": model}, track_id=f"markup-{i}").log({"loss": i / 10})
     with Tracker(db, table="kinds", track_id="kinds") as run:
         run.log({"step": 0})
         for name in KINDS:
@@ -675,3 +678,30 @@ def test_markup_stays_text_on_the_workspace_pages(page, base, made):
     page.goto(f"{base}/compare?{urlencode([('run', XSS), ('run', made['pictures'])])}")
     expect(page.locator("#compare thead a.run-link").first).to_have_text(XSS)
     # page fixture: no dialog fired, no script broke, no request for "x"
+
+
+def test_text_values_on_the_scatter_stay_text(page, base, made):
+    """A text param on an axis: its values are tick labels and hover text, which Plotly
+    reads as markup unless escaped (an <img> tag would vanish, a link become clickable)."""
+    page.goto(f"{base}/compare?table=markup&sx=model&sy=loss")
+    page.wait_for_selector("#scatter .scatterlayer .point")
+    ticks = page.locator("#scatter .xtick text").evaluate_all("ts => ts.map(t => t.textContent)")
+    assert sorted(ticks) == sorted([LINK, XSS, "plain"])
+    assert page.locator("#scatter a, #scatter img").count() == 0
+
+
+def test_a_page_left_before_its_answer_never_draws_over_the_next(page, base, made):
+    """Chart selected, then Back before the charts page has its runs: the runs page stays,
+    and the charts page's answer, arriving late, draws nothing and polls nothing."""
+    page.goto(base + "/runs")
+    page.wait_for_selector("#runs tbody tr")
+    page.get_by_label(f"Select run {made['ids'][('rf', 0.1, 0)]}").check()
+    page.evaluate("() => { document.getElementById('chart-selected').click(); history.back(); }")
+    expect(page).to_have_url(re.compile(r"/runs"))
+    page.wait_for_function("() => !location.pathname.startsWith('/charts')")
+    page.wait_for_timeout(1500)  # the charts page's answers have all come by now
+    expect(page.get_by_role("heading", name="Charts")).to_have_count(0)
+    expect(page.locator("#runs tbody tr").first).to_be_visible()
+    asked = len([u for u in page.requests if "/api/curves" in u])
+    page.wait_for_timeout(2500)
+    assert len([u for u in page.requests if "/api/curves" in u]) == asked

@@ -223,6 +223,10 @@ class _Parser:
 
     def literal(self) -> str:
         tok = self.peek()
+        if tok is not None and tok[0] == "kw" and tok[1] in ("TRUE", "FALSE"):  # a bool param's values
+            self.i += 1
+            self.binds.append(tok[1] == "TRUE")
+            return "?"
         if tok is None or tok[0] != "lit":
             raise FilterError(f"IN takes a list of values, got {tok[1] if tok else 'the end'!r}")
         self.i += 1

@@ -10,7 +10,7 @@
 // - live runs: each poll brings the points past each run's cursor, appended and thinned
 //   the same way (min and max per pixel column), so a live curve stays small.
 // preloadCharts() (for the runs page) loads Plotly while the browser is idle.
-import { el, link, api, setState, runLink, loadPlotly, plotText, baseLayout, problem, every, main, query, POLL_MS } from "./common.js";
+import { el, link, api, setState, runLink, loadPlotly, plotText, baseLayout, problem, every, main, query, POLL_MS, pageToken, stale } from "./common.js";
 import { imagesPanel } from "./images.js";
 
 const PAGE_PANELS = 50;
@@ -71,12 +71,14 @@ export function thin(xs, ys, columns) {
 // ------------------------------------------------------------------- page
 export async function chartsPage() {
   if (stopPolling) stopPolling();
+  const mine = pageToken();
   const plotlyReady = loadPlotly(); // while the page asks for its runs
   plotlyReady.catch(() => {});
   const ids = query.getAll("run");
   const focus = query.get("metric");
   main.replaceChildren(el("h1", {}, "Charts"), el("p", { class: "muted" }, "Loading…"));
   const setup = await api("/api/charts", ids.length ? { run: ids } : { filter: query.get("filter"), sort: query.get("sort"), top: query.get("top") });
+  if (stale(mine)) return; // the user went on to another page meanwhile
   const runs = setup.runs;
   const byRuns = ids.length ? { run: ids } : { filter: query.get("filter"), sort: query.get("sort"), top: query.get("top") };
 
@@ -119,7 +121,8 @@ export async function chartsPage() {
     }
     return;
   }
-  imagesPanel(runs.map((r) => r.track_id)).then((node) => main.append(node), () => {});
+  // only onto this very page: not another one, nor this one drawn again ("Runs shown")
+  imagesPanel(runs.map((r) => r.track_id)).then((node) => { if (!stale(mine) && panelsBox.isConnected) main.append(node); }, () => {});
 
   // ---- panels
   const specs = focus ? [{ metric: focus, group: "" }]
@@ -188,6 +191,7 @@ export async function chartsPage() {
   // ---- data
   async function load(panel) {
     const token = ++panel.loadToken;
+    panel.zoomToken++; // a zoom answer still on its way belongs to the data replaced here
     panel.loaded = true;
     panel.view = null;
     const by = grouping();
@@ -313,8 +317,14 @@ export async function chartsPage() {
   xAxis.addEventListener("change", () => { setState({ x: xAxis.value }); reloadAll(); });
   groupBy.addEventListener("change", () => { setState({ group: grouping() }); reloadAll(); });
   band.addEventListener("change", () => { setState({ band: band.value === "std" ? "" : band.value }); if (grouping().length) reloadAll(); });
-  logScale.addEventListener("change", () => { setState({ log: logScale.checked ? "1" : "" }); redrawAll(); });
-  smoothing.addEventListener("input", () => { setState({ smooth: smoothing.value === "0" ? "" : smoothing.value }); redrawAll(); });
+  logScale.addEventListener("change", () => {
+    setState({ log: logScale.checked ? "1" : "" });
+    for (const panel of panels) if (panel.view) { delete panel.view.ylo; delete panel.view.yhi; } // in the other scale's units
+    redrawAll();
+  });
+  // drawn while dragged, put in the address once let go (browsers limit replaceState's rate)
+  smoothing.addEventListener("input", redrawAll);
+  smoothing.addEventListener("change", () => setState({ smooth: smoothing.value === "0" ? "" : smoothing.value }));
   if (top) {
     top.addEventListener("change", () => {
       const n = Math.max(1, Math.min(1000, Math.round(Number(top.value) || 10)));
@@ -325,8 +335,14 @@ export async function chartsPage() {
 
   // ---- live: the points past each running run's cursor, appended, then thinned
   const running = new Set(runs.filter((r) => r.status === "running").map((r) => r.track_id));
-  if (!running.size) return;
+  if (!running.size || stale(mine) || !panelsBox.isConnected) return;
+  let ticks = 0;
   stopPolling = every(POLL_MS, async () => {
+    if (++ticks % 5 === 0) { // now and then: which of the runs still run; none left, no more polls
+      const now = await api("/api/charts", { run: [...running] });
+      for (const r of now.runs) if (r.status !== "running") running.delete(r.track_id);
+      if (!running.size) { stopPolling(); return; }
+    }
     for (const panel of panels) {
       if (!panel.loaded || !panel.series || panel.groups || panel.error) continue;
       const live = panel.series.filter((s) => running.has(s.track_id));

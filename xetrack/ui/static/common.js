@@ -141,9 +141,17 @@ export function every(ms, work) {
 let router = null;
 export function setRouter(draw) { router = draw; }
 
+// Which page is shown: enter() moves it on. A page keeps its token and checks it after
+// each wait, so that a slow answer never draws over (or polls for) the page the user
+// went on to.
+let shown = 0;
+export function pageToken() { return shown; }
+export function stale(token) { return token !== shown; }
+
 // Show the page of the current address: the previous page's polls stop, and `query`
 // reads the new address.
 export function enter() {
+  shown += 1;
   for (const stop of [...polls]) stop();
   for (const key of [...query.keys()]) query.delete(key);
   new URLSearchParams(location.search).forEach((value, key) => query.append(key, value));

@@ -69,7 +69,9 @@ export async function comparePage() {
     try {
       const s = await api("/api/scatter", { x: x.value, y: y.value, filter: query.get("filter") });
       note.textContent = "";
-      Plotly.react(plot, [{ type: "scatter", mode: "markers", x: s.x, y: s.y, text: s.track_id.map(plotText),
+      // a text field's values become category ticks and hover text, which Plotly reads as markup
+      const plain = (v) => (typeof v === "string" ? plotText(v) : v);
+      Plotly.react(plot, [{ type: "scatter", mode: "markers", x: s.x.map(plain), y: s.y.map(plain), text: s.track_id.map(plotText),
         hovertemplate: "%{text}<br>%{x}, %{y}<extra></extra>",
         marker: { color: s.track_id.map((id) => runs.includes(id) ? mark : accent), size: 8 } }],
       baseLayout({ margin: { t: 20, r: 20, b: 50, l: 60 },

@@ -1,5 +1,5 @@
 // xetrack dashboard: one run's page (params, metrics, artifacts, models, its rows, live).
-import { el, text, link, api, setState, statusBadge, cell, frameTable, problem, every, loadPlotly, plotText, baseLayout, main, query, POLL_MS } from "./common.js";
+import { el, text, link, api, setState, statusBadge, cell, frameTable, problem, every, loadPlotly, plotText, baseLayout, main, query, POLL_MS, pageToken, stale } from "./common.js";
 import { imagesPanel } from "./images.js";
 
 // --------------------------------------------------------------- one run
@@ -12,15 +12,17 @@ const DESCRIPTION_TAGS = ["tags.mlflow.note.content", "tags.description"];
 const INLINE = [".png", ".jpg", ".jpeg", ".gif", ".webp"];
 
 export async function runPage() {
+  const mine = pageToken();
   const id = query.get("run");
   if (!id) { main.replaceChildren(problem("No run given: open a run from the Runs page.")); return; }
   let info;
   try {
     info = await api("/api/run", { run: id });
   } catch (e) {
-    main.replaceChildren(el("h1", {}, "Run ", el("span", { id: "run-id" }, id)), problem(e.message));
+    if (!stale(mine)) main.replaceChildren(el("h1", {}, "Run ", el("span", { id: "run-id" }, id)), problem(e.message));
     return;
   }
+  if (stale(mine)) return; // the user went on to another page meanwhile
   const badge = el("span", { id: "run-status" }, statusBadge(info.run.status));
   const errorBox = el("div", { id: "run-error" });
   const showError = () => errorBox.replaceChildren(...(info.error ? [el("h2", {}, "Error"), el("pre", { class: "error-text" }, info.error)] : []));
@@ -66,6 +68,7 @@ export async function runPage() {
   }
   const systemBox = el("section", { id: "system-metrics", "aria-label": "System metrics" });
   const images = await imagesPanel([id]);
+  if (stale(mine)) return;
   const rowsBox = el("div", { class: "table-wrap" });
   const rowsPager = el("div", { class: "pager" });
   const rowCount = el("p", { id: "row-count", "aria-live": "polite" });
@@ -110,6 +113,7 @@ export async function runPage() {
     pagerView();
   }
   await loadRows(page);
+  if (stale(mine)) return;
   // Live: only the rows past the cursor; the status too while the run is running.
   let polls = 0;
   every(POLL_MS, async () => {

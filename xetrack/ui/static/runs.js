@@ -1,6 +1,6 @@
 // xetrack dashboard: the runs page (filter, sort, columns, selection, groups of runs,
 // parallel coordinates whose brushed ranges become the filter).
-import { el, text, link, api, setState, cell, every, main, query, table, navigate, POLL_MS } from "./common.js";
+import { el, text, link, api, setState, cell, every, main, query, table, navigate, POLL_MS, pageToken, stale } from "./common.js";
 import { preloadCharts } from "./charts.js";
 import { drawParallel, clearParallel } from "./parallel.js";
 
@@ -29,14 +29,15 @@ function literal(value) {
   return `'${String(value).replace(/'/g, "''")}'`;
 }
 
-// A brushed bound in 6 digits, rounded outwards (down for a low end, up for a high one),
-// so that a run on the edge of the drawn range stays in it.
+// A brushed bound in 12 digits, rounded outwards (down for a low end, up for a high one),
+// so that a run on the edge of the drawn range stays in it. Twelve keep the brush's own
+// resolution on an axis whose span is tiny next to its values (a unix time over a day).
 function bound(value, up) {
   if (!Number.isFinite(value)) return String(value);
-  const near = Number(value.toPrecision(6));
+  const near = Number(value.toPrecision(12));
   if (near === value || (up ? near > value : near < value)) return String(near);
-  const unit = 10 ** (Math.floor(Math.log10(Math.abs(near))) - 5);
-  return String(Number((up ? near + unit : near - unit).toPrecision(6)));
+  const unit = 10 ** (Math.floor(Math.log10(Math.abs(near))) - 11);
+  return String(Number((up ? near + unit : near - unit).toPrecision(12)));
 }
 
 function both(a, b) {
@@ -47,6 +48,7 @@ function both(a, b) {
 
 // ------------------------------------------------------------------ runs
 export async function runsPage() {
+  const mine = pageToken();
   const selected = new Set(query.getAll("run"));
   const filter = el("input", { type: "search", id: "filter", name: "filter", "aria-label": "Filter runs",
     placeholder: "metrics.accuracy > 0.9 and params.model = 'rf'", value: query.get("filter") || "" });
@@ -376,6 +378,7 @@ export async function runsPage() {
   updateSelection();
   if (query.get("pc") === "1") showParallel(true);
   await load();
+  if (stale(mine)) return; // the user went on to another page meanwhile: no poll for this one
   preloadCharts();  // the chart library, while the user reads the table: "Chart selected" draws at once
   // While a run on this page is running, its status, events and last metrics follow.
   every(5 * POLL_MS / 2, async () => {
