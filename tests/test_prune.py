@@ -572,3 +572,44 @@ def test_xt_du_on_postgres(pg_url):
     dry = json.loads(ok("prune", pg_url, "--status", "failed", "--dry-run", "--json"))[0]
     assert sorted(dry["track_ids"]) == ["bad-0", "bad-1"] and dry["stored_bytes"] == 20_000
     assert sorted(Reader(pg_url).runs()["track_id"]) == ["bad-0", "bad-1", "good"]
+
+
+def test_objects_under_spilled_keys_belong_to_their_runs(db):
+    """An object logged under a key past the table's columns: du counts it as its run's own,
+    gc keeps it, and the dry run of a prune of that run says it would be freed."""
+    Tracker(db, track_id="wide").log({**{f"k{i}": i for i in range(2100)}, "late_model": Model(list(range(500)))})
+    Tracker(db, track_id="other").log({"k0": 1})
+    assert "late_model" in Reader(db).store.spilled("default")
+    du = json.loads(ok("du", db, "--json"))
+    runs = {r["track_id"]: r for r in du["runs"]}
+    assert du["reclaimable"]["unreferenced_bytes"] == 0 and runs["wide"]["own_bytes"] > 1000
+    assert Reader(db).gc(dry_run=True).bytes == 0
+    dry = Reader(db).prune(keep_best=1, by="k0", mode="max", dry_run=True)
+    assert dry.track_ids == ["wide"] and dry.stored_bytes == runs["wide"]["own_bytes"]
+
+
+def test_rows_without_a_run_are_not_a_run_to_prune(db):
+    failed_runs(db, n=1, size=10)
+    sql(db, 'INSERT INTO "default" ("timestamp", "acc") VALUES (?, ?)', ("2020-01-01 00:00:00", 0.99))
+    out = json.loads(ok("prune", db, "--keep-best", "1", "--by", "acc", "--max", "--dry-run", "--json"))[0]
+    assert out["track_ids"] == ["bad-0"]  # the best run by acc is "good": the row without a run is none
+    ok("prune", db, "--keep-best", "1", "--by", "acc", "--max", "--yes")
+    assert sql(db, 'SELECT count(*) FROM "default" WHERE "track_id" IS NULL') == [(1,)]
+
+
+def test_vacuum_comes_once_when_any_table_lost_runs(db):
+    failed_runs(db, n=3, size=100_000)
+    Tracker(db, table="other", track_id="fine").log({"acc": 1.0})
+    size = os.path.getsize(db)
+    out = ok("prune", db, "-t", "default", "-t", "other", "--status", "failed", "--vacuum", "--yes")
+    assert os.path.getsize(db) < size - 250_000, out
+    assert "smaller" in out
+
+
+def test_a_table_named_in_another_case_loses_its_side_rows_too(db):
+    with Tracker(db, table="Exp", track_id="r1") as t:
+        t.log({"acc": 0.5})
+        t.set_tags({"team": "a"})
+    assert Reader(db, table="exp").delete_run("r1") == 1
+    assert sql(db, 'SELECT count(*) FROM xetrack_runs WHERE "track_id" = ?', ("r1",)) == [(0,)]
+    assert sql(db, 'SELECT count(*) FROM xetrack_tags WHERE "track_id" = ?', ("r1",)) == [(0,)]

@@ -188,6 +188,7 @@ def choose(
     import pandas as pd
 
     now = now or dt.datetime.now()
+    frame = frame[frame[TRACK_ID].notna()]  # rows written without a run (raw SQL) are no run to prune
     keep: set[str] = set()
     best_why = ""
     if rules.keep_best is not None:
@@ -286,6 +287,7 @@ def prune(
     if vacuum and dry_run:
         raise ValueError("dry_run deletes nothing, so there is nothing to vacuum")
     store = sizes_of(engine)
+    table = as_stored(engine, table)
     seen = store.fingerprints(engine, table)  # before runs(): a write after it makes the run skipped
     frame = run_queries().runs("last")
     models = listing(engine)
@@ -345,11 +347,23 @@ def prune(
     return result
 
 
+def as_stored(engine: Any, table: str) -> str:
+    """``table`` as the store spells it. SQLite names match without case, so a Reader of
+    ``exp`` reads the rows of ``Exp``; its side rows (lifecycle, tags, names) say ``Exp``
+    and are matched exactly, so they are found under that spelling."""
+    names = list(engine.tables())
+    if table in names:
+        return table
+    same = [n for n in names if n.lower() == table.lower()]
+    return same[0] if len(same) == 1 and engine.dialect != "postgres" else table
+
+
 def delete_run(engine: Any, table: str, track_id: str) -> int:
     """Delete one run's rows and side rows in one transaction; returns how many rows
     went. The bytes they pointed at stay until ``gc``."""
     if not isinstance(track_id, str):
         raise TypeError(f"track_id must be a str, got {track_id!r}")
+    table = as_stored(engine, table)
     columns = engine.columns(table)  # a missing table: TableNotFoundError, listing the tables
     if TRACK_ID not in {c.lower() for c in columns}:
         raise column_not_found(TRACK_ID, table, list(columns))

@@ -95,7 +95,7 @@ def prune(
         vacuum = False
     tables = table or ["default"]
     results: list[dict[str, Any]] = []
-    for number, name in enumerate(tables):
+    for name in tables:
         with open_reader(db, name) as reader:
             _ = reader.columns  # a missing file or table is the error to report
             done = reader.prune(
@@ -107,9 +107,14 @@ def prune(
                 keep_tags=keep_tag,
                 force=force,
                 dry_run=dry,
-                vacuum=vacuum and number == len(tables) - 1,
+                vacuum=False,  # once, below, when some table lost runs
             )
         results.append({"table": name, "result": done})
+    pruned = [r["result"] for r in results if r["result"].track_ids and not dry]
+    if vacuum and pruned:
+        with open_reader(db, tables[0]) as reader:
+            cleaned = reader.gc(vacuum=True)
+        pruned[-1].file_bytes = cleaned.file_bytes
     if as_json:
         print_json([_as_json(r["table"], r["result"]) for r in results])
         return

@@ -319,6 +319,15 @@ def referents(engine: Engine, keys: Iterable[str]) -> list[tuple[str, str, str |
                     for i, value in enumerate(row):
                         if type(value) is str and len(value) in lengths and value in wanted and i not in skip:
                             out.add((value, "row", table, run))
+            if spill.LINK.lower() in lowered and spill.spilled_keys(conn, table):  # objects under spilled keys
+                run_of = f"m.{quote(TRACK_ID)}" if at is not None else "NULL"
+                cursor = conn.execute(
+                    f'SELECT s."value", {run_of} FROM {quote(table)} AS m CROSS JOIN {quote(spill.SPILL)} AS s '
+                    f'ON s."tbl" = ? AND s."row" = m.{quote(spill.LINK)} WHERE typeof(s."value") = ?',
+                    (table, "text"),
+                )
+                while batch := cursor.fetchmany(10_000):
+                    out.update((v, "row", table, run) for v, run in batch if len(v) in lengths and v in wanted)
     return sorted(out, key=lambda r: tuple("" if v is None else str(v) for v in r))
 
 
