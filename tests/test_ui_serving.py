@@ -13,6 +13,7 @@ import sys
 import textwrap
 import threading
 import time
+import urllib.request
 import warnings
 
 import pytest
@@ -373,3 +374,60 @@ def test_the_server_gets_faster_requests_than_a_lock_allowed(tmp_path):
         gate.set()
         dashboard.stop()
     assert took < 15, took
+
+
+def test_a_file_seen_while_it_grows_is_not_called_truncated(tmp_path):
+    """SQLite grows a file by writing page 1 (which holds the new size) first: a request
+    that looks in between sees a file shorter than its header says, for a moment."""
+    db = str(tmp_path / "growing.db")
+    make_runs(db, runs=5, steps=5)
+    conn = sqlite3.connect(db)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    c = client_of(db)
+    assert c.get("/api/runs").status_code == 200
+    size = os.path.getsize(db)
+    with open(db, "r+b") as handle:  # the header now claims two more pages than the file holds
+        head = bytearray(handle.read(100))
+        page = int.from_bytes(head[16:18], "big")
+        pages = int.from_bytes(head[28:32], "big") + 2
+        head[28:32] = pages.to_bytes(4, "big")
+        handle.seek(0)
+        handle.write(head)
+
+    def grow():
+        time.sleep(0.03)
+        with open(db, "r+b") as handle:
+            handle.truncate(page * pages)  # the writer's next pages land
+
+    writer = threading.Thread(target=grow)
+    writer.start()
+    answer = c.get("/api/runs")
+    writer.join()
+    assert answer.status_code == 200, answer.text
+    assert os.path.getsize(db) == size + 2 * page
+
+
+def test_a_zoom_past_the_numbers_bound_is_a_400(tmp_path):
+    db = str(tmp_path / "zoom.db")
+    ids = make_runs(db, runs=1, steps=5)
+    zoom = {"run": ids[0], "metric": "loss", "xmin": "-1e306", "xmax": "1e306"}
+    answer = client_of(db).get("/api/curve", params=zoom)
+    assert answer.status_code == 400 and answer.json()["error"].startswith("xmin")
+
+
+def test_a_stopped_dashboard_leaves_no_thread_and_shows_as_a_link(tmp_path):
+    db = str(tmp_path / "stop.db")
+    make_runs(db, runs=2, steps=2)
+    before = set(threading.enumerate())
+    dashboard = serve_in_thread(lambda table: Reader(db, table=table, persist_summary=False), port=0)
+    html = dashboard._repr_html_()
+    assert "<a href=" in html and "iframe" not in html  # the dashboard refuses to be framed
+    with urllib.request.urlopen(dashboard.url.replace("/runs?", "/api/runs?"), timeout=30) as answer:
+        assert answer.status == 200
+    mine = [t for t in threading.enumerate() if t not in before]
+    assert {t.name for t in mine} >= {"xetrack-ui", "xetrack-ui-warm"}
+    dashboard.stop()
+    for thread in mine:
+        thread.join(timeout=10)
+    assert not [t.name for t in mine if t.is_alive() and t.name.startswith("xetrack-ui")]

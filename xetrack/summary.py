@@ -152,6 +152,8 @@ def one_at_a_time(key: Any) -> threading.Lock:
 #: key -> (pids, which of them were alive): the processes of this host whose runs the
 #: cached frame calls running (or dead). A frame is served only while each is as it was.
 _LIVES: dict[tuple[Any, ...], tuple[tuple[int, ...], tuple[bool, ...]]] = {}
+#: Guards the changes of the two caches above (reads take a dict's own atomic get).
+_CACHE_LOCK = threading.Lock()
 
 
 def _alive(pids: tuple[int, ...]) -> tuple[bool, ...]:
@@ -166,8 +168,9 @@ def _still(key: Any) -> bool:
     lives = _LIVES.get(key)
     if lives is None or not lives[0] or _alive(lives[0]) == lives[1]:
         return True
-    _FRAMES.pop(key, None)
-    _LIVES.pop(key, None)
+    with _CACHE_LOCK:
+        _FRAMES.pop(key, None)
+        _LIVES.pop(key, None)
     return False
 
 
@@ -205,18 +208,22 @@ def remember(
     """Cache ``frame`` (and what it was built from, ``meta``) for ``key``; ``alive``
     (from :func:`lives`, before the read): the processes whose life the frame's running
     and dead statuses depend on."""
-    if alive is None and key in _FRAMES and _FRAMES[key][2] is frame and _FRAMES[key][3] is meta:
-        alive = _LIVES.get(key)  # the same frame under a newer token: the same processes
-    _FRAMES.pop(key, None)
-    if len(_FRAMES) >= _MAX_FRAMES:
-        gone = next(iter(_FRAMES))
-        _FRAMES.pop(gone)
-        _LIVES.pop(gone, None)
-    _FRAMES[key] = (tok, gen, frame, meta)
-    if alive is not None and alive[0]:
-        _LIVES[key] = alive
-    else:
-        _LIVES.pop(key, None)
+    with _CACHE_LOCK:  # request threads of the dashboard remember at once
+        before = _FRAMES.get(key)
+        if before is not None and before[2] is frame:  # the same frame under a newer token
+            meta = before[3] if meta is None else meta  # what it was built from, as before
+            if alive is None:
+                alive = _LIVES.get(key)  # and the same processes
+        _FRAMES.pop(key, None)
+        while len(_FRAMES) >= _MAX_FRAMES:
+            gone = next(iter(_FRAMES))
+            _FRAMES.pop(gone, None)
+            _LIVES.pop(gone, None)
+        _FRAMES[key] = (tok, gen, frame, meta)
+        if alive is not None and alive[0]:
+            _LIVES[key] = alive
+        else:
+            _LIVES.pop(key, None)
 
 
 __all__ = [

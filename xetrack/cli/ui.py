@@ -38,7 +38,10 @@ def ui(
         import webbrowser
 
         webbrowser.open(url)
-    server.run(sockets=[sock])
+    try:
+        server.run(sockets=[sock])
+    finally:
+        app.state.source.close()  # its warming thread and its Readers
 
 
 def register(app: typer.Typer) -> None:

@@ -76,15 +76,21 @@ class Dashboard:
     url: str
     server: Any = field(repr=False)
     thread: threading.Thread = field(repr=False)
+    app: Any = field(default=None, repr=False)
 
     def stop(self) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=10)
+        if self.app is not None:
+            self.app.state.source.close()  # its warming thread and its Readers
 
-    def _repr_html_(self) -> str:  # in a notebook: the dashboard in an IFrame
+    def _repr_html_(self) -> str:
+        # In a notebook: a link. The dashboard refuses to be framed by any page
+        # (frame-ancestors 'none', X-Frame-Options DENY), so an IFrame would stay blank.
         from html import escape
 
-        return f'<iframe src="{escape(self.url)}" width="100%" height="600" style="border:0"></iframe>'
+        url = escape(self.url)
+        return f'<a href="{url}" target="_blank" rel="noopener">Open the xetrack dashboard: {url}</a>'
 
 
 def prepare(
@@ -124,7 +130,7 @@ def serve_in_thread(
     >>> serve_in_thread(lambda table: Reader("exp.db", table=table, persist_summary=False)).url  # doctest: +SKIP
     'http://127.0.0.1:41737/runs?table=default'
     """
-    server, url, _, sock = prepare(open_reader, table, host, port)
+    server, url, app, sock = prepare(open_reader, table, host, port)
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name="xetrack-ui", daemon=True)
     thread.start()
     deadline = time.monotonic() + 15
@@ -132,7 +138,7 @@ def serve_in_thread(
         if not thread.is_alive() or time.monotonic() > deadline:
             raise RuntimeError(f"The dashboard did not start on {host}:{server.config.port}")
         time.sleep(0.02)
-    return Dashboard(url, server, thread)
+    return Dashboard(url, server, thread, app)
 
 
 __all__ = [

@@ -63,8 +63,8 @@ def float_arg(name: str, text: Any) -> float | None:
         value = float(text)
     except (TypeError, ValueError):
         raise BadRequest(f"{name} must be a number, got {str(text)[:40]!r}") from None
-    if not math.isfinite(value):
-        raise BadRequest(f"{name} must be a finite number, got {text!r}")
+    if not math.isfinite(value) or abs(value) > 2**62:  # the bound of every number asked (data.int_arg)
+        raise BadRequest(f"{name} must be a finite number from -2**62 to 2**62, got {str(text)[:40]!r}")
     return value
 
 

@@ -38,6 +38,9 @@ if TYPE_CHECKING:
 MAX_READERS = 8
 #: How long a request waits for a Reader before it is answered 503.
 WAIT_SECONDS = 30.0
+#: How many more looks (20 ms apart) a file shorter than its header says gets before it is
+#: called truncated: SQLite grows a file by writing page 1, which holds the new size, first.
+TRUNCATION_CHECKS = 5
 #: While someone used the dashboard within ``KEEP_WARM`` seconds, a background thread
 #: brings the runs of the tables they looked at up to date every ``WARM_EVERY`` seconds.
 WARM_EVERY, KEEP_WARM = 2.0, 120.0
@@ -133,6 +136,11 @@ class Source:
                     self._count = {}
                     self._cond.notify_all()
         cut = truncation(self.path)
+        for _ in range(TRUNCATION_CHECKS):  # a file growing under a writer: page 1 comes first
+            if cut is None:
+                return
+            time.sleep(0.02)
+            cut = truncation(self.path)
         if cut is not None:
             raise DatabaseError(f"The database file {self.path!r} is truncated: {cut}. Restore it from a copy.")
 
@@ -182,7 +190,9 @@ class Source:
             with self._cond:
                 if epoch == self._epoch:
                     self._count[name] -= 1
-                self._cond.notify()
+                    if not self._count[name]:
+                        del self._count[name]  # an unknown table leaves nothing behind
+                self._cond.notify_all()
             raise
 
     def _open(self, name: str) -> TableReader:
@@ -198,7 +208,7 @@ class Source:
         with self._cond:
             if epoch == self._epoch and not self._closed:
                 self._idle.setdefault(name, []).append(reader)
-                self._cond.notify()
+                self._cond.notify_all()  # one condition for every table: wake the waiter of this one
                 return
         reader.close()  # a Reader of the file as it was before it was replaced
 
