@@ -108,15 +108,22 @@ def _grow(url: str, worker: int, result) -> None:
         result.put((worker, traceback.format_exc()))
 
 
-def test_processes_adding_their_own_keys_lose_no_row(pg_url):
+def run_workers(target, arguments):
+    """One spawned process per tuple of ``arguments``, each calling ``target(*args,
+    queue)`` that puts (worker, its traceback or None) on the queue; every one must end
+    without an error."""
     result = SPAWN.Queue()
-    workers = [SPAWN.Process(target=_grow, args=(pg_url, w, result)) for w in range(PROCESSES)]
+    workers = [SPAWN.Process(target=target, args=(*args, result)) for args in arguments]
     for p in workers:
         p.start()
     reports = dict(result.get(timeout=240) for _ in workers)
     for p in workers:
         p.join(timeout=60)
     assert all(error is None for error in reports.values()), [e for e in reports.values() if e]
+
+
+def test_processes_adding_their_own_keys_lose_no_row(pg_url):
+    run_workers(_grow, [(pg_url, w) for w in range(PROCESSES)])
     frame = Reader(pg_url).to_df()
     assert len(frame) == PROCESSES * (ROWS + 5)
     for w in range(PROCESSES):

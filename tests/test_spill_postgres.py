@@ -14,6 +14,7 @@ import pytest
 import xetrack
 from spill_reads import check_run_reads
 from test_cli import ok
+from test_postgres import run_workers
 from xetrack import Reader, Tracker
 from xetrack.errors import ColumnNotFoundError
 from xetrack.store.postgres.spill import RESERVE, UNITS_SQL, budget
@@ -252,14 +253,7 @@ def _adder(url, worker, keys, result):
 
 def test_two_processes_adding_keys_at_once_spill_the_same_way_and_lose_no_row(pg_url):
     keys = [f"c{i}" for i in range(2200)]
-    result = SPAWN.Queue()
-    workers = [SPAWN.Process(target=_adder, args=(pg_url, w, list(keys), result)) for w in range(2)]
-    for p in workers:
-        p.start()
-    reports = dict(result.get(timeout=240) for _ in workers)
-    for p in workers:
-        p.join(timeout=60)
-    assert all(error is None for error in reports.values()), [e for e in reports.values() if e]
+    run_workers(_adder, [(pg_url, w, list(keys)) for w in range(2)])
     reader = Reader(pg_url)
     spilled = reader.store.spilled("default")
     columns = live_columns(pg_url)

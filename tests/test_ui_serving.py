@@ -59,6 +59,18 @@ def client_of(db, opened=None):
     return TestClient(create_app(open_reader))
 
 
+def served_whole(db, runs, steps):
+    """A file of ``runs`` runs with its WAL moved into it (the file alone holds every
+    page), served and answered once: (its client, its size)."""
+    make_runs(db, runs=runs, steps=steps)
+    conn = sqlite3.connect(db)
+    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    c = client_of(db)
+    assert c.get("/api/runs").status_code == 200
+    return c, os.path.getsize(db)
+
+
 # ------------------------------------------------------------ the cache a new Reader finds
 def test_a_new_reader_of_an_unchanged_file_answers_from_the_cache(tmp_path, monkeypatch):
     db = str(tmp_path / "cache.db")
@@ -308,13 +320,7 @@ def test_a_replaced_file_is_served_as_it_is_now(tmp_path):
 
 def test_a_truncated_file_is_named_and_left_as_it_is(tmp_path):
     db = str(tmp_path / "cut.db")
-    make_runs(db, runs=40, steps=20)
-    conn = sqlite3.connect(db)
-    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    conn.close()
-    c = client_of(db)
-    assert c.get("/api/runs").status_code == 200
-    size = os.path.getsize(db)
+    c, size = served_whole(db, runs=40, steps=20)
     with open(db, "r+b") as handle:
         handle.truncate(size // 2)
     r = c.get("/api/runs")
@@ -380,13 +386,7 @@ def test_a_file_seen_while_it_grows_is_not_called_truncated(tmp_path):
     """SQLite grows a file by writing page 1 (which holds the new size) first: a request
     that looks in between sees a file shorter than its header says, for a moment."""
     db = str(tmp_path / "growing.db")
-    make_runs(db, runs=5, steps=5)
-    conn = sqlite3.connect(db)
-    conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-    conn.close()
-    c = client_of(db)
-    assert c.get("/api/runs").status_code == 200
-    size = os.path.getsize(db)
+    c, size = served_whole(db, runs=5, steps=5)
     with open(db, "r+b") as handle:  # the header now claims two more pages than the file holds
         head = bytearray(handle.read(100))
         page = int.from_bytes(head[16:18], "big")

@@ -124,14 +124,10 @@ class SQLiteWrites:
                 sql = None if assets else known.insert_sql.get(signature)
                 plan = None if assets or sql is not None else known.spill_plans.get(signature)
                 if plan is not None and (not roles or self._roles_recorded(conn, table, known, roles)):
-                    try:  # keys checked before, some past the columns: the row and its spill rows
-                        retry_busy(lambda: self._spill_write(conn, table, plan, values), self.timeout, self.path)
+                    # keys checked before, some past the columns: the row and its spill rows
+                    if self._spill_write(conn, table, plan, values):
                         return
-                    except sqlite3.OperationalError as exc:
-                        if not stale_schema(exc):
-                            raise
-                        self._tables.pop(table, None)  # another connection reset the table
-                        known = self._table(conn, table)
+                    known = self._table(conn, table)
                 if sql is not None and (not roles or self._roles_recorded(conn, table, known, roles)):
                     try:
                         conn.execute(sql, values)
@@ -169,14 +165,9 @@ class SQLiteWrites:
                     if len(known.spill_plans) >= MAX_CHECKED:
                         known.spill_plans = {}
                     known.spill_plans[signature] = made
-                    try:
-                        retry_busy(lambda: self._spill_write(conn, table, made, values), self.timeout, self.path)
+                    if self._spill_write(conn, table, made, values):
                         return
-                    except sqlite3.OperationalError as exc:
-                        if not stale_schema(exc):
-                            raise
-                        self._tables.pop(table, None)  # another connection reset the table
-                        known = self._table(conn, table)
+                    known = self._table(conn, table)
 
                 # New columns, or a logical type or role to record: the path of every batch.
                 retry_busy(
@@ -227,12 +218,25 @@ class SQLiteWrites:
 
     def _spill_write(
         self, conn: sqlite3.Connection, table: str, plan: tuple[str, list[int], dict[int, str]], values: tuple[Any, ...]
-    ) -> None:
+    ) -> bool:
         """One row of keys checked before, some spilled: its row (``plan``'s INSERT of the
-        column keys and the link) and its spill rows, in one write transaction."""
+        column keys and the link) and its spill rows, in one write transaction (retried
+        while the file is busy). False, with nothing written and the table's cached schema
+        forgotten, when another connection reset the table meanwhile."""
         sql, wide, at = plan
-        with self._writing(conn, table):
-            spill.insert_rows(conn, table, sql, [values], wide, at)
+
+        def write() -> None:
+            with self._writing(conn, table):
+                spill.insert_rows(conn, table, sql, [values], wide, at)
+
+        try:
+            retry_busy(write, self.timeout, self.path)
+        except sqlite3.OperationalError as exc:
+            if not stale_schema(exc):
+                raise
+            self._tables.pop(table, None)  # another connection reset the table
+            return False
+        return True
 
     def _roles_recorded(self, conn: sqlite3.Connection, table: str, known: KnownTable, roles: Roles) -> bool:
         """Whether the file records ``roles`` already, as this process knows it (the
